@@ -1,0 +1,174 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place that talks to a Docker engine: connection options, the Docker SDK's
+low-level APIClient, and error translation. The decide-what-to-change logic lives
+elsewhere and never imports this module's SDK objects directly.
+
+Private to dockyard.fleet: no compatibility promise for code outside the collection.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+MIN_SDK = (5, 0, 0)
+
+# Options of plugins/doc_fragments/docker.py, as an argument_spec fragment.
+DOCKER_COMMON_ARGS = dict(
+    docker_host=dict(type="str", aliases=["docker_url"]),
+    api_version=dict(type="str", default="auto", aliases=["docker_api_version"]),
+    timeout=dict(type="int", default=60),
+    tls=dict(type="bool", default=False),
+    validate_certs=dict(type="bool", default=False, aliases=["tls_verify"]),
+    ca_path=dict(type="path", aliases=["ca_cert", "tls_ca_cert", "cacert_path"]),
+    client_cert=dict(type="path", aliases=["tls_client_cert", "cert_path"]),
+    client_key=dict(type="path", aliases=["tls_client_key", "key_path"]),
+    tls_hostname=dict(type="str"),
+    use_ssh_client=dict(type="bool", default=False),
+)
+
+
+class DockerError(Exception):
+    """An engine call failed; message is meant for the user."""
+
+    def __init__(self, msg, not_found=False):
+        super().__init__(msg)
+        self.not_found = not_found
+
+
+def docker_common_args(**extra):
+    """Argument spec of a Docker module: the shared connection options plus its own."""
+    spec = dict(DOCKER_COMMON_ARGS)
+    spec.update(extra)
+    return spec
+
+
+def connection_params(params, environ=None):
+    """Resolve connection settings from module params, then DOCKER_* variables, then defaults."""
+    env = os.environ if environ is None else environ
+    host = params.get("docker_host") or env.get("DOCKER_HOST") or DEFAULT_HOST
+    api_version = params.get("api_version") or "auto"
+    if api_version == "auto" and env.get("DOCKER_API_VERSION"):
+        api_version = env["DOCKER_API_VERSION"]
+    timeout = params.get("timeout")
+    if timeout is None:
+        timeout = int(env.get("DOCKER_TIMEOUT", 60))
+    verify = bool(params.get("validate_certs")) or env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
+    tls = bool(params.get("tls")) or verify or env.get("DOCKER_TLS", "") not in ("", "0")
+    cert_dir = env.get("DOCKER_CERT_PATH")
+
+    def _cert(name, key):
+        if params.get(key):
+            return params[key]
+        if cert_dir:
+            return os.path.join(cert_dir, name)
+        return None
+
+    return dict(host=host, api_version=api_version, timeout=timeout, tls=tls, verify=verify,
+                ca=_cert("ca.pem", "ca_path"), cert=_cert("cert.pem", "client_cert"),
+                key=_cert("key.pem", "client_key"), tls_hostname=params.get("tls_hostname"),
+                use_ssh_client=bool(params.get("use_ssh_client")))
+
+
+def _import_sdk(host):
+    # The SDK imports paramiko for its ssh transport whenever paramiko is
+    # installed: ~0.15 s per module run we do not need unless the engine is ssh://.
+    blocked = False
+    if not host.startswith("ssh://") and "paramiko" not in sys.modules:
+        sys.modules["paramiko"] = None  # makes `import paramiko` raise ImportError
+        blocked = True
+    try:
+        import docker  # noqa: F401  (pylint: disable=import-outside-toplevel)
+        from docker import APIClient  # pylint: disable=import-outside-toplevel
+        from docker import errors as docker_errors  # pylint: disable=import-outside-toplevel
+        from docker.tls import TLSConfig  # pylint: disable=import-outside-toplevel
+    finally:
+        if blocked:
+            del sys.modules["paramiko"]
+    version = tuple(int(p) for p in docker.__version__.split(".")[:3] if p.isdigit())
+    return APIClient, docker_errors, TLSConfig, version
+
+
+class DockerClient:
+    """A connected engine client for one module run.
+
+    `api` is the SDK's low-level APIClient; `call()` runs one of its methods and
+    turns SDK and transport errors into DockerError with a readable message.
+    """
+
+    def __init__(self, params, environ=None):
+        self.conn = connection_params(params, environ)
+        try:
+            api_cls, self.errors, tls_cls, version = _import_sdk(self.conn["host"])
+        except ImportError as exc:
+            raise DockerError("The Docker SDK for Python (docker >= 5.0) is required on the host "
+                              "that runs this module (%s): %s. Install Debian's python3-docker or "
+                              "`pip install docker`." % (sys.executable, exc)) from exc
+        if version < MIN_SDK:
+            raise DockerError("Docker SDK for Python >= 5.0 is required, found %s"
+                              % ".".join(map(str, version)))
+        tls = False
+        if self.conn["tls"] and self.conn["host"].startswith("tcp://"):
+            client_cert = None
+            if self.conn["cert"] and self.conn["key"]:
+                client_cert = (self.conn["cert"], self.conn["key"])
+            tls = tls_cls(client_cert=client_cert, ca_cert=self.conn["ca"] if self.conn["verify"] else None,
+                          verify=self.conn["verify"])
+        kwargs = dict(base_url=self.conn["host"], version=self.conn["api_version"],
+                      timeout=self.conn["timeout"], tls=tls)
+        if self.conn["use_ssh_client"]:
+            kwargs["use_ssh_client"] = True
+        try:
+            self.api = api_cls(**kwargs)
+        except Exception as exc:  # pylint: disable=broad-except
+            raise DockerError("Cannot connect to the Docker engine at %s (option docker_host): %s"
+                              % (self.conn["host"], _clean(exc))) from exc
+
+    def call(self, method, *args, **kwargs):
+        try:
+            return getattr(self.api, method)(*args, **kwargs)
+        except self.errors.NotFound as exc:
+            raise DockerError("Docker engine: %s" % _explain(exc), not_found=True) from exc
+        except self.errors.APIError as exc:
+            raise DockerError("Docker engine refused %s: %s" % (method, _explain(exc))) from exc
+        except self.errors.DockerException as exc:
+            raise DockerError("Docker engine error in %s: %s" % (method, _clean(exc))) from exc
+        except OSError as exc:
+            raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
+                              % (self.conn["host"], exc)) from exc
+
+    def get(self, method, *args, **kwargs):
+        """Like call(), but returns None when the object does not exist (404)."""
+        try:
+            return self.call(method, *args, **kwargs)
+        except DockerError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    @property
+    def api_version(self):
+        return self.api.api_version
+
+
+def _explain(exc):
+    explanation = getattr(exc, "explanation", None)
+    if explanation:
+        return explanation if isinstance(explanation, str) else str(explanation)
+    return _clean(exc)
+
+
+def _clean(exc):
+    text = str(exc)
+    return text if text else exc.__class__.__name__
+
+
+def fail_on_docker_error(module, func, *args, **kwargs):
+    """Run func; turn DockerError into fail_json (with the traceback at -vvv)."""
+    try:
+        return func(*args, **kwargs)
+    except DockerError as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+        return None

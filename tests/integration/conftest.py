@@ -1,0 +1,217 @@
+"""Integration harness: a real lab (network namespaces, sshd, dockerd per host)
+and real ansible-playbook runs over SSH against it.
+
+The lab is made once per session and torn down at the end, even when tests
+fail. DOCKYARD_LAB_KEEP=1 keeps it up between runs (developer speed);
+DOCKYARD_LAB_ID picks another lab (several can run side by side).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+
+import docker
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_ID = int(os.environ.get("DOCKYARD_LAB_ID", "0"))
+LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
+LAB_TOOL = os.path.join(REPO, "tools", "lab")
+RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
+                      r"failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
+
+
+@dataclass
+class Result:
+    rc: int
+    stdout: str
+    stderr: str
+    recap: dict
+    records: list = field(default_factory=list)
+
+    @property
+    def changed(self) -> int:
+        return sum(h["changed"] for h in self.recap.values())
+
+    @property
+    def failed(self) -> bool:
+        return self.rc != 0
+
+    def results(self, action: str | None = None, host: str | None = None, task: str | None = None):
+        """Module results, optionally filtered by action (short or FQCN), host, task name."""
+        out = []
+        for r in self.records:
+            if action and r["action"] != action and r["action"].split(".")[-1] != action:
+                continue
+            if host and r["host"] != host:
+                continue
+            if task and r["task"] != task:
+                continue
+            out.append(r)
+        return out
+
+    def one(self, **kw) -> dict:
+        found = self.results(**kw)
+        assert len(found) == 1, "expected one result for %r, got %d:\n%s" % (kw, len(found),
+                                                                               self.stdout[-3000:])
+        return found[0]["result"]
+
+
+class Lab:
+    def __init__(self, lab_dir: str):
+        self.dir = lab_dir
+        self.inventory = os.path.join(lab_dir, "inventory.yml")
+        self.images_dir = os.path.join(lab_dir, "images")
+        with open(self.inventory) as f:
+            inv = yaml.safe_load(f)
+        children = inv["all"]["children"]
+        self.app = {h: v["ansible_host"] for h, v in children["app"]["hosts"].items()}
+        self.lb = {h: v["ansible_host"] for h, v in children["lb"]["hosts"].items()}
+        with open(os.path.join(self.images_dir, "images.json")) as f:
+            self.images = json.load(f)
+        self._clients: dict = {}
+
+    @property
+    def app_hosts(self) -> list:
+        return list(self.app)
+
+    def addr(self, host: str) -> str:
+        return self.app.get(host) or self.lb[host]
+
+    def docker_sock(self, host: str) -> str:
+        return "/var/lib/dockyard-lab/%d/%s/fs/run/docker.sock" % (LAB_ID, host)
+
+    def docker(self, host: str) -> docker.DockerClient:
+        """An engine client straight to the host's dockerd: the tests' independent view."""
+        if host not in self._clients:
+            self._clients[host] = docker.DockerClient(base_url="unix://" + self.docker_sock(host),
+                                                      version="auto", timeout=60)
+        return self._clients[host]
+
+    def snapshot(self, host: str) -> dict:
+        """The engine's state (containers, images, networks, volumes) for before/after checks."""
+        api = self.docker(host).api
+        return {
+            "containers": sorted((c["Id"], c["State"], c["Image"]) for c in api.containers(all=True)),
+            "images": sorted((i["Id"], tuple(sorted(i.get("RepoTags") or []))) for i in api.images()),
+            "networks": sorted((n["Id"], n["Name"]) for n in api.networks()),
+            "volumes": sorted(v["Name"] for v in (api.volumes().get("Volumes") or [])),
+        }
+
+    def ssh(self, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        key = os.path.join(self.dir, "id_ed25519")
+        kh = os.path.join(self.dir, "known_hosts")
+        return subprocess.run(["ssh", "-i", key, "-o", "UserKnownHostsFile=" + kh,
+                               "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
+                               "root@" + self.addr(host), command],
+                              capture_output=True, text=True, check=check, timeout=120)
+
+    def tool(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([LAB_TOOL, *args], capture_output=True, text=True, check=True,
+                              env=dict(os.environ, DOCKYARD_LAB_ID=str(LAB_ID)), timeout=300)
+
+    def load_image(self, host: str, tag: str) -> str:
+        """Load a demo image straight into a host's engine (test setup, not under test)."""
+        with open(self.images[tag]["archive"], "rb") as f:
+            self.docker(host).images.load(f.read())
+        return self.images[tag]["id"]
+
+    def clean(self, host: str, prefix: str) -> None:
+        """Remove containers, networks and volumes whose name starts with prefix."""
+        c = self.docker(host)
+        for ct in c.containers.list(all=True):
+            if ct.name.startswith(prefix):
+                ct.remove(force=True)
+        for n in c.networks.list():
+            if n.name.startswith(prefix):
+                n.remove()
+        for v in c.volumes.list():
+            if v.name.startswith(prefix):
+                v.remove(force=True)
+
+
+def _lab_dir() -> str:
+    return os.environ.get("DOCKYARD_LAB_DIR") or os.path.join(REPO, ".lab", "lab%d" % LAB_ID)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    env = dict(os.environ, DOCKYARD_LAB_ID=str(LAB_ID))
+    subprocess.run([LAB_TOOL, "up", "--hosts", str(LAB_HOSTS)], check=True, env=env)
+    try:
+        yield Lab(_lab_dir())
+    finally:
+        if os.environ.get("DOCKYARD_LAB_KEEP") != "1":
+            subprocess.run([LAB_TOOL, "down"], env=env, check=False)
+
+
+def ansible_env(lab: Lab, record: str | None = None) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_INVENTORY": lab.inventory,
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(REPO, "tests", "integration", "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "dockyard_record",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_CONTROL_PATH_DIR": "/tmp/.dockyard-cp-lab%d" % LAB_ID,
+        "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
+    })
+    if record:
+        env["DOCKYARD_RECORD"] = record
+    return env
+
+
+def run_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None, check: bool = False,
+                 diff: bool = False, limit: str | None = None, verbosity: int = 0,
+                 args: list | None = None, timeout: int = 900, env: dict | None = None) -> Result:
+    """Run a playbook (a path, or YAML text written to a temp file) against the lab."""
+    tmpdir = tempfile.mkdtemp(prefix="dockyard-pb-")
+    if "\n" in playbook:
+        path = os.path.join(tmpdir, "playbook.yml")
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(playbook))
+    else:
+        path = playbook if os.path.isabs(playbook) else os.path.join(REPO, playbook)
+    record = os.path.join(tmpdir, "record.jsonl")
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), path]
+    if extra_vars:
+        ev = os.path.join(tmpdir, "extra_vars.json")
+        with open(ev, "w") as f:
+            json.dump(extra_vars, f)
+        cmd += ["-e", "@" + ev]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if limit:
+        cmd += ["--limit", limit]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    cmd += args or []
+    full_env = ansible_env(lab, record)
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO,
+                          timeout=timeout)
+    recap = {m[0]: dict(zip(("ok", "changed", "unreachable", "failed", "skipped", "rescued",
+                              "ignored"), map(int, m[1:])))
+             for m in RECAP_RE.findall(proc.stdout)}
+    records = []
+    if os.path.exists(record):
+        with open(record) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    return Result(proc.returncode, proc.stdout, proc.stderr, recap, records)
+
+
+@pytest.fixture
+def play(lab):
+    """play(yaml_or_path, **kw) -> Result; see run_playbook."""
+    def _play(playbook: str, **kw) -> Result:
+        return run_playbook(lab, playbook, **kw)
+    return _play
