@@ -1,0 +1,174 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure logic of the HAProxy runtime-API helpers, on output captured from HAProxy 2.6.12."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils import _haproxy as h
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "haproxy")
+
+
+def fixture(name):
+    with open(os.path.join(FIX, name)) as f:
+        return f.read()
+
+
+def view(stat_file, server, state_file="show_servers_state_mixed.txt"):
+    return h.server_view(h.parse_show_stat(fixture(stat_file)),
+                         h.parse_servers_state(fixture(state_file)), "app", server)
+
+
+def test_parse_show_stat_columns():
+    rows = h.parse_show_stat(fixture("show_stat_mixed.csv"))
+    assert [r["svname"] for r in rows] == ["app1-1", "app1-2", "app2-1", "nochk"]
+    r = rows[0]
+    assert (r["pxname"], r["scur"], r["status"], r["weight"], r["check_status"]) == \
+        ("app", "0", "DRAIN", "1", "L7OK")
+    assert r["addr"] == "10.77.3.11:8081"
+
+
+def test_parse_servers_state():
+    rows = h.parse_servers_state(fixture("show_servers_state_mixed.txt"))
+    by = {r["srv_name"]: r for r in rows}
+    assert by["app1-1"]["srv_admin_state"] == "8"
+    assert by["app1-2"]["srv_admin_state"] == "1"
+    assert by["app2-1"]["srv_uweight"] == "7" and by["app2-1"]["srv_iweight"] == "50"
+
+
+def test_views_of_mixed_states():
+    assert view("show_stat_mixed.csv", "app1-1")["admin_state"] == "drain"
+    m = view("show_stat_mixed.csv", "app1-2")
+    assert (m["admin_state"], m["status"], m["check_status"]) == ("maint", "MAINT", "")
+    w = view("show_stat_mixed.csv", "app2-1")
+    assert (w["admin_state"], w["weight"], w["effective_weight"]) == ("ready", 7, 7)
+    n = view("show_stat_mixed.csv", "nochk")
+    assert n["status"] == "no check" and h.is_up(n)
+
+
+def test_check_in_progress_marker_is_stripped():
+    # HAProxy prefixes the last result with "* " while a check is running
+    text = "\n".join(ln.replace(",L7OK,", ",* L7OK,") if ln.startswith("app,app1-1,") else ln
+                     for ln in fixture("show_stat_mixed.csv").splitlines())
+    v = h.server_view(h.parse_show_stat(text),
+                      h.parse_servers_state(fixture("show_servers_state_mixed.txt")), "app",
+                      "app1-1")
+    assert v["check_status"] == "L7OK" and v["check_running"]
+
+
+def test_up_going_down_is_not_up():
+    v = view("show_stat_up_going_down.csv", "app1-1", "show_servers_state_down.txt")
+    assert v["status"] == "UP 1/2"
+    assert not h.is_up(v)
+    assert not h.wait_done(v, "ready")
+
+
+def test_down_going_up_is_not_up_but_is_drained():
+    v = view("show_stat_down_going_up.csv", "app1-1", "show_servers_state_down.txt")
+    assert v["status"] == "DOWN 1/2" and v["check_status"] == "L7OK"
+    assert not h.is_up(v)
+    assert h.drained(v)
+
+
+def test_down_server_drains_at_once_even_with_sessions():
+    v = view("show_stat_down.csv", "app1-1", "show_servers_state_down.txt")
+    v["scur"] = 3
+    assert h.wait_done(v, "drain") and h.wait_done(v, "maint")
+
+
+def test_up_server_with_sessions_is_not_drained():
+    v = view("show_stat_down.csv", "app1-2", "show_servers_state_down.txt")
+    assert h.is_up(v) and h.wait_done(v, "ready")
+    v["scur"] = 2
+    assert not h.wait_done(v, "drain")
+
+
+def test_plan_is_empty_when_nothing_differs():
+    v = view("show_stat_mixed.csv", "app1-1")
+    assert h.plan(v, "app", "app1-1", state="drain", weight=1) == ([], v)
+
+
+def test_plan_state_and_weight():
+    v = view("show_stat_mixed.csv", "app2-1")
+    cmds, after = h.plan(v, "app", "app2-1", state="maint", weight=50)
+    assert cmds == ["set server app/app2-1 state maint", "set weight app/app2-1 50"]
+    assert h.compared(after) == {"admin_state": "maint", "weight": 50}
+
+
+def test_session_count_is_not_compared():
+    v = view("show_stat_mixed.csv", "app2-1")
+    moved = dict(v, scur=9)
+    assert h.compared(v) == h.compared(moved)
+
+
+@pytest.mark.parametrize("reply,needle", [
+    ("Permission denied\n\n", "level admin"),
+    ("No such server.\n\n", "option server"),
+    ("No such backend.\n\n", "option backend"),
+    ("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n", "unexpected reply"),
+    ("Unknown command, but maybe one of the following ones is a better match:\n", "unexpected"),
+])
+def test_refusals_are_errors(reply, needle):
+    with pytest.raises(h.HAProxyError, match=needle):
+        h.check_set_reply("set server app/x state drain", reply)
+
+
+def test_empty_reply_is_success():
+    h.check_set_reply("set weight app/x 3", "\n")
+
+
+def test_unknown_backend_and_server():
+    with pytest.raises(h.HAProxyError, match="option backend"):
+        h.parse_show_stat("No such proxy.\n\n")
+    with pytest.raises(h.HAProxyError, match="option backend"):
+        h.parse_servers_state("Can't find backend.\n\n")
+    with pytest.raises(h.HAProxyError, match="option server.*app1-1, app1-2"):
+        view("show_stat_mixed.csv", "nope")
+    with pytest.raises(h.HAProxyError, match="unexpected"):
+        h.parse_show_stat("garbage\n")
+
+
+class FakeClock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, s):
+        self.t += s
+
+
+def test_wait_for_never_waits_forever():
+    clock = FakeClock()
+    going_down = view("show_stat_up_going_down.csv", "app1-1", "show_servers_state_down.txt")
+    v, done, polls = h.wait_for(lambda: going_down, "ready", 5, 1, clock=clock, sleep=clock.sleep)
+    assert not done and clock.t == 5 and polls == 6
+
+
+def test_wait_for_drain_on_up_server_returns_when_sessions_end():
+    clock = FakeClock()
+    base = view("show_stat_down.csv", "app1-2", "show_servers_state_down.txt")
+    seq = iter([dict(base, scur=2), dict(base, scur=1), dict(base, scur=0)])
+    v, done, polls = h.wait_for(lambda: next(seq), "drain", 60, 1, clock=clock, sleep=clock.sleep)
+    assert done and polls == 3 and v["scur"] == 0
+
+
+def test_wait_for_ready_passes_through_up_1_2():
+    clock = FakeClock()
+    a = view("show_stat_down_going_up.csv", "app1-1", "show_servers_state_down.txt")
+    b = view("show_stat_down.csv", "app1-2", "show_servers_state_down.txt")
+    seq = iter([a, a, b])
+    v, done, polls = h.wait_for(lambda: next(seq), "ready", 60, 0.5, clock=clock,
+                                sleep=clock.sleep)
+    assert done and polls == 3
+
+
+def test_client_rejects_bad_address():
+    with pytest.raises(h.HAProxyError, match="option socket"):
+        h.RuntimeClient("not-a-socket").command("show info")
+    with pytest.raises(h.HAProxyError, match="option socket"):
+        h.RuntimeClient("/nonexistent/haproxy.sock").command("show info")
