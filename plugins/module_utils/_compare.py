@@ -1,0 +1,312 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The comparison engine shared by the container and service modules.
+
+Pure functions on dicts: a canonical desired spec (_container_spec.parse_spec), the
+engine's inspect of a container and of the desired image -> the differences, which of
+them the engine can apply in place (update API) and which need a new container, and
+the ordered list of steps to converge.
+
+Rules:
+- only options the user set are compared;
+- values the image supplies (ENV, labels, exposed ports, volumes, healthcheck, cmd)
+  are never drift;
+- equivalent spellings are equal: network_mode default == bridge, a disabled
+  healthcheck, IPv6 host addresses with or without brackets, image tag vs image ID.
+
+Private to dockyard.fleet: no compatibility promise for code outside the collection.
+"""
+from __future__ import annotations
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    normalize_bind, normalize_cap, normalize_ip)
+
+# Option -> default comparison mode. allow_more_present: the container may have more
+# (extra env keys, labels, ports, networks...) than the task lists.
+DEFAULT_COMPARISONS = {
+    "image": "strict", "command": "strict", "entrypoint": "strict",
+    "env": "strict", "labels": "strict", "published_ports": "strict", "volumes": "strict",
+    "mounts": "strict", "networks": "allow_more_present", "network_mode": "strict",
+    "restart_policy": "strict", "restart_retries": "strict", "healthcheck": "strict",
+    "user": "strict", "working_dir": "strict", "hostname": "strict", "memory": "strict",
+    "cpus": "strict", "log_driver": "strict", "log_options": "strict", "stop_signal": "strict",
+    "stop_timeout": "strict", "init": "strict", "read_only": "strict", "cap_add": "strict",
+    "cap_drop": "strict", "tmpfs": "strict",
+}
+# What the engine's update API changes on a live container.
+UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus")
+
+
+def _env_dict(env_list):
+    out = {}
+    for item in env_list or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def image_defaults(image_inspect):
+    """What an image supplies by itself (never drift)."""
+    cfg = (image_inspect or {}).get("Config") or {}
+    return {
+        "env": _env_dict(cfg.get("Env")),
+        "labels": dict(cfg.get("Labels") or {}),
+        "volumes": sorted((cfg.get("Volumes") or {}).keys()),
+        "healthcheck": cfg.get("Healthcheck") or None,
+    }
+
+
+def _cpus(host):
+    if host.get("NanoCpus"):
+        return round(host["NanoCpus"] / 1e9, 3)
+    if host.get("CpuQuota") and host.get("CpuPeriod"):
+        return round(host["CpuQuota"] / float(host["CpuPeriod"]), 3)
+    return 0.0
+
+
+def actual_from_inspect(inspect):
+    """Container inspect -> canonical values of every compared option."""
+    cfg = inspect.get("Config") or {}
+    host = inspect.get("HostConfig") or {}
+    ports = set()
+    for cport, bindings in (host.get("PortBindings") or {}).items():
+        for b in bindings or [{}]:
+            ports.add((cport, normalize_ip(b.get("HostIp")), str(b.get("HostPort") or "")))
+    binds = set()
+    for b in host.get("Binds") or []:
+        try:
+            binds.add(normalize_bind(b))
+        except ValueError:
+            binds.add((b, "", ""))
+    rp = host.get("RestartPolicy") or {}
+    log = host.get("LogConfig") or {}
+    hc = cfg.get("Healthcheck") or None
+    health = None
+    if hc:
+        health = {"test": list(hc.get("Test") or [])}
+        for src, dst in (("Interval", "interval"), ("Timeout", "timeout"),
+                         ("StartPeriod", "start_period"), ("Retries", "retries")):
+            if hc.get(src):
+                health[dst] = hc[src]
+    nets = {}
+    for name, ep in ((inspect.get("NetworkSettings") or {}).get("Networks") or {}).items():
+        ipam = ep.get("IPAMConfig") or {}
+        nets[name] = {"name": name, "aliases": sorted(set(ep.get("Aliases") or [])),
+                      "ipv4_address": ipam.get("IPv4Address") or ""}
+    mounts = sorted(({"type": m.get("Type") or "volume", "source": m.get("Source") or "",
+                      "target": (m.get("Target") or "").rstrip("/") or "/",
+                      "read_only": bool(m.get("ReadOnly"))} for m in host.get("Mounts") or []),
+                    key=lambda d: (d["target"], d["type"], d["source"]))
+    mode = host.get("NetworkMode") or "bridge"
+    return {
+        "image": inspect.get("Image"),
+        "command": list(cfg.get("Cmd") or []),
+        "entrypoint": list(cfg.get("Entrypoint") or []),
+        "env": _env_dict(cfg.get("Env")),
+        "labels": dict(cfg.get("Labels") or {}),
+        "published_ports": sorted(ports),
+        "volumes": {"binds": sorted(binds), "anonymous": sorted((cfg.get("Volumes") or {}).keys())},
+        "mounts": mounts,
+        "networks": nets,
+        "network_mode": "bridge" if mode == "default" else mode,
+        "restart_policy": rp.get("Name") or "no",
+        "restart_retries": rp.get("MaximumRetryCount") or 0,
+        "healthcheck": health,
+        "user": cfg.get("User") or "",
+        "working_dir": cfg.get("WorkingDir") or "",
+        "hostname": cfg.get("Hostname") or "",
+        "memory": host.get("Memory") or 0,
+        "cpus": _cpus(host),
+        "log_driver": log.get("Type") or "",
+        "log_options": dict(log.get("Config") or {}),
+        "stop_signal": cfg.get("StopSignal") or "SIGTERM",
+        "stop_timeout": cfg.get("StopTimeout") if cfg.get("StopTimeout") is not None else 10,
+        "init": bool(host.get("Init")),
+        "read_only": bool(host.get("ReadonlyRootfs")),
+        "cap_add": sorted(set(normalize_cap(c) for c in host.get("CapAdd") or [])),
+        "cap_drop": sorted(set(normalize_cap(c) for c in host.get("CapDrop") or [])),
+        "tmpfs": dict(host.get("Tmpfs") or {}),
+    }
+
+
+def _signal(sig):
+    sig = str(sig).upper()
+    return sig if sig.startswith("SIG") or sig.isdigit() else "SIG" + sig
+
+
+def _dict_diff(want, have, mode, implied=None):
+    """-> (before, after) of differing keys, or None. implied: values the image supplies."""
+    implied = implied or {}
+    expected = dict(implied)
+    expected.update(want)
+    before, after = {}, {}
+    for k, v in want.items():
+        if have.get(k) != v:
+            before[k] = have.get(k)
+            after[k] = v
+    if mode == "strict":
+        for k, v in have.items():
+            if k not in expected:
+                before[k] = v
+                after[k] = None
+            elif k not in want and expected[k] != v:
+                before[k] = v
+                after[k] = expected[k]
+    return (before, after) if after or before else None
+
+
+def _list_diff(want, have, mode):
+    want_s, have_s = set(want), set(have)
+    if mode == "allow_more_present":
+        return None if want_s <= have_s else (sorted(have_s), sorted(want_s | have_s))
+    return None if want_s == have_s else (sorted(have_s), sorted(want_s))
+
+
+def ports_view(ports):
+    return ["%s%s->%s" % ("[%s]:" % ip if ":" in ip else (ip + ":" if ip else ""), hp or "*", cp)
+            for cp, ip, hp in ports]
+
+
+def compare(desired, actual, image=None, comparisons=None, desired_image_id=None):
+    """Desired canonical spec vs actual (actual_from_inspect) -> list of differences.
+
+    Each difference: {option, before, after, updatable}. `image` is the desired image's
+    inspect (its defaults are never drift); desired_image_id the resolved image ID
+    (None when the image is not on the host: then the image differs).
+    """
+    modes = dict(DEFAULT_COMPARISONS)
+    modes.update(comparisons or {})
+    defaults = image_defaults(image)
+    diffs = []
+
+    def add(option, before, after):
+        diffs.append({"option": option, "before": before, "after": after,
+                      "updatable": option in UPDATABLE})
+
+    for option in DEFAULT_COMPARISONS:
+        if option not in desired or modes[option] == "ignore":
+            continue
+        want = desired[option]
+        have = actual.get(option)
+        mode = modes[option]
+        if option == "image":
+            if desired_image_id is None or desired_image_id != have:
+                add("image", have, "%s (%s)" % (want, desired_image_id or "not on host"))
+        elif option in ("env", "labels", "log_options"):
+            implied = defaults.get(option) if option in ("env", "labels") else None
+            d = _dict_diff(want, have or {}, mode, implied)
+            if d:
+                add(option, d[0], d[1])
+        elif option == "tmpfs":
+            d = _dict_diff(want, have or {}, mode)
+            if d:
+                add(option, d[0], d[1])
+        elif option == "published_ports":
+            want_t = [tuple(p) for p in want]
+            d = _list_diff(want_t, have, mode)
+            if d:
+                add(option, ports_view(d[0]), ports_view(d[1]))
+        elif option in ("cap_add", "cap_drop"):
+            d = _list_diff(want, have, mode)
+            if d:
+                add(option, d[0], d[1])
+        elif option == "volumes":
+            want_b = set(tuple(b) for b in want["binds"])
+            have_b = set(have["binds"])
+            ok_b = want_b <= have_b if mode == "allow_more_present" else want_b == have_b
+            # anonymous volumes: the image's own VOLUMEs are never drift
+            have_a = set(have["anonymous"]) - set(defaults["volumes"]) - set(b[1] for b in have_b)
+            want_a = set(want["anonymous"])
+            ok_a = want_a <= set(have["anonymous"]) and (mode == "allow_more_present"
+                                                          or have_a <= want_a)
+            if not (ok_b and ok_a):
+                add(option, [":".join(b) for b in sorted(have_b)] + sorted(have_a),
+                    [":".join(b) for b in sorted(want_b)] + sorted(want_a))
+        elif option == "mounts":
+            key = lambda m: (m["type"], m["source"], m["target"], m["read_only"])  # noqa: E731
+            want_s = set(key(m) for m in want)
+            have_s = set(key(m) for m in have)
+            ok = want_s <= have_s if mode == "allow_more_present" else want_s == have_s
+            if not ok:
+                add(option, have, want)
+        elif option == "networks":
+            before, after = [], []
+            for net in want:
+                cur = have.get(net["name"])
+                if cur is None:
+                    before.append({"name": net["name"], "connected": False})
+                    after.append(net)
+                    continue
+                bad_alias = not set(net["aliases"]) <= set(cur["aliases"])
+                bad_ip = net["ipv4_address"] and net["ipv4_address"] != cur["ipv4_address"]
+                if bad_alias or bad_ip:
+                    before.append(cur)
+                    after.append(net)
+            if mode == "strict":
+                names = set(n["name"] for n in want)
+                for name, cur in sorted(have.items()):
+                    if name not in names:
+                        before.append(cur)
+                        after.append({"name": name, "connected": False})
+            if after:
+                add(option, before, after)
+        elif option == "healthcheck":
+            if want.get("test") == ["NONE"]:
+                if have and have.get("test") != ["NONE"]:
+                    add(option, have, want)
+                continue
+            have = have or {}
+            before, after = {}, {}
+            for k, v in want.items():
+                if have.get(k) != v:
+                    before[k] = have.get(k)
+                    after[k] = v
+            if after:
+                add(option, before, after)
+        elif option == "stop_signal":
+            if _signal(want) != _signal(have):
+                add(option, have, want)
+        elif option == "network_mode":
+            if want != have:
+                add(option, have, want)
+        else:
+            if want != have:
+                add(option, have, want)
+    return diffs
+
+
+def diff_view(diffs):
+    """Differences -> Ansible diff before/after dicts holding only differing fields."""
+    return ({d["option"]: d["before"] for d in diffs}, {d["option"]: d["after"] for d in diffs})
+
+
+def plan(state, exists, running, diffs, recreate=False, restart=False):
+    """Steps to converge one container.
+
+    state: started|present|stopped|absent. Returns a list of step names, in order, from:
+    remove, create, update, start, stop, restart. 'create' after 'remove' is a recreate;
+    'update' applies the updatable differences in place.
+    """
+    if state == "absent":
+        return ["remove"] if exists else []
+    if not exists:
+        return ["create", "start"] if state == "started" else ["create"]
+    steps = []
+    needs_new = recreate or any(not d["updatable"] for d in diffs)
+    if needs_new:
+        steps += ["remove", "create"]
+        if state == "started" or (state == "present" and running):
+            steps.append("start")
+        return steps
+    if diffs:
+        steps.append("update")
+    if state == "started":
+        if not running:
+            steps.append("start")
+        elif restart:
+            steps.append("restart")
+    elif state == "stopped" and running:
+        steps.append("stop")
+    elif state == "present" and restart and running:
+        steps.append("restart")
+    return steps

@@ -1,0 +1,344 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Engine operations on containers, through DockerClient only: inspect, create, start,
+stop, remove, update, and waiting for running/healthy with the evidence (health log,
+last log lines) when a container does not get there.
+
+Uses only low-level APIClient methods present in Docker SDK 5.0.3 and 7.x.
+
+Private to dockyard.fleet: no compatibility promise for code outside the collection.
+"""
+from __future__ import annotations
+
+import time
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    image_repo_tag, looks_like_image_id)
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
+    actual_from_inspect, compare, plan)
+
+
+class WaitError(Exception):
+    """A container did not reach the awaited state; message carries health log and logs."""
+
+
+class ContainerEngine:
+    def __init__(self, client):
+        self.client = client
+        self._images = {}
+
+    # ------------------------------------------------------------ reading
+    def inspect(self, name_or_id):
+        return self.client.get("inspect_container", name_or_id)
+
+    def list_by_label(self, label):
+        """One listing call: containers (running or not) carrying the label."""
+        return self.client.call("containers", all=True, filters={"label": label})
+
+    def image(self, ref):
+        """Image inspect (cached per run) or None when the host does not have it."""
+        if ref not in self._images:
+            self._images[ref] = self.client.get("inspect_image", ref)
+        return self._images[ref]
+
+    def pull(self, ref):
+        repo, tag = image_repo_tag(ref)
+        try:
+            for event in self.client.call("pull", repo, tag=tag, stream=True, decode=True):
+                if isinstance(event, dict) and event.get("error"):
+                    raise DockerError("cannot pull image %s (option image): %s" % (ref, event["error"]))
+        except DockerError as exc:
+            if "option image" in str(exc):
+                raise
+            raise DockerError("cannot pull image %s (option image): %s" % (ref, exc)) from exc
+        self._images.pop(ref, None)
+        info = self.image(ref)
+        if info is None:
+            raise DockerError("image %s not found after pull (option image)" % ref)
+        return info
+
+    # ------------------------------------------------------------ writing
+    def create(self, name, spec, image_ref, extra_labels=None):
+        """Create a container from a canonical spec; returns its ID."""
+        api = self.client.api
+        host_kwargs = {}
+        ports = spec.get("published_ports") or []
+        if ports:
+            bindings = {}
+            for cport, ip, hport in ports:
+                num, proto = cport.split("/")
+                key = int(num) if proto == "tcp" else "%s/%s" % (num, proto)
+                bindings.setdefault(key, []).append((ip, hport) if ip else (hport or None))
+            host_kwargs["port_bindings"] = bindings
+        vols = spec.get("volumes") or {}
+        if vols.get("binds"):
+            host_kwargs["binds"] = ["%s:%s:%s" % b for b in vols["binds"]]
+        if spec.get("mounts"):
+            host_kwargs["mounts"] = [{"Type": m["type"], "Source": m["source"] or None,
+                                      "Target": m["target"], "ReadOnly": m["read_only"]}
+                                     for m in spec["mounts"]]
+        nets = spec.get("networks") or []
+        mode = spec.get("network_mode") or (nets[0]["name"] if nets else None)
+        if mode:
+            host_kwargs["network_mode"] = mode
+        if spec.get("restart_policy"):
+            host_kwargs["restart_policy"] = {"Name": spec["restart_policy"],
+                                             "MaximumRetryCount": spec.get("restart_retries", 0)}
+        elif spec.get("restart_retries"):
+            host_kwargs["restart_policy"] = {"Name": "on-failure",
+                                             "MaximumRetryCount": spec["restart_retries"]}
+        if spec.get("memory"):
+            host_kwargs["mem_limit"] = spec["memory"]
+        if spec.get("cpus"):
+            host_kwargs["cpu_period"] = 100000
+            host_kwargs["cpu_quota"] = int(round(spec["cpus"] * 100000))
+        if spec.get("log_driver") or spec.get("log_options"):
+            host_kwargs["log_config"] = {"Type": spec.get("log_driver") or "json-file",
+                                         "Config": spec.get("log_options") or {}}
+        for key, arg in (("init", "init"), ("read_only", "read_only"), ("cap_add", "cap_add"),
+                         ("cap_drop", "cap_drop"), ("tmpfs", "tmpfs")):
+            if spec.get(key):
+                host_kwargs[arg] = spec[key]
+        host_config = api.create_host_config(**host_kwargs)
+
+        kwargs = dict(image=image_ref, name=name, host_config=host_config, detach=True)
+        if spec.get("command"):
+            kwargs["command"] = spec["command"]
+        if spec.get("entrypoint"):
+            kwargs["entrypoint"] = spec["entrypoint"]
+        if spec.get("env"):
+            kwargs["environment"] = ["%s=%s" % kv for kv in sorted(spec["env"].items())]
+        labels = dict(spec.get("labels") or {})
+        labels.update(extra_labels or {})
+        if labels:
+            kwargs["labels"] = labels
+        if ports:
+            exposed = []
+            for cport, _ip, _hp in ports:
+                num, proto = cport.split("/")
+                item = (int(num), proto) if proto != "tcp" else int(num)
+                if item not in exposed:
+                    exposed.append(item)
+            kwargs["ports"] = exposed
+        if vols.get("anonymous"):
+            kwargs["volumes"] = list(vols["anonymous"])
+        if spec.get("healthcheck"):
+            kwargs["healthcheck"] = dict(spec["healthcheck"])
+        for key in ("user", "working_dir", "hostname", "stop_signal", "stop_timeout"):
+            if spec.get(key) not in (None, ""):
+                kwargs[key] = spec[key]
+        if nets:
+            first = nets[0]
+            if mode == first["name"]:
+                kwargs["networking_config"] = api.create_networking_config({
+                    first["name"]: api.create_endpoint_config(
+                        aliases=first["aliases"] or None,
+                        ipv4_address=first["ipv4_address"] or None)})
+        result = self.client.call("create_container", **kwargs)
+        cid = result["Id"]
+        for net in nets:
+            if net["name"] == mode:
+                continue
+            self.client.call("connect_container_to_network", cid, net["name"],
+                             aliases=net["aliases"] or None,
+                             ipv4_address=net["ipv4_address"] or None)
+        return cid
+
+    def start(self, cid):
+        self.client.call("start", cid)
+
+    def stop(self, cid, timeout=None):
+        if timeout is None:
+            self.client.call("stop", cid)
+        else:
+            self.client.call("stop", cid, timeout=timeout)
+
+    def restart(self, cid, timeout=None):
+        if timeout is None:
+            self.client.call("restart", cid)
+        else:
+            self.client.call("restart", cid, timeout=timeout)
+
+    def remove(self, cid):
+        self.client.call("remove_container", cid, force=True, v=False)
+
+    def update(self, cid, spec, current_host_config):
+        """Apply the in-place updatable options (restart policy, memory, cpus)."""
+        kwargs = {}
+        if "restart_policy" in spec or "restart_retries" in spec:
+            rp = current_host_config.get("RestartPolicy") or {}
+            name = spec.get("restart_policy") or rp.get("Name") or "no"
+            retries = spec.get("restart_retries", 0) if name == "on-failure" else 0
+            kwargs["restart_policy"] = {"Name": name, "MaximumRetryCount": retries}
+        if "memory" in spec:
+            kwargs["mem_limit"] = spec["memory"]
+            # keep the engine's default swap (twice the memory), else raising memory above
+            # the old swap limit is refused
+            kwargs["memswap_limit"] = spec["memory"] * 2 if spec["memory"] else -1
+        if "cpus" in spec:
+            kwargs["cpu_period"] = 100000
+            kwargs["cpu_quota"] = int(round(spec["cpus"] * 100000)) if spec["cpus"] else -1
+        if kwargs:
+            self.client.call("update_container", cid, **kwargs)
+
+    # ------------------------------------------------------------ waiting
+    def wait(self, targets, mode, timeout, poll=0.5):
+        """Wait until every container in targets ({name: id}) is running (or healthy).
+
+        All containers are polled in one loop. Raises WaitError with the evidence of
+        the first one that fails or, at the deadline, of every one still not there.
+        """
+        pending = dict(targets)
+        deadline = time.monotonic() + timeout
+        last = {}
+        while pending:
+            for name, cid in list(pending.items()):
+                info = self.inspect(cid)
+                if info is None:
+                    raise WaitError("container %s disappeared while waiting" % name)
+                last[name] = info
+                st = info.get("State") or {}
+                health = (st.get("Health") or {}).get("Status")
+                if st.get("Status") in ("exited", "dead"):
+                    raise WaitError(self.evidence(name, info, "exited (code %s) while waiting for %s"
+                                                  % (st.get("ExitCode"), mode)))
+                if mode == "running":
+                    if st.get("Running") and not st.get("Restarting"):
+                        del pending[name]
+                else:
+                    if not st.get("Health"):
+                        raise WaitError("container %s has no healthcheck: cannot wait until healthy "
+                                        "(option wait; set option healthcheck or use wait: running)"
+                                        % name)
+                    if health == "healthy":
+                        del pending[name]
+                    elif health == "unhealthy":
+                        raise WaitError(self.evidence(name, info, "is unhealthy"))
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                raise WaitError("\n".join(
+                    self.evidence(n, last[n], "not %s after %ss (option wait_timeout)" % (mode, timeout))
+                    for n in pending))
+            time.sleep(poll)
+
+    def evidence(self, name, info, what):
+        lines = ["container %s %s; state %s" % (name, what, (info.get("State") or {}).get("Status"))]
+        health = (info.get("State") or {}).get("Health") or {}
+        if health.get("Log"):
+            lines.append("last health checks:")
+            for entry in health["Log"][-3:]:
+                lines.append("  exit %s: %s" % (entry.get("ExitCode"),
+                                                (entry.get("Output") or "").strip()[:300]))
+        try:
+            logs = self.client.call("logs", info["Id"], stdout=True, stderr=True, tail=20)
+            text = logs.decode("utf-8", "replace") if isinstance(logs, bytes) else str(logs)
+            if text.strip():
+                lines.append("last log lines:")
+                lines.extend("  " + ln for ln in text.rstrip().splitlines()[-20:])
+        except DockerError:
+            pass
+        return "\n".join(lines)
+
+
+def summary(info, image_ref=None):
+    """The `container` return value: a subset of inspect."""
+    if not info:
+        return {}
+    st = info.get("State") or {}
+    ports = {}
+    for cport, bindings in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        ports[cport] = [{"host_ip": b.get("HostIp"), "host_port": b.get("HostPort")}
+                        for b in bindings or []]
+    return {
+        "id": info.get("Id"),
+        "name": (info.get("Name") or "").lstrip("/"),
+        "image": image_ref or (info.get("Config") or {}).get("Image"),
+        "image_id": info.get("Image"),
+        "state": st.get("Status"),
+        "status": st.get("Status"),
+        "running": bool(st.get("Running")),
+        "health": (st.get("Health") or {}).get("Status"),
+        "ports": ports,
+        "labels": (info.get("Config") or {}).get("Labels") or {},
+    }
+
+
+# ---------------------------------------------------------------- converging
+def resolve_image(engine, image, pull, check_mode):
+    """The desired image's inspect and ID, pulling per `pull`.
+
+    Returns (info or None, pulled: bool, would_pull: bool). In check mode nothing is
+    pulled: a missing image gives (None, False, True). Raises DockerError naming option
+    image when the image is missing and cannot be pulled.
+    """
+    info = engine.image(image)
+    if info is None and (pull == "never" or looks_like_image_id(image)):
+        raise DockerError("image %s is not on the host and pull is %s (option image)"
+                          % (image, "never" if pull == "never" else "impossible for an image ID"))
+    if check_mode:
+        return info, False, info is None
+    if info is None or pull == "always":
+        old_id = info["Id"] if info else None
+        info = engine.pull(image)
+        return info, info["Id"] != old_id, False
+    return info, False, False
+
+
+def decide(name, spec, state, current, image_info, comparisons=None, recreate=False,
+           restart=False, image_wanted=True):
+    """Pure: what to do with one container. Returns {name, current, diffs, steps}."""
+    diffs = []
+    running = False
+    if current is not None and state != "absent":
+        running = bool((current.get("State") or {}).get("Running"))
+        desired = spec if image_wanted else {k: v for k, v in spec.items() if k != "image"}
+        diffs = compare(desired, actual_from_inspect(current), image_info, comparisons,
+                        image_info["Id"] if image_info else None)
+    steps = plan(state, current is not None, running, diffs, recreate, restart)
+    return {"name": name, "current": current, "diffs": diffs, "steps": steps}
+
+
+STEP_WORDS = {"remove": "removed", "create": "created", "start": "started", "stop": "stopped",
+              "restart": "restarted"}
+
+
+def describe(decision):
+    """Human action list of a decision (the same words whether applied or predicted)."""
+    steps = decision["steps"]
+    out = []
+    recreate = "remove" in steps and "create" in steps
+    for step in steps:
+        if step == "remove" and recreate:
+            continue
+        if step == "create" and recreate:
+            out.append("recreated")
+        elif step == "update":
+            out.extend("updated " + d["option"] for d in decision["diffs"] if d["updatable"])
+        else:
+            out.append(STEP_WORDS[step])
+    return out
+
+
+def apply(engine, decision, spec, image_ref, extra_labels=None):
+    """Carry out a decision's steps; returns the container ID (None when removed)."""
+    current = decision["current"]
+    cid = current["Id"] if current else None
+    stop_timeout = spec.get("stop_timeout")
+    for step in decision["steps"]:
+        if step == "remove":
+            engine.remove(cid)
+            cid = None
+        elif step == "create":
+            cid = engine.create(decision["name"], spec, image_ref, extra_labels)
+        elif step == "update":
+            upd = {d["option"]: spec[d["option"]] for d in decision["diffs"] if d["updatable"]}
+            engine.update(cid, upd, current.get("HostConfig") or {})
+        elif step == "start":
+            engine.start(cid)
+        elif step == "stop":
+            engine.stop(cid, stop_timeout)
+        elif step == "restart":
+            engine.restart(cid, stop_timeout)
+    return cid

@@ -1,0 +1,484 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Container options: the argument_spec shared by the container and service modules,
+and their parsing into one canonical form (pure functions, no engine access).
+
+The canonical spec holds ONLY the options the user set; the comparison engine
+(_compare.py) compares exactly those. Every parse error is a SpecError that
+names the option, raised before anything talks to the engine.
+
+Private to dockyard.fleet: no compatibility promise for code outside the collection.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
+COMPARISON_MODES = ("strict", "ignore", "allow_more_present")
+
+# The options both modules share (argument_spec pieces). Module-specific options
+# (name, state, replicas, ...) are added by each module.
+CONTAINER_ARGS = dict(
+    image=dict(type="str"),
+    pull=dict(type="str", default="missing", choices=["missing", "always", "never"]),
+    command=dict(type="raw"),
+    entrypoint=dict(type="raw"),
+    env=dict(type="dict"),
+    env_file=dict(type="path"),
+    labels=dict(type="dict"),
+    published_ports=dict(type="list", elements="str", aliases=["ports"]),
+    volumes=dict(type="list", elements="str"),
+    mounts=dict(type="list", elements="dict", options=dict(
+        type=dict(type="str", default="volume", choices=["bind", "volume", "tmpfs"]),
+        source=dict(type="str"),
+        target=dict(type="str", required=True),
+        read_only=dict(type="bool", default=False),
+    )),
+    networks=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True),
+        aliases=dict(type="list", elements="str"),
+        ipv4_address=dict(type="str"),
+    )),
+    network_mode=dict(type="str"),
+    restart_policy=dict(type="str", choices=list(RESTART_POLICIES)),
+    restart_retries=dict(type="int"),
+    healthcheck=dict(type="dict", options=dict(
+        test=dict(type="raw"),
+        interval=dict(type="str"),
+        timeout=dict(type="str"),
+        retries=dict(type="int"),
+        start_period=dict(type="str"),
+        disable=dict(type="bool", default=False),
+    )),
+    user=dict(type="str"),
+    working_dir=dict(type="str"),
+    hostname=dict(type="str"),
+    memory=dict(type="str"),
+    cpus=dict(type="float"),
+    log_driver=dict(type="str"),
+    log_options=dict(type="dict"),
+    stop_signal=dict(type="str"),
+    stop_timeout=dict(type="int"),
+    init=dict(type="bool"),
+    read_only=dict(type="bool"),
+    cap_add=dict(type="list", elements="str"),
+    cap_drop=dict(type="list", elements="str"),
+    tmpfs=dict(type="list", elements="str"),
+    comparisons=dict(type="dict"),
+    recreate=dict(type="bool", default=False),
+    restart=dict(type="bool", default=False),
+    wait=dict(type="str", default="none", choices=["none", "running", "healthy"]),
+    wait_timeout=dict(type="int", default=60),
+)
+
+# Options that become part of the canonical spec (compared against the container).
+COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports", "volumes",
+            "mounts", "networks", "network_mode", "restart_policy", "restart_retries",
+            "healthcheck", "user", "working_dir", "hostname", "memory", "cpus", "log_driver",
+            "log_options", "stop_signal", "stop_timeout", "init", "read_only", "cap_add",
+            "cap_drop", "tmpfs")
+
+
+class SpecError(ValueError):
+    """Bad user input; the message names the option."""
+
+    def __init__(self, option, msg):
+        super().__init__("%s: %s" % (option, msg))
+        self.option = option
+
+
+# ------------------------------------------------------------------ scalars
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}
+
+
+def parse_memory(value, option="memory"):
+    """'512m' -> bytes (binary units, like `docker run --memory`)."""
+    if isinstance(value, bool):
+        raise SpecError(option, "invalid size %r" % (value,))
+    if isinstance(value, int):
+        size = value
+    else:
+        m = _SIZE_RE.match(str(value))
+        if not m:
+            raise SpecError(option, "invalid size %r (use a number of bytes or a suffix b, k, m, g, "
+                                    "t, for example 512m)" % (value,))
+        size = int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+    if size < 0:
+        raise SpecError(option, "size must not be negative")
+    return size
+
+
+_DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
+_DUR_NS = {"ns": 1, "us": 1000, "ms": 1000 ** 2, "s": 1000 ** 3, "m": 60 * 1000 ** 3,
+           "h": 3600 * 1000 ** 3}
+
+
+def parse_duration(value, option):
+    """'1m30s', '500ms', '10' (seconds) -> nanoseconds."""
+    text = str(value).strip()
+    if re.match(r"^\d+(\.\d+)?$", text):
+        return int(float(text) * 1000 ** 3)
+    if not text or _DUR_RE.sub("", text) != "":
+        raise SpecError(option, "invalid duration %r (use for example 30s, 1m30s, 500ms or a number "
+                                "of seconds)" % (value,))
+    return int(sum(float(n) * _DUR_NS[u] for n, u in _DUR_RE.findall(text)))
+
+
+def split_command(value, option):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise SpecError(option, "cannot split %r: %s" % (value, exc)) from exc
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    raise SpecError(option, "must be a list or a string")
+
+
+def stringify(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+# ------------------------------------------------------------------ ports
+def _port_range(text, option, spec):
+    text = text.strip()
+    m = re.match(r"^(\d+)(?:-(\d+))?$", text)
+    if not m:
+        raise SpecError(option, "invalid port %r in %r" % (text, spec))
+    lo = int(m.group(1))
+    hi = int(m.group(2)) if m.group(2) else lo
+    if not (0 < lo <= 65535 and 0 < hi <= 65535 and lo <= hi):
+        raise SpecError(option, "port out of range in %r" % (spec,))
+    return lo, hi
+
+
+def normalize_ip(text):
+    """'' and '0.0.0.0' mean all interfaces; IPv6 without brackets, compressed."""
+    text = (text or "").strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if text in ("", "0.0.0.0"):
+        return ""
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return text
+
+
+def parse_port(spec, option="published_ports"):
+    """One published port spec -> list of (container_port 'N/proto', host_ip, host_port str)."""
+    text = str(spec).strip()
+    proto = "tcp"
+    if "/" in text:
+        text, proto = text.rsplit("/", 1)
+        proto = proto.lower()
+        if proto not in ("tcp", "udp", "sctp"):
+            raise SpecError(option, "invalid protocol in %r" % (spec,))
+    host_ip = ""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or text[end + 1:end + 2] != ":":
+            raise SpecError(option, "invalid IPv6 address in %r (use [addr]:host:container)" % (spec,))
+        host_ip = text[1:end]
+        rest = text[end + 2:].split(":")
+        if len(rest) != 2:
+            raise SpecError(option, "invalid port spec %r" % (spec,))
+        host_part, cont_part = rest
+    else:
+        parts = text.split(":")
+        if len(parts) == 1:
+            host_part, cont_part = "", parts[0]
+        elif len(parts) == 2:
+            host_part, cont_part = parts
+        elif len(parts) == 3:
+            host_ip, host_part, cont_part = parts
+        else:
+            raise SpecError(option, "invalid port spec %r (IPv6 addresses need brackets: "
+                                    "[::1]:8080:80)" % (spec,))
+    if host_ip:
+        try:
+            ipaddress.ip_address(host_ip)
+        except ValueError as exc:
+            raise SpecError(option, "invalid host IP %r in %r" % (host_ip, spec)) from exc
+    host_ip = normalize_ip(host_ip)
+    c_lo, c_hi = _port_range(cont_part, option, spec)
+    if host_part.strip() == "":
+        return [("%d/%s" % (p, proto), host_ip, "") for p in range(c_lo, c_hi + 1)]
+    h_lo, h_hi = _port_range(host_part, option, spec)
+    if c_lo == c_hi and h_lo != h_hi:
+        # a host range for one container port: the engine picks a free port in it
+        return [("%d/%s" % (c_lo, proto), host_ip, "%d-%d" % (h_lo, h_hi))]
+    if (h_hi - h_lo) != (c_hi - c_lo):
+        raise SpecError(option, "host and container port ranges differ in size in %r" % (spec,))
+    return [("%d/%s" % (c, proto), host_ip, str(h_lo + i))
+            for i, c in enumerate(range(c_lo, c_hi + 1))]
+
+
+def parse_ports(specs, option="published_ports"):
+    out = set()
+    for spec in specs or []:
+        out.update(parse_port(spec, option))
+    return sorted(out)
+
+
+# ------------------------------------------------------------------ volumes and mounts
+_VOLUME_MODES = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private",
+                 "rprivate", "nocopy", "consistent", "cached", "delegated"}
+
+
+def normalize_bind(text, option="volumes"):
+    """'src:dst[:mode]' -> (src, dst, mode) with mode a sorted comma list, 'rw' implied."""
+    parts = str(text).split(":")
+    if len(parts) < 2 or len(parts) > 3 or not parts[0] or not parts[1]:
+        raise SpecError(option, "invalid volume %r (use /host:/container[:ro] or name:/container)"
+                        % (text,))
+    src, dst = parts[0], parts[1]
+    modes = set(m for m in (parts[2].split(",") if len(parts) == 3 else []) if m)
+    bad = modes - _VOLUME_MODES
+    if bad:
+        raise SpecError(option, "invalid mode %s in %r" % (",".join(sorted(bad)), text))
+    if not dst.startswith("/"):
+        raise SpecError(option, "container path must be absolute in %r" % (text,))
+    if not src.startswith("/") and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", src):
+        raise SpecError(option, "invalid volume name or host path %r in %r" % (src, text))
+    if "ro" not in modes:
+        modes.add("rw")
+    return (src, dst.rstrip("/") or "/", ",".join(sorted(modes)))
+
+
+def parse_volumes(specs, option="volumes"):
+    """-> {'binds': sorted [(src, dst, mode)], 'anonymous': sorted [dst]}"""
+    binds, anon = set(), set()
+    for spec in specs or []:
+        text = str(spec).strip()
+        if ":" not in text:
+            if not text.startswith("/"):
+                raise SpecError(option, "invalid volume %r" % (spec,))
+            anon.add(text.rstrip("/") or "/")
+        else:
+            binds.add(normalize_bind(text, option))
+    return {"binds": sorted(binds), "anonymous": sorted(anon)}
+
+
+def parse_mounts(mounts, option="mounts"):
+    out = []
+    for i, m in enumerate(mounts or []):
+        mtype = m.get("type") or "volume"
+        target = m.get("target")
+        if not target or not str(target).startswith("/"):
+            raise SpecError("%s[%d].target" % (option, i), "must be an absolute path")
+        source = m.get("source") or ""
+        if mtype == "bind" and not str(source).startswith("/"):
+            raise SpecError("%s[%d].source" % (option, i), "a bind mount needs an absolute host path")
+        if mtype == "tmpfs" and source:
+            raise SpecError("%s[%d].source" % (option, i), "a tmpfs mount has no source")
+        out.append({"type": mtype, "source": source, "target": str(target).rstrip("/") or "/",
+                    "read_only": bool(m.get("read_only"))})
+    return sorted(out, key=lambda d: (d["target"], d["type"], d["source"]))
+
+
+# ------------------------------------------------------------------ healthcheck
+def parse_healthcheck(hc, option="healthcheck"):
+    """-> {'test': [...], optional 'interval'/'timeout'/'start_period' ns, 'retries'}"""
+    if hc is None:
+        return None
+    if hc.get("disable"):
+        return {"test": ["NONE"]}
+    test = hc.get("test")
+    if test is None:
+        raise SpecError(option + ".test", "is required unless disable is true")
+    if isinstance(test, str):
+        test = ["NONE"] if test.strip().upper() == "NONE" else ["CMD-SHELL", test]
+    elif isinstance(test, (list, tuple)):
+        test = [str(t) for t in test]
+        if not test:
+            raise SpecError(option + ".test", "must not be empty")
+        if test[0].upper() == "NONE":
+            test = ["NONE"]
+        elif test[0] not in ("CMD", "CMD-SHELL"):
+            test = ["CMD"] + test
+    else:
+        raise SpecError(option + ".test", "must be a string or a list")
+    out = {"test": test}
+    if test == ["NONE"]:
+        return out
+    for key in ("interval", "timeout", "start_period"):
+        if hc.get(key) not in (None, ""):
+            ns = parse_duration(hc[key], "%s.%s" % (option, key))
+            if ns and ns < 1000 ** 2:
+                raise SpecError("%s.%s" % (option, key), "must be at least 1ms")
+            out[key] = ns
+    if hc.get("retries") is not None:
+        if hc["retries"] < 0:
+            raise SpecError(option + ".retries", "must not be negative")
+        out["retries"] = hc["retries"]
+    return out
+
+
+# ------------------------------------------------------------------ misc
+def normalize_cap(cap):
+    cap = str(cap).strip().upper()
+    return cap[4:] if cap.startswith("CAP_") else cap
+
+
+def parse_tmpfs(specs, option="tmpfs"):
+    out = {}
+    for spec in specs or []:
+        path, _, opts = str(spec).partition(":")
+        if not path.startswith("/"):
+            raise SpecError(option, "invalid tmpfs %r (use /path[:options])" % (spec,))
+        out[path] = opts
+    return out
+
+
+def read_env_file(path, option="env_file"):
+    env = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise SpecError(option, "cannot read %s: %s" % (path, exc)) from exc
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[7:].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key or re.search(r"\s", key):
+            raise SpecError(option, "%s line %d: expected KEY=VALUE" % (path, n))
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        env[key] = value
+    return env
+
+
+def validate_name(name, option="name"):
+    if not name or not NAME_RE.match(name):
+        raise SpecError(option, "invalid container name %r (allowed: [a-zA-Z0-9][a-zA-Z0-9_.-]*)"
+                        % (name,))
+    return name
+
+
+def parse_comparisons(value, option="comparisons"):
+    out = {}
+    for key, mode in (value or {}).items():
+        if key not in COMPARED:
+            raise SpecError(option, "unknown option %r (known: %s)" % (key, ", ".join(COMPARED)))
+        if mode not in COMPARISON_MODES:
+            raise SpecError(option, "%s: mode must be one of %s, got %r"
+                            % (key, ", ".join(COMPARISON_MODES), mode))
+        out[key] = mode
+    return out
+
+
+def parse_spec(params):
+    """Module params -> canonical spec of the options the user set.
+
+    Keys are those of COMPARED; absent keys were not set and are not compared.
+    """
+    p = params
+    spec = {}
+    if p.get("image"):
+        spec["image"] = p["image"].strip()
+    command = split_command(p.get("command"), "command")
+    if command:  # `command: []` means the image's default: nothing to compare
+        spec["command"] = command
+    entrypoint = split_command(p.get("entrypoint"), "entrypoint")
+    if entrypoint is not None and entrypoint != []:
+        spec["entrypoint"] = entrypoint
+    env = None
+    if p.get("env_file"):
+        env = read_env_file(p["env_file"])
+    if p.get("env") is not None:
+        env = dict(env or {})
+        for k, v in p["env"].items():
+            if not k or "=" in str(k):
+                raise SpecError("env", "invalid variable name %r" % (k,))
+            env[str(k)] = stringify(v)
+    if env is not None:
+        spec["env"] = env
+    if p.get("labels") is not None:
+        spec["labels"] = {str(k): stringify(v) for k, v in p["labels"].items()}
+    if p.get("published_ports") is not None:
+        spec["published_ports"] = parse_ports(p["published_ports"])
+    if p.get("volumes") is not None:
+        spec["volumes"] = parse_volumes(p["volumes"])
+    if p.get("mounts") is not None:
+        spec["mounts"] = parse_mounts(p["mounts"])
+    if p.get("networks") is not None:
+        nets = []
+        for i, n in enumerate(p["networks"]):
+            if n.get("ipv4_address"):
+                try:
+                    ipaddress.IPv4Address(n["ipv4_address"])
+                except ValueError as exc:
+                    raise SpecError("networks[%d].ipv4_address" % i, "invalid IPv4 address %r"
+                                    % (n["ipv4_address"],)) from exc
+            nets.append({"name": n["name"], "aliases": sorted(set(n.get("aliases") or [])),
+                         "ipv4_address": n.get("ipv4_address") or ""})
+        spec["networks"] = nets
+    if p.get("network_mode"):
+        mode = p["network_mode"].strip()
+        spec["network_mode"] = "bridge" if mode == "default" else mode
+    if p.get("restart_policy"):
+        spec["restart_policy"] = p["restart_policy"]
+    if p.get("restart_retries") is not None:
+        if p["restart_retries"] < 0:
+            raise SpecError("restart_retries", "must not be negative")
+        if p.get("restart_policy") not in (None, "on-failure"):
+            raise SpecError("restart_retries", "only applies to restart_policy on-failure")
+        spec["restart_retries"] = p["restart_retries"]
+    if p.get("healthcheck") is not None:
+        spec["healthcheck"] = parse_healthcheck(p["healthcheck"])
+    for key in ("user", "working_dir", "hostname", "log_driver", "stop_signal"):
+        if p.get(key) not in (None, ""):
+            spec[key] = str(p[key])
+    if p.get("memory") not in (None, ""):
+        spec["memory"] = parse_memory(p["memory"])
+    if p.get("cpus") is not None:
+        if p["cpus"] < 0:
+            raise SpecError("cpus", "must not be negative")
+        spec["cpus"] = round(float(p["cpus"]), 3)
+    if p.get("log_options") is not None:
+        spec["log_options"] = {str(k): stringify(v) for k, v in p["log_options"].items()}
+    if p.get("stop_timeout") is not None:
+        spec["stop_timeout"] = p["stop_timeout"]
+    for key in ("init", "read_only"):
+        if p.get(key) is not None:
+            spec[key] = bool(p[key])
+    for key in ("cap_add", "cap_drop"):
+        if p.get(key) is not None:
+            spec[key] = sorted(set(normalize_cap(c) for c in p[key]))
+    if p.get("tmpfs") is not None:
+        spec["tmpfs"] = parse_tmpfs(p["tmpfs"])
+    if p.get("wait_timeout") is not None and p["wait_timeout"] <= 0:
+        raise SpecError("wait_timeout", "must be positive")
+    return spec
+
+
+def image_repo_tag(image):
+    """'repo:tag' -> ('repo', 'tag'); digests kept whole; no tag -> 'latest'."""
+    if "@" in image:
+        return image, None
+    slash = image.rfind("/")
+    colon = image.rfind(":")
+    if colon > slash:
+        return image[:colon], image[colon + 1:]
+    return image, "latest"
+
+
+def looks_like_image_id(image):
+    return bool(re.match(r"^(sha256:)?[0-9a-f]{12,64}$", image))

@@ -1,0 +1,367 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: container
+short_description: Manage one Docker container, idempotently
+description:
+  - Creates, updates, recreates, starts, stops and removes a Docker container.
+  - Only the options you set are compared with the existing container. Values the image
+    supplies by itself (its ENV, labels, exposed ports, volumes, healthcheck, command) are
+    never drift. The image is compared by image ID, so a tag and the ID of the same image
+    are equal.
+  - Restart policy, memory and CPU changes are applied in place (engine update API); any
+    other difference recreates the container.
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
+options:
+  name:
+    description: Container name, C([a-zA-Z0-9][a-zA-Z0-9_.-]*).
+    type: str
+    required: true
+  state:
+    description:
+      - C(started) creates the container if needed and makes it run.
+      - C(present) creates it if needed but does not change whether it runs.
+      - C(stopped) creates it if needed and stops it.
+      - C(absent) removes it.
+    type: str
+    default: started
+    choices: [started, present, stopped, absent]
+  image:
+    description:
+      - Image reference (C(repo:tag)) or image ID. Required to create a container.
+      - Compared by image ID resolved on the host.
+    type: str
+  pull:
+    description:
+      - C(missing) pulls only when the image is not on the host; C(always) pulls every run
+        (changed only if the image ID moved); C(never) fails (naming O(image)) when the image is
+        not on the host.
+      - In check mode nothing is pulled; a missing image predicts a change.
+    type: str
+    default: missing
+    choices: [missing, always, never]
+  command:
+    description:
+      - Command (list, or a string split like a shell would). C([]) or an empty string means the
+        image's default and is not compared.
+    type: raw
+  entrypoint:
+    description: Entrypoint (list or string).
+    type: raw
+  env:
+    description:
+      - Environment variables; values are turned into strings (C(true) becomes C("true")).
+      - Variables the image sets are not drift. Use C(no_log) on the task for secrets.
+    type: dict
+  env_file:
+    description: File of C(KEY=VALUE) lines on the host that runs the module; O(env) wins over it.
+    type: path
+  labels:
+    description: Labels. Labels inherited from the image are not drift.
+    type: dict
+  published_ports:
+    description:
+      - Ports to publish, like C(docker run -p). Forms C(8080:80), C(127.0.0.1:8080:80),
+        C([::1]:8080:80), C(8080:80/udp), C(80) (random host port), C(8000-8001:80-81).
+      - Quote the items in YAML (C("8080:80")): unquoted C(8080:80) is a YAML 1.1 number.
+    type: list
+    elements: str
+    aliases: [ports]
+  volumes:
+    description: Bind mounts C(/src:/dst[:ro]), named volumes C(name:/dst[:ro]) or anonymous C(/dst).
+    type: list
+    elements: str
+  mounts:
+    description: Mounts.
+    type: list
+    elements: dict
+    suboptions:
+      type:
+        description: Mount type.
+        type: str
+        default: volume
+        choices: [bind, volume, tmpfs]
+      source:
+        description: Host path (bind) or volume name (volume).
+        type: str
+      target:
+        description: Path in the container.
+        type: str
+        required: true
+      read_only:
+        description: Mount read-only.
+        type: bool
+        default: false
+  networks:
+    description:
+      - Networks to connect. Without O(network_mode), the container is attached to these only
+        (the first one becomes its network mode).
+      - Compared with C(allow_more_present) by default.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Network name.
+        type: str
+        required: true
+      aliases:
+        description: Aliases on this network.
+        type: list
+        elements: str
+      ipv4_address:
+        description: Fixed IPv4 address.
+        type: str
+  network_mode:
+    description: Network mode (C(bridge), C(host), C(none), C(container:NAME), a network name). C(default) equals C(bridge).
+    type: str
+  restart_policy:
+    description: Restart policy. Changed in place.
+    type: str
+    choices: ["no", on-failure, always, unless-stopped]
+  restart_retries:
+    description: Maximum retries for C(on-failure).
+    type: int
+  healthcheck:
+    description:
+      - Healthcheck. Only the fields you set are compared (the image fills in the others).
+      - C(disable: true) or C(test: [NONE]) disables the image's healthcheck.
+    type: dict
+    suboptions:
+      test:
+        description: A string (run by the shell) or a list (C(CMD) is implied unless it starts with C(CMD), C(CMD-SHELL) or C(NONE)).
+        type: raw
+      interval:
+        description: Duration such as C(30s), C(1m30s), C(500ms) or a number of seconds.
+        type: str
+      timeout:
+        description: Duration.
+        type: str
+      retries:
+        description: Consecutive failures before unhealthy.
+        type: int
+      start_period:
+        description: Duration.
+        type: str
+      disable:
+        description: Disable any healthcheck.
+        type: bool
+        default: false
+  user:
+    description: User (C(name), C(uid), C(uid:gid)).
+    type: str
+  working_dir:
+    description: Working directory.
+    type: str
+  hostname:
+    description: Container hostname.
+    type: str
+  memory:
+    description: Memory limit such as C(512m), C(1g) (binary units) or a number of bytes. Changed in place.
+    type: str
+  cpus:
+    description: CPU limit as a number of CPUs, for example C(1.5). Changed in place.
+    type: float
+  log_driver:
+    description: Logging driver.
+    type: str
+  log_options:
+    description: Logging driver options.
+    type: dict
+  stop_signal:
+    description: Signal to stop the container.
+    type: str
+  stop_timeout:
+    description: Seconds to wait for a stop before killing.
+    type: int
+  init:
+    description: Run an init process in the container.
+    type: bool
+  read_only:
+    description: Read-only root filesystem.
+    type: bool
+  cap_add:
+    description: Capabilities to add.
+    type: list
+    elements: str
+  cap_drop:
+    description: Capabilities to drop.
+    type: list
+    elements: str
+  tmpfs:
+    description: tmpfs mounts C(/path[:options]).
+    type: list
+    elements: str
+  comparisons:
+    description:
+      - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).
+      - Defaults are C(strict) for every option except O(networks) (C(allow_more_present)).
+        C(strict) for O(env) and O(labels) means the container holds exactly the image's values
+        overlaid with yours; C(allow_more_present) only checks yours.
+    type: dict
+  recreate:
+    description: Recreate the container even when nothing differs.
+    type: bool
+    default: false
+  restart:
+    description: Restart the container (when it is not created or recreated anyway).
+    type: bool
+    default: false
+  wait:
+    description:
+      - With O(state=started), wait until the container is C(running) or C(healthy).
+      - Fails early when the container exits or turns unhealthy, with its last health checks
+        and log lines.
+    type: str
+    default: none
+    choices: [none, running, healthy]
+  wait_timeout:
+    description: Seconds for O(wait).
+    type: int
+    default: 60
+author:
+  - dockyard.fleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Run the app
+  dockyard.fleet.container:
+    name: web
+    image: dockyard/demo:v1
+    published_ports: ["8080:80"]
+    env: {LOG_LEVEL: info}
+    restart_policy: unless-stopped
+    memory: 256m
+    wait: healthy
+
+- name: Manage a remote engine from the controller over SSH
+  dockyard.fleet.container:
+    docker_host: ssh://root@10.0.0.5
+    name: web
+    image: dockyard/demo:v1
+  delegate_to: localhost
+
+- name: Remove it
+  dockyard.fleet.container:
+    name: web
+    state: absent
+"""
+
+RETURN = r"""
+container:
+  description: The container after the run (in check mode, before it). Empty when absent.
+  returned: always
+  type: dict
+  contains:
+    id: {description: Container ID., type: str}
+    name: {description: Name., type: str}
+    image: {description: Image reference., type: str}
+    image_id: {description: Image ID., type: str}
+    state: {description: Engine state (running, exited...)., type: str}
+    status: {description: Same as state., type: str}
+    health: {description: Health status or null., type: str}
+    ports: {description: Published ports as the engine reports them., type: dict}
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["pulled image", "recreated", "started"]
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec, validate_name)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+    ContainerEngine, WaitError, apply, decide, describe, resolve_image, summary)
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
+
+
+def run(module, spec, comparisons):
+    p = module.params
+    name, state = p["name"], p["state"]
+    engine = ContainerEngine(DockerClient(p))
+    current = engine.inspect(name)
+    actions = []
+    image_info, pulled = None, False
+    if state != "absent":
+        if current is None and "image" not in spec:
+            module.fail_json(msg="option image is required to create container %s" % name)
+        if "image" in spec:
+            image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
+                                                           module.check_mode)
+            if pulled or would_pull:
+                actions.append("pulled image")
+        elif current is not None:
+            image_info = engine.image(current["Image"])
+    decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
+                      p["restart"])
+    if "create" in decision["steps"] and "image" not in spec and current is not None:
+        spec = dict(spec, image=current["Image"])
+    actions += describe(decision)
+    changed = bool(decision["steps"]) or pulled or (module.check_mode and "pulled image" in actions)
+
+    before, after = diff_view(decision["diffs"])
+    cur_state = (current.get("State") or {}).get("Status") if current else "absent"
+    if decision["steps"]:
+        if state == "absent":
+            new_state = "absent"
+        elif "start" in decision["steps"] or "restart" in decision["steps"]:
+            new_state = "running"
+        elif "stop" in decision["steps"]:
+            new_state = "exited"
+        elif "create" in decision["steps"]:
+            new_state = "created"
+        else:
+            new_state = cur_state
+        if new_state != cur_state or "create" in decision["steps"]:
+            before["state"], after["state"] = cur_state, new_state
+    if not current and state != "absent":
+        after.update({k: v for k, v in spec.items() if k not in ("env",)})
+        if "env" in spec:
+            after["env"] = sorted(spec["env"])
+        if "published_ports" in spec:
+            after["published_ports"] = ports_view(spec["published_ports"])
+
+    info = current
+    if not module.check_mode:
+        image_ref = spec.get("image")
+        cid = apply(engine, decision, spec, image_ref)
+        info = engine.inspect(cid) if cid else None
+        if cid and state == "started" and p["wait"] != "none":
+            engine.wait({name: cid}, p["wait"], p["wait_timeout"])
+            info = engine.inspect(cid)
+    module.exit_json(changed=changed, actions=actions, container=summary(info, spec.get("image")),
+                     diff={"before": before, "after": after})
+
+
+def main():
+    argument_spec = docker_common_args(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
+        **CONTAINER_ARGS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    try:
+        validate_name(module.params["name"])
+        spec = parse_spec(module.params)
+        comparisons = parse_comparisons(module.params["comparisons"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        run(module, spec, comparisons)
+    except (DockerError, WaitError) as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()
