@@ -1,0 +1,132 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: container_info
+short_description: Facts about Docker containers on a host
+version_added: 0.1.0
+description:
+  - Returns whether containers exist and a useful subset of their inspect data, by name, by a
+    list of names, or by labels. Never changes anything; works in check mode.
+options:
+  name:
+    description:
+      - Container name or list of names. Missing containers are returned with C(exists=false).
+    type: list
+    elements: str
+    aliases: [names]
+  labels:
+    description:
+      - Select containers by label, as a dict (label name to value; a null value matches any value)
+        or a list of C(key) / C(key=value). All must match.
+    type: raw
+  all:
+    description: Include stopped containers when selecting by O(labels).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.attributes.INFO_MODULE
+  - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
+notes:
+  - One engine call per named container, or one list call plus one inspect per match for
+    O(labels).
+author: dockyard.fleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Is web running?
+  dockyard.fleet.container_info:
+    name: web
+  register: web
+
+- name: Everything of the app
+  dockyard.fleet.container_info:
+    labels:
+      app: shop
+"""
+
+RETURN = r"""
+exists:
+  description: True when every named container exists (with O(labels) only, when any matched).
+  returned: always
+  type: bool
+containers:
+  description: One entry per named container (in order), then the label matches.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    exists: {description: Whether the container exists., type: bool}
+    id: {description: Container ID., type: str}
+    name: {description: Name., type: str}
+    image: {description: Image as given when created., type: str}
+    image_id: {description: Image ID., type: str}
+    state: {description: created, running, paused, restarting, exited or dead., type: str}
+    running: {description: Whether it runs., type: bool}
+    exit_code: {description: Last exit code., type: int}
+    health: {description: Health status (null without a health check)., type: str}
+    restart_count: {description: Restarts by the engine., type: int}
+    ports: {description: Published ports as C(hostip:hostport->port/proto)., type: list, elements: str}
+    labels: {description: Labels (including those from the image)., type: dict}
+    networks: {description: Names of attached networks., type: list, elements: str}
+    created: {description: Creation time., type: str}
+    started_at: {description: Last start time., type: str}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._info import (
+    container_view, label_filters, missing_view)
+
+
+def main():
+    spec = docker_common_args(
+        name=dict(type="list", elements="str", aliases=["names"]),
+        labels=dict(type="raw"),
+        all=dict(type="bool", default=True),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_one_of=[["name", "labels"]])
+    labels = module.params["labels"]
+    if labels is not None and not isinstance(labels, (dict, list)):
+        module.fail_json(msg="labels: must be a dict or a list of key / key=value, got %s"
+                         % type(labels).__name__)
+    for n in module.params["name"] or []:
+        if not n or "/" in n.strip("/"):
+            module.fail_json(msg="name: %r is not a container name" % n)
+    try:
+        client = DockerClient(module.params)
+        out = []
+        exists = True
+        for n in module.params["name"] or []:
+            info = client.get("inspect_container", n.lstrip("/"))
+            if info is None or (info.get("Name") or "").lstrip("/") != n.lstrip("/") \
+                    and not (info.get("Id") or "").startswith(n):
+                out.append(missing_view(n.lstrip("/")))
+                exists = False
+            else:
+                out.append(container_view(info))
+        if labels:
+            seen = {c.get("id") for c in out}
+            found = client.call("containers", all=module.params["all"],
+                                filters={"label": label_filters(labels)})
+            for c in found:
+                if c["Id"] in seen:
+                    continue
+                info = client.get("inspect_container", c["Id"])
+                if info is not None:
+                    out.append(container_view(info))
+            if not module.params["name"]:
+                exists = bool(found)
+    except DockerError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, exists=exists, containers=out)
+
+
+if __name__ == "__main__":
+    main()

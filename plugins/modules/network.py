@@ -1,0 +1,166 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: network
+short_description: Manage a Docker network on a host
+version_added: 0.1.0
+description:
+  - Creates or removes a Docker network. Only the options you set are compared with an
+    existing network; driver options, labels and IPAM values the engine adds are not drift.
+  - The engine cannot change a network in place. When an existing network differs in an option
+    you set, the module fails and says what differs, unless O(recreate=true).
+  - Removing or recreating a network that has containers attached fails and names them, unless
+    O(force=true), which disconnects them (and, on recreate, connects them to the new network).
+options:
+  name:
+    description: Network name.
+    type: str
+    required: true
+  state:
+    description: Whether the network should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  driver:
+    description: Network driver (C(bridge) when creating and not set; only compared when set).
+    type: str
+  driver_options:
+    description: Driver options (C(--opt)). Only the keys you set are compared.
+    type: dict
+  labels:
+    description: Labels. Only the keys you set are compared; more labels on the network are fine.
+    type: dict
+  ipam_driver:
+    description: IPAM driver (C(default) when creating and not set).
+    type: str
+  ipam_config:
+    description:
+      - Address pools. When set, the network must have exactly these subnets; gateway and
+        iprange are compared only where you set them.
+    type: list
+    elements: dict
+    suboptions:
+      subnet:
+        description: Subnet in CIDR notation.
+        type: str
+        required: true
+      gateway:
+        description: Gateway address inside O(ipam_config[].subnet).
+        type: str
+      iprange:
+        description: Range (CIDR) inside the subnet to allocate container addresses from.
+        type: str
+      aux_addresses:
+        description: Auxiliary addresses (name to address).
+        type: dict
+  internal:
+    description: Restrict external access to the network.
+    type: bool
+  attachable:
+    description: Allow manual container attachment (swarm networks).
+    type: bool
+  enable_ipv6:
+    description: Enable IPv6.
+    type: bool
+  recreate:
+    description: Remove and create the network again when it differs from the options.
+    type: bool
+    default: false
+  force:
+    description: Disconnect attached containers when removing or recreating.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
+author: dockyard.fleet contributors
+"""
+
+EXAMPLES = r"""
+- name: An internal backend network
+  dockyard.fleet.network:
+    name: backend
+    internal: true
+    ipam_config:
+      - subnet: 172.30.10.0/24
+        gateway: 172.30.10.1
+    labels:
+      team: web
+
+- name: Change its subnet (containers are reconnected)
+  dockyard.fleet.network:
+    name: backend
+    ipam_config:
+      - subnet: 172.30.20.0/24
+    recreate: true
+    force: true
+"""
+
+RETURN = r"""
+network:
+  description: The network after the run (null when absent).
+  returned: always
+  type: dict
+  contains:
+    id: {description: Network ID (null in check mode for a network to be created)., type: str}
+    name: {description: Name., type: str}
+    driver: {description: Driver., type: str}
+    ipam: {description: Address pools (subnet, gateway, iprange)., type: list, elements: dict}
+    labels: {description: Labels., type: dict}
+    containers: {description: Names of attached containers., type: list, elements: str}
+differences:
+  description: Options that differ from the existing network (option, wanted, actual).
+  returned: when the network existed
+  type: list
+  elements: dict
+actions:
+  description: What was done (or would be done in check mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
+    InputError, NetworkManager, network_desired)
+
+
+def main():
+    spec = docker_common_args(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        driver=dict(type="str"),
+        driver_options=dict(type="dict"),
+        labels=dict(type="dict"),
+        ipam_driver=dict(type="str"),
+        ipam_config=dict(type="list", elements="dict", options=dict(
+            subnet=dict(type="str", required=True),
+            gateway=dict(type="str"),
+            iprange=dict(type="str"),
+            aux_addresses=dict(type="dict"),
+        )),
+        internal=dict(type="bool"),
+        attachable=dict(type="bool"),
+        enable_ipv6=dict(type="bool"),
+        recreate=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        network_desired(module.params)
+        client = DockerClient(module.params)
+        result = NetworkManager(client, module.params, module.check_mode).run()
+    except (InputError, DockerError) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: volume
+short_description: Manage a Docker volume on a host
+version_added: 0.1.0
+description:
+  - Creates or removes a named Docker volume. Only the options you set are compared with an
+    existing volume.
+  - The engine cannot change a volume in place. When an existing volume differs in an option you
+    set, the module fails and says what differs, unless O(recreate=true) (the data is lost).
+  - A volume used by containers (running or stopped) is never removed; the module fails and
+    names them.
+options:
+  name:
+    description: Volume name.
+    type: str
+    required: true
+  state:
+    description: Whether the volume should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  driver:
+    description: Volume driver (C(local) when creating and not set; only compared when set).
+    type: str
+  driver_options:
+    description: Driver options (C(--opt)). Only the keys you set are compared.
+    type: dict
+  labels:
+    description: Labels. Only the keys you set are compared.
+    type: dict
+  recreate:
+    description: Remove and create the volume again when it differs from the options.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
+author: dockyard.fleet contributors
+"""
+
+EXAMPLES = r"""
+- name: A data volume
+  dockyard.fleet.volume:
+    name: appdata
+    labels:
+      backup: daily
+
+- name: A tmpfs volume
+  dockyard.fleet.volume:
+    name: scratch
+    driver_options:
+      type: tmpfs
+      device: tmpfs
+      o: size=64m
+"""
+
+RETURN = r"""
+volume:
+  description: The volume after the run (null when absent).
+  returned: always
+  type: dict
+  contains:
+    name: {description: Name., type: str}
+    driver: {description: Driver., type: str}
+    mountpoint: {description: Mount point on the host (null in check mode for a new volume)., type: str}
+    options: {description: Driver options., type: dict}
+    labels: {description: Labels., type: dict}
+differences:
+  description: Options that differ from the existing volume (option, wanted, actual).
+  returned: when the volume existed
+  type: list
+  elements: dict
+actions:
+  description: What was done (or would be done in check mode).
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
+    InputError, VolumeManager, volume_desired)
+
+
+def main():
+    spec = docker_common_args(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        driver=dict(type="str"),
+        driver_options=dict(type="dict"),
+        labels=dict(type="dict"),
+        recreate=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    try:
+        volume_desired(module.params)
+        client = DockerClient(module.params)
+        result = VolumeManager(client, module.params, module.check_mode).run()
+    except (InputError, DockerError) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
