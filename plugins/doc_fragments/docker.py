@@ -14,7 +14,7 @@ options:
       - C(unix:///path/to/docker.sock) for a local socket (the default, on the managed host),
         C(tcp://host:2376) (with O(tls)/O(validate_certs) and the certificate options),
         or C(ssh://user@host) through the Docker SDK's paramiko transport, in which case the
-        task usually runs on the controller (C(delegate_to: localhost)) and no module code
+        task usually runs on the controller (with C(delegate_to=localhost)) and no module code
         runs on the engine's host.
       - If not set, the E(DOCKER_HOST) environment variable of the module is used, then
         C(unix:///var/run/docker.sock).

@@ -58,8 +58,8 @@ class Result:
 
     def one(self, **kw) -> dict:
         found = self.results(**kw)
-        assert len(found) == 1, "expected one result for %r, got %d:\n%s" % (kw, len(found),
-                                                                               self.stdout[-3000:])
+        tail = self.stdout[-3000:]
+        assert len(found) == 1, "expected one result for %r, got %d:\n%s" % (kw, len(found), tail)
         return found[0]["result"]
 
 
@@ -198,10 +198,9 @@ def run_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None, che
     full_env = ansible_env(lab, record)
     full_env.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO,
-                          timeout=timeout)
-    recap = {m[0]: dict(zip(("ok", "changed", "unreachable", "failed", "skipped", "rescued",
-                              "ignored"), map(int, m[1:])))
-             for m in RECAP_RE.findall(proc.stdout)}
+                          timeout=timeout, check=False)
+    keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+    recap = {m[0]: dict(zip(keys, map(int, m[1:]))) for m in RECAP_RE.findall(proc.stdout)}
     records = []
     if os.path.exists(record):
         with open(record) as f:
