@@ -69,7 +69,7 @@ options:
     description:
       - Ports to publish, like C(docker run -p). Forms C(8080:80), C(127.0.0.1:8080:80),
         C([::1]:8080:80), C(8080:80/udp), C(80) (random host port), C(8000-8001:80-81).
-      - Quote the items in YAML (C("8080:80")): unquoted C(8080:80) is a YAML 1.1 number.
+      - Quote the items in YAML (C("8080:80")) because unquoted C(8080:80) is a YAML 1.1 number.
     type: list
     elements: str
     aliases: [ports]
@@ -130,7 +130,7 @@ options:
   healthcheck:
     description:
       - Healthcheck. Only the fields you set are compared (the image fills in the others).
-      - C(disable: true) or C(test: [NONE]) disables the image's healthcheck.
+      - O(healthcheck.disable=true) or O(healthcheck.test=[NONE]) disables the image's healthcheck.
     type: dict
     suboptions:
       test:

@@ -1,0 +1,440 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: service
+short_description: Run N replicas of one app on one host, converged in one module run
+description:
+  - Manages the containers C(<name>-1) .. C(<name>-N), labelled C(dockyard.service=<name>) and
+    C(dockyard.replica=<i>). Replica i publishes host port O(port_base)+i-1 (or O(ports)[i-1])
+    to O(container_port).
+  - Every replica is compared with the same engine as M(dockyard.fleet.container) - only the
+    options you set count, image defaults are never drift, the image is compared by ID, restart
+    policy, memory and CPU changes are applied in place.
+  - Scaling down removes the replicas above O(replicas) (found by label). One listing call finds
+    the existing replicas; the image is inspected once; O(wait) waits for all touched replicas
+    together.
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
+options:
+  name:
+    description: Service name, the prefix of the replica names.
+    type: str
+    required: true
+  replicas:
+    description: Number of replicas.
+    type: int
+    default: 1
+  port_base:
+    description: Replica i publishes host port O(port_base)+i-1. Mutually exclusive with O(ports).
+    type: int
+  ports:
+    description: Explicit host port of each replica, one per replica, in order.
+    type: list
+    elements: int
+  container_port:
+    description: Port inside the container that the host ports publish.
+    type: int
+    default: 80
+  only:
+    description:
+      - Converge (replace, start, stop, remove) only these replica indexes; the others are left
+        untouched and nothing is scaled down. For rolling updates, one replica at a time.
+    type: list
+    elements: int
+  state:
+    description:
+      - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
+      - C(absent) removes every replica of the service (or those in O(only)).
+    type: str
+    default: started
+    choices: [started, present, stopped, absent]
+  image:
+    description:
+      - Image reference (C(repo:tag)) or image ID. Required to create a container.
+      - Compared by image ID resolved on the host.
+    type: str
+  pull:
+    description:
+      - C(missing) pulls only when the image is not on the host; C(always) pulls every run
+        (changed only if the image ID moved); C(never) fails (naming O(image)) when the image is
+        not on the host.
+      - In check mode nothing is pulled; a missing image predicts a change.
+    type: str
+    default: missing
+    choices: [missing, always, never]
+  command:
+    description:
+      - Command (list, or a string split like a shell would). C([]) or an empty string means the
+        image's default and is not compared.
+    type: raw
+  entrypoint:
+    description: Entrypoint (list or string).
+    type: raw
+  env:
+    description:
+      - Environment variables; values are turned into strings (C(true) becomes C("true")).
+      - Variables the image sets are not drift. Use C(no_log) on the task for secrets.
+    type: dict
+  env_file:
+    description: File of C(KEY=VALUE) lines on the host that runs the module; O(env) wins over it.
+    type: path
+  labels:
+    description: Labels. Labels inherited from the image are not drift.
+    type: dict
+  published_ports:
+    description:
+      - Extra ports to publish on every replica (the replica's own port comes from O(port_base)
+        or O(ports)), like C(docker run -p). Forms C(8080:80), C(127.0.0.1:8080:80),
+        C([::1]:8080:80), C(8080:80/udp), C(80) (random host port), C(8000-8001:80-81).
+      - Quote the items in YAML (C("8080:80")) because unquoted C(8080:80) is a YAML 1.1 number.
+    type: list
+    elements: str
+  volumes:
+    description: Bind mounts C(/src:/dst[:ro]), named volumes C(name:/dst[:ro]) or anonymous C(/dst).
+    type: list
+    elements: str
+  mounts:
+    description: Mounts.
+    type: list
+    elements: dict
+    suboptions:
+      type:
+        description: Mount type.
+        type: str
+        default: volume
+        choices: [bind, volume, tmpfs]
+      source:
+        description: Host path (bind) or volume name (volume).
+        type: str
+      target:
+        description: Path in the container.
+        type: str
+        required: true
+      read_only:
+        description: Mount read-only.
+        type: bool
+        default: false
+  networks:
+    description:
+      - Networks to connect. Without O(network_mode), the container is attached to these only
+        (the first one becomes its network mode).
+      - Compared with C(allow_more_present) by default.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Network name.
+        type: str
+        required: true
+      aliases:
+        description: Aliases on this network.
+        type: list
+        elements: str
+      ipv4_address:
+        description: Fixed IPv4 address.
+        type: str
+  network_mode:
+    description: Network mode (C(bridge), C(host), C(none), C(container:NAME), a network name). C(default) equals C(bridge).
+    type: str
+  restart_policy:
+    description: Restart policy. Changed in place.
+    type: str
+    choices: ["no", on-failure, always, unless-stopped]
+  restart_retries:
+    description: Maximum retries for C(on-failure).
+    type: int
+  healthcheck:
+    description:
+      - Healthcheck. Only the fields you set are compared (the image fills in the others).
+      - O(healthcheck.disable=true) or O(healthcheck.test=[NONE]) disables the image's healthcheck.
+    type: dict
+    suboptions:
+      test:
+        description: A string (run by the shell) or a list (C(CMD) is implied unless it starts with C(CMD), C(CMD-SHELL) or C(NONE)).
+        type: raw
+      interval:
+        description: Duration such as C(30s), C(1m30s), C(500ms) or a number of seconds.
+        type: str
+      timeout:
+        description: Duration.
+        type: str
+      retries:
+        description: Consecutive failures before unhealthy.
+        type: int
+      start_period:
+        description: Duration.
+        type: str
+      disable:
+        description: Disable any healthcheck.
+        type: bool
+        default: false
+  user:
+    description: User (C(name), C(uid), C(uid:gid)).
+    type: str
+  working_dir:
+    description: Working directory.
+    type: str
+  hostname:
+    description: Container hostname.
+    type: str
+  memory:
+    description: Memory limit such as C(512m), C(1g) (binary units) or a number of bytes. Changed in place.
+    type: str
+  cpus:
+    description: CPU limit as a number of CPUs, for example C(1.5). Changed in place.
+    type: float
+  log_driver:
+    description: Logging driver.
+    type: str
+  log_options:
+    description: Logging driver options.
+    type: dict
+  stop_signal:
+    description: Signal to stop the container.
+    type: str
+  stop_timeout:
+    description: Seconds to wait for a stop before killing.
+    type: int
+  init:
+    description: Run an init process in the container.
+    type: bool
+  read_only:
+    description: Read-only root filesystem.
+    type: bool
+  cap_add:
+    description: Capabilities to add.
+    type: list
+    elements: str
+  cap_drop:
+    description: Capabilities to drop.
+    type: list
+    elements: str
+  tmpfs:
+    description: tmpfs mounts C(/path[:options]).
+    type: list
+    elements: str
+  comparisons:
+    description:
+      - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).
+      - Defaults are C(strict) for every option except O(networks) (C(allow_more_present)).
+        C(strict) for O(env) and O(labels) means the container holds exactly the image's values
+        overlaid with yours; C(allow_more_present) only checks yours.
+    type: dict
+  recreate:
+    description: Recreate the container even when nothing differs.
+    type: bool
+    default: false
+  restart:
+    description: Restart the container (when it is not created or recreated anyway).
+    type: bool
+    default: false
+  wait:
+    description:
+      - With O(state=started), wait until the container is C(running) or C(healthy).
+      - Fails early when the container exits or turns unhealthy, with its last health checks
+        and log lines.
+    type: str
+    default: none
+    choices: [none, running, healthy]
+  wait_timeout:
+    description: Seconds for O(wait).
+    type: int
+    default: 60
+author:
+  - dockyard.fleet contributors
+"""
+
+EXAMPLES = r"""
+- name: Three replicas on host ports 8081-8083
+  dockyard.fleet.service:
+    name: web
+    image: dockyard/demo:v1
+    replicas: 3
+    port_base: 8081
+    wait: healthy
+  register: web
+
+- name: Replace replica 2 only (rolling update, one at a time)
+  dockyard.fleet.service:
+    name: web
+    image: dockyard/demo:v2
+    replicas: 3
+    port_base: 8081
+    only: [2]
+    wait: healthy
+"""
+
+RETURN = r"""
+replicas:
+  description: Every converged (or removed) replica, by index.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    index: {description: Replica index., type: int}
+    name: {description: Container name., type: str}
+    host_port: {description: Host port published to container_port (null without port_base/ports)., type: int}
+    action: {description: "created, recreated, updated, started, stopped, restarted, unchanged or removed.", type: str}
+    image: {description: Image reference., type: str}
+    image_id: {description: Image ID., type: str}
+    id: {description: Container ID (null when removed, or not yet created in check mode)., type: str}
+    health: {description: Health status or null., type: str}
+ports:
+  description: Replica index (as a string) -> host port, for every replica 1..N.
+  returned: always
+  type: dict
+  sample: {"1": 8081, "2": 8082}
+actions:
+  description: What was done (or would be done in check mode), as C(<replica>) colon C(<action>), for example C(web-2 - recreated).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import copy
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+    ContainerEngine, WaitError, apply, decide, describe, resolve_image)
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
+from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
+    SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
+
+
+def run(module, spec, comparisons):
+    p = module.params
+    name, state = p["name"], p["state"]
+    engine = ContainerEngine(DockerClient(p))
+    existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
+    try:
+        layout = plan_replicas(name, p["replicas"], existing, state, p["port_base"], p["ports"],
+                               p["only"], p["container_port"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    image_info, pulled, would_pull = None, False, False
+    actions = []
+    if state != "absent" and layout["slots"]:
+        if "image" not in spec:
+            module.fail_json(msg="option image is required for service %s" % name)
+        image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
+                                                       module.check_mode)
+        if pulled or would_pull:
+            actions.append("pulled image")
+
+    # Decide everything before touching anything.
+    decisions = []
+    for slot in layout["slots"]:
+        current = engine.inspect(slot["existing"]["Id"]) if slot["existing"] else None
+        if current is None and state != "absent":
+            stray = engine.inspect(slot["name"])
+            if stray is not None:
+                module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or "
+                                     "rename it (option name)" % (slot["name"], SERVICE_LABEL, name))
+        rspec = replica_spec(spec, name, slot["index"], slot["host_port"], p["container_port"])
+        d = decide(slot["name"], rspec, state, current, image_info, comparisons,
+                   p["recreate"], p["restart"])
+        decisions.append((slot, rspec, d))
+    removals = [{"index": None, "name": (e.get("Names") or ["?"])[0].lstrip("/"), "entry": e}
+                for e in layout["remove"]]
+
+    before, after = {}, {}
+    replicas_out = []
+    for slot, rspec, d in decisions:
+        for word in describe(d):
+            actions.append("%s: %s" % (slot["name"], word))
+        b, a = diff_view(d["diffs"])
+        if d["steps"]:
+            cur = (d["current"].get("State") or {}).get("Status") if d["current"] else "absent"
+            b.setdefault("state", cur)
+            a.setdefault("state", "absent" if state == "absent" else
+                         ("running" if state == "started" else ("exited" if state == "stopped"
+                                                                else cur if cur != "absent" else "created")))
+        if b or a:
+            before[slot["name"]], after[slot["name"]] = b, a
+    for r in removals:
+        actions.append("%s: removed" % r["name"])
+        before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
+    changed = pulled or would_pull or any(d["steps"] for _s, _r, d in decisions) or bool(removals)
+
+    ids = {}
+    if not module.check_mode:
+        for r in removals:
+            engine.remove(r["entry"]["Id"])
+        for slot, rspec, d in decisions:
+            ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))
+        if state == "started" and p["wait"] != "none":
+            touched = {n: cid for n, cid in ids.items() if cid}
+            engine.wait(touched, p["wait"], p["wait_timeout"])
+
+    for slot, rspec, d in decisions:
+        info = d["current"]
+        if not module.check_mode:
+            cid = ids.get(slot["name"])
+            info = engine.inspect(cid) if cid else None
+        st = (info or {}).get("State") or {}
+        predicted_image = None
+        if module.check_mode and "create" in d["steps"]:
+            predicted_image = (image_info or {}).get("Id") or "unknown (image not on host)"
+        replicas_out.append({
+            "index": slot["index"], "name": slot["name"], "host_port": slot["host_port"],
+            "action": replica_action(d["steps"]),
+            "image": spec.get("image") or ((info or {}).get("Config") or {}).get("Image"),
+            "image_id": predicted_image if predicted_image else (info or {}).get("Image"),
+            "id": None if predicted_image else (info or {}).get("Id"),
+            "health": (st.get("Health") or {}).get("Status"),
+        })
+    for r in removals:
+        labels = r["entry"].get("Labels") or {}
+        try:
+            index = int(labels.get("dockyard.replica", ""))
+        except ValueError:
+            index = None
+        replicas_out.append({"index": index, "name": r["name"], "host_port": None,
+                             "action": "removed", "image": r["entry"].get("Image"),
+                             "image_id": r["entry"].get("ImageID"), "id": None, "health": None})
+    module.exit_json(changed=changed, replicas=replicas_out, ports=layout["ports"], actions=actions,
+                     diff={"before": before, "after": after})
+
+
+def main():
+    shared = copy.deepcopy(CONTAINER_ARGS)
+    shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
+    argument_spec = docker_common_args(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
+        replicas=dict(type="int", default=1),
+        port_base=dict(type="int"),
+        ports=dict(type="list", elements="int"),
+        container_port=dict(type="int", default=80),
+        only=dict(type="list", elements="int"),
+        **shared)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           mutually_exclusive=[["port_base", "ports"]])
+    try:
+        spec = parse_spec(module.params)
+        comparisons = parse_comparisons(module.params["comparisons"])
+        # all input checks before the engine is touched
+        plan_replicas(module.params["name"], module.params["replicas"], [], module.params["state"],
+                      module.params["port_base"], module.params["ports"], module.params["only"],
+                      module.params["container_port"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        run(module, spec, comparisons)
+    except (DockerError, WaitError) as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()
