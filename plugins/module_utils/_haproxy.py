@@ -76,6 +76,7 @@ class RuntimeClient:
         s = self._connect()
         try:
             s.sendall(cmd.encode() + b"\n")
+            s.shutdown(socket.SHUT_WR)     # one command per connection: end of input
             chunks = []
             while True:
                 data = s.recv(65536)
