@@ -1,0 +1,241 @@
+"""The comparison engine: desired spec vs inspected container, and the plan."""
+import copy
+
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
+    actual_from_inspect, compare, diff_view, plan)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import parse_spec
+
+IMAGE_ID = "sha256:" + "1" * 64
+OTHER_ID = "sha256:" + "2" * 64
+HC = {"Test": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/health"],
+      "Interval": 2000000000, "Timeout": 2000000000, "Retries": 2}
+IMAGE = {"Id": IMAGE_ID, "Config": {
+    "Env": ["PATH=/bin", "DEMO_VERSION=v1"], "Cmd": None, "ExposedPorts": {"80/tcp": {}},
+    "Healthcheck": HC, "Volumes": {"/data": {}}, "WorkingDir": "/www",
+    "Entrypoint": ["/bin/busybox", "sh", "-c", "serve"],
+    "Labels": {"org.opencontainers.image.title": "dockyard-demo"}}}
+
+# What the engine reports for a container created from IMAGE with `-p 8080:80 -e A=1 -l x=y`.
+CONTAINER = {
+    "Id": "c" * 64, "Name": "/web", "Image": IMAGE_ID,
+    "State": {"Status": "running", "Running": True},
+    "Config": {"Hostname": "cccccccccccc", "User": "", "Env": ["A=1", "PATH=/bin", "DEMO_VERSION=v1"],
+               "Cmd": None, "Entrypoint": ["/bin/busybox", "sh", "-c", "serve"],
+               "Healthcheck": HC, "Image": "dockyard/demo:v1", "WorkingDir": "/www",
+               "Labels": {"org.opencontainers.image.title": "dockyard-demo", "x": "y"},
+               "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}}},
+    "HostConfig": {"Binds": None, "NetworkMode": "default", "PortBindings": {
+        "80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Memory": 0, "NanoCpus": 0,
+        "CpuPeriod": 0, "CpuQuota": 0, "LogConfig": {"Type": "json-file", "Config": {}},
+        "CapAdd": None, "CapDrop": None, "Init": None, "ReadonlyRootfs": False, "Mounts": None},
+    "NetworkSettings": {"Networks": {"bridge": {"Aliases": None, "IPAMConfig": None}}},
+}
+
+
+def diffs_for(params, container=None, image=IMAGE, comparisons=None, image_id=IMAGE_ID, mutate=None):
+    c = copy.deepcopy(container or CONTAINER)
+    if mutate:
+        mutate(c)
+    spec = parse_spec(dict(params))
+    return compare(spec, actual_from_inspect(c), image, comparisons, image_id)
+
+
+def options(diffs):
+    return sorted(d["option"] for d in diffs)
+
+
+def test_same_is_quiet():
+    assert diffs_for({"image": "dockyard/demo:v1", "published_ports": ["8080:80"], "env": {"A": 1},
+                      "labels": {"x": "y"}}) == []
+
+
+# --------------------------------------------------------------- the known traps
+def test_trap_network_mode_default_vs_bridge():
+    assert diffs_for({"network_mode": "bridge"}) == []
+    assert diffs_for({"network_mode": "default"}) == []
+
+    def set_bridge(c):
+        c["HostConfig"]["NetworkMode"] = "bridge"
+    assert diffs_for({"network_mode": "default"}, mutate=set_bridge) == []
+    assert options(diffs_for({"network_mode": "host"})) == ["network_mode"]
+
+
+def test_trap_disabled_healthcheck():
+    def disabled(c):
+        c["Config"]["Healthcheck"] = {"Test": ["NONE"]}
+    assert diffs_for({"healthcheck": {"test": ["NONE"]}}, mutate=disabled) == []
+    assert diffs_for({"healthcheck": {"disable": True}}, mutate=disabled) == []
+    assert options(diffs_for({"healthcheck": {"disable": True}})) == ["healthcheck"]
+
+
+def test_trap_image_healthcheck_not_drift():
+    # the user sets no healthcheck: the image's is not compared
+    assert diffs_for({"image": "x"}) == []
+    # the user sets only the test: the image's interval etc are not compared
+    assert diffs_for({"healthcheck": {"test": HC["Test"]}}) == []
+    assert options(diffs_for({"healthcheck": {"test": HC["Test"], "interval": "5s"}})) == ["healthcheck"]
+
+
+def test_trap_labels_inherited_from_image():
+    assert diffs_for({"labels": {"x": "y"}}) == []
+    d = diffs_for({"labels": {"x": "z"}})
+    assert diff_view(d) == ({"labels": {"x": "y"}}, {"labels": {"x": "z"}})
+
+
+def test_trap_env_from_image():
+    assert diffs_for({"env": {"A": "1"}}) == []
+    # overriding an image variable is compared
+    assert options(diffs_for({"env": {"A": "1", "DEMO_VERSION": "v9"}})) == ["env"]
+
+
+def test_env_strict_extra_key_is_drift_allow_more_present_not():
+    def extra(c):
+        c["Config"]["Env"].append("STALE=1")
+    d = diffs_for({"env": {"A": "1"}}, mutate=extra)
+    assert diff_view(d) == ({"env": {"STALE": "1"}}, {"env": {"STALE": None}})
+    assert diffs_for({"env": {"A": "1"}}, mutate=extra, comparisons={"env": "allow_more_present"}) == []
+    assert diffs_for({"env": {"A": "2"}}, mutate=extra, comparisons={"env": "ignore"}) == []
+
+
+def test_trap_ipv6_ports():
+    def v6(c):
+        c["HostConfig"]["PortBindings"] = {"80/tcp": [{"HostIp": "::1", "HostPort": "8080"}]}
+    assert diffs_for({"published_ports": ["[::1]:8080:80"]}, mutate=v6) == []
+    assert diffs_for({"published_ports": ["[0:0::1]:8080:80"]}, mutate=v6) == []
+    assert options(diffs_for({"published_ports": ["8080:80"]}, mutate=v6)) == ["published_ports"]
+
+
+def test_ports_zero_address_equals_all():
+    def zero(c):
+        c["HostConfig"]["PortBindings"] = {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}
+    assert diffs_for({"published_ports": ["8080:80"]}, mutate=zero) == []
+
+
+def test_ports_random_and_extra():
+    def random(c):
+        c["HostConfig"]["PortBindings"] = {"80/tcp": [{"HostIp": "", "HostPort": ""}]}
+    assert diffs_for({"published_ports": ["80"]}, mutate=random) == []
+    d = diffs_for({"published_ports": ["8080:80", "9090:90"]})
+    assert diff_view(d) == ({"published_ports": ["8080->80/tcp"]},
+                            {"published_ports": ["8080->80/tcp", "9090->90/tcp"]})
+    assert diffs_for({"published_ports": []}, comparisons={"published_ports": "allow_more_present"}) == []
+    assert options(diffs_for({"published_ports": []})) == ["published_ports"]
+
+
+def test_trap_command_empty_list():
+    assert diffs_for({"command": []}) == []
+    assert options(diffs_for({"command": ["sleep", "1"]})) == ["command"]
+
+
+def test_trap_image_tag_vs_id():
+    assert diffs_for({"image": "dockyard/demo:v1"}) == []
+    assert diffs_for({"image": IMAGE_ID}) == []
+    assert diffs_for({"image": IMAGE_ID[7:19]}) == []
+    d = diffs_for({"image": "dockyard/demo:v2"}, image_id=OTHER_ID)
+    assert options(d) == ["image"] and not d[0]["updatable"]
+    # image not on the host (check mode before a pull): differs
+    assert options(diffs_for({"image": "dockyard/demo:v2"}, image_id=None)) == ["image"]
+
+
+# --------------------------------------------------------------- other options
+def test_updatable_options():
+    d = diffs_for({"restart_policy": "always", "memory": "64m", "cpus": 0.5})
+    assert options(d) == ["cpus", "memory", "restart_policy"]
+    assert all(x["updatable"] for x in d)
+    assert plan("started", True, True, d) == ["update"]
+
+
+def test_cpus_from_quota_or_nano():
+    def quota(c):
+        c["HostConfig"].update(CpuPeriod=100000, CpuQuota=50000)
+    assert diffs_for({"cpus": 0.5}, mutate=quota) == []
+
+    def nano(c):
+        c["HostConfig"].update(NanoCpus=1500000000)
+    assert diffs_for({"cpus": 1.5}, mutate=nano) == []
+
+
+def test_restart_policy_no_equals_empty():
+    def empty(c):
+        c["HostConfig"]["RestartPolicy"] = {"Name": "", "MaximumRetryCount": 0}
+    assert diffs_for({"restart_policy": "no"}, mutate=empty) == []
+
+
+def test_volumes_image_volume_not_drift():
+    def binds(c):
+        c["HostConfig"]["Binds"] = ["/srv:/srv:ro", "data:/cache"]
+    assert diffs_for({"volumes": ["/srv:/srv:ro", "data:/cache:rw"]}, mutate=binds) == []
+    assert options(diffs_for({"volumes": ["/srv:/srv"]}, mutate=binds)) == ["volumes"]
+    assert diffs_for({"volumes": ["/srv:/srv:ro"]}, mutate=binds,
+                     comparisons={"volumes": "allow_more_present"}) == []
+
+
+def test_mounts():
+    def mounts(c):
+        c["HostConfig"]["Mounts"] = [{"Type": "bind", "Source": "/s", "Target": "/t", "ReadOnly": True}]
+    params = {"mounts": [{"type": "bind", "source": "/s", "target": "/t", "read_only": True}]}
+    assert diffs_for(params, mutate=mounts) == []
+    assert options(diffs_for(params)) == ["mounts"]
+
+
+def test_networks():
+    def nets(c):
+        c["NetworkSettings"]["Networks"] = {"app": {"Aliases": ["web", "cccccccccccc"],
+                                                    "IPAMConfig": {"IPv4Address": "10.5.0.9"}},
+                                            "other": {"Aliases": None, "IPAMConfig": None}}
+    assert diffs_for({"networks": [{"name": "app", "aliases": ["web"]}]}, mutate=nets) == []
+    assert diffs_for({"networks": [{"name": "app", "ipv4_address": "10.5.0.9"}]}, mutate=nets) == []
+    assert options(diffs_for({"networks": [{"name": "app", "ipv4_address": "10.5.0.8"}]},
+                             mutate=nets)) == ["networks"]
+    assert options(diffs_for({"networks": [{"name": "app"}]}, mutate=nets,
+                             comparisons={"networks": "strict"})) == ["networks"]
+    assert options(diffs_for({"networks": [{"name": "x"}]}, mutate=nets)) == ["networks"]
+
+
+def test_caps_and_signals_normalised():
+    def caps(c):
+        c["HostConfig"]["CapAdd"] = ["CAP_NET_ADMIN"]
+        c["Config"]["StopSignal"] = "SIGINT"
+    assert diffs_for({"cap_add": ["net_admin"], "stop_signal": "INT"}, mutate=caps) == []
+
+
+def test_defaults_not_set_by_engine():
+    assert diffs_for({"init": False, "read_only": False, "stop_timeout": 10, "user": "",
+                      "working_dir": "/www"}) == []
+    assert options(diffs_for({"init": True, "working_dir": "/"})) == ["init", "working_dir"]
+
+
+def test_log_options():
+    def log(c):
+        c["HostConfig"]["LogConfig"] = {"Type": "json-file", "Config": {"max-size": "10m"}}
+    assert diffs_for({"log_driver": "json-file", "log_options": {"max-size": "10m"}}, mutate=log) == []
+    assert options(diffs_for({"log_options": {"max-size": "1m"}}, mutate=log)) == ["log_options"]
+
+
+# --------------------------------------------------------------- plan
+@pytest.mark.parametrize("state,exists,running,diffs,kw,steps", [
+    ("started", False, False, [], {}, ["create", "start"]),
+    ("present", False, False, [], {}, ["create"]),
+    ("stopped", False, False, [], {}, ["create"]),
+    ("absent", False, False, [], {}, []),
+    ("absent", True, True, [], {}, ["remove"]),
+    ("started", True, True, [], {}, []),
+    ("started", True, False, [], {}, ["start"]),
+    ("stopped", True, True, [], {}, ["stop"]),
+    ("stopped", True, False, [], {}, []),
+    ("present", True, False, [], {}, []),
+    ("started", True, True, [], {"restart": True}, ["restart"]),
+    ("started", True, False, [], {"restart": True}, ["start"]),
+    ("started", True, True, [], {"recreate": True}, ["remove", "create", "start"]),
+    ("started", True, True, [{"updatable": False}], {}, ["remove", "create", "start"]),
+    ("present", True, True, [{"updatable": False}], {}, ["remove", "create", "start"]),
+    ("present", True, False, [{"updatable": False}], {}, ["remove", "create"]),
+    ("stopped", True, True, [{"updatable": False}], {}, ["remove", "create"]),
+    ("started", True, False, [{"updatable": True}], {}, ["update", "start"]),
+    ("started", True, True, [{"updatable": True}, {"updatable": False}], {}, ["remove", "create", "start"]),
+])
+def test_plan(state, exists, running, diffs, kw, steps):
+    assert plan(state, exists, running, diffs, **kw) == steps

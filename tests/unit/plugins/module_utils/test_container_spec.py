@@ -1,0 +1,194 @@
+"""Parsing and normalisation of container options."""
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    SpecError, parse_duration, parse_healthcheck, parse_memory, parse_mounts, parse_port,
+    parse_ports, parse_spec, parse_volumes, read_env_file, validate_name, parse_comparisons,
+    image_repo_tag, looks_like_image_id, normalize_ip, split_command)
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("8080:80", [("80/tcp", "", "8080")]),
+    ("127.0.0.1:8080:80", [("80/tcp", "127.0.0.1", "8080")]),
+    ("0.0.0.0:8080:80", [("80/tcp", "", "8080")]),
+    ("[::1]:8080:80", [("80/tcp", "::1", "8080")]),
+    ("[0:0:0:0:0:0:0:1]:8080:80", [("80/tcp", "::1", "8080")]),
+    ("8080:80/udp", [("80/udp", "", "8080")]),
+    ("80", [("80/tcp", "", "")]),
+    ("53/udp", [("53/udp", "", "")]),
+    ("8000-8001:80-81", [("80/tcp", "", "8000"), ("81/tcp", "", "8001")]),
+    ("8000-8010:80", [("80/tcp", "", "8000-8010")]),
+    ("127.0.0.1::80", [("80/tcp", "127.0.0.1", "")]),
+])
+def test_parse_port(spec, expected):
+    assert parse_port(spec) == expected
+
+
+@pytest.mark.parametrize("spec", ["abc", "8080:80:90:1", "70000:80", "8080:80/xyz", "[::1:8080:80",
+                                  "8000-8002:80-81", "999.1.1.1:80:80", "::1:8080:80", "0:80"])
+def test_parse_port_bad(spec):
+    with pytest.raises(SpecError) as exc:
+        parse_port(spec)
+    assert "published_ports" in str(exc.value)
+
+
+def test_parse_ports_dedup_sorted():
+    assert parse_ports(["8080:80", "8080:80", "80"]) == [("80/tcp", "", ""), ("80/tcp", "", "8080")]
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("512m", 512 * 1024 ** 2), ("1g", 1024 ** 3), ("1G", 1024 ** 3), ("100", 100),
+    ("64k", 65536), ("1.5g", int(1.5 * 1024 ** 3)), ("512MB", 512 * 1024 ** 2), (2048, 2048),
+    ("0", 0),
+])
+def test_parse_memory(value, expected):
+    assert parse_memory(value) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "12x", "-1m", "", "m"])
+def test_parse_memory_bad(value):
+    with pytest.raises(SpecError) as exc:
+        parse_memory(value)
+    assert str(exc.value).startswith("memory:")
+
+
+@pytest.mark.parametrize("value,ns", [
+    ("30s", 30 * 10 ** 9), ("1m30s", 90 * 10 ** 9), ("500ms", 5 * 10 ** 8), ("10", 10 ** 10),
+    (5, 5 * 10 ** 9), ("1h", 3600 * 10 ** 9), ("1.5s", 15 * 10 ** 8),
+])
+def test_parse_duration(value, ns):
+    assert parse_duration(value, "x") == ns
+
+
+@pytest.mark.parametrize("value", ["soon", "10 s", "5d", "s", ""])
+def test_parse_duration_bad(value):
+    with pytest.raises(SpecError) as exc:
+        parse_duration(value, "healthcheck.interval")
+    assert "healthcheck.interval" in str(exc.value)
+
+
+def test_healthcheck_forms():
+    assert parse_healthcheck({"test": "curl -f x"}) == {"test": ["CMD-SHELL", "curl -f x"]}
+    assert parse_healthcheck({"test": ["wget", "x"]}) == {"test": ["CMD", "wget", "x"]}
+    assert parse_healthcheck({"test": ["CMD", "x"], "interval": "2s", "retries": 3}) == {
+        "test": ["CMD", "x"], "interval": 2 * 10 ** 9, "retries": 3}
+    assert parse_healthcheck({"test": ["NONE"]}) == {"test": ["NONE"]}
+    assert parse_healthcheck({"test": "none"}) == {"test": ["NONE"]}
+    assert parse_healthcheck({"disable": True}) == {"test": ["NONE"]}
+    assert parse_healthcheck({"disable": True, "test": ["CMD", "x"]}) == {"test": ["NONE"]}
+
+
+def test_healthcheck_bad():
+    with pytest.raises(SpecError, match="healthcheck.timeout"):
+        parse_healthcheck({"test": "x", "timeout": "forever"})
+    with pytest.raises(SpecError, match="healthcheck.test"):
+        parse_healthcheck({"interval": "1s"})
+    with pytest.raises(SpecError, match="healthcheck.test"):
+        parse_healthcheck({"test": []})
+
+
+def test_volumes():
+    v = parse_volumes(["/srv/data:/data:ro", "cache:/cache", "/anon", "/a:/b:rw"])
+    assert v == {"binds": [("/a", "/b", "rw"), ("/srv/data", "/data", "ro"), ("cache", "/cache", "rw")],
+                 "anonymous": ["/anon"]}
+    for bad in ["relative", "/a:rel", "/a:/b:xx", "bad name!:/x", ":/x"]:
+        with pytest.raises(SpecError, match="^volumes"):
+            parse_volumes([bad])
+
+
+def test_mounts():
+    assert parse_mounts([{"type": "bind", "source": "/s", "target": "/t/", "read_only": True},
+                         {"type": "tmpfs", "target": "/tmp"}]) == [
+        {"type": "bind", "source": "/s", "target": "/t", "read_only": True},
+        {"type": "tmpfs", "source": "", "target": "/tmp", "read_only": False}]
+    with pytest.raises(SpecError, match=r"mounts\[0\].source"):
+        parse_mounts([{"type": "bind", "source": "rel", "target": "/t"}])
+    with pytest.raises(SpecError, match=r"mounts\[0\].target"):
+        parse_mounts([{"type": "volume", "source": "v", "target": "t"}])
+
+
+@pytest.mark.parametrize("name", ["web", "web-1", "a.b_c", "0x"])
+def test_names_ok(name):
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-web", "we b", "web/1", "_x", "x!"])
+def test_names_bad(name):
+    with pytest.raises(SpecError, match="^name"):
+        validate_name(name)
+
+
+def test_env_file(tmp_path):
+    f = tmp_path / "env"
+    f.write_text("# comment\n\nA=1\nexport B = two\nC=\"quoted value\"\nD=x=y\n")
+    assert read_env_file(str(f)) == {"A": "1", "B": "two", "C": "quoted value", "D": "x=y"}
+    f.write_text("NOEQUALS\n")
+    with pytest.raises(SpecError, match="^env_file"):
+        read_env_file(str(f))
+    with pytest.raises(SpecError, match="^env_file"):
+        read_env_file(str(tmp_path / "missing"))
+
+
+def test_parse_spec_only_set_options(tmp_path):
+    assert parse_spec({"image": "x:1", "command": [], "env": None, "pull": "missing"}) == {"image": "x:1"}
+    assert parse_spec({"command": ""}) == {}
+
+
+def test_parse_spec_full(tmp_path):
+    f = tmp_path / "env"
+    f.write_text("A=file\nB=file\n")
+    spec = parse_spec({
+        "image": "x", "command": "sh -c 'echo hi'", "env": {"A": 1, "C": True, "D": None},
+        "env_file": str(f), "labels": {"l": 2}, "published_ports": ["80"], "network_mode": "default",
+        "restart_policy": "on-failure", "restart_retries": 3, "memory": "1g", "cpus": 1.5,
+        "cap_add": ["net_admin", "CAP_SYS_TIME"], "tmpfs": ["/run:size=1m"], "init": False,
+        "stop_signal": "SIGINT", "log_options": {"max-size": "10m", "max-file": 3},
+    })
+    assert spec["command"] == ["sh", "-c", "echo hi"]
+    assert spec["env"] == {"A": "1", "B": "file", "C": "true", "D": ""}
+    assert spec["labels"] == {"l": "2"}
+    assert spec["network_mode"] == "bridge"
+    assert spec["memory"] == 1024 ** 3
+    assert spec["cap_add"] == ["NET_ADMIN", "SYS_TIME"]
+    assert spec["tmpfs"] == {"/run": "size=1m"}
+    assert spec["init"] is False
+    assert spec["log_options"] == {"max-size": "10m", "max-file": "3"}
+
+
+def test_parse_spec_errors_name_option():
+    cases = [
+        ({"memory": "huge"}, "memory"),
+        ({"published_ports": ["x:y"]}, "published_ports"),
+        ({"restart_policy": "always", "restart_retries": 2}, "restart_retries"),
+        ({"cpus": -1.0}, "cpus"),
+        ({"healthcheck": {"test": "x", "interval": "nope"}}, "healthcheck.interval"),
+        ({"networks": [{"name": "n", "ipv4_address": "10.0.0.300"}]}, "networks[0].ipv4_address"),
+        ({"env": {"A=B": "x"}}, "env"),
+        ({"command": 5}, "command"),
+        ({"wait_timeout": 0}, "wait_timeout"),
+    ]
+    for params, option in cases:
+        with pytest.raises(SpecError) as exc:
+            parse_spec(params)
+        assert exc.value.option == option, params
+
+
+def test_comparisons():
+    assert parse_comparisons({"env": "allow_more_present", "labels": "ignore"}) == {
+        "env": "allow_more_present", "labels": "ignore"}
+    with pytest.raises(SpecError, match="^comparisons"):
+        parse_comparisons({"bogus": "strict"})
+    with pytest.raises(SpecError, match="^comparisons"):
+        parse_comparisons({"env": "loose"})
+
+
+def test_misc():
+    assert image_repo_tag("dockyard/demo:v1") == ("dockyard/demo", "v1")
+    assert image_repo_tag("reg:5000/demo") == ("reg:5000/demo", "latest")
+    assert image_repo_tag("demo@sha256:abc") == ("demo@sha256:abc", None)
+    assert looks_like_image_id("sha256:" + "a" * 64)
+    assert looks_like_image_id("f7daa2921c2b")
+    assert not looks_like_image_id("dockyard/demo:v1")
+    assert normalize_ip("[::1]") == "::1"
+    assert normalize_ip("0.0.0.0") == ""
+    assert split_command(["a", 1], "command") == ["a", "1"]
