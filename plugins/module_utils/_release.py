@@ -1,0 +1,171 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Deploy bookkeeping on a host: the deploy lock, the release record (current and
+previous versions of an app) and the audit log. Plain files, no engine.
+
+Private to dockyard.fleet.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+
+
+class ReleaseError(Exception):
+    pass
+
+
+class LockHeld(ReleaseError):
+    pass
+
+
+def check_name(name, option="app"):
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ReleaseError("option %s: %r is not a valid app name (letters, digits, '_', '.', '-'; "
+                           "starting with a letter or digit)" % (option, name))
+    return name
+
+
+class ReleaseStore:
+    """Files of one app under a state directory:
+    <dir>/<app>.lock/owner.json  the deploy lock (mkdir is atomic)
+    <dir>/<app>.json             {"current": {...}, "previous": [{...}, ...]}
+    and one audit file shared by all apps: a line per deploy."""
+
+    def __init__(self, state_dir, app, audit_log, clock=time.time):
+        self.dir = state_dir
+        self.app = check_name(app)
+        self.audit_log = audit_log
+        self.clock = clock
+
+    # ------------------------------------------------------------ lock
+    @property
+    def lock_dir(self):
+        return os.path.join(self.dir, self.app + ".lock")
+
+    def lock_owner(self):
+        try:
+            with open(os.path.join(self.lock_dir, "owner.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None if not os.path.isdir(self.lock_dir) else {}
+
+    def acquire(self, token, owner, timeout=0, stale_after=3600, poll=0.5, check_mode=False):
+        """Take the lock, waiting up to timeout seconds. Re-entrant for the same token.
+        Returns "acquired", "held" (already ours) or "would_acquire" (check mode)."""
+        deadline = self.clock() + timeout
+        while True:
+            held = self.lock_owner()
+            if held is not None and held.get("token") == token:
+                return "held"
+            if held is not None and held.get("since") and \
+                    self.clock() - held["since"] > stale_after:
+                self._break()
+                held = None
+            if held is None:
+                if check_mode:
+                    return "would_acquire"
+                os.makedirs(self.dir, mode=0o750, exist_ok=True)
+                try:
+                    os.mkdir(self.lock_dir, 0o700)
+                except FileExistsError:
+                    continue
+                self._write_json(os.path.join(self.lock_dir, "owner.json"),
+                                 {"token": token, "owner": owner, "since": self.clock(),
+                                  "pid": os.getpid()})
+                return "acquired"
+            if self.clock() >= deadline:
+                since = held.get("since")
+                when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else "?"
+                raise LockHeld("another deploy of %r holds the lock on this host: %s since %s "
+                               "(waited %ss, option lock_timeout; a lock older than %ss is taken "
+                               "over, option stale_after)" % (self.app, held.get("owner", "?"),
+                                                               when, timeout, stale_after))
+            time.sleep(poll)
+
+    def release(self, token, force=False):
+        held = self.lock_owner()
+        if held is None:
+            return False
+        if not force and held.get("token") not in (None, token):
+            return False
+        self._break()
+        return True
+
+    def _break(self):
+        try:
+            os.unlink(os.path.join(self.lock_dir, "owner.json"))
+        except OSError:
+            pass
+        try:
+            os.rmdir(self.lock_dir)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ record
+    @property
+    def record_path(self):
+        return os.path.join(self.dir, self.app + ".json")
+
+    def read(self):
+        try:
+            with open(self.record_path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            data = {}
+        data.setdefault("current", None)
+        data.setdefault("previous", [])
+        return data
+
+    def plan_record(self, version, image, keep):
+        """The record after deploying version: returns (new_record, version_changed)."""
+        old = self.read()
+        cur = old["current"]
+        if cur and cur.get("version") == version and cur.get("image") == image:
+            return old, False
+        previous = list(old["previous"])
+        if cur:
+            previous.insert(0, cur)
+        previous = [p for p in previous if p.get("version") != version][:max(keep - 1, 0)]
+        return {"current": {"version": version, "image": image, "since": self.clock()},
+                "previous": previous}, True
+
+    def write(self, record):
+        os.makedirs(self.dir, mode=0o750, exist_ok=True)
+        self._write_json(self.record_path, record)
+
+    def audit(self, who, from_version, to_version, result, detail=""):
+        os.makedirs(os.path.dirname(self.audit_log), mode=0o750, exist_ok=True)
+        line = format_audit(self.clock(), self.app, who, from_version, to_version, result, detail)
+        fd = os.open(self.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+        return line
+
+    @staticmethod
+    def _write_json(path, data):
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, sort_keys=True)
+        os.replace(tmp, path)
+
+
+def _field(value):
+    text = str(value if value not in (None, "") else "-")
+    return re.sub(r"\s+", "_", text)
+
+
+def format_audit(ts, app, who, from_version, to_version, result, detail=""):
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+    line = "%s app=%s by=%s from=%s to=%s result=%s" % (
+        stamp, _field(app), _field(who), _field(from_version), _field(to_version), _field(result))
+    if detail:
+        line += " detail=%s" % _field(detail)
+    return line

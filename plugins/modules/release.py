@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release
+short_description: Deploy lock, release record and audit log of an app on a host
+description:
+  - Bookkeeping for M(dockyard.fleet.service) based deploys, kept in plain files on the host.
+  - C(state=locked) takes the app's deploy lock on this host (an atomic directory), so two
+    deploys of the same app cannot interleave; the second one waits up to O(lock_timeout) and
+    then fails naming the holder. It returns the release record (current and previous versions).
+  - C(state=recorded) makes O(version) the current release (the former one moves to the front of
+    C(previous), at most O(keep) releases are remembered), writes one audit line when the
+    version moved or O(changes) is true, and releases the lock.
+  - C(state=unlocked) releases the lock (for C(always) blocks); with O(result) it also writes an
+    audit line, e.g. for a failed or rolled back rollout.
+  - C(state=query) only reads the record.
+  - Taking and releasing a lock is not reported as a change (nothing is different afterwards);
+    recording a new version or writing an audit line is.
+extends_documentation_fragment:
+  - dockyard.fleet.attributes
+options:
+  app:
+    description: Name of the app (letters, digits, C(_), C(.), C(-)).
+    type: str
+    required: true
+  state:
+    description: What to do, see the description.
+    type: str
+    default: query
+    choices: [locked, recorded, unlocked, query]
+  token:
+    description:
+      - Identifies one deploy run. The lock is re-entrant for the same token, and only the
+        token that holds it releases it (unless O(force)).
+      - Required for C(locked), C(recorded) and C(unlocked).
+    type: str
+  owner:
+    description: Who deploys (for the lock and the audit line), for example C(alice@laptop).
+    type: str
+    default: unknown
+  lock_timeout:
+    description: Seconds to wait for a lock held by another deploy. C(0) fails at once.
+    type: int
+    default: 0
+  stale_after:
+    description: A lock older than this many seconds is taken over (its holder died).
+    type: int
+    default: 3600
+  force:
+    description: Release the lock whoever holds it.
+    type: bool
+    default: false
+  version:
+    description: The version now deployed. Required for C(recorded).
+    type: str
+  image:
+    description: The image reference of O(version). Required for C(recorded).
+    type: str
+  keep:
+    description: How many releases (the current one included) the record remembers.
+    type: int
+    default: 5
+  changes:
+    description: The deploy changed something on the host (for the audit line).
+    type: bool
+    default: false
+  result:
+    description: Result written to the audit line, for example C(ok), C(failed), C(rolled_back).
+    type: str
+  detail:
+    description: Free text added to the audit line (whitespace becomes C(_)). Never put secrets here.
+    type: str
+  state_dir:
+    description: Directory of the locks and records.
+    type: path
+    default: /var/lib/dockyard/releases
+  audit_log:
+    description: Audit log file (one line per deploy, mode 0640).
+    type: path
+    default: /var/log/dockyard/deploy.log
+author:
+  - dockyard.fleet maintainers
+"""
+
+EXAMPLES = r"""
+- name: Take the deploy lock (wait up to 2 minutes for another deploy)
+  dockyard.fleet.release:
+    app: web
+    state: locked
+    token: "{{ deploy_run_token }}"
+    owner: "{{ lookup('env', 'USER') }}"
+    lock_timeout: 120
+  register: web_release
+
+- name: Record v2 and release the lock
+  dockyard.fleet.release:
+    app: web
+    state: recorded
+    token: "{{ deploy_run_token }}"
+    version: v2
+    image: registry.example.com/web:v2
+    changes: "{{ web_service is changed }}"
+"""
+
+RETURN = r"""
+current:
+  description: The current release after the task, or null.
+  returned: always
+  type: dict
+  sample: {"version": "v2", "image": "dockyard/demo:v2", "since": 1764351000.5}
+previous:
+  description: Earlier releases, most recent first.
+  returned: always
+  type: list
+  elements: dict
+lock:
+  description: C(acquired), C(held) (already ours), C(would_acquire) (check mode), C(released) or C(none).
+  returned: always
+  type: str
+audit_line:
+  description: The audit line written, if any.
+  returned: when written
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
+    LockHeld, ReleaseError, ReleaseStore)
+
+
+def run(module):
+    p = module.params
+    state = p["state"]
+    if state != "query" and not p["token"]:
+        module.fail_json(msg="option token is required with state=%s" % state)
+    if state == "recorded":
+        for opt in ("version", "image"):
+            if not p[opt]:
+                module.fail_json(msg="option %s is required with state=recorded" % opt)
+    if p["keep"] < 1:
+        module.fail_json(msg="option keep must be at least 1, got %d" % p["keep"])
+    if p["lock_timeout"] < 0:
+        module.fail_json(msg="option lock_timeout must be >= 0, got %d" % p["lock_timeout"])
+    store = ReleaseStore(p["state_dir"], p["app"], p["audit_log"])
+    record = store.read()
+    result = dict(changed=False, lock="none")
+    if state == "locked":
+        result["lock"] = store.acquire(p["token"], p["owner"], p["lock_timeout"], p["stale_after"],
+                                       check_mode=module.check_mode)
+    elif state == "recorded":
+        new, moved = store.plan_record(p["version"], p["image"], p["keep"])
+        before = (record["current"] or {}).get("version")
+        if moved or p["changes"]:
+            result["changed"] = True
+            if not module.check_mode:
+                if moved:
+                    store.write(new)
+                result["audit_line"] = store.audit(p["owner"], before, p["version"],
+                                                   p["result"] or "ok", p["detail"] or "")
+            if module._diff:
+                result["diff"] = dict(before={"version": before}, after={"version": p["version"]})
+        record = new
+        if not module.check_mode and store.release(p["token"], p["force"]):
+            result["lock"] = "released"
+    elif state == "unlocked":
+        if p["result"]:
+            result["changed"] = True
+            if not module.check_mode:
+                cur = (record["current"] or {}).get("version")
+                result["audit_line"] = store.audit(p["owner"], cur, p["version"] or cur,
+                                                   p["result"], p["detail"] or "")
+        if not module.check_mode and store.release(p["token"], p["force"]):
+            result["lock"] = "released"
+    result["current"] = record["current"]
+    result["previous"] = record["previous"]
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            app=dict(type="str", required=True),
+            state=dict(type="str", default="query", choices=["locked", "recorded", "unlocked", "query"]),
+            token=dict(type="str", no_log=False),
+            owner=dict(type="str", default="unknown"),
+            lock_timeout=dict(type="int", default=0),
+            stale_after=dict(type="int", default=3600),
+            force=dict(type="bool", default=False),
+            version=dict(type="str"),
+            image=dict(type="str"),
+            keep=dict(type="int", default=5),
+            changes=dict(type="bool", default=False),
+            result=dict(type="str"),
+            detail=dict(type="str"),
+            state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
+            audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module))
+    except LockHeld as exc:
+        module.fail_json(msg=str(exc), lock="held_by_other")
+    except (ReleaseError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()

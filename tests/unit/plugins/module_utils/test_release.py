@@ -1,0 +1,80 @@
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
+    LockHeld, ReleaseError, ReleaseStore, format_audit)
+
+
+class Clock:
+    def __init__(self, t=1_000_000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ReleaseStore(str(tmp_path / "rel"), "web", str(tmp_path / "log" / "deploy.log"),
+                        clock=Clock())
+
+
+def test_lock_is_exclusive_and_reentrant(store):
+    assert store.acquire("run1", "alice") == "acquired"
+    assert store.acquire("run1", "alice") == "held"
+    with pytest.raises(LockHeld) as err:
+        store.acquire("run2", "bob", timeout=0)
+    assert "alice" in str(err.value) and "lock_timeout" in str(err.value)
+    assert store.release("run2") is False      # not the holder
+    assert store.release("run1") is True
+    assert store.acquire("run2", "bob") == "acquired"
+
+
+def test_stale_lock_is_taken_over(store):
+    store.acquire("run1", "alice")
+    store.clock.t += 7200
+    assert store.acquire("run2", "bob", stale_after=3600) == "acquired"
+    assert store.lock_owner()["owner"] == "bob"
+
+
+def test_check_mode_takes_no_lock(store):
+    assert store.acquire("run1", "alice", check_mode=True) == "would_acquire"
+    assert store.lock_owner() is None
+
+
+def test_record_moves_versions_and_keeps_n(store):
+    rec, moved = store.plan_record("v1", "demo:v1", keep=3)
+    assert moved and rec["current"]["version"] == "v1" and rec["previous"] == []
+    store.write(rec)
+    rec, moved = store.plan_record("v1", "demo:v1", keep=3)
+    assert not moved
+    for v in ("v2", "v3", "v4"):
+        rec, moved = store.plan_record(v, "demo:" + v, keep=3)
+        assert moved
+        store.write(rec)
+    rec = store.read()
+    assert rec["current"]["version"] == "v4"
+    assert [p["version"] for p in rec["previous"]] == ["v3", "v2"]
+
+
+def test_rollback_to_previous_does_not_duplicate(store):
+    for v in ("v1", "v2"):
+        store.write(store.plan_record(v, "demo:" + v, keep=5)[0])
+    rec, _ = store.plan_record("v1", "demo:v1", keep=5)
+    assert rec["current"]["version"] == "v1"
+    assert [p["version"] for p in rec["previous"]] == ["v2"]
+
+
+def test_audit_line_format_and_no_whitespace_injection(store):
+    line = store.audit("alice@ctl", None, "v2", "ok", "2 replicas\nrecreated")
+    assert line == "1970-01-12T13:46:40Z app=web by=alice@ctl from=- to=v2 result=ok " \
+                   "detail=2_replicas_recreated"
+    with open(store.audit_log) as f:
+        assert f.read() == line + "\n"
+    assert format_audit(0, "a", "b c", "v1", "v2", "failed").endswith("result=failed")
+
+
+@pytest.mark.parametrize("bad", ["", "../etc", "a/b", "-x", "x" * 200, "a b"])
+def test_bad_app_names_are_refused(tmp_path, bad):
+    with pytest.raises(ReleaseError) as err:
+        ReleaseStore(str(tmp_path), bad, str(tmp_path / "log"))
+    assert "option app" in str(err.value)
