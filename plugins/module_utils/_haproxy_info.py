@@ -1,0 +1,120 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure logic of dockyard.fleet.haproxy_info: one combined runtime-API exchange
+(`show stat ...;show servers state ...`) split and shaped into one row per server.
+
+Builds on the parsers of _haproxy (not changed here). Private to dockyard.fleet.
+"""
+from __future__ import annotations
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
+    HAProxyError, admin_state, parse_servers_state, parse_show_stat)
+
+PSEUDO_SERVERS = ("FRONTEND", "BACKEND")
+
+
+def combined_command(backend=None) -> str:
+    """Both reads in one line: HAProxy runs `;`-separated commands on one connection."""
+    if backend:
+        return "show stat %s 4 -1;show servers state %s" % (backend, backend)
+    return "show stat -1 4 -1;show servers state"
+
+
+def split_combined(text: str):
+    """Split the reply of combined_command() into (show stat text, show servers state text).
+
+    Every reply ends with an empty line. `show servers state` starts with its format
+    version line `1` followed by `# be_id ...`; errors (`No such proxy.`, `Can't find
+    backend.`, `Permission denied`) are single lines.
+    """
+    lines = text.splitlines()
+    for i in range(len(lines) - 1):
+        if lines[i].strip() == "1" and lines[i + 1].startswith("# be_id"):
+            return "\n".join(lines[:i]).strip("\n") + "\n", "\n".join(lines[i:]) + "\n"
+    # No servers-state block: split at the first empty line after some content.
+    blocks, cur = [], []
+    for ln in lines:
+        if ln.strip():
+            cur.append(ln)
+        elif cur:
+            blocks.append("\n".join(cur))
+            cur = []
+    if cur:
+        blocks.append("\n".join(cur))
+    if len(blocks) >= 2:
+        return blocks[0] + "\n", "\n".join(blocks[1:]) + "\n"
+    raise HAProxyError("unexpected reply from HAProxy to %r: %s"
+                       % (combined_command(), text.strip()[:500] or "(nothing)"))
+
+
+def _int(value, default=0):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _addr_port(stat_row, state_row):
+    addr = (state_row or {}).get("srv_addr")
+    port = (state_row or {}).get("srv_port")
+    if not addr or addr == "-":
+        raw = stat_row.get("addr", "")
+        addr, sep, port = raw.rpartition(":")
+        if not sep:
+            addr, port = raw or None, None
+    port = _int(port, None) if port not in (None, "", "-") else None
+    return (addr or None), port
+
+
+def servers_from_stat(stat_rows: list, state_rows: list, backend=None) -> list:
+    """One dict per real server (in HAProxy's order), optionally of one backend only."""
+    states = {(r.get("be_name"), r.get("srv_name")): r for r in state_rows}
+    out = []
+    for row in stat_rows:
+        px, sv = row.get("pxname"), row.get("svname")
+        if sv in PSEUDO_SERVERS or (backend and px != backend):
+            continue
+        st = states.get((px, sv))
+        check = row.get("check_status", "")
+        flags = _int((st or {}).get("srv_admin_state"))
+        addr, port = _addr_port(row, st)
+        out.append({
+            "backend": px,
+            "server": sv,
+            "status": row.get("status", ""),
+            "admin_state": admin_state(flags) if st is not None else None,
+            "admin_flags": flags if st is not None else None,
+            "weight": _int(st.get("srv_uweight")) if st is not None else _int(row.get("weight")),
+            "effective_weight": _int(row.get("weight")),
+            "scur": _int(row.get("scur")),
+            "stot": _int(row.get("stot")),
+            "check_status": check[2:] if check.startswith("* ") else check,
+            "addr": addr,
+            "port": port,
+        })
+    return out
+
+
+def parse_combined(text: str, backend=None) -> list:
+    """Reply of combined_command(backend) -> servers_from_stat rows.
+
+    A refusal in either part raises HAProxyError naming the option at fault.
+    """
+    stat_text, state_text = split_combined(text)
+    try:
+        stat_rows = parse_show_stat(stat_text)
+        state_rows = parse_servers_state(state_text)
+    except HAProxyError as exc:
+        msg = str(exc)
+        if backend and "option backend" in msg:
+            msg = "no backend %r in HAProxy (option backend)" % backend
+        raise HAProxyError(msg)
+    return servers_from_stat(stat_rows, state_rows, backend)
+
+
+def backends_of(servers: list) -> list:
+    seen = []
+    for s in servers:
+        if s["backend"] not in seen:
+            seen.append(s["backend"])
+    return seen
