@@ -1,0 +1,131 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""fleet_table: container_info results + haproxy_info servers -> one aligned table."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils import _fleet_table as ft
+
+
+def ct(name, idx, image="dockyard/demo:v1", health="healthy", running=True, service="app",
+       version=None, **kw):
+    labels = {"dockyard.service": service, "dockyard.replica": str(idx)}
+    if version:
+        labels["org.opencontainers.image.version"] = version
+    c = dict(exists=True, name=name, image=image, health=health, running=running,
+             state="running" if running else "exited", exit_code=0 if running else 137,
+             labels=labels)
+    c.update(kw)
+    return c
+
+
+def srv(name, status="UP", admin="ready", scur=0, check="L7OK", backend="app"):
+    return dict(backend=backend, server=name, status=status, admin_state=admin, scur=scur,
+                check_status=check, weight=1)
+
+
+HOSTS = {
+    "app2": {"changed": False, "containers": [ct("app-2", 2, "dockyard/demo:v2"),
+                                              ct("app-1", 1, "dockyard/demo:v2")]},
+    "app1": {"changed": False, "containers": [ct("app-1", 1), ct("app-2", 2, health="starting"),
+                                              ct("other-1", 1, service="other")]},
+    "app10": {"containers": [ct("app-1", 1, running=False, health=None)]},
+}
+SERVERS = [srv("app1-1", scur=3), srv("app1-2", "DRAIN", "drain"), srv("app2-1"),
+           srv("app2-2", "DOWN", check="L4CON"), srv("app10-1", "MAINT", "maint", check=""),
+           srv("app3-1"), srv("x-1", backend="other")]
+
+
+def test_rows_join_replicas_and_servers():
+    rows = ft.build_rows(HOSTS, SERVERS, app="app", backend="app")
+    got = [tuple(r[c] for c in ft.COLUMNS) for r in rows]
+    assert got == [
+        ("app1", "app-1", "dockyard/demo:v1", "healthy", "UP", "3"),
+        ("app1", "app-2", "dockyard/demo:v1", "starting", "DRAIN", "0"),
+        ("app2", "app-1", "dockyard/demo:v2", "healthy", "UP", "0"),
+        ("app2", "app-2", "dockyard/demo:v2", "healthy", "DOWN L4CON", "0"),
+        ("app10", "app-1", "dockyard/demo:v1", "exited (137)", "MAINT", "0"),
+        ("app3", "app-1 (no facts)", "?", "?", "UP", "0"),
+    ]
+    assert [r["ok"] for r in rows] == [True, False, True, False, False, False]
+
+
+def test_render_is_aligned_with_summary():
+    text = ft.fleet_table(HOSTS, {"servers": SERVERS}, app="app", backend="app")
+    lines = text.splitlines()
+    assert lines[0].split() == ["HOST", "REPLICA", "IMAGE/VERSION", "HEALTH", "LB", "STATE",
+                                "SESSIONS"]
+    assert set(lines[1]) <= {"-", " "}
+    col = lines[0].index("IMAGE/VERSION")
+    for ln in lines[2:-1]:
+        assert ln[col - 2:col] == "  " and ln[col] != " "
+    assert lines[-1].startswith("4 hosts, 5 replicas, 2 of 6 rows in service; images: ")
+    assert "dockyard/demo:v1 x3" in lines[-1] and "dockyard/demo:v2 x2" in lines[-1]
+
+
+def test_without_app_every_service_is_listed():
+    rows = ft.build_rows({"app1": HOSTS["app1"]}, None)
+    assert [r["REPLICA"] for r in rows] == ["app-1", "app-2", "other-1"]
+    assert {r["LB STATE"] for r in rows} == {"?"}
+    assert all(r["ok"] == (r["HEALTH"] == "healthy") for r in rows)
+
+
+def test_container_not_in_lb_and_server_without_container():
+    rows = ft.build_rows({"app1": [ct("app-1", 1), ct("app-3", 3)]},
+                         [srv("app1-1"), srv("app1-2")], app="app")
+    got = [(r["REPLICA"], r["LB STATE"], r["SESSIONS"]) for r in rows]
+    assert got == [("app-1", "UP", "0"), ("app-3", "not in LB", "-"),
+                   ("app-2 (no container)", "UP", "0")]
+
+
+def test_unreachable_host_and_failed_lb():
+    rows = ft.build_rows({"app1": {"unreachable": True}, "app2": None},
+                         {"lb1": {"failed": True, "msg": "x"}}, app="app")
+    assert [(r["HOST"], r["HEALTH"]) for r in rows] == [("app1", "no answer"),
+                                                        ("app2", "no answer")]
+    assert rows[0]["LB STATE"] == "?"
+
+
+def test_two_load_balancers():
+    rows = ft.build_rows({"app1": [ct("app-1", 1)]},
+                         {"lb1": {"servers": [srv("app1-1", scur=2)]},
+                          "lb2": [srv("app1-1", "DRAIN", "drain", scur=1)]}, app="app")
+    assert rows[0]["LB STATE"] == "lb1=UP lb2=DRAIN"
+    assert rows[0]["SESSIONS"] == "3"
+    assert rows[0]["ok"] is False
+
+
+def test_list_of_hosts_shape_and_natural_order():
+    rows = ft.build_rows([{"host": "app10", "containers": [ct("app-1", 1)]},
+                          {"host": "app9", "containers": [ct("app-1", 1)]}], [], app="app")
+    assert [r["HOST"] for r in rows] == ["app9", "app10"]
+    assert rows[0]["LB STATE"] == "not in LB"
+
+
+def test_cells():
+    assert ft.image_cell({"image": "sha256:" + "ab" * 32}) == "abababababab"
+    assert ft.image_cell({"image": "demo:latest", "labels": {
+        "org.opencontainers.image.version": "v3"}}) == "demo:latest (v3)"
+    assert ft.image_cell({"image": "demo:v3", "labels": {
+        "org.opencontainers.image.version": "v3"}}) == "demo:v3"
+    assert ft.health_cell({"exists": True, "running": True, "health": None}) == "running"
+    assert ft.health_cell({"exists": False}) == "absent"
+    assert ft.lb_cell({"status": "DOWN", "admin_state": "drain", "check_status": "L4CON"}) == \
+        "DOWN (drain) L4CON"
+    assert ft.lb_cell({"status": "UP 1/2", "admin_state": "ready", "check_status": "L7STS"}) == \
+        "UP 1/2 L7STS"
+    assert ft.server_split("app-web1-12") == ("app-web1", 12)
+    assert ft.server_split("nochk") is None
+    # replica index falls back to the name when the label is missing
+    assert ft.replica_index({"name": "app-4", "labels": {"dockyard.service": "app"}}) == 4
+    assert ft.replica_index({"name": "app-4", "labels": {}}) is None
+
+
+def test_bad_input_is_an_error():
+    with pytest.raises(ft.FleetTableError):
+        ft.build_rows("nope", [])
+    with pytest.raises(ft.FleetTableError):
+        ft.build_rows([{"containers": []}], [])
+    with pytest.raises(ft.FleetTableError):
+        ft.build_rows({}, 42)
