@@ -188,6 +188,8 @@ def build_rows(hosts, servers, app=None, backend=None) -> list:
             entries = by_slot.get((host, idx), [])
             rows.append(_row(host, c.get("name") or "%s-%d" % (app or "?", idx), image_cell(c),
                              health_cell(c), entries, lb_known, multi_lb))
+        if not replicas and not any(k[0] == host for k in by_slot):
+            rows.append(dict(zip(COLUMNS, (host, "-", "-", "no replicas", "-", "-")), ok=None))
         # servers of this host without a container
         for key in sorted(k for k in by_slot if k[0] == host and k not in seen):
             seen.add(key)
@@ -236,15 +238,16 @@ def render(rows, summary=True) -> str:
 
 
 def summary_line(rows) -> str:
-    replicas = [r for r in rows if not r["REPLICA"].endswith(")") and r["REPLICA"] != "?"]
+    replicas = [r for r in rows if not r["REPLICA"].endswith(")") and r["REPLICA"] not in "?-"]
     hosts = sorted({r["HOST"] for r in rows}, key=natural_key)
     images = {}
     for r in replicas:
         images[r["IMAGE/VERSION"]] = images.get(r["IMAGE/VERSION"], 0) + 1
-    ok = sum(1 for r in rows if r["ok"])
+    counted = [r for r in rows if r["ok"] is not None]
+    ok = sum(1 for r in counted if r["ok"])
     text = "%d host%s, %d replica%s, %d of %d rows in service" % (
         len(hosts), "" if len(hosts) == 1 else "s", len(replicas),
-        "" if len(replicas) == 1 else "s", ok, len(rows))
+        "" if len(replicas) == 1 else "s", ok, len(counted))
     if images:
         text += "; images: " + ", ".join("%s x%d" % (k, v) for k, v in sorted(images.items()))
     return text

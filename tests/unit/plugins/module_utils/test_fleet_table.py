@@ -129,3 +129,11 @@ def test_bad_input_is_an_error():
         ft.build_rows([{"containers": []}], [])
     with pytest.raises(ft.FleetTableError):
         ft.build_rows({}, 42)
+
+
+def test_host_without_replicas():
+    rows = ft.build_rows({"app1": [ct("app-1", 1)], "app3": {"containers": []}},
+                         [srv("app1-1")], app="app")
+    assert [(r["HOST"], r["REPLICA"], r["HEALTH"]) for r in rows] == [
+        ("app1", "app-1", "healthy"), ("app3", "-", "no replicas")]
+    assert ft.summary_line(rows).startswith("2 hosts, 1 replica, 1 of 1 rows in service")
