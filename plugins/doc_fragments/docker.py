@@ -70,6 +70,6 @@ requirements:
   - Docker SDK for Python >= 5.0 (C(docker)) on the host that runs the module
     (Debian's C(python3-docker) is enough), and C(paramiko) for C(ssh://) engines.
 notes:
-  - Connection options can be set once for a whole play with
-    C(module_defaults: {group/dockyard.fleet.docker: {docker_host: ...}}).
+  - Connection options can be set once for a whole play with the C(module_defaults) keyword
+    and the group C(group/dockyard.fleet.docker).
 """
