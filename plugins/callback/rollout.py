@@ -98,15 +98,20 @@ class RolloutState:
         self.expected = {}            # host -> number of replicas of the service
         self.replicas = {}            # host -> {index: image}, over the whole playbook
         self.failed_msgs = {}         # host -> first failure line
+        self.last_play, self.seq = None, 0
 
     # -- play / batch
     def play_start(self, name, all_hosts, batch_hosts, serial):
         k, n = batch_position(all_hosts, batch_hosts, serial)
-        if k in (None, 1):
+        self.seq = self.seq + 1 if name == self.last_play else 1
+        self.last_play = name
+        if k is None:       # hosts unknown: count the starts of the same play instead
+            k, n = self.seq, max(n, self.seq)
+        if k == 1:
             self.done = set()
             self.expected = {}
         self.play_hosts = list(all_hosts)
-        where = "batch %s of %d" % (k if k is not None else "?", n)
+        where = "batch %d of %d" % (k, n)
         return "rollout: play %s, %s (%s)" % (name or "(unnamed)", where,
                                              short_hosts(batch_hosts) or "no hosts")
 
