@@ -39,7 +39,10 @@ class ContainerEngine:
     def image(self, ref):
         """Image inspect (cached per run) or None when the host does not have it."""
         if ref not in self._images:
-            self._images[ref] = self.client.get("inspect_image", ref)
+            info = self.client.get("inspect_image", ref)
+            self._images[ref] = info
+            if info:
+                self._images.setdefault(info["Id"], info)
         return self._images[ref]
 
     def pull(self, ref):
@@ -287,15 +290,19 @@ def resolve_image(engine, image, pull, check_mode):
 
 
 def decide(name, spec, state, current, image_info, comparisons=None, recreate=False,
-           restart=False, image_wanted=True):
-    """Pure: what to do with one container. Returns {name, current, diffs, steps}."""
+           restart=False, current_image=None):
+    """Pure: what to do with one container. Returns {name, current, diffs, steps}.
+
+    image_info: the desired image's inspect (None if not on the host); current_image:
+    the inspect of the image the container runs, whose defaults (ENV, labels...) are
+    what the container got without being asked, so never drift.
+    """
     diffs = []
     running = False
     if current is not None and state != "absent":
         running = bool((current.get("State") or {}).get("Running"))
-        desired = spec if image_wanted else {k: v for k, v in spec.items() if k != "image"}
-        diffs = compare(desired, actual_from_inspect(current), image_info, comparisons,
-                        image_info["Id"] if image_info else None)
+        diffs = compare(spec, actual_from_inspect(current), current_image or image_info,
+                        comparisons, image_info["Id"] if image_info else None)
     steps = plan(state, current is not None, running, diffs, recreate, restart)
     return {"name": name, "current": current, "diffs": diffs, "steps": steps}
 

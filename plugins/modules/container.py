@@ -302,10 +302,9 @@ def run(module, spec, comparisons):
                                                            module.check_mode)
             if pulled or would_pull:
                 actions.append("pulled image")
-        elif current is not None:
-            image_info = engine.image(current["Image"])
+    current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
     decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
-                      p["restart"])
+                      p["restart"], current_image)
     if "create" in decision["steps"] and "image" not in spec and current is not None:
         spec = dict(spec, image=current["Image"])
     actions += describe(decision)
@@ -324,7 +323,7 @@ def run(module, spec, comparisons):
             new_state = "created"
         else:
             new_state = cur_state
-        if new_state != cur_state or "create" in decision["steps"]:
+        if new_state != cur_state or not current:
             before["state"], after["state"] = cur_state, new_state
     if not current and state != "absent":
         after.update({k: v for k, v in spec.items() if k not in ("env",)})

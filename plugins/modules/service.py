@@ -342,8 +342,10 @@ def run(module, spec, comparisons):
                 module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or "
                                      "rename it (option name)" % (slot["name"], SERVICE_LABEL, name))
         rspec = replica_spec(spec, name, slot["index"], slot["host_port"], p["container_port"])
+        # engine.image() caches by reference: replicas on one image cost one inspect
+        current_image = engine.image(current["Image"]) if current and state != "absent" else None
         d = decide(slot["name"], rspec, state, current, image_info, comparisons,
-                   p["recreate"], p["restart"])
+                   p["recreate"], p["restart"], current_image)
         decisions.append((slot, rspec, d))
     removals = [{"index": None, "name": (e.get("Names") or ["?"])[0].lstrip("/"), "entry": e}
                 for e in layout["remove"]]

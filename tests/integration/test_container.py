@@ -1,0 +1,322 @@
+"""dockyard.fleet.container against real lab engines over SSH.
+
+Every converging playbook runs twice: the second run must change nothing. Engine
+state is asserted through lab.docker(), the tests' independent view.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+H = "app1"
+P = "ct-"  # every container of this file starts with it
+V1, V2, BROKEN = "dockyard/demo:v1", "dockyard/demo:v2", "dockyard/demo:broken"
+
+
+def pb(tasks: str, hosts: str = H) -> str:
+    body = "\n".join("    " + line for line in tasks.strip("\n").splitlines())
+    return "- hosts: %s\n  tasks:\n%s\n" % (hosts, body)
+
+
+@pytest.fixture(scope="module")
+def ids(lab):
+    out = {}
+    for host in (H, "app2"):
+        for tag in (V1, V2, BROKEN):
+            out[tag] = lab.load_image(host, tag)
+    lab.clean(H, P)
+    lab.clean("app2", P)
+    yield out
+    lab.clean(H, P)
+    lab.clean("app2", P)
+
+
+def twice(play, playbook, **kw):
+    first = play(playbook, **kw)
+    assert first.rc == 0, first.stdout[-4000:]
+    second = play(playbook, **kw)
+    assert second.rc == 0, second.stdout[-4000:]
+    assert second.changed == 0, second.stdout[-4000:]
+    return first, second
+
+
+def inspect(lab, name, host=H):
+    return lab.docker(host).api.inspect_container(name)
+
+
+def test_option_groups_and_traps_are_idempotent(lab, play, ids, tmp_path):
+    env_file = tmp_path / "app.env"
+    env_file.write_text("FROM_FILE=1\nA=overridden\n")
+    tasks = """
+- name: ports env labels
+  dockyard.fleet.container:
+    name: ct-ports
+    image: %(v1)s
+    published_ports: ["18080:80", "127.0.0.1:18081:80", "[::1]:18082:80", "18083:80/udp", "80",
+                      "18090-18091:81-82"]
+    env: {A: 1, B: true, C: text}
+    env_file: %(env_file)s
+    labels: {team: web}
+    command: []
+    network_mode: default
+- name: same container given by image ID (tag vs ID is not a change)
+  dockyard.fleet.container:
+    name: ct-ports
+    image: %(v1_id)s
+    published_ports: ["18080:80", "127.0.0.1:18081:80", "[::1]:18082:80", "18083:80/udp", "80",
+                      "18090-18091:81-82"]
+    env: {A: 1, B: true, C: text}
+    env_file: %(env_file)s
+    labels: {team: web}
+    network_mode: bridge
+- name: resources, restart, healthcheck, misc
+  dockyard.fleet.container:
+    name: ct-res
+    image: %(v1)s
+    restart_policy: on-failure
+    restart_retries: 3
+    memory: 64m
+    cpus: 0.5
+    healthcheck: {test: ["CMD", "/bin/busybox", "true"], interval: 1s, timeout: 2s, retries: 1, start_period: 1s}
+    user: "0"
+    working_dir: /www
+    hostname: web1
+    log_driver: json-file
+    log_options: {max-size: 1m, max-file: 2}
+    stop_signal: SIGTERM
+    stop_timeout: 3
+    init: true
+    read_only: false
+    cap_add: [net_admin]
+    cap_drop: [MKNOD]
+    tmpfs: ["/scratch:size=1m"]
+- name: disabled healthcheck, volumes, mounts, entrypoint + command
+  dockyard.fleet.container:
+    name: ct-vol
+    image: %(v1)s
+    healthcheck: {test: [NONE]}
+    volumes: ["/tmp:/hosttmp:ro", "ct-named:/named", "/anon"]
+    mounts: [{type: tmpfs, target: /mnt/t}, {type: volume, source: ct-named2, target: /mnt/v, read_only: true}]
+    entrypoint: [/bin/busybox, sleep]
+    command: "3600"
+- name: disabled healthcheck via disable
+  dockyard.fleet.container:
+    name: ct-vol
+    image: %(v1)s
+    healthcheck: {disable: true}
+""" % dict(v1=V1, v1_id=ids[V1], env_file=env_file)
+    first, second = twice(play, pb(tasks))
+    changed = [r["task"] for r in first.records if r["result"].get("changed")]
+    assert changed == ["ports env labels", "resources, restart, healthcheck, misc",
+                       "disabled healthcheck, volumes, mounts, entrypoint + command"]
+
+    c = inspect(lab, "ct-ports")
+    b = c["HostConfig"]["PortBindings"]
+    assert {"HostIp": "::1", "HostPort": "18082"} in b["80/tcp"]
+    assert b["80/udp"] == [{"HostIp": "", "HostPort": "18083"}]
+    assert b["82/tcp"] == [{"HostIp": "", "HostPort": "18091"}]
+    env = c["Config"]["Env"]
+    assert "A=1" in env and "B=true" in env and "FROM_FILE=1" in env and "DEMO_VERSION=v1" in env
+    assert c["Config"]["Labels"]["team"] == "web"
+    assert c["Config"]["Labels"]["org.opencontainers.image.version"] == "v1"
+    assert c["State"]["Running"]
+
+    r = inspect(lab, "ct-res")
+    hc = r["HostConfig"]
+    assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert hc["Memory"] == 64 * 1024 ** 2
+    assert hc["CpuQuota"] == 50000 and hc["Init"] is True
+    assert r["Config"]["Hostname"] == "web1"
+    assert r["Config"]["Healthcheck"]["Interval"] == 10 ** 9
+    assert hc["Tmpfs"] == {"/scratch": "size=1m"}
+
+    v = inspect(lab, "ct-vol")
+    assert v["Config"]["Healthcheck"]["Test"] == ["NONE"]
+    assert v["Config"]["Cmd"] == ["3600"]
+    assert sorted(m["Destination"] for m in v["Mounts"]) == ["/anon", "/hosttmp", "/mnt/t", "/mnt/v",
+                                                            "/named"]
+
+
+def test_networks(lab, play, ids):
+    api = lab.docker(H).api
+    if not api.networks(names=["ct-neta"]):
+        api.create_network("ct-neta")
+    tasks = """
+- dockyard.fleet.container:
+    name: ct-net
+    image: %s
+    networks: [{name: ct-neta, aliases: [web, www]}]
+""" % V1
+    twice(play, pb(tasks))
+    nets = inspect(lab, "ct-net")["NetworkSettings"]["Networks"]
+    assert list(nets) == ["ct-neta"]
+    assert {"web", "www"} <= set(nets["ct-neta"]["Aliases"])
+
+
+def test_check_mode_predicts_and_mutates_nothing(lab, play, ids):
+    base = """
+- name: %s
+  dockyard.fleet.container:
+    name: ct-check
+    image: %s
+    memory: %s
+    env: {X: "%s"}
+"""
+    before = lab.snapshot(H)
+    res = play(pb(base % ("create", V1, "64m", "1")), check=True, diff=True)
+    assert res.rc == 0 and res.changed == 1
+    assert lab.snapshot(H) == before
+    assert res.one(action="container")["actions"] == ["created", "started"]
+
+    twice(play, pb(base % ("create", V1, "64m", "1")))
+    cid = inspect(lab, "ct-check")["Id"]
+    before = lab.snapshot(H)
+    # check mode mutates nothing, so every prediction can run in one play
+    cases = [("same", V1, "64m", "1"), ("image", V2, "64m", "1"), ("memory", V1, "128m", "1"),
+             ("env", V1, "64m", "2"), ("missing image", "dockyard/demo:notthere", "64m", "1")]
+    res = play(pb("".join(base % c for c in cases)), check=True, diff=True)
+    assert res.rc == 0, res.stdout[-3000:]
+    got = {name: res.one(task=name) for name, *_ in cases}
+    assert not got["same"]["changed"] and got["same"]["actions"] == []  # image exists: no pull
+    assert got["image"]["changed"] and got["image"]["actions"] == ["recreated", "started"]
+    assert got["memory"]["changed"] and got["memory"]["actions"] == ["updated memory"]
+    assert got["env"]["changed"] and got["env"]["actions"] == ["recreated", "started"]
+    assert got["env"]["diff"]["after"] == {"env": {"X": "2"}}
+    # an image the host lacks: check mode predicts a pull and a change, pulls nothing
+    assert got["missing image"]["changed"]
+    assert got["missing image"]["actions"][0] == "pulled image"
+    assert lab.snapshot(H) == before
+    assert inspect(lab, "ct-check")["Id"] == cid
+
+
+def test_diff_and_in_place_update(lab, play, ids):
+    base = """
+- dockyard.fleet.container:
+    name: ct-diff
+    image: %s
+    memory: %s
+    restart_policy: %s
+    env: {X: "1"}
+"""
+    twice(play, pb(base % (V1, "64m", "no")))
+    cid = inspect(lab, "ct-diff")["Id"]
+    res = play(pb(base % (V1, "96m", "always")), diff=True)
+    assert res.rc == 0 and res.changed == 1
+    r = res.one(action="container")
+    assert r["diff"]["before"] == {"memory": 64 * 1024 ** 2, "restart_policy": "no"}
+    assert r["diff"]["after"] == {"memory": 96 * 1024 ** 2, "restart_policy": "always"}
+    assert sorted(r["actions"]) == ["updated memory", "updated restart_policy"]
+    c = inspect(lab, "ct-diff")
+    assert c["Id"] == cid  # updated in place, not recreated
+    assert c["HostConfig"]["Memory"] == 96 * 1024 ** 2
+    assert c["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert play(pb(base % (V1, "96m", "always"))).changed == 0
+
+    res = play(pb(base % (V2, "96m", "always")), diff=True)
+    r = res.one(action="container")
+    assert set(r["diff"]["before"]) == {"image"}
+    assert r["diff"]["before"]["image"] == ids[V1]
+    assert ids[V2] in r["diff"]["after"]["image"]
+    assert r["actions"] == ["recreated", "started"]
+    assert r["container"]["image_id"] == ids[V2]
+    assert inspect(lab, "ct-diff")["Id"] != cid
+
+
+def test_states(lab, play, ids):
+    steps = [("present", "false", True, "created"), ("present", "false", False, "created"),
+             ("started", "false", True, "running"), ("started", "false", False, "running"),
+             ("started", "true", True, "running"), ("stopped", "false", True, "exited"),
+             ("stopped", "false", False, "exited")]
+    tasks = "".join("""
+- name: step%d
+  dockyard.fleet.container: {name: ct-state, image: %s, state: %s, restart: %s}
+""" % (i, V1, st, rs) for i, (st, rs, _c, _s) in enumerate(steps))
+    res = play(pb(tasks))
+    assert res.rc == 0, res.stdout[-3000:]
+    for i, (_st, _rs, changed, state) in enumerate(steps):
+        r = res.one(task="step%d" % i)
+        assert r["changed"] == changed, (i, r)
+        assert r["container"]["state"] == state, (i, r)
+    assert res.one(task="step4")["actions"] == ["restarted"]
+    assert inspect(lab, "ct-state")["State"]["Status"] == "exited"
+    # state without image on an existing container is fine
+    twice(play, pb("- dockyard.fleet.container: {name: ct-state, state: started}"))
+    assert inspect(lab, "ct-state")["State"]["Running"]
+    twice(play, pb("- dockyard.fleet.container: {name: ct-state, state: absent}"))
+    assert not [c for c in lab.docker(H).containers.list(all=True) if c.name == "ct-state"]
+
+
+def test_bad_input_fails_naming_option_and_changes_nothing(lab, play, ids):
+    cases = {
+        "published_ports": "{name: ct-bad, image: %s, published_ports: ['80:80:80:80']}" % V1,
+        "name": "{name: '-bad name', image: %s}" % V1,
+        "image": "{name: ct-bad-noimage}",
+        "memory": "{name: ct-bad, image: %s, memory: lots}" % V1,
+        "healthcheck.interval": "{name: ct-bad, image: %s, healthcheck: {test: [CMD, x], interval: soon}}" % V1,
+        "restart_retries": "{name: ct-bad, image: %s, restart_policy: always, restart_retries: 2}" % V1,
+        "comparisons": "{name: ct-bad, image: %s, comparisons: {nope: strict}}" % V1,
+        "volumes": "{name: ct-bad, image: %s, volumes: [relative/path]}" % V1,
+    }
+    tasks = "\n".join("- name: %s\n  dockyard.fleet.container: %s\n  ignore_errors: true" % (k, v)
+                      for k, v in cases.items())
+    tasks += ("\n- name: pull never\n  dockyard.fleet.container: {name: ct-bad, image: 'dockyard/demo:absent',"
+              " pull: never}\n  ignore_errors: true")
+    before = lab.snapshot(H)
+    res = play(pb(tasks))
+    assert lab.snapshot(H) == before
+    for option in list(cases) + ["pull never"]:
+        rec = res.results(task=option)
+        assert len(rec) == 1 and rec[0]["status"] == "failed", (option, rec)
+        r = rec[0]["result"]
+        assert ("image" if option == "pull never" else option) in r["msg"], (option, r["msg"])
+
+
+def test_wait_healthy_and_failure_evidence(lab, play, ids):
+    ok = play(pb("""
+- dockyard.fleet.container: {name: ct-wait, image: %s, wait: healthy, wait_timeout: 60}
+""" % V1))
+    assert ok.rc == 0
+    assert ok.one(action="container")["container"]["health"] == "healthy"
+    bad = play(pb("""
+- dockyard.fleet.container: {name: ct-broken, image: %s, wait: healthy, wait_timeout: 60}
+  ignore_errors: true
+""" % BROKEN))
+    rec = bad.results(action="container")
+    assert rec[0]["status"] == "failed"
+    r = rec[0]["result"]
+    assert "unhealthy" in r["msg"] and "last health checks" in r["msg"]
+    assert "last log lines" in r["msg"]
+
+
+def test_ssh_engine_from_controller(lab, play, ids, tmp_path):
+    """delegate_to: localhost + docker_host ssh:// : the controller's Docker SDK talks to a lab
+    engine over SSH (paramiko), with host key checking on."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(os.path.join(lab.dir, "known_hosts"), home / ".ssh" / "known_hosts")
+    (home / ".ssh" / "config").write_text("Host %s\n  IdentityFile %s\n  User root\n"
+                                          % (lab.addr("app2"), os.path.join(lab.dir, "id_ed25519")))
+    tasks = """
+- dockyard.fleet.container:
+    docker_host: ssh://root@%s
+    name: ct-ssh
+    image: %s
+    published_ports: ["18180:80"]
+  delegate_to: localhost
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+""" % (lab.addr("app2"), V1)
+    env = {"HOME": str(home), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+           "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
+    twice(play, pb(tasks), env=env)
+    c = inspect(lab, "ct-ssh", host="app2")
+    assert c["State"]["Running"]
+    assert not [x for x in lab.docker(H).containers.list(all=True) if x.name == "ct-ssh"]
+    # an unknown host key is refused (host key checking is on)
+    (home / ".ssh" / "known_hosts").write_text("")
+    res = play(pb(tasks), env=env)
+    assert res.rc != 0
+    assert "ct-ssh" in [x.name for x in lab.docker("app2").containers.list(all=True)]
