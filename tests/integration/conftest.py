@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# pytest runs with --import-mode=importlib: make the helpers here (loadclient, harness)
+# importable from the test files.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 LAB_ID = int(os.environ.get("DOCKYARD_LAB_ID", "0"))
 LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
 LAB_TOOL = os.path.join(REPO, "tools", "lab")
@@ -166,6 +170,22 @@ def ansible_env(lab: Lab, record: str | None = None) -> dict:
     if record:
         env["DOCKYARD_RECORD"] = record
     return env
+
+
+def start_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None,
+                   limit: str | None = None) -> subprocess.Popen:
+    """Start a playbook in the background (for faults injected while it runs);
+    .communicate() gives its combined output."""
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), playbook]
+    if extra_vars:
+        ev = os.path.join(tempfile.mkdtemp(prefix="dockyard-pb-"), "extra_vars.json")
+        with open(ev, "w") as f:
+            json.dump(extra_vars, f)
+        cmd += ["-e", "@" + ev]
+    if limit:
+        cmd += ["--limit", limit]
+    return subprocess.Popen(cmd, cwd=REPO, env=ansible_env(lab), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
 
 
 def run_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None, check: bool = False,
