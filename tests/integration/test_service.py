@@ -1,0 +1,163 @@
+"""dockyard.fleet.service against a real lab engine over SSH: replicas, ports map,
+scale up/down, only:, check mode, wait healthy, bad input."""
+from __future__ import annotations
+
+import pytest
+
+H = "app3"
+P = "sv-"
+V1, V2, BROKEN = "dockyard/demo:v1", "dockyard/demo:v2", "dockyard/demo:broken"
+
+
+def pb(tasks: str, hosts: str = H) -> str:
+    body = "\n".join("    " + line for line in tasks.strip("\n").splitlines())
+    return "- hosts: %s\n  tasks:\n%s\n" % (hosts, body)
+
+
+def svc(image=V1, replicas=3, extra=""):
+    return pb("""
+- name: svc
+  dockyard.fleet.service:
+    name: sv-web
+    image: %s
+    replicas: %d
+    port_base: 18081
+    %s
+""" % (image, replicas, extra))
+
+
+@pytest.fixture(scope="module")
+def ids(lab):
+    out = {tag: lab.load_image(H, tag) for tag in (V1, V2, BROKEN)}
+    lab.clean(H, P)
+    yield out
+    lab.clean(H, P)
+
+
+def replicas(lab):
+    out = {}
+    for c in lab.docker(H).api.containers(all=True, filters={"label": "dockyard.service=sv-web"}):
+        out[c["Names"][0].lstrip("/")] = c
+    return out
+
+
+def test_service_lifecycle(lab, play, ids):
+    # check mode first: predicts, creates nothing
+    before = lab.snapshot(H)
+    res = play(svc(), check=True)
+    assert res.rc == 0 and res.changed == 1
+    r = res.one(action="service")
+    assert [x["action"] for x in r["replicas"]] == ["created"] * 3
+    assert lab.snapshot(H) == before
+
+    # create 3, healthy, waited together; second run unchanged
+    res = play(svc(extra="wait: healthy"))
+    assert res.rc == 0, res.stdout[-3000:]
+    r = res.one(action="service")
+    assert r["ports"] == {"1": 18081, "2": 18082, "3": 18083}
+    assert [(x["index"], x["name"], x["host_port"], x["action"], x["health"]) for x in r["replicas"]] == [
+        (1, "sv-web-1", 18081, "created", "healthy"), (2, "sv-web-2", 18082, "created", "healthy"),
+        (3, "sv-web-3", 18083, "created", "healthy")]
+    assert all(x["image_id"] == ids[V1] for x in r["replicas"])
+    again = play(svc(extra="wait: healthy"))
+    assert again.rc == 0 and again.changed == 0
+    assert [x["action"] for x in again.one(action="service")["replicas"]] == ["unchanged"] * 3
+    found = replicas(lab)
+    assert sorted(found) == ["sv-web-1", "sv-web-2", "sv-web-3"]
+    for i in (1, 2, 3):
+        c = lab.docker(H).api.inspect_container("sv-web-%d" % i)
+        assert c["Config"]["Labels"]["dockyard.replica"] == str(i)
+        assert c["HostConfig"]["PortBindings"]["80/tcp"] == [{"HostIp": "", "HostPort": str(18080 + i)}]
+        assert c["State"]["Health"]["Status"] == "healthy"
+    ids_before = {n: c["Id"] for n, c in found.items()}
+
+    # only: [2] replaces replica 2 alone
+    res = play(svc(image=V2, extra="only: [2]\n    wait: healthy"), diff=True)
+    assert res.rc == 0, res.stdout[-3000:]
+    r = res.one(action="service")
+    assert [(x["index"], x["action"]) for x in r["replicas"]] == [(2, "recreated")]
+    assert list(r["diff"]["before"]) == ["sv-web-2"]
+    assert r["diff"]["before"]["sv-web-2"]["image"] == ids[V1]
+    assert play(svc(image=V2, extra="only: [2]")).changed == 0
+    now = {n: c["Id"] for n, c in replicas(lab).items()}
+    assert now["sv-web-1"] == ids_before["sv-web-1"] and now["sv-web-3"] == ids_before["sv-web-3"]
+    assert now["sv-web-2"] != ids_before["sv-web-2"]
+    assert lab.docker(H).api.inspect_container("sv-web-2")["Image"] == ids[V2]
+
+    # scale up to 4 on v2: 1 and 3 recreated, 2 unchanged, 4 created
+    res = play(svc(image=V2, replicas=4))
+    r = res.one(action="service")
+    assert [x["action"] for x in r["replicas"]] == ["recreated", "unchanged", "recreated", "created"]
+    assert r["ports"]["4"] == 18084
+    assert play(svc(image=V2, replicas=4)).changed == 0
+
+    # scale down to 2: replicas above N removed (found by label)
+    before = lab.snapshot(H)
+    res = play(svc(image=V2, replicas=2), check=True)
+    assert res.changed == 1 and lab.snapshot(H) == before
+    res = play(svc(image=V2, replicas=2))
+    r = res.one(action="service")
+    assert sorted((x["name"], x["action"]) for x in r["replicas"]) == [
+        ("sv-web-1", "unchanged"), ("sv-web-2", "unchanged"), ("sv-web-3", "removed"),
+        ("sv-web-4", "removed")]
+    assert r["ports"] == {"1": 18081, "2": 18082}
+    assert sorted(replicas(lab)) == ["sv-web-1", "sv-web-2"]
+    assert play(svc(image=V2, replicas=2)).changed == 0
+
+    # in-place update across replicas (no recreate)
+    kept = {n: c["Id"] for n, c in replicas(lab).items()}
+    res = play(svc(image=V2, replicas=2, extra="restart_policy: always"))
+    assert [x["action"] for x in res.one(action="service")["replicas"]] == ["updated", "updated"]
+    assert {n: c["Id"] for n, c in replicas(lab).items()} == kept
+    assert lab.docker(H).api.inspect_container("sv-web-1")["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert play(svc(image=V2, replicas=2, extra="restart_policy: always")).changed == 0
+
+    # absent removes all
+    res = play(pb("- dockyard.fleet.service: {name: sv-web, state: absent}"))
+    assert res.changed == 1 and replicas(lab) == {}
+    assert play(pb("- dockyard.fleet.service: {name: sv-web, state: absent}")).changed == 0
+
+
+def test_explicit_ports_and_wait_failure(lab, play, ids):
+    task = """
+- name: svc
+  dockyard.fleet.service:
+    name: sv-ports
+    image: %s
+    replicas: 2
+    ports: [18191, 18195]
+    container_port: 80
+    wait: healthy
+    wait_timeout: 60
+  ignore_errors: true
+"""
+    res = play(pb(task % V1))
+    assert res.rc == 0
+    r = res.one(action="service")
+    assert r["ports"] == {"1": 18191, "2": 18195}
+    assert play(pb(task % V1)).changed == 0
+    res = play(pb(task % BROKEN))
+    rec = res.results(action="service")[0]
+    assert rec["status"] == "failed"
+    assert "unhealthy" in rec["result"]["msg"] and "last health checks" in rec["result"]["msg"]
+    lab.clean(H, "sv-ports")
+
+
+def test_bad_input_changes_nothing(lab, play, ids):
+    cases = {
+        "ports": "{name: sv-bad, image: %s, replicas: 3, ports: [1, 2]}" % V1,
+        "only": "{name: sv-bad, image: %s, replicas: 2, port_base: 18300, only: [3]}" % V1,
+        "port_base": "{name: sv-bad, image: %s, replicas: 3, port_base: 65534}" % V1,
+        "memory": "{name: sv-bad, image: %s, replicas: 2, memory: lots}" % V1,
+        "name": "{name: 'sv bad', image: %s}" % V1,
+        "image": "{name: sv-bad, image: 'dockyard/demo:absent', pull: never}",
+    }
+    tasks = "\n".join("- name: %s\n  dockyard.fleet.service: %s\n  ignore_errors: true" % (k, v)
+                      for k, v in cases.items())
+    before = lab.snapshot(H)
+    res = play(pb(tasks))
+    assert lab.snapshot(H) == before
+    for option in cases:
+        rec = res.results(task=option)
+        assert rec and rec[0]["status"] == "failed", option
+        assert option in rec[0]["result"]["msg"], (option, rec[0]["result"]["msg"])
