@@ -1,0 +1,274 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet you can see: haproxy_info, playbooks/status.yml (fleet_table), the rollout
+callback on a serial play, and playbooks/teardown.yml - against real engines and a real
+HAProxy (role dockyard.fleet.haproxy on lb1)."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+APP = "stx"
+PORTS = (8281, 8282)
+SECRET = "s3cr3t-rollout-value"
+ROLE_VARS = {"haproxy_backend_ports": list(PORTS)}
+ROLE_PLAY = """
+- hosts: lb
+  gather_facts: false
+  roles:
+    - dockyard.fleet.haproxy
+"""
+SERVICE_PLAY = """
+- hosts: app1,app2
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.service:
+        name: %s
+        image: dockyard/demo:v1
+        pull: never
+        replicas: 2
+        port_base: %d
+        wait: healthy
+""" % (APP, PORTS[0])
+ROLL_PLAY = """
+- name: roll %(app)s
+  hosts: app1,app2
+  gather_facts: false
+  serial: 1
+  tasks:
+    - name: replace one replica
+      dockyard.fleet.service:
+        name: %(app)s
+        image: dockyard/demo:v2
+        pull: never
+        replicas: 2
+        port_base: %(port)d
+        only: ["{{ item }}"]
+        env:
+          API_TOKEN: %(secret)s
+        wait: healthy
+      loop: [1, 2]
+""" % {"app": APP, "port": PORTS[0], "secret": SECRET}
+CALLBACKS = {"ANSIBLE_CALLBACKS_ENABLED": "dockyard_record,dockyard.fleet.rollout"}
+
+
+def cli(lab, cmd, sock="/run/haproxy/admin.sock"):
+    return lab.ssh("lb1", "echo '%s' | socat stdio unix:%s" % (cmd, sock)).stdout
+
+
+def stats(lab):
+    lines = [ln for ln in cli(lab, "show stat app 4 -1").splitlines() if ln.strip()]
+    header = lines[0][2:].split(",")
+    rows = [dict(zip(header, ln.split(","))) for ln in lines[1:]]
+    return {r["svname"]: r for r in rows}
+
+
+def wait_until(fn, timeout=30, interval=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    return fn()
+
+
+def table_rows(stdout):
+    """Rows of the fleet table printed by status.yml, split on 2+ spaces."""
+    rows = []
+    for ln in stdout.splitlines():
+        cells = re.split(r"\s{2,}", ln.strip())
+        if len(cells) >= 5 and re.match(r"^app\d+$", cells[0]):
+            rows.append(cells)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def _module_lab(lab):
+    """Clean before and after this file; the setup itself runs once, in `fleet`."""
+    for h in lab.app_hosts:
+        lab.clean(h, APP + "-")
+    state = {"ready": False}
+    yield lab, state
+    for h in lab.app_hosts:
+        lab.clean(h, APP + "-")
+
+
+@pytest.fixture
+def fleet(_module_lab, play):
+    lab, state = _module_lab
+    if state["ready"]:
+        return lab
+    for h in ("app1", "app2"):
+        lab.load_image(h, "dockyard/demo:v1")
+        lab.load_image(h, "dockyard/demo:v2")
+    res = play(SERVICE_PLAY)
+    assert res.rc == 0, res.stdout[-3000:]
+    # A fresh HAProxy: on a reload, HAProxy takes server addresses and ports from the saved
+    # server-state file, so another test's ports would stick (reported to the role's owner).
+    lab.ssh("lb1", "p=$(cat /run/haproxy.pid 2>/dev/null) && kill $p && "
+                   "while kill -0 $p 2>/dev/null; do sleep 0.1; done; "
+                   "rm -f /var/lib/haproxy/server-state /run/haproxy.pid", check=False)
+    res = play(ROLE_PLAY, extra_vars=ROLE_VARS)
+    assert res.rc == 0, res.stdout[-3000:]
+    ours = {"%s-%d" % (h, i) for h in ("app1", "app2") for i in (1, 2)}
+    assert wait_until(lambda: all(r["status"] == "UP" for s, r in stats(lab).items()
+                                  if s in ours)), stats(lab)
+    state["ready"] = True
+    return lab
+
+
+def test_haproxy_info_reads_every_server(fleet, play):
+    lab = fleet
+    cli(lab, "set server app/app1-2 state drain")
+    cli(lab, "set weight app/app2-1 7")
+    pb = """
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.haproxy_info:
+        backend: app
+    - dockyard.fleet.haproxy_info: {}
+"""
+    for check in (False, True):           # read-only: same answer, never changed
+        res = play(pb, check=check)
+        assert res.rc == 0 and res.changed == 0, res.stdout[-3000:]
+        one, every = [r["result"] for r in res.results(action="haproxy_info")]
+        real = stats(lab)
+        by = {s["server"]: s for s in one["servers"]}
+        assert set(by) == set(real) == {"%s-%d" % (h, i) for h in lab.app_hosts for i in (1, 2)}
+        for name, row in real.items():
+            assert by[name]["status"] == row["status"]
+            assert by[name]["scur"] == int(row["scur"])
+            assert "%s:%s" % (by[name]["addr"], by[name]["port"]) == row["addr"]
+        assert by["app1-2"]["admin_state"] == "drain" and by["app1-2"]["status"] == "DRAIN"
+        assert by["app2-1"]["weight"] == 7 and by["app1-1"]["admin_state"] == "ready"
+        assert by["app1-1"]["check_status"] == "L7OK"
+        assert one["backends"] == ["app"]
+        assert {s["server"] for s in every["servers"]} >= set(by)
+
+
+def test_haproxy_info_errors_name_the_option(fleet, play):
+    res = play("""
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.haproxy_info:
+        backend: nosuch
+      ignore_errors: true
+    - dockyard.fleet.haproxy_info:
+        socket: /run/haproxy/nothing.sock
+      ignore_errors: true
+    - dockyard.fleet.haproxy_info:
+        backend: "app;disable server app/app1-1"
+      ignore_errors: true
+""")
+    msgs = [r["result"]["msg"] for r in res.results(action="haproxy_info")]
+    assert "option backend" in msgs[0] and "nosuch" in msgs[0]
+    assert "option socket" in msgs[1]
+    assert "option backend" in msgs[2]
+    assert stats(fleet)["app1-1"]["status"] == "UP"      # nothing was injected
+
+
+def test_status_playbook_prints_one_table(fleet, play):
+    lab = fleet
+    res = play("playbooks/status.yml", extra_vars={"deploy_app": APP})
+    assert res.rc == 0 and res.changed == 0, res.stdout[-3000:]
+    assert res.stdout.count("HOST  REPLICA") == 1           # printed once
+    rows = table_rows(res.stdout)
+    got = {(r[0], r[1]): r for r in rows}
+    assert got[("app1", "stx-1")][2:] == ["dockyard/demo:v1", "healthy", "UP", "0"]
+    assert got[("app1", "stx-2")][2:5] == ["dockyard/demo:v1", "healthy", "DRAIN"]
+    assert got[("app2", "stx-1")][4] == "UP"
+    # app3 runs no replica but HAProxy has servers for it
+    assert got[("app3", "stx-1 (no container)")][3] == "absent"
+    assert got[("app3", "stx-1 (no container)")][4].startswith("DOWN")
+    assert "3 hosts, 4 replicas, 3 of 6 rows in service" in res.stdout
+    # read-only in check mode too
+    res = play("playbooks/status.yml", extra_vars={"deploy_app": APP}, check=True)
+    assert res.rc == 0 and len(table_rows(res.stdout)) == len(rows)
+    cli(lab, "set server app/app1-2 state ready")
+
+
+def test_status_with_a_host_down(fleet, play):
+    lab = fleet
+    lab.tool("stop", "app2")
+    try:
+        res = play("playbooks/status.yml", extra_vars={"deploy_app": APP})
+    finally:
+        lab.tool("start", "app2")
+    assert res.rc == 0, res.stdout[-3000:]
+    got = {(r[0], r[1]): r for r in table_rows(res.stdout)}
+    assert got[("app2", "?")][3] == "no answer"
+    assert got[("app1", "stx-1")][3] == "healthy"
+
+
+def test_rollout_callback_shows_progress(fleet, play):
+    lab = fleet
+    res = play(ROLL_PLAY, env=CALLBACKS)
+    assert res.rc == 0, res.stdout[-3000:]
+    out = res.stdout
+    assert "rollout: play roll %s, batch 1 of 2 (app1)" % APP in out
+    assert "rollout: play roll %s, batch 2 of 2 (app2)" % APP in out
+    for n, (host, i) in enumerate([("app1", 1), ("app1", 2), ("app2", 1), ("app2", 2)], 1):
+        assert "rollout: replica %s-%d -> dockyard/demo:v2 (done %d/4) recreated" % (host, i, n) \
+            in out, out[-3000:]
+    # lines come as they happen: batch 2 starts after app1's replicas
+    assert out.index("done 2/4") < out.index("batch 2 of 2") < out.index("done 3/4")
+    summary = out[out.index("rollout: summary"):].splitlines()
+    assert summary[1].split() == ["HOST", "RESULT", "REPLICAS", "CHANGED"]
+    assert summary[2].split() == ["app1", "ok", "dockyard/demo:v2", "[1,2]", "1"]
+    assert summary[3].split() == ["app2", "ok", "dockyard/demo:v2", "[1,2]", "1"]
+    assert SECRET not in out and "API_TOKEN" not in out
+    v2 = lab.images["dockyard/demo:v2"]["id"]
+    for h in ("app1", "app2"):
+        for i in (1, 2):
+            assert lab.docker(h).containers.get("%s-%d" % (APP, i)).attrs["Image"] == v2
+    again = play(ROLL_PLAY, env=CALLBACKS)
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    assert "rollout: replica app2-2 -> dockyard/demo:v2 (done 4/4) unchanged" in again.stdout
+    summary = again.stdout[again.stdout.index("rollout: summary"):].splitlines()
+    assert [ln.split()[-1] for ln in summary[2:4]] == ["0", "0"]
+
+
+def test_rollout_callback_reports_failures(fleet, play):
+    res = play("""
+- name: bad
+  hosts: app1
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.service:
+        name: %s
+        image: dockyard/demo:nosuchtag
+        pull: never
+        replicas: 2
+        port_base: %d
+""" % (APP, PORTS[0]), env=CALLBACKS)
+    assert res.rc != 0
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("rollout: FAILED app1: "))
+    assert "image" in line
+    summary = res.stdout[res.stdout.index("rollout: summary"):].splitlines()
+    assert summary[2].split()[:2] == ["app1", "failed"]
+
+
+def test_teardown(fleet, play):
+    lab = fleet
+    res = play("playbooks/teardown.yml", extra_vars={"deploy_app": APP})
+    assert res.rc == 0, res.stdout[-3000:]
+    assert res.recap["app1"]["changed"] == 1 and res.recap["app3"]["changed"] == 0
+    for h in lab.app_hosts:
+        assert not [c for c in lab.docker(h).containers.list(all=True)
+                    if c.name.startswith(APP + "-")]
+    assert lab.ssh("lb1", "test -S /run/haproxy/admin.sock && kill -0 $(cat /run/haproxy.pid)",
+                   check=False).returncode == 0           # HAProxy left alone by default
+    again = play("playbooks/teardown.yml", extra_vars={"deploy_app": APP})
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+    pid = lab.ssh("lb1", "cat /run/haproxy.pid").stdout.strip()
+    stop = play("playbooks/teardown.yml", extra_vars={"deploy_app": APP, "teardown_haproxy": True})
+    assert stop.rc == 0 and stop.recap["lb1"]["changed"] == 1, stop.stdout[-3000:]
+    assert lab.ssh("lb1", "kill -0 %s" % pid, check=False).returncode != 0
+    again = play("playbooks/teardown.yml", extra_vars={"deploy_app": APP, "teardown_haproxy": True})
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
