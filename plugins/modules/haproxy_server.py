@@ -15,8 +15,8 @@ description:
     unexpected is a failure, with a message naming the option at fault.
   - O(wait) never waits longer than O(wait_timeout). A server that is C(DOWN) counts as drained
     at once; C(UP 1/2) (going down) is not up; C(no check) servers are up when ready.
-  - Changes made here live in the running process only. The role M(dockyard.fleet.haproxy)
-    (C(roles/haproxy)) saves them to the server-state file before each reload, so they survive it.
+  - Changes made here live in the running process only. The role C(dockyard.fleet.haproxy)
+    saves them to the server-state file before each reload, so they survive it.
 version_added: 0.1.0
 author: dockyard.fleet maintainers
 extends_documentation_fragment:

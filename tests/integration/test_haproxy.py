@@ -1,0 +1,289 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Role dockyard.fleet.haproxy and module haproxy_server against a real HAProxy on lb1,
+with real demo containers on the app hosts."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+# pytest runs with --import-mode=importlib: this directory is not on sys.path by itself.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadclient import LoadClient  # noqa: E402
+
+PREFIX = "hx-"
+PORTS = (8081, 8082)
+ROLE_PLAY = """
+- hosts: lb
+  roles:
+    - dockyard.fleet.haproxy
+"""
+# A second stats socket at level user: the module must report "Permission denied".
+BASE_VARS = {"haproxy_global_extra": ["stats socket /run/haproxy/user.sock mode 600 level user"]}
+# The demo image, plus a CGI that answers after ?N seconds (default 3): an in-flight request to drain around.
+SLOW_CMD = ["/bin/busybox", "sh", "-c",
+            "mkdir -p /www/cgi-bin && "
+            "printf '#!/bin/busybox sh\\n/bin/busybox sleep ${QUERY_STRING:-3}\\necho Content-Type: text/plain\\n"
+            "echo\\necho slow done\\n' > /www/cgi-bin/slow && chmod 755 /www/cgi-bin/slow && "
+            "exec /bin/busybox httpd -f -p 80 -h /www"]
+
+
+def cli(lab, cmd, sock="/run/haproxy/admin.sock"):
+    return lab.ssh("lb1", "echo '%s' | socat stdio unix:%s" % (cmd, sock)).stdout
+
+
+def stats(lab):
+    """{server: row} of backend app from `show stat`."""
+    lines = cli(lab, "show stat app 4 -1").splitlines()
+    header = lines[0][2:].split(",")
+    rows = [dict(zip(header, ln.split(","))) for ln in lines[1:] if ln.strip()]
+    return {r["svname"]: r for r in rows if r["svname"] not in ("BACKEND", "FRONTEND")}
+
+
+def wait_until(fn, timeout=30, interval=0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    return fn()
+
+
+def all_up(lab):
+    return all(r["status"] == "UP" for r in stats(lab).values())
+
+
+def master_reloads(lab):
+    out = cli(lab, "show proc", "/run/haproxy/master.sock")
+    line = next(ln for ln in out.splitlines() if " master " in ln)
+    return int(line.split()[2])
+
+
+def lb_url(lab, path="/"):
+    return "http://%s%s" % (lab.lb["lb1"], path)
+
+
+_SETUP: dict = {}
+
+
+@pytest.fixture(scope="module")
+def _containers(lab):
+    """Demo containers (with the slow CGI) on every app host, removed after the module."""
+    for h in lab.app_hosts:
+        lab.load_image(h, "dockyard/demo:v1")
+        lab.clean(h, PREFIX)
+        for i, port in enumerate(PORTS, 1):
+            lab.docker(h).containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
+                                         entrypoint=SLOW_CMD, ports={"80/tcp": port}, detach=True)
+    yield
+    for h in lab.app_hosts:
+        lab.clean(h, PREFIX)
+    _SETUP.clear()
+
+
+@pytest.fixture
+def fleet(lab, play, _containers):
+    """The role applied once (and a second time: no change), every server UP."""
+    if not _SETUP:
+        first = play(ROLE_PLAY, extra_vars=BASE_VARS)
+        assert first.rc == 0, first.stdout[-3000:]
+        again = play(ROLE_PLAY, extra_vars=BASE_VARS)
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        for server in stats(lab):          # states saved by an earlier run survive: reset them
+            cli(lab, "set server app/%s state ready" % server)
+            cli(lab, "set weight app/%s 1" % server)
+        _SETUP["done"] = True
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+    return lab
+
+
+def module_play(**args):
+    lines = "\n".join("        %s: %s" % (k, v) for k, v in args.items())
+    return """
+- hosts: lb
+  tasks:
+    - dockyard.fleet.haproxy_server:
+%s
+""" % lines
+
+
+def test_config_and_socket(fleet):
+    lab = fleet
+    cfg = lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout
+    assert "master-worker" in cfg and "expose-fd listeners" in cfg
+    assert "http-check send meth GET uri /health" in cfg
+    assert "load-server-state-from-file global" in cfg
+    assert set(stats(lab)) == {"%s-%d" % (h, i) for h in lab.app_hosts for i in (1, 2)}
+    mode = lab.ssh("lb1", "stat -c %a /run/haproxy/admin.sock").stdout.strip()
+    assert mode == "600"
+
+
+def test_requests_are_spread_over_every_server(fleet):
+    lab = fleet
+    before = {s: int(r["stot"]) for s, r in stats(lab).items()}
+    res = LoadClient(lb_url(lab), max_requests=60, max_seconds=30, concurrency=3).run()
+    assert res.failed == 0 and res.ok == 60, res.summary()
+    assert res.versions == {"v1": 60}
+    after = {s: int(r["stot"]) for s, r in stats(lab).items()}
+    assert all(after[s] > before[s] for s in before), (before, after)
+
+
+def test_reload_under_load_drops_nothing(fleet, play):
+    lab = fleet
+    reloads = master_reloads(lab)
+    tmp = tempfile.mkdtemp(prefix="hx-tls-")
+    key, crt, pem = (os.path.join(tmp, n) for n in ("k.pem", "c.pem", "site.pem"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=lb1.lab", "-keyout", key, "-out", crt],
+                   check=True, capture_output=True)
+    with open(pem, "w") as f:
+        f.write(open(crt).read() + open(key).read())
+    load = LoadClient(lb_url(lab), max_seconds=60, concurrency=4).start()
+    try:
+        tls_vars = dict(BASE_VARS, haproxy_tls_enabled=True, haproxy_tls_certificate_src=pem,
+                        haproxy_stats_enabled=True, haproxy_stats_password="s3cret")
+        r1 = play(ROLE_PLAY, extra_vars=tls_vars)
+        assert r1.rc == 0 and r1.changed > 0, r1.stdout[-3000:]
+        tls = LoadClient("https://%s/" % lab.lb["lb1"], max_requests=10, max_seconds=20).run()
+        assert tls.ok == 10, tls.summary()
+        req = urllib.request.Request("http://%s:8404/stats" % lab.lb["lb1"])
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=5)
+        assert e.value.code == 401
+        r2 = play(ROLE_PLAY, extra_vars=BASE_VARS)       # and back: a second reload
+        assert r2.rc == 0 and r2.changed > 0, r2.stdout[-3000:]
+    finally:
+        res = load.stop()
+    assert master_reloads(lab) >= reloads + 2
+    assert res.failed == 0 and res.ok > 50, res.summary()
+    assert wait_until(lambda: all_up(lab))
+
+
+def test_rejected_config_never_goes_live(fleet, play):
+    lab = fleet
+    before = hashlib.sha256(lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout.encode())
+    bad = dict(BASE_VARS, haproxy_defaults_extra=["no-such-keyword 42"])
+    r = play(ROLE_PLAY, extra_vars=bad)
+    assert r.rc != 0
+    assert "no-such-keyword" in r.stdout and "unknown keyword" in r.stdout, r.stdout[-3000:]
+    after = hashlib.sha256(lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout.encode())
+    assert before.hexdigest() == after.hexdigest()
+    res = LoadClient(lb_url(lab), max_requests=12, max_seconds=20).run()
+    assert res.ok == 12, res.summary()
+    # a warning is fatal too (-dW): a backend option that HAProxy only warns about
+    warn = dict(BASE_VARS, haproxy_defaults_extra=["option httpclose", "option forceclose"])
+    r = play(ROLE_PLAY, extra_vars=warn)
+    assert r.rc != 0 and "forceclose" in r.stdout, r.stdout[-3000:]
+
+
+def test_module_errors_name_the_option(fleet, play):
+    r = play(module_play(backend="app", server="nope", state="drain"))
+    assert r.rc != 0
+    assert "option server" in r.one(action="haproxy_server")["msg"]
+    r = play(module_play(backend="nope", server="app1-1", state="drain"))
+    assert "option backend" in r.one(action="haproxy_server")["msg"]
+    r = play(module_play(backend="app", server="app1-1", state="drain",
+                         socket="/run/haproxy/user.sock"))
+    msg = r.one(action="haproxy_server")["msg"]
+    assert "Permission denied" in msg and "option socket" in msg
+    r = play(module_play(backend="app", server="app1-1", weight=999))
+    assert "option weight" in r.one(action="haproxy_server")["msg"]
+    assert all_up(fleet) and {r["status"] for r in stats(fleet).values()} == {"UP"}
+
+
+def test_drain_lets_inflight_finish_then_ready_waits_for_health(fleet, play):
+    lab = fleet
+    result = {}
+
+    def slow():
+        with urllib.request.urlopen(lb_url(lab, "/cgi-bin/slow?15"), timeout=60) as resp:
+            result["status"], result["body"] = resp.status, resp.read().decode()
+
+    t = threading.Thread(target=slow)
+    t.start()
+    busy = wait_until(lambda: [s for s, r in stats(lab).items() if int(r["scur"]) > 0],
+                      timeout=5, interval=0.05)
+    assert len(busy) == 1, stats(lab)
+    server = busy[0]
+    host, idx = server.rsplit("-", 1)
+
+    # 15 s: longer than an ansible run on a busy CI machine, so the request is in flight
+    r = play(module_play(backend="app", server=server, state="drain", wait="true",
+                         wait_timeout=40, wait_interval=0.2), diff=True)
+    assert r.rc == 0, r.stdout[-3000:]
+    res = r.one(action="haproxy_server")
+    assert res["changed"] and res["before"]["scur"] == 1 and res["after"]["scur"] == 0
+    assert res["after"]["admin_state"] == "drain" and res["after"]["status"] == "DRAIN"
+    assert res["diff"] == {"before": {"admin_state": "ready", "weight": 1},
+                           "after": {"admin_state": "drain", "weight": 1}}
+    t.join(30)
+    assert result == {"status": 200, "body": "slow done\n"}
+
+    # no new requests for a drained server
+    stot = int(stats(lab)[server]["stot"])
+    load = LoadClient(lb_url(lab), max_requests=40, max_seconds=30, concurrency=2).run()
+    assert load.ok == 40, load.summary()
+    assert int(stats(lab)[server]["stot"]) == stot
+
+    # drain-and-wait on an already drained server: no change, returns at once
+    again = play(module_play(backend="app", server=server, state="drain", wait="true"))
+    assert again.rc == 0 and again.changed == 0
+
+    # ready with wait fails while the app is down (it comes back only once its check passes)
+    app = lab.docker(host).containers.get("%s%s" % (PREFIX, idx))
+    app.stop(timeout=1)
+    wait_until(lambda: stats(lab)[server]["status"] == "DOWN", timeout=10)
+    down = play(module_play(backend="app", server=server, state="drain", wait="true",
+                            wait_timeout=5))
+    assert down.rc == 0 and down.changed == 0     # DOWN: nothing to drain, returns
+    r = play(module_play(backend="app", server=server, state="ready", wait="true",
+                         wait_timeout=4, wait_interval=0.5))
+    assert r.rc != 0
+    assert "option wait_timeout" in r.one(action="haproxy_server")["msg"]
+    assert not stats(lab)[server]["status"].startswith("UP")
+
+    app.start()
+    r = play(module_play(backend="app", server=server, state="ready", wait="true",
+                         wait_timeout=30, wait_interval=0.3))
+    assert r.rc == 0, r.stdout[-3000:]
+    res = r.one(action="haproxy_server")
+    assert res["changed"] is False            # already ready since the failed run
+    assert res["after"]["status"] == "UP" and res["after"]["check_status"] == "L7OK"
+    load = LoadClient(lb_url(lab), max_requests=24, max_seconds=30).run()
+    assert load.ok == 24 and int(stats(lab)[server]["stot"]) > stot
+
+
+def test_drain_and_maint_survive_a_reload(fleet, play):
+    lab = fleet
+    # check mode: predicted change, nothing done
+    r = play(module_play(backend="app", server="app2-2", state="maint"), check=True, diff=True)
+    assert r.rc == 0 and r.changed == 1
+    assert r.one(action="haproxy_server")["after"]["admin_state"] == "maint"
+    assert stats(lab)["app2-2"]["status"] == "UP"
+    r = play(module_play(backend="app", server="app2-2", state="maint"))
+    assert r.rc == 0 and r.changed == 1
+    r = play(module_play(backend="app", server="app2-1", state="drain", weight=7))
+    assert r.rc == 0 and r.changed == 1
+    reloads = master_reloads(lab)
+    r = play(ROLE_PLAY, extra_vars=dict(BASE_VARS, haproxy_maxconn=5001))
+    assert r.rc == 0 and r.changed > 0
+    assert master_reloads(lab) == reloads + 1
+    st = stats(lab)
+    assert st["app2-2"]["status"] == "MAINT"
+    assert st["app2-1"]["status"] == "DRAIN" and st["app2-1"]["uweight"] == "7"
+    for server in ("app2-1", "app2-2"):
+        r = play(module_play(backend="app", server=server, state="ready", weight=1,
+                             wait="true", wait_timeout=30, wait_interval=0.3))
+        assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    r = play(ROLE_PLAY, extra_vars=BASE_VARS)
+    assert r.rc == 0
