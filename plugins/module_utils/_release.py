@@ -31,13 +31,15 @@ def check_name(name, option="app"):
 
 
 class ReleaseStore:
-    """Files of one app under a state directory:
-    <dir>/<app>.lock/owner.json  the deploy lock (mkdir is atomic)
-    <dir>/<app>.json             {"current": {...}, "previous": [{...}, ...]}
+    """Files of one app:
+    <lock_dir>/<app>.lock/owner.json  the deploy lock (mkdir is atomic). /run by default:
+                                      a host that crashed and rebooted holds no lock.
+    <state_dir>/<app>.json            {"current": {...}, "previous": [{...}, ...]}
     and one audit file shared by all apps: a line per deploy."""
 
-    def __init__(self, state_dir, app, audit_log, clock=time.time):
+    def __init__(self, state_dir, app, audit_log, clock=time.time, lock_dir=None):
         self.dir = state_dir
+        self.locks = lock_dir or state_dir
         self.app = check_name(app)
         self.audit_log = audit_log
         self.clock = clock
@@ -45,7 +47,7 @@ class ReleaseStore:
     # ------------------------------------------------------------ lock
     @property
     def lock_dir(self):
-        return os.path.join(self.dir, self.app + ".lock")
+        return os.path.join(self.locks, self.app + ".lock")
 
     def lock_owner(self):
         try:
@@ -69,7 +71,7 @@ class ReleaseStore:
             if held is None:
                 if check_mode:
                     return "would_acquire"
-                os.makedirs(self.dir, mode=0o750, exist_ok=True)
+                os.makedirs(self.locks, mode=0o750, exist_ok=True)
                 try:
                     os.mkdir(self.lock_dir, 0o700)
                 except FileExistsError:

@@ -50,7 +50,7 @@ options:
     type: int
     default: 3600
   force:
-    description: Release the lock whoever holds it.
+    description: Release (C(unlocked), C(recorded)) or take over (C(locked)) the lock whoever holds it.
     type: bool
     default: false
   version:
@@ -74,9 +74,17 @@ options:
     description: Free text added to the audit line (whitespace becomes C(_)). Never put secrets here.
     type: str
   state_dir:
-    description: Directory of the locks and records.
+    description: Directory of the release records.
     type: path
     default: /var/lib/dockyard/releases
+  lock_dir:
+    description:
+      - Directory of the deploy locks. Under C(/run) (a tmpfs) by default, so a host that
+        crashed in the middle of a deploy and rebooted holds no stale lock.
+      - A lock left by a controller that died is taken over after O(stale_after), or at once
+        with O(force).
+    type: path
+    default: /run/dockyard/locks
   audit_log:
     description: Audit log file (one line per deploy, mode 0640).
     type: path
@@ -145,10 +153,12 @@ def run(module):
         module.fail_json(msg="option keep must be at least 1, got %d" % p["keep"])
     if p["lock_timeout"] < 0:
         module.fail_json(msg="option lock_timeout must be >= 0, got %d" % p["lock_timeout"])
-    store = ReleaseStore(p["state_dir"], p["app"], p["audit_log"])
+    store = ReleaseStore(p["state_dir"], p["app"], p["audit_log"], lock_dir=p["lock_dir"])
     record = store.read()
     result = dict(changed=False, lock="none")
     if state == "locked":
+        if p["force"] and not module.check_mode:
+            store.release(p["token"], force=True)
         result["lock"] = store.acquire(p["token"], p["owner"], p["lock_timeout"], p["stale_after"],
                                        check_mode=module.check_mode)
     elif state == "recorded":
@@ -197,6 +207,7 @@ def main():
             result=dict(type="str"),
             detail=dict(type="str"),
             state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
+            lock_dir=dict(type="path", default="/run/dockyard/locks"),
             audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
         ),
         supports_check_mode=True,

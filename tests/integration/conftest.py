@@ -24,7 +24,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # pytest runs with --import-mode=importlib: make the helpers here (loadclient, harness)
 # importable from the test files.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-LAB_ID = int(os.environ.get("DOCKYARD_LAB_ID", "0"))
+# Under pytest-xdist every worker gets a lab of its own: worker gwN uses lab id base+N.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+LAB_ID = int(os.environ.get("DOCKYARD_LAB_ID", "0")) + int(_WORKER[2:] or 0)
+os.environ["DOCKYARD_LAB_ID"] = str(LAB_ID)
 LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
 LAB_TOOL = os.path.join(REPO, "tools", "lab")
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
