@@ -1,0 +1,186 @@
+"""Deploy, rolling restart and rollback across the lab's app hosts behind a real HAProxy,
+under a bounded load through the load balancer, asserting on what the engines run and on
+what the clients saw. The tests build on each other, in file order (one fleet).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import pytest
+
+from conftest import run_playbook, start_playbook
+from loadclient import LoadClient
+
+APP = "web"
+SECRET = "s3cr3t-" + secrets.token_hex(8)
+VARS = {
+    "deploy_app": APP,
+    "deploy_port_base": 8181,
+    "deploy_replicas": 2,
+    "deploy_haproxy_backend": APP,
+    "haproxy_backend_name": APP,
+    "deploy_env": {"GREETING": "hello"},
+    "deploy_secret_env": {"DEMO_SECRET": SECRET},
+    "deploy_wait_timeout": 40,
+}
+
+
+def fleet(lab, **extra):
+    return dict(VARS, **extra)
+
+
+def versions(lab, hosts=None) -> dict:
+    """{host: {replica name: (version label, status)}} straight from every host's engine."""
+    out = {}
+    for host in hosts or lab.app_hosts:
+        cs = lab.docker(host).containers.list(all=True, filters={"label": "dockyard.app=" + APP})
+        out[host] = {c.name: (c.labels.get("dockyard.version"), c.status) for c in cs}
+    return out
+
+
+def all_on(lab, version) -> bool:
+    for host, reps in versions(lab).items():
+        assert sorted(reps) == ["%s-1" % APP, "%s-2" % APP], (host, reps)
+        if any(v != (version, "running") for v in reps.values()):
+            return False
+    return True
+
+
+def load(lab, seconds=240):
+    return LoadClient("http://%s/" % list(lab.lb.values())[0], max_seconds=seconds,
+                      concurrency=2).start()
+
+
+@pytest.fixture(scope="module")
+def fleet_v1(lab):
+    for host in lab.app_hosts:
+        lab.clean(host, APP + "-")
+    res = run_playbook(lab, "playbooks/site.yml", extra_vars=fleet(lab, deploy_version="v1"),
+                       verbosity=3)
+    assert res.rc == 0, res.stdout[-4000:]
+    return res
+
+
+def test_fresh_deploy_serves_v1_and_second_run_changes_nothing(lab, fleet_v1):
+    assert all_on(lab, "v1"), versions(lab)
+    stats = LoadClient("http://%s/" % list(lab.lb.values())[0], max_requests=60,
+                       max_seconds=30).run()
+    assert stats.failed == 0, stats.summary()
+    assert set(stats.versions) == {"v1"}
+    again = run_playbook(lab, "playbooks/site.yml", extra_vars=fleet(lab, deploy_version="v1"))
+    assert again.rc == 0, again.stdout[-3000:]
+    assert again.changed == 0, again.stdout[-3000:]
+
+
+def test_secrets_reach_the_app_but_no_output_or_log(lab, fleet_v1):
+    # -vvv output of the whole site run (module args, results, diffs of every task)
+    assert SECRET not in fleet_v1.stdout and SECRET not in fleet_v1.stderr
+    for host in lab.app_hosts:
+        env = lab.docker(host).api.inspect_container(APP + "-1")["Config"]["Env"]
+        assert "DEMO_SECRET=" + SECRET in env
+        audit = lab.ssh(host, "cat /var/log/dockyard/deploy.log").stdout
+        assert "app=web" in audit and SECRET not in audit
+        mode = lab.ssh(host, "stat -c %a /etc/dockyard/web.env").stdout.strip()
+        assert mode == "600"
+
+
+def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert stats.ok > 50 and set(stats.versions) == {"v1", "v2"}, stats.summary()
+    assert all_on(lab, "v2"), versions(lab)
+    again = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"))
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    for host in lab.app_hosts:
+        audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+        assert "from=v1 to=v2 result=ok" in audit
+
+
+def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/rollback.yml",
+                       extra_vars=fleet(lab, rolling_restart_serial=2))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert all_on(lab, "v1"), versions(lab)
+
+
+def test_broken_release_stops_in_first_batch_and_rolls_back(lab, fleet_v1):
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="broken"))
+    stats = client.stop()
+    assert res.rc != 0
+    assert stats.failed == 0, stats.summary()
+    assert set(stats.versions) == {"v1"}, stats.summary()
+    first = lab.app_hosts[0]
+    assert res.recap[first]["failed"] == 1, res.recap
+    assert all(h not in res.recap for h in lab.app_hosts[1:]), "rollout went past batch 1"
+    assert all_on(lab, "v1"), versions(lab)
+    assert "failed on %s" % first in res.stdout and "Fleet now:" in res.stdout
+    assert "runs dockyard/demo:v1 again" in res.stdout
+    audit = lab.ssh(first, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+    assert "to=broken result=rolled_back" in audit
+
+
+def test_concurrent_deploys_of_one_app_cannot_interleave(lab, fleet_v1):
+    host = lab.app_hosts[0]
+    lock = "/var/lib/dockyard-lab/%s/%s/fs/run/dockyard/locks/%s.lock" % (
+        os.environ.get("DOCKYARD_LAB_ID", "0"), host, APP)
+    first = start_playbook(lab, "playbooks/deploy.yml", limit=host,
+                           extra_vars=fleet(lab, deploy_version="v2"))
+    deadline = time.time() + 60
+    while not os.path.isdir(lock) and time.time() < deadline and first.poll() is None:
+        time.sleep(0.1)
+    assert os.path.isdir(lock), "first deploy never took the lock"
+    second = run_playbook(lab, "playbooks/deploy.yml", limit=host,
+                          extra_vars=fleet(lab, deploy_version="v2"))
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-3000:]
+    assert second.rc != 0
+    assert "holds the lock" in second.stdout and "lock_timeout" in second.stdout
+    assert not os.path.isdir(lock), "lock left behind"
+    assert {v for v, _ in versions(lab)[host].values()} == {"v2"}
+
+
+def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
+    victim = lab.app_hosts[1]
+    client = load(lab, seconds=300)
+    # Ansible ends a play when a whole batch fails, whatever max_fail_percentage says: the
+    # others can only finish when they share the victim's batch.
+    extra = fleet(lab, deploy_version="v2", rolling_restart_serial="100%",
+                  rolling_restart_max_fail_percentage=50)
+    play = start_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
+    # wait until the victim's first replica has been replaced: the middle of its batch
+    deadline = time.time() + 180
+    while time.time() < deadline and play.poll() is None:
+        reps = versions(lab, [victim])[victim]
+        if reps.get(APP + "-1", (None,))[0] == "v2":
+            break
+        time.sleep(0.2)
+    lab.tool("stop", victim)
+    out, _ = play.communicate(timeout=600)
+    stats = client.stop()
+    try:
+        assert play.returncode != 0
+        assert "%s" % victim in out
+        others = [h for h in lab.app_hosts if h != victim]
+        for h, reps in versions(lab, others).items():
+            assert {v for v, _ in reps.values()} == {"v2"}, (h, reps)
+        # HAProxy sends the dead host nothing: every later request is answered by the others
+        after = LoadClient("http://%s/" % list(lab.lb.values())[0], max_requests=40,
+                           max_seconds=20).run()
+        assert after.failed == 0, after.summary()
+        assert stats.ok > 0
+    finally:
+        lab.tool("start", victim)
+    rerun = run_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
+    assert rerun.rc == 0, rerun.stdout[-4000:]
+    assert all_on(lab, "v2"), versions(lab)
+    final = run_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
+    assert final.rc == 0 and final.changed == 0, final.stdout[-3000:]
