@@ -113,7 +113,7 @@ class RolloutState:
         self.play_hosts = list(all_hosts)
         where = "batch %d of %d" % (k, n)
         return "rollout: play %s, %s (%s)" % (name or "(unnamed)", where,
-                                             short_hosts(batch_hosts) or "no hosts")
+                                              short_hosts(batch_hosts) or "no hosts")
 
     def total(self):
         """Replicas expected in the play: known per host, else the largest seen count."""

@@ -40,7 +40,7 @@ UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus")
 def _env_dict(env_list):
     out = {}
     for item in env_list or []:
-        k, _, v = item.partition("=")
+        k, dummy, v = item.partition("=")
         out[k] = v
     return out
 
@@ -155,6 +155,10 @@ def _dict_diff(want, have, mode, implied=None):
     return (before, after) if after or before else None
 
 
+def _mount_key(mount):
+    return (mount["type"], mount["source"], mount["target"], mount["read_only"])
+
+
 def _list_diff(want, have, mode):
     want_s, have_s = set(want), set(have)
     if mode == "allow_more_present":
@@ -217,15 +221,14 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
             # anonymous volumes: the image's own VOLUMEs are never drift
             have_a = set(have["anonymous"]) - set(defaults["volumes"]) - set(b[1] for b in have_b)
             want_a = set(want["anonymous"])
-            ok_a = want_a <= set(have["anonymous"]) and (mode == "allow_more_present"
-                                                          or have_a <= want_a)
+            ok_a = want_a <= set(have["anonymous"]) and (
+                mode == "allow_more_present" or have_a <= want_a)
             if not (ok_b and ok_a):
                 add(option, [":".join(b) for b in sorted(have_b)] + sorted(have_a),
                     [":".join(b) for b in sorted(want_b)] + sorted(want_a))
         elif option == "mounts":
-            key = lambda m: (m["type"], m["source"], m["target"], m["read_only"])  # noqa: E731
-            want_s = set(key(m) for m in want)
-            have_s = set(key(m) for m in have)
+            want_s = set(_mount_key(m) for m in want)
+            have_s = set(_mount_key(m) for m in have)
             ok = want_s <= have_s if mode == "allow_more_present" else want_s == have_s
             if not ok:
                 add(option, have, want)

@@ -334,7 +334,7 @@ def normalize_cap(cap):
 def parse_tmpfs(specs, option="tmpfs"):
     out = {}
     for spec in specs or []:
-        path, _, opts = str(spec).partition(":")
+        path, dummy, opts = str(spec).partition(":")
         if not path.startswith("/"):
             raise SpecError(option, "invalid tmpfs %r (use /path[:options])" % (spec,))
         out[path] = opts

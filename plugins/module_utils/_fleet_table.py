@@ -196,8 +196,8 @@ def build_rows(hosts, servers, app=None, backend=None) -> list:
             rows.append(_row(host, "%s-%d (no container)" % (app or "?", key[1]), "-", "absent",
                              by_slot[key], lb_known, multi_lb))
     # servers of hosts we have no container facts for
-    for key in sorted((k for k in by_slot if k not in seen), key=lambda k: (natural_key(k[0]),
-                                                                             k[1])):
+    for key in sorted((k for k in by_slot if k not in seen),
+                      key=lambda k: (natural_key(k[0]), k[1])):
         rows.append(_row(key[0], "%s-%d (no facts)" % (app or "?", key[1]), "?", "?",
                          by_slot[key], lb_known, multi_lb))
     return rows

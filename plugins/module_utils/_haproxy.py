@@ -160,8 +160,8 @@ def server_view(stat_rows: list, state_rows: list, backend: str, server: str) ->
               None)
     if stat is None or st is None:
         names = sorted(r["svname"] for r in stat_rows
-                       if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND",
-                                                                                  "BACKEND"))
+                       if r.get("pxname") == backend
+                       and r.get("svname") not in ("FRONTEND", "BACKEND"))
         raise HAProxyError("no server %r in backend %r (option server); servers there: %s"
                            % (server, backend, ", ".join(names) or "none"))
     flags = _int(st.get("srv_admin_state"))

@@ -46,7 +46,7 @@ def parse_reference(ref, option="name"):
                               "[registry[:port]/]repository[:tag] or repository@sha256:<digest> "
                               "(lowercase repository)" % (option, ref))
     repo, tag, digest = m.group("repo"), m.group("tag"), m.group("digest")
-    first, _, rest = repo.partition("/")
+    first, dummy, rest = repo.partition("/")
     if repo != repo.lower() and (not rest or not ("." in first or ":" in first
                                                   or first == "localhost")):
         raise ImageInputError("%s: %r is not a valid image reference: repository names must be "
@@ -198,7 +198,7 @@ def tags_of_repo(images, repo):
         for tag in img.get("RepoTags") or []:
             if tag == "<none>:<none>":
                 continue
-            r, _, _t = tag.rpartition(":")
+            r, dummy, dummy_tag = tag.rpartition(":")
             if r == repo:
                 out.append(dict(tag=tag, id=img["Id"], created=img.get("Created") or 0))
     return out
@@ -279,7 +279,8 @@ def _stream(events, what):
         _consume(events, what, log, aux)
     except DockerError:
         raise
-    except Exception as exc:  # pylint: disable=broad-except  (transport errors mid-stream)
+    # transport errors mid-stream come as any exception of the HTTP stack
+    except Exception as exc:  # pylint: disable=broad-exception-caught
         raise DockerError("%s failed: %s" % (what, exc)) from exc
     return log, aux
 
@@ -517,7 +518,7 @@ class ImageManager:
 
 
 def registry_of(repo):
-    first, _, rest = repo.partition("/")
+    first, dummy, rest = repo.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         return first
     return "docker.io"

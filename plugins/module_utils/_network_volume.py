@@ -308,8 +308,8 @@ class NetworkManager:
                                          % format_differences(diffs))
                 self._create()
                 for cid in reconnect:
-                    self.actions.append("reconnected %s" % (actual["Containers"][cid].get("Name")
-                                                           or cid))
+                    self.actions.append("reconnected %s"
+                                        % (actual["Containers"][cid].get("Name") or cid))
                     if not self.check:
                         self.client.call("connect_container_to_network", cid,
                                          self.desired["name"])

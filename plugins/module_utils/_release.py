@@ -85,8 +85,8 @@ class ReleaseStore:
                 when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else "?"
                 raise LockHeld("another deploy of %r holds the lock on this host: %s since %s "
                                "(waited %ss, option lock_timeout; a lock older than %ss is taken "
-                               "over, option stale_after)" % (self.app, held.get("owner", "?"),
-                                                               when, timeout, stale_after))
+                               "over, option stale_after)"
+                               % (self.app, held.get("owner", "?"), when, timeout, stale_after))
             time.sleep(poll)
 
     def release(self, token, force=False):
