@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 import pytest
 
@@ -136,8 +135,8 @@ def test_option_groups_and_traps_are_idempotent(lab, play, ids, tmp_path):
     v = inspect(lab, "ct-vol")
     assert v["Config"]["Healthcheck"]["Test"] == ["NONE"]
     assert v["Config"]["Cmd"] == ["3600"]
-    assert sorted(m["Destination"] for m in v["Mounts"]) == ["/anon", "/hosttmp", "/mnt/t", "/mnt/v",
-                                                            "/named"]
+    assert sorted(m["Destination"] for m in v["Mounts"]) == [
+        "/anon", "/hosttmp", "/mnt/t", "/mnt/v", "/named"]
 
 
 def test_networks(lab, play, ids):
@@ -179,7 +178,7 @@ def test_check_mode_predicts_and_mutates_nothing(lab, play, ids):
              ("env", V1, "64m", "2"), ("missing image", "dockyard/demo:notthere", "64m", "1")]
     res = play(pb("".join(base % c for c in cases)), check=True, diff=True)
     assert res.rc == 0, res.stdout[-3000:]
-    got = {name: res.one(task=name) for name, *_ in cases}
+    got = {case[0]: res.one(task=case[0]) for case in cases}
     assert not got["same"]["changed"] and got["same"]["actions"] == []  # image exists: no pull
     assert got["image"]["changed"] and got["image"]["actions"] == ["recreated", "started"]
     assert got["memory"]["changed"] and got["memory"]["actions"] == ["updated memory"]

@@ -48,7 +48,7 @@ def leftovers():
             continue
         if "/dockyard-lab/%s/" % ID in cmd and not zombie:
             found.append(cmd)
-    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
+    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True, check=False).stdout
     found += [r for r in rules.splitlines() if "dylab" + ID in r]
     if os.path.exists("/var/lib/dockyard-lab/" + ID):
         found.append("/var/lib/dockyard-lab/" + ID)

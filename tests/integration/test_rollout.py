@@ -140,12 +140,12 @@ def test_concurrent_deploys_of_one_app_cannot_interleave(lab, fleet_v1):
     assert os.path.isdir(lock), "first deploy never took the lock"
     second = run_playbook(lab, "playbooks/deploy.yml", limit=host,
                           extra_vars=fleet(lab, deploy_version="v2"))
-    out, _ = first.communicate(timeout=300)
+    out = first.communicate(timeout=300)[0]
     assert first.returncode == 0, out[-3000:]
     assert second.rc != 0
     assert "holds the lock" in second.stdout and "lock_timeout" in second.stdout
     assert not os.path.isdir(lock), "lock left behind"
-    assert {v for v, _ in versions(lab)[host].values()} == {"v2"}
+    assert {rep[0] for rep in versions(lab)[host].values()} == {"v2"}
 
 
 def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
@@ -164,14 +164,14 @@ def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
             break
         time.sleep(0.2)
     lab.tool("stop", victim)
-    out, _ = play.communicate(timeout=600)
+    out = play.communicate(timeout=600)[0]
     stats = client.stop()
     try:
         assert play.returncode != 0
         assert "%s" % victim in out
         others = [h for h in lab.app_hosts if h != victim]
         for h, reps in versions(lab, others).items():
-            assert {v for v, _ in reps.values()} == {"v2"}, (h, reps)
+            assert {rep[0] for rep in reps.values()} == {"v2"}, (h, reps)
         # HAProxy sends the dead host nothing: every later request is answered by the others
         after = LoadClient("http://%s/" % list(lab.lb.values())[0], max_requests=40,
                            max_seconds=20).run()

@@ -35,7 +35,8 @@ CONTAINER = {
 }
 
 
-def diffs_for(params, container=None, image=IMAGE, comparisons=None, image_id=IMAGE_ID, mutate=None):
+def diffs_for(params, container=None, image=None, comparisons=None, image_id=IMAGE_ID, mutate=None):
+    image = IMAGE if image is None else image
     c = copy.deepcopy(container or CONTAINER)
     if mutate:
         mutate(c)

@@ -59,7 +59,7 @@ def test_record_moves_versions_and_keeps_n(store):
 def test_rollback_to_previous_does_not_duplicate(store):
     for v in ("v1", "v2"):
         store.write(store.plan_record(v, "demo:" + v, keep=5)[0])
-    rec, _ = store.plan_record("v1", "demo:v1", keep=5)
+    rec = store.plan_record("v1", "demo:v1", keep=5)[0]
     assert rec["current"]["version"] == "v1"
     assert [p["version"] for p in rec["previous"]] == ["v2"]
 
