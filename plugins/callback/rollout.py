@@ -7,7 +7,7 @@ name: rollout
 type: notification
 short_description: Rollout progress of dockyard.fleet.service tasks, batch by batch
 version_added: 0.1.0
-author: dockyard.fleet maintainers
+author: dockyard.fleet maintainers (!UNKNOWN)
 description:
   - Prints, as it happens, which batch of a play runs (C(serial) batches), every replica a
     M(dockyard.fleet.service) task converged with its image and the progress over the whole

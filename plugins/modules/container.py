@@ -225,7 +225,7 @@ options:
     type: int
     default: 60
 author:
-  - dockyard.fleet contributors
+  - dockyard.fleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -33,7 +33,7 @@ extends_documentation_fragment:
 notes:
   - One engine call per named container, or one list call plus one inspect per match for
     O(labels).
-author: dockyard.fleet contributors
+author: dockyard.fleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -15,7 +15,7 @@ description:
   - A refusal (C(Permission denied), C(No such proxy.), C(Can't find backend.)) or an unexpected
     reply is a failure whose message names the option at fault.
 version_added: 0.1.0
-author: dockyard.fleet maintainers
+author: dockyard.fleet maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - dockyard.fleet.attributes.INFO_MODULE
 options:

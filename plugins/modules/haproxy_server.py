@@ -18,7 +18,7 @@ description:
   - Changes made here live in the running process only. The role C(dockyard.fleet.haproxy)
     saves them to the server-state file before each reload, so they survive it.
 version_added: 0.1.0
-author: dockyard.fleet maintainers
+author: dockyard.fleet maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - dockyard.fleet.attributes
 options:

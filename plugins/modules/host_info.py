@@ -52,7 +52,7 @@ extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes.INFO_MODULE
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
-author: dockyard.fleet contributors
+author: dockyard.fleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -109,7 +109,7 @@ extends_documentation_fragment:
 notes:
   - Check mode never pulls, copies, loads or builds; for O(pull=always) it cannot know whether
     the registry has a newer image and reports no change for an image that is present.
-author: dockyard.fleet contributors
+author: dockyard.fleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""

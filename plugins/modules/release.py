@@ -90,7 +90,7 @@ options:
     type: path
     default: /var/log/dockyard/deploy.log
 author:
-  - dockyard.fleet maintainers
+  - dockyard.fleet maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

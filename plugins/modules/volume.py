@@ -41,7 +41,7 @@ extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
-author: dockyard.fleet contributors
+author: dockyard.fleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
