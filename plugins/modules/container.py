@@ -262,7 +262,7 @@ container:
     name: {description: Name., type: str}
     image: {description: Image reference., type: str}
     image_id: {description: Image ID., type: str}
-    state: {description: Engine state (running, exited...)., type: str}
+    state: {description: "Engine state (running, exited...).", type: str}
     status: {description: Same as state., type: str}
     health: {description: Health status or null., type: str}
     ports: {description: Published ports as the engine reports them., type: dict}

@@ -64,7 +64,7 @@ containers:
     name: {description: Name., type: str}
     image: {description: Image as given when created., type: str}
     image_id: {description: Image ID., type: str}
-    state: {description: created, running, paused, restarting, exited or dead., type: str}
+    state: {description: "created, running, paused, restarting, exited or dead.", type: str}
     running: {description: Whether it runs., type: bool}
     exit_code: {description: Last exit code., type: int}
     health: {description: Health status (null without a health check)., type: str}

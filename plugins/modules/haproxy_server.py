@@ -122,7 +122,9 @@ before:
     check_status: {description: "Last health check result (C(L7OK), C(L4CON)...), empty without checks", type: str}
     check_running: {description: A check was in progress at the time., type: bool}
     address: {description: Server address:port., type: str}
-  sample: {status: UP, admin_state: ready, admin_flags: 0, weight: 1, effective_weight: 1, scur: 0, check_status: L7OK, check_running: false, address: "10.77.0.11:8081"}
+  sample:
+    {status: UP, admin_state: ready, admin_flags: 0, weight: 1, effective_weight: 1, scur: 0, check_status: L7OK,
+     check_running: false, address: "10.77.0.11:8081"}
 after:
   description: The server after the task (predicted in check mode), same keys as RV(before).
   returned: always

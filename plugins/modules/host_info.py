@@ -82,7 +82,7 @@ host_info:
     min_api_version: {description: Oldest API version it accepts., type: str}
     name: {description: Engine host name., type: str}
     storage_driver: {description: Storage driver., type: str}
-    counts: {description: containers, running, paused, stopped, images., type: dict}
+    counts: {description: "containers, running, paused, stopped, images.", type: dict}
 containers:
   description: Containers (id, name, image, image_id, state, status, labels, created).
   returned: when O(containers=true)

@@ -109,7 +109,7 @@ network:
     id: {description: Network ID (null in check mode for a network to be created)., type: str}
     name: {description: Name., type: str}
     driver: {description: Driver., type: str}
-    ipam: {description: Address pools (subnet, gateway, iprange)., type: list, elements: dict}
+    ipam: {description: "Address pools (subnet, gateway, iprange).", type: list, elements: dict}
     labels: {description: Labels., type: dict}
     containers: {description: Names of attached containers., type: list, elements: str}
 differences:

@@ -282,7 +282,7 @@ replicas:
     action: {description: "created, recreated, updated, started, stopped, restarted, unchanged or removed.", type: str}
     image: {description: Image reference., type: str}
     image_id: {description: Image ID., type: str}
-    id: {description: Container ID (null when removed, or not yet created in check mode)., type: str}
+    id: {description: "Container ID (null when removed, or not yet created in check mode).", type: str}
     health: {description: Health status or null., type: str}
 ports:
   description: Replica index (as a string) -> host port, for every replica 1..N.
