@@ -15,6 +15,12 @@ import time
 HOSTS = 10
 REPLICAS = 3
 APP = "web"
+# The demo image's own health check with a 15 s timeout instead of 2 s, on both sides: on a
+# loaded machine a `docker exec` of wget can take longer than 2 s and the replicas would be
+# unhealthy for reasons that have nothing to do with either side.
+HEALTHCHECK = {"test": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null",
+                        "http://127.0.0.1/health"],
+               "interval": "2s", "timeout": "15s", "retries": 3}
 
 
 def _lab10(b):
@@ -42,7 +48,8 @@ def _reset(b, hosts):
 
 
 def _vars():
-    return {"deploy_app": APP, "deploy_replicas": REPLICAS, "deploy_version": "v1"}
+    return {"deploy_app": APP, "deploy_replicas": REPLICAS, "deploy_version": "v1",
+            "deploy_healthcheck": HEALTHCHECK}
 
 
 def p2(runner, reps, with_peer, b):
