@@ -1,0 +1,474 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad-input cases for every module, generated with hypothesis (pure: no lab, no Ansible).
+
+Each case is a dict:
+
+    {"id": "container-port-003", "module": "container", "kind": "port",
+     "args": {...module args...}, "names": ["published_ports"]}
+
+`args` is the whole argument dict of one module run; `names` lists the option names of
+which at least one must appear (as a word) in the failure message. Generation is
+deterministic (derandomize=True, no example database): the same cases on every run, so a
+failing case id means the same input tomorrow.
+
+Strings never contain `{`, `}` or `%` (Ansible would template them on the way in: the
+test is about the module's validation, not about Jinja).
+"""
+from __future__ import annotations
+
+import json
+import re
+import string
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+# Where the haproxy modules point: a socket that does not exist on the lab host.
+MISSING_SOCKET = "/run/dockyard-badinput/no-such-haproxy.sock"
+LAB_NET = "10.77.%d"
+
+# ------------------------------------------------------------------ building blocks
+# Shell and path metacharacters (and other characters no name allows).
+METACHARS = [";", "|", "&", "$(", "`", "../", "/", "\\", " ", "\t", "\n", "*", "?", "<", ">",
+             "'", '"', "!", "#", "~", "$", "(", ")", ":", ",", "=", "@", "é", "\x00"]
+SAFE_TEXT = string.ascii_letters + string.digits + "_.-"
+WORD = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8)
+
+
+def _no_template(s: str) -> bool:
+    return not any(c in s for c in "{}%")
+
+
+def bad_names(min_prefix: int = 1):
+    """Names with a shell/path metacharacter inside, or an illegal first character, or empty."""
+    inside = st.builds(lambda a, m, b: a + m + b,
+                       st.text(alphabet=SAFE_TEXT, min_size=min_prefix, max_size=8)
+                       .filter(lambda s: s[:1].isalnum()),
+                       st.sampled_from(METACHARS),
+                       st.text(alphabet=SAFE_TEXT, max_size=8))
+    leading = st.builds(lambda m, b: m + b, st.sampled_from(["-", ".", "_", "../", "/", "~"]),
+                        st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=8))
+    fixed = st.sampled_from(["", " ", "$(id)", "`id`", "a;rm -rf /", "../../etc/passwd",
+                             "x|nc 10.77.0.1 1", "a&&b", "name with spaces"])
+    return st.one_of(fixed, inside, leading).filter(_no_template)
+
+
+def not_int():
+    return st.one_of(
+        st.text(alphabet=string.ascii_letters, min_size=1, max_size=6),
+        st.sampled_from(["1.5", "12abc", "0x1g", "ten", "--3"]),
+        st.lists(st.integers(0, 9), min_size=2, max_size=3),
+        st.dictionaries(WORD, st.integers(0, 9), min_size=1, max_size=2),
+    )
+
+
+def not_bool():
+    return st.one_of(
+        st.sampled_from(["maybe", "2", "-1", "yesno", "truth", "nope", "t r u e"]),
+        st.integers(2, 1000),
+        st.lists(st.booleans(), min_size=1, max_size=2),
+        st.dictionaries(WORD, st.booleans(), min_size=1, max_size=2),
+    )
+
+
+def not_dict():
+    return st.one_of(st.integers(-5, 1000), st.lists(WORD, min_size=1, max_size=3),
+                     st.sampled_from(["no-equals-sign", "justtext"]))
+
+
+def not_list():
+    return st.dictionaries(WORD, st.integers(0, 9), min_size=1, max_size=2)
+
+
+def not_float():
+    return st.one_of(st.text(alphabet=string.ascii_letters, min_size=1, max_size=5),
+                     st.lists(st.integers(), min_size=1, max_size=2))
+
+
+def unknown_key():
+    """An option name no module has (and its value)."""
+    return st.tuples(st.from_regex(r"\Azz[a-z_]{1,10}\Z", fullmatch=True),
+                     st.one_of(st.integers(), WORD, st.booleans()))
+
+
+def bad_ports():
+    """published_ports entries that are not `[ip:]host:container[/proto]`."""
+    big = st.integers(65536, 10 ** 7)
+    return st.one_of(
+        st.builds("{}:80".format, big),
+        st.builds("8080:{}".format, big),
+        st.builds("{}:80".format, WORD),
+        st.builds("8080:80/{}".format, WORD.filter(lambda w: w not in ("tcp", "udp", "sctp"))),
+        st.builds(lambda a, b: "%d-%d:%d-%d" % (a, a + 2, b, b + 1), st.integers(1000, 60000),
+                  st.integers(1000, 60000)),
+        st.builds(lambda a: "%d-%d:80-81" % (a + 5, a), st.integers(1000, 60000)),
+        st.builds("{}.1.1.1:8080:80".format, st.integers(256, 999)),
+        st.sampled_from(["1:2:3:4:5", "::1:8080:80", "[::1:8080:80", "[::1]8080:80",
+                         "0:80", "-1:80", "8080:-80", "80:", "8080:80/", "abc", "8080::80",
+                         "[zz::1]:8080:80", "8080:80;id", "$(id):80"]),
+    ).filter(_no_template)
+
+
+def bad_volumes():
+    """volumes entries that are not `/src:/dst[:mode]`, `name:/dst[:mode]` or `/dst`."""
+    return st.one_of(
+        st.builds("/srv/{}:{}".format, WORD, WORD),                      # relative target
+        st.builds("/srv/x:/dst:{}".format, WORD.filter(lambda w: w not in (
+            "ro", "rw", "z", "shared", "rshared", "slave", "rslave", "private", "rprivate",
+            "nocopy", "consistent", "cached", "delegated"))),             # unknown mode
+        st.builds(lambda n, m: "%s%s:/dst" % (n, m), WORD,
+                  st.sampled_from([" x", ";id", "$(id)", "|x", "*"])),   # bad volume name
+        st.sampled_from(["", ":/dst", "/src:", "relative", "../up:/dst", "/a:/b:ro:extra",
+                         "/a:/b:/c:/d", "name:relative/dst", "/src::/dst"]),
+    ).filter(_no_template)
+
+
+# ------------------------------------------------------------------ the generator
+# Examples per generated kind = round(n * SCALE): the suite's size/runtime knob.
+SCALE = 0.45
+
+def _draw(strategy, n: int) -> list:
+    """Up to n distinct examples of strategy, the same ones on every run."""
+    out, seen = [], set()
+
+    @settings(max_examples=n, derandomize=True, database=None, deadline=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(value):
+        key = json.dumps(value, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(value)
+
+    collect()
+    return out
+
+
+class Cases:
+    def __init__(self):
+        self.cases: list = []
+
+    def add_fixed(self, module: str, kind: str, base: dict, cases: list):
+        """Enumerated cases (conflicting options): every one, in order."""
+        self.add(module, kind, base, None, 0, cases=cases)
+
+    def add(self, module: str, kind: str, base: dict, strategy, n: int, names=None, cases=None):
+        """strategy draws either a dict of args to merge into base (None values delete keys)
+        or a tuple (overrides, names)."""
+        drawn_all = cases if cases is not None else _draw(strategy, max(1, round(n * SCALE)))
+        for i, drawn in enumerate(drawn_all):
+            over, nm = drawn if isinstance(drawn, tuple) else (drawn, names)
+            args = dict(base)
+            for k, v in over.items():
+                if v is None:
+                    args.pop(k, None)
+                else:
+                    args[k] = v
+            self.cases.append({"id": "%s-%s-%03d" % (module, kind, i), "module": module,
+                               "kind": kind, "args": args, "names": list(nm)})
+
+
+def _opt(name, values):
+    """One option set to one of values -> (args, [name])."""
+    return values.map(lambda v: ({name: v}, [name]))
+
+
+def _wrong_type(options: dict):
+    """options: {name: strategy of wrong values} -> one option given a wrong type."""
+    return st.one_of(*[_opt(k, s) for k, s in options.items()])
+
+
+def _unknown():
+    return unknown_key().map(lambda kv: ({kv[0]: kv[1]}, [kv[0]]))
+
+
+def _unreachable_hosts(lab_id: int):
+    net = LAB_NET % lab_id
+    return st.one_of(
+        st.builds("unix:///run/dockyard-badinput/{}.sock".format, WORD),
+        st.builds("tcp://127.0.0.1:{}".format, st.integers(1, 20)),
+        st.builds(lambda h: "tcp://%s.%d:2375" % (net, h), st.integers(200, 250)),
+        st.sampled_from(["unix:///nonexistent/docker.sock", "tcp://127.0.0.1:9",
+                         "unix://relative/docker.sock"]),
+    ).map(lambda h: ({"docker_host": h, "timeout": 3}, ["docker_host"]))
+
+
+def _choices(options: dict):
+    return st.one_of(*[_opt(k, WORD.filter(lambda w, ok=ok: w not in ok))
+                       for k, ok in options.items()])
+
+
+CONTAINER_IMAGE = "dockyard/demo:v1"
+
+
+def container_cases(c: Cases, lab_id: int, module: str = "container"):
+    is_service = module == "service"
+    base = {"name": "badin-c" if not is_service else "badin-s", "image": CONTAINER_IMAGE}
+    if is_service:
+        base.update(replicas=2, port_base=18100)
+    c.add(module, "name", base, bad_names().map(lambda n: {"name": n}), 14, ["name"])
+    wrong = {"restart_retries": not_int(), "stop_timeout": not_int(), "wait_timeout": not_int(),
+             "init": not_bool(), "read_only": not_bool(), "recreate": not_bool(),
+             "env": not_dict(), "labels": not_dict(), "log_options": not_dict(),
+             "healthcheck": not_dict(), "comparisons": not_dict(), "published_ports": not_list(),
+             "volumes": not_list(), "cap_add": not_list(), "mounts": not_list(),
+             "networks": not_list(), "cpus": not_float(),
+             "command": st.one_of(st.integers(), st.dictionaries(WORD, WORD, min_size=1))}
+    if is_service:
+        wrong.update(replicas=not_int(), port_base=not_int(), container_port=not_int(),
+                     only=st.lists(WORD, min_size=1, max_size=2))
+    c.add(module, "type", base, _wrong_type(wrong), 16)
+    c.add(module, "port", base, st.lists(bad_ports(), min_size=1, max_size=2)
+          .map(lambda ps: {"published_ports": ["127.0.0.1:18199:80"] + ps}), 14,
+          ["published_ports"])
+    c.add(module, "volume", base, bad_volumes().map(lambda v: {"volumes": [v]}), 10, ["volumes"])
+    c.add(module, "mount", base, st.one_of(
+        st.builds(lambda t: {"mounts": [{"type": "volume", "source": "v", "target": t}]},
+                  WORD),                                                   # relative target
+        st.builds(lambda s: {"mounts": [{"type": "bind", "source": s, "target": "/x"}]}, WORD),
+        st.just({"mounts": [{"type": "tmpfs", "source": "/srv", "target": "/x"}]}),
+        st.just({"mounts": [{"type": "volume", "source": "v"}]}),          # no target
+        st.builds(lambda t: {"mounts": [{"type": t, "target": "/x"}]},
+                  WORD.filter(lambda w: w not in ("bind", "volume", "tmpfs")))), 6, ["mounts"])
+    c.add(module, "unknown", base, _unknown(), 6)
+    conflicts = [
+        ({"restart_policy": "always", "restart_retries": 3}, ["restart_retries"]),
+        ({"restart_policy": "unless-stopped", "restart_retries": 1}, ["restart_retries"]),
+        ({"comparisons": {"zz_not_an_option": "strict"}}, ["comparisons"]),
+        ({"comparisons": {"env": "sloppy"}}, ["comparisons"]),
+        ({"healthcheck": {"interval": "10s"}}, ["healthcheck"]),       # test missing
+        ({"healthcheck": {"test": []}}, ["healthcheck"]),
+        ({"env": {"A=B": "x"}}, ["env"]),
+        ({"env": {"": "x"}}, ["env"]),
+        ({"networks": [{"name": "bridge", "ipv4_address": "10.300.0.1"}]}, ["networks"]),
+        ({"networks": [{"aliases": ["x"]}]}, ["networks", "name"]),
+        ({"tmpfs": ["relative/path"]}, ["tmpfs"]),
+    ]
+    if is_service:
+        conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),
+                      ({"port_base": None, "ports": [18101]}, ["ports"]),
+                      ({"port_base": None, "ports": [18101, 18101]}, ["ports"]),
+                      ({"only": [0]}, ["only"]), ({"only": [3]}, ["only"])]
+    c.add_fixed(module, "conflict", base, conflicts)
+    ranges = st.one_of(
+        _opt("restart_retries", st.integers(-10 ** 6, -1)),
+        _opt("wait_timeout", st.integers(-10 ** 6, 0)),
+        _opt("cpus", st.floats(-1e6, -0.01)),
+        _opt("memory", st.one_of(st.builds("-{}m".format, st.integers(1, 9999)),
+                                 st.builds("{}q".format, st.integers(1, 999)),
+                                 st.sampled_from(["1.5.5g", "lots", "12 34"]))),
+        st.builds(lambda r: ({"healthcheck": {"test": ["CMD", "true"], "retries": r}},
+                             ["healthcheck", "retries"]), st.integers(-100, -1)),
+        st.builds(lambda d: ({"healthcheck": {"test": ["CMD", "true"], "interval": d}},
+                             ["healthcheck", "interval"]),
+                  st.sampled_from(["5x", "soon", "-3s", "1h-2m", "0.0001ms"])),
+    )
+    if is_service:
+        ranges = st.one_of(
+            ranges,
+            _opt("replicas", st.integers(-1000, -1)),
+            _opt("container_port", st.one_of(st.integers(-100, 0), st.integers(65536, 10 ** 6))),
+            _opt("port_base", st.one_of(st.integers(-100, 0), st.integers(65535, 10 ** 6))),
+            st.builds(lambda p: ({"port_base": None, "ports": [18101, p]}, ["ports"]),
+                      st.one_of(st.integers(-100, 0), st.integers(65536, 10 ** 6))))
+    c.add(module, "range", base, ranges, 16)
+    c.add(module, "choice", base, _choices({"state": ["started", "present", "stopped", "absent"],
+                                           "pull": ["missing", "always", "never"],
+                                           "wait": ["none", "running", "healthy"],
+                                           "restart_policy": ["no", "on-failure", "always",
+                                                              "unless-stopped"]}), 6)
+    c.add(module, "host", base, _unreachable_hosts(lab_id), 5)
+
+
+def image_cases(c: Cases, lab_id: int):
+    base = {"name": CONTAINER_IMAGE}
+    refs = st.one_of(
+        bad_names().filter(lambda n: n != ""),
+        st.builds("{}/Upper:v1".format, WORD),
+        st.builds("{}:bad:tag".format, WORD),
+        st.builds("{}@sha256:{}".format, WORD, st.text(alphabet="xyz", min_size=1, max_size=9)),
+        st.sampled_from(["", "-x", "x:", ":v1", "UPPER", "a b:v1", "a;id:v1", "a/../b:v1",
+                         "x:" + "t" * 200]))
+    c.add("image", "name", base, refs.map(lambda r: {"name": r}), 16, ["name"])
+    c.add("image", "type", base, _wrong_type({
+        "keep": not_int(), "force_source": not_bool(), "force_absent": not_bool(),
+        "force_tag": not_bool(), "build": not_dict(), "repository": not_list()}), 10)
+    conflicts = [
+        ({"state": "absent", "source": "pull"}, ["source"]),
+        ({"state": "absent", "keep": 2}, ["keep"]),
+        ({"state": "absent", "repository": ["x/y:v1"]}, ["repository"]),
+        ({"source": "pull", "load_path": "/tmp/x.tar"}, ["load_path"]),
+        ({"build": {"path": "/tmp"}}, ["build"]),
+        ({"source": "build", "pull": "always", "build": {"path": "/tmp"}}, ["pull"]),
+        ({"source": "build"}, ["build"]),
+        ({"source": "build", "build": {"dockerfile": "D"}}, ["build", "path"]),
+        ({"name": "x/y@sha256:" + "a" * 64, "source": "build", "build": {"path": "/tmp"}},
+         ["name"]),
+        ({"force_tag": True}, ["force_tag"]),
+        ({"source": "load"}, ["load_path"]),
+        ({"source": "load", "load_path": "/nonexistent/badinput.tar"}, ["load_path"]),
+        ({"source": "load", "load_path": "/tmp/x.tar", "_archive": {"id": "x"}}, ["_archive"]),
+        ({"repository": ["x/y@sha256:" + "b" * 64]}, ["repository"]),
+        ({"repository": ["BAD REF"]}, ["repository"]),
+    ]
+    c.add_fixed("image", "conflict", base, conflicts)
+    c.add("image", "range", base, _opt("keep", st.integers(-10 ** 6, 0)), 5)
+    c.add("image", "choice", base, _choices({"state": ["present", "absent"],
+                                             "source": ["pull", "load", "build"],
+                                             "pull": ["always", "missing"]}), 4)
+    c.add("image", "unknown", base, _unknown(), 4)
+    c.add("image", "host", base, _unreachable_hosts(lab_id), 4)
+
+
+def network_cases(c: Cases, lab_id: int):
+    base = {"name": "badin-n"}
+    c.add("network", "name", base, bad_names().map(lambda n: {"name": n}), 12, ["name"])
+    c.add("network", "type", base, _wrong_type({
+        "internal": not_bool(), "attachable": not_bool(), "enable_ipv6": not_bool(),
+        "labels": not_dict(), "driver_options": not_dict(), "ipam_config": not_list(),
+        "recreate": not_bool(), "force": not_bool()}), 8)
+    cidr = st.one_of(st.builds("10.{}.0.0/16".format, st.integers(256, 999)),
+                     st.builds("10.0.0.0/{}".format, st.integers(33, 200)),
+                     WORD, st.sampled_from(["10.0.0.0/", "/24", "10.0.0.0/24/8", "::/129"]))
+    ipam = st.one_of(
+        cidr.map(lambda s: {"ipam_config": [{"subnet": s}]}),
+        st.builds(lambda g: {"ipam_config": [{"subnet": "10.199.0.0/24", "gateway": g}]},
+                  st.one_of(st.builds("10.198.0.{}".format, st.integers(1, 254)), WORD)),
+        st.builds(lambda r: {"ipam_config": [{"subnet": "10.199.0.0/24", "iprange": r}]},
+                  st.one_of(st.builds("10.198.{}.0/25".format, st.integers(0, 255)), WORD)),
+        st.just({"ipam_config": [{"subnet": "10.199.0.0/24"}, {"subnet": "10.199.0.0/24"}]}),
+        st.just({"ipam_config": [{"gateway": "10.199.0.1"}]}),
+    )
+    c.add("network", "ipam", base, ipam, 14, ["ipam_config", "subnet", "gateway", "iprange"])
+    c.add("network", "choice", base, _choices({"state": ["present", "absent"]}), 2)
+    c.add("network", "unknown", base, _unknown(), 4)
+    c.add("network", "host", base, _unreachable_hosts(lab_id), 4)
+
+
+def volume_cases(c: Cases, lab_id: int):
+    base = {"name": "badin-v"}
+    c.add("volume", "name", base, bad_names().map(lambda n: {"name": n}), 12, ["name"])
+    c.add("volume", "type", base, _wrong_type({
+        "labels": not_dict(), "driver_options": not_dict(), "recreate": not_bool()}), 6)
+    c.add("volume", "choice", base, _choices({"state": ["present", "absent"]}), 2)
+    c.add("volume", "unknown", base, _unknown(), 4)
+    c.add("volume", "host", base, _unreachable_hosts(lab_id), 4)
+
+
+def info_cases(c: Cases, lab_id: int):
+    base = {"name": ["badin-c"]}
+    c.add("container_info", "name", base, st.one_of(
+        st.builds("{}/{}".format, WORD, WORD), st.sampled_from(["", "a/b/c", "../x/y"]),
+    ).map(lambda n: {"name": [n]}), 5, ["name"])
+    c.add("container_info", "type", base, _wrong_type({
+        "labels": st.one_of(st.integers(), WORD, st.booleans()), "all": not_bool(),
+        "name": not_list()}), 6)
+    c.add_fixed("container_info", "conflict", base, [({"name": None}, ["name", "labels"])])
+    c.add("container_info", "unknown", base, _unknown(), 3)
+    c.add("container_info", "host", base, _unreachable_hosts(lab_id), 3)
+    hbase = {"containers": True}
+    c.add("host_info", "type", hbase, _wrong_type({
+        "containers": not_bool(), "images": not_bool(), "disk_usage": not_bool(),
+        "containers_filters": not_dict(), "images_filters": not_dict()}), 8)
+    c.add_fixed("host_info", "conflict", hbase, [
+        ({"images_filters": {"dangling": "true"}}, ["images_filters"]),
+        ({"networks_filters": {"driver": "bridge"}}, ["networks_filters"]),
+        ({"volumes_filters": {"dangling": "true"}}, ["volumes_filters"]),
+        ({"containers": False, "containers_filters": {"status": "running"}},
+         ["containers_filters"]),
+        ({"containers_filters": {"status": "sleeping"}}, ["containers_filters"]),
+        ({"containers_filters": {"zz_filter": "x"}}, ["containers_filters"]),
+    ])
+    c.add("host_info", "unknown", hbase, _unknown(), 3)
+    c.add("host_info", "host", hbase, _unreachable_hosts(lab_id), 3)
+
+
+def haproxy_cases(c: Cases):
+    base = {"socket": MISSING_SOCKET, "backend": "web", "server": "app1-1", "state": "drain"}
+    hname = st.one_of(
+        st.builds(lambda a, b: a + " " + b, WORD, WORD),
+        st.builds(lambda a, b: a + ";" + b, WORD, st.sampled_from(
+            ["disable", "shutdown", "help", "clear"])),
+        st.sampled_from(["", " ", "web/app1-1", "a\nb", "x;set server web/app1-1 state maint"]))
+    c.add("haproxy_server", "name", base, st.one_of(
+        hname.map(lambda n: ({"backend": n}, ["backend"])),
+        hname.map(lambda n: ({"server": n}, ["server"])),
+        st.sampled_from(["", " ", "/run/a b.sock"]).map(lambda s: ({"socket": s}, ["socket"]))),
+        20)
+    c.add("haproxy_server", "type", base, _wrong_type({
+        "weight": not_int(), "wait_timeout": not_int(), "wait": not_bool(),
+        "shutdown_sessions": not_bool(), "wait_interval": not_float(), "timeout": not_float()}),
+        8)
+    c.add("haproxy_server", "range", base, st.one_of(
+        _opt("weight", st.one_of(st.integers(-10 ** 6, -1), st.integers(257, 10 ** 6))),
+        _opt("wait_timeout", st.integers(-10 ** 6, -1)),
+        _opt("wait_interval", st.floats(-1e6, 0)),
+        _opt("timeout", st.floats(-1e6, 0))), 10)
+    c.add_fixed("haproxy_server", "conflict", base, [
+        ({"state": None, "shutdown_sessions": True}, ["shutdown_sessions"]),
+        ({"state": "ready", "shutdown_sessions": True}, ["shutdown_sessions"])])
+    c.add("haproxy_server", "choice", base, _choices({"state": ["ready", "drain", "maint"]}), 2)
+    c.add("haproxy_server", "unknown", base, _unknown(), 3)
+    c.add("haproxy_server", "host", base, st.just(({}, ["socket"])), 1)
+    ibase = {"socket": MISSING_SOCKET, "backend": "web"}
+    c.add("haproxy_info", "name", ibase, st.one_of(
+        hname.map(lambda n: ({"backend": n}, ["backend"])),
+        st.sampled_from(["", " ", "/run/a b.sock"]).map(lambda s: ({"socket": s}, ["socket"]))),
+        8)
+    c.add("haproxy_info", "type", ibase, _wrong_type({"timeout": not_float()}), 3)
+    c.add("haproxy_info", "range", ibase, _opt("timeout", st.floats(-1e6, 0)), 3)
+    c.add("haproxy_info", "unknown", ibase, _unknown(), 2)
+    c.add("haproxy_info", "host", ibase, st.just(({}, ["socket"])), 1)
+
+
+def release_cases(c: Cases):
+    base = {"app": "badin-r", "state": "locked", "token": "badin-token"}
+    c.add("release", "name", base, st.one_of(
+        bad_names(), st.builds(lambda n: "a" * n, st.integers(129, 300))
+    ).map(lambda n: {"app": n}), 12, ["app"])
+    c.add("release", "type", base, _wrong_type({
+        "keep": not_int(), "lock_timeout": not_int(), "stale_after": not_int(),
+        "force": not_bool(), "changes": not_bool()}), 8)
+    c.add_fixed("release", "conflict", base, [
+        ({"token": None}, ["token"]),
+        ({"state": "unlocked", "token": None}, ["token"]),
+        ({"state": "recorded", "token": None, "version": "v1", "image": "x:v1"}, ["token"]),
+        ({"state": "recorded", "image": "x:v1"}, ["version"]),
+        ({"state": "recorded", "version": "v1"}, ["image"]),
+    ])
+    c.add("release", "range", base, st.one_of(
+        _opt("keep", st.integers(-10 ** 6, 0)), _opt("lock_timeout", st.integers(-10 ** 6, -1))),
+        6)
+    c.add("release", "choice", base, _choices({"state": ["locked", "recorded", "unlocked",
+                                                        "query"]}), 2)
+    c.add("release", "unknown", base, _unknown(), 3)
+
+
+# Which modules run together in one playbook, on which lab host.
+FAMILIES = {
+    "containers": ("app1", ["container", "service"]),
+    "images_info": ("app2", ["image", "container_info", "host_info", "haproxy_info"]),
+    "networks_release": ("app3", ["network", "volume", "release", "haproxy_server"]),
+}
+
+
+def all_cases(lab_id: int = 0) -> list:
+    c = Cases()
+    container_cases(c, lab_id, "container")
+    container_cases(c, lab_id, "service")
+    image_cases(c, lab_id)
+    network_cases(c, lab_id)
+    volume_cases(c, lab_id)
+    info_cases(c, lab_id)
+    haproxy_cases(c)
+    release_cases(c)
+    return c.cases
+
+
+def names_in(msg: str, names) -> bool:
+    """At least one option name appears in msg as a word."""
+    for n in names:
+        if re.search(r"(?<![A-Za-z0-9_])%s(?![A-Za-z0-9_])" % re.escape(n), msg or ""):
+            return True
+    return False
