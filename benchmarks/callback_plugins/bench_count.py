@@ -5,7 +5,8 @@
 A module run is one execution of a module on a host: every result of a task without a
 loop, every item of a task with a loop. Skipped tasks/items and actions that run only on
 the controller (set_fact, include_*, fail, debug, assert, meta) are not module runs.
-A delegated task counts on the host it was delegated to. Output: $BENCH_COUNT_FILE.
+A delegated task counts on the host it was delegated to (as "@<address>" when
+ansible-core gives callbacks only its address). Output: $BENCH_COUNT_FILE.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ansible.plugins.callback import CallbackBase
 CONTROLLER_ONLY = {
     "set_fact", "include_tasks", "import_tasks", "include_role", "import_role", "fail",
     "debug", "assert", "meta", "include_vars", "add_host", "group_by", "pause", "set_stats",
+    "validate_argument_spec",
 }
 
 
@@ -49,7 +51,13 @@ class CallbackModule(CallbackBase):
     def _target(self, result):
         res = result._result
         dv = res.get("_ansible_delegated_vars") or {}
-        return dv.get("ansible_delegated_host") or result._host.get_name()
+        if dv.get("ansible_delegated_host"):
+            return dv["ansible_delegated_host"]
+        if dv.get("ansible_host"):
+            # ansible-core 2.19 hands callbacks only the delegated host's address:
+            # "@<address>", mapped back to a host name by benchmarks/run.
+            return "@" + str(dv["ansible_host"])
+        return result._host.get_name()
 
     def _count(self, result, failed=False, unreachable=False):
         action = _short(result._task.action)
