@@ -167,7 +167,7 @@ def ansible_env(lab: Lab, record: str | None = None) -> dict:
         "ANSIBLE_CALLBACKS_ENABLED": "dockyard_record",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_CONTROL_PATH_DIR": "/tmp/.dockyard-cp-lab%d" % LAB_ID,
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": "/tmp/.dockyard-cp-lab%d" % LAB_ID,
         "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
     })
     if record:

@@ -1,0 +1,24 @@
+from ansible_collections.dockyard.fleet.plugins.module_utils._lb_view import replicas_not_ready
+
+
+def srv(name, status="UP", admin="ready", backend="web"):
+    return {"backend": backend, "server": name, "status": status, "admin_state": admin}
+
+
+def test_all_ready_on_every_lb_means_nothing_to_do():
+    lbs = [{"servers": [srv("app1-1"), srv("app1-2"), srv("app2-1")]},
+           {"servers": [srv("app1-1"), srv("app1-2")]}]
+    assert replicas_not_ready(lbs, "app1", [1, 2], "web") == []
+
+
+def test_drained_down_or_missing_on_any_lb_is_pending():
+    lbs = [{"servers": [srv("app1-1", admin="drain"), srv("app1-2"), srv("app1-3", "UP 1/2")]},
+           {"servers": [srv("app1-1"), srv("app1-3")]}]
+    assert replicas_not_ready(lbs, "app1", [1, 2, 3], "web") == [1, 2, 3]
+
+
+def test_other_backends_and_hosts_do_not_count():
+    lbs = [{"servers": [srv("app1-1", backend="other", admin="maint"), srv("app1-1"),
+                        srv("app11-1", admin="maint")]}]
+    assert replicas_not_ready(lbs, "app1", [1], "web") == []
+    assert replicas_not_ready([], "app1", [1]) == []
