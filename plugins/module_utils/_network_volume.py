@@ -10,6 +10,8 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
+import re
+
 import ipaddress
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
@@ -41,10 +43,21 @@ def _addr(value, option):
 
 
 # ------------------------------------------------------------------ networks
+# The engine's own rule for object names (containers, networks, volumes).
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def check_name(name, kind):
+    if not name:
+        raise InputError("name: a %s name is required" % kind)
+    if not isinstance(name, str) or len(name) > 255 or not NAME_RE.match(name):
+        raise InputError("name: %r is not a valid %s name (letters, digits, '_', '.', '-'; "
+                         "starting with a letter or digit)" % (name, kind))
+
+
 def network_desired(params):
     """Validate network options; return the desired spec (None = not set by the user)."""
-    if not params.get("name"):
-        raise InputError("name: a network name is required")
+    check_name(params.get("name"), "network")
     ipam = None
     if params.get("ipam_config") is not None:
         ipam = []
@@ -206,8 +219,7 @@ def format_differences(diffs):
 
 # ------------------------------------------------------------------ volumes
 def volume_desired(params):
-    if not params.get("name"):
-        raise InputError("name: a volume name is required")
+    check_name(params.get("name"), "volume")
     return dict(
         name=params["name"],
         driver=params.get("driver"),

@@ -173,8 +173,10 @@ def main():
     )
     p = module.params
     for opt in ("socket", "backend", "server"):
-        if not (p[opt] or "").strip() or any(c.isspace() for c in p[opt].strip()):
-            module.fail_json(msg="option %s must be a non-empty name without spaces, got %r"
+        value = (p[opt] or "").strip()
+        # ';' separates runtime-API commands: a name must never smuggle in a second one.
+        if not value or any(c.isspace() or c == ";" for c in value):
+            module.fail_json(msg="option %s must be a non-empty name without spaces or ';', got %r"
                              % (opt, p[opt]))
     if p["weight"] is not None and not 0 <= p["weight"] <= 256:
         module.fail_json(msg="option weight must be between 0 and 256, got %d" % p["weight"])

@@ -128,6 +128,7 @@ def bad_volumes():
 # Examples per generated kind = round(n * SCALE): the suite's size/runtime knob.
 SCALE = 0.45
 
+
 def _draw(strategy, n: int) -> list:
     """Up to n distinct examples of strategy, the same ones on every run."""
     out, seen = [], set()
@@ -273,11 +274,11 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
             st.builds(lambda p: ({"port_base": None, "ports": [18101, p]}, ["ports"]),
                       st.one_of(st.integers(-100, 0), st.integers(65536, 10 ** 6))))
     c.add(module, "range", base, ranges, 16)
-    c.add(module, "choice", base, _choices({"state": ["started", "present", "stopped", "absent"],
-                                           "pull": ["missing", "always", "never"],
-                                           "wait": ["none", "running", "healthy"],
-                                           "restart_policy": ["no", "on-failure", "always",
-                                                              "unless-stopped"]}), 6)
+    choices = {"state": ["started", "present", "stopped", "absent"],
+               "pull": ["missing", "always", "never"],
+               "wait": ["none", "running", "healthy"],
+               "restart_policy": ["no", "on-failure", "always", "unless-stopped"]}
+    c.add(module, "choice", base, _choices(choices), 6)
     c.add(module, "host", base, _unreachable_hosts(lab_id), 5)
 
 
@@ -440,8 +441,8 @@ def release_cases(c: Cases):
     c.add("release", "range", base, st.one_of(
         _opt("keep", st.integers(-10 ** 6, 0)), _opt("lock_timeout", st.integers(-10 ** 6, -1))),
         6)
-    c.add("release", "choice", base, _choices({"state": ["locked", "recorded", "unlocked",
-                                                        "query"]}), 2)
+    states = ["locked", "recorded", "unlocked", "query"]
+    c.add("release", "choice", base, _choices({"state": states}), 2)
     c.add("release", "unknown", base, _unknown(), 3)
 
 

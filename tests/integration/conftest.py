@@ -25,8 +25,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # importable from the test files.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # Under pytest-xdist every worker gets a lab of its own: worker gwN uses lab id base+N.
+# (The base is kept apart: test files that import conftest load it a second time.)
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-LAB_ID = int(os.environ.get("DOCKYARD_LAB_ID", "0")) + int(_WORKER[2:] or 0)
+_BASE = int(os.environ.setdefault("DOCKYARD_LAB_BASE", os.environ.get("DOCKYARD_LAB_ID", "0")))
+LAB_ID = _BASE + int(_WORKER[2:] or 0)
 os.environ["DOCKYARD_LAB_ID"] = str(LAB_ID)
 LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
 LAB_TOOL = os.path.join(REPO, "tools", "lab")

@@ -29,31 +29,16 @@ STATE_DIRS = "/var/lib/dockyard /run/dockyard /var/log/dockyard /etc/dockyard"
 
 # Known bugs: case id -> reason. Each stays visible as a strict xfail until the module is
 # fixed (then the xfail turns into a failure: remove the entry).
-NETWORK_NAME_BUG = ("network does not validate names: ones the engine allows (shell "
-                    "metacharacters, leading -) are created, others (a blank) reach the engine "
-                    "before they fail")
-HAPROXY_SEMICOLON_BUG = ("haproxy_server accepts ';' in server/backend (only whitespace is "
-                         "rejected; haproxy_info rejects ';'): the runtime API treats ';' as a "
-                         "command separator, so the name reaches the socket")
 HOST_FILTER_BUG = ("host_info passes invalid *_filters to the engine; its refusal ('Invalid "
                    "filter ...') does not name the option")
 CORE_DICT_BUG = ("image build (a dict with suboptions) given a list: ansible-core's message "
                  "'dictionary requested, could not parse JSON or key=value' does not name it")
-VOLUME_NAME_BUG = ("volume does not validate names: an invalid name reaches the engine, whose "
-                   "local driver refuses it (nothing is created, but the module touched the "
-                   "engine and the message names the option only in the engine's words)")
 KNOWN_BUGS: dict = {
-    "volume-name-001": VOLUME_NAME_BUG, "volume-name-002": VOLUME_NAME_BUG,
-    "volume-name-003": VOLUME_NAME_BUG, "volume-name-004": VOLUME_NAME_BUG,
-    "network-name-001": NETWORK_NAME_BUG, "network-name-002": NETWORK_NAME_BUG,
-    "network-name-003": NETWORK_NAME_BUG, "network-name-004": NETWORK_NAME_BUG,
-    "haproxy_server-name-006": HAPROXY_SEMICOLON_BUG,
-    "haproxy_server-name-007": HAPROXY_SEMICOLON_BUG,
     "host_info-conflict-004": HOST_FILTER_BUG, "host_info-conflict-005": HOST_FILTER_BUG,
     "image-type-001": CORE_DICT_BUG,
 }
 # Families whose host state changes because of a known bug (the cases above).
-FAMILY_BUGS = {"networks_release": NETWORK_NAME_BUG}
+FAMILY_BUGS: dict = {}
 
 
 def _files(lab, host):
@@ -182,7 +167,7 @@ def outcome(lab):
             "seconds": fam["elapsed"], "attempts": fam["attempts"],
             "engine_changes": _diff(dict(fam["engine_before"]), dict(fam["engine_after"])),
             "file_changes": sorted(set(fam["files_after"]) ^ set(fam["files_before"]))}
-    per = collections.defaultdict(lambda: collections.Counter())
+    per = collections.defaultdict(collections.Counter)
     kinds = collections.defaultdict(set)
     for c in CASES:
         v = verdicts[c["id"]][0]

@@ -95,7 +95,7 @@ def test_haproxy_killed_then_role_rerun_starts_it(lab, fleet):
     assert lab.ssh(lb, "kill -0 %s" % new_master, check=False).returncode == 0
     # it may take a couple of health checks before every server is UP again
     after = None
-    for _ in range(30):
+    for dummy in range(30):
         after = LoadClient(url(lab), max_requests=40, max_seconds=20).run()
         if after.failed == 0:
             break

@@ -27,8 +27,8 @@ def _not_int():
 
 
 def _not_bool():
-    return st.one_of(st.sampled_from(["maybe", "2", "nope"]), st.lists(st.booleans(), min_size=1,
-                                                                     max_size=2))
+    return st.one_of(st.sampled_from(["maybe", "2", "nope"]),
+                     st.lists(st.booleans(), min_size=1, max_size=2))
 
 
 def _not_dict():
