@@ -10,10 +10,9 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
-import re
-
 import ipaddress
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import NAME_RE
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 
 
@@ -43,10 +42,6 @@ def _addr(value, option):
 
 
 # ------------------------------------------------------------------ networks
-# The engine's own rule for object names (containers, networks, volumes).
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-
-
 def check_name(name, kind):
     if not name:
         raise InputError("name: a %s name is required" % kind)

@@ -1,0 +1,162 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Container options shared by dockyard.fleet.container and dockyard.fleet.service
+    # (their argument spec is shared too: CONTAINER_ARGS in module_utils/_container_spec.py).
+    DOCUMENTATION = r"""
+options:
+  volumes:
+    description: Bind mounts C(/src:/dst[:ro]), named volumes C(name:/dst[:ro]) or anonymous C(/dst).
+    type: list
+    elements: str
+  mounts:
+    description: Mounts.
+    type: list
+    elements: dict
+    suboptions:
+      type:
+        description: Mount type.
+        type: str
+        default: volume
+        choices: [bind, volume, tmpfs]
+      source:
+        description: Host path (bind) or volume name (volume).
+        type: str
+      target:
+        description: Path in the container.
+        type: str
+        required: true
+      read_only:
+        description: Mount read-only.
+        type: bool
+        default: false
+  networks:
+    description:
+      - Networks to connect. Without O(network_mode), the container is attached to these only
+        (the first one becomes its network mode).
+      - Compared with C(allow_more_present) by default.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Network name.
+        type: str
+        required: true
+      aliases:
+        description: Aliases on this network.
+        type: list
+        elements: str
+      ipv4_address:
+        description: Fixed IPv4 address.
+        type: str
+  network_mode:
+    description: Network mode (C(bridge), C(host), C(none), C(container:NAME), a network name). C(default) equals C(bridge).
+    type: str
+  restart_policy:
+    description: Restart policy. Changed in place.
+    type: str
+    choices: ["no", on-failure, always, unless-stopped]
+  restart_retries:
+    description: Maximum retries for C(on-failure).
+    type: int
+  healthcheck:
+    description:
+      - Healthcheck. Only the fields you set are compared (the image fills in the others).
+      - O(healthcheck.disable=true) or O(healthcheck.test=[NONE]) disables the image's healthcheck.
+    type: dict
+    suboptions:
+      test:
+        description: A string (run by the shell) or a list (C(CMD) is implied unless it starts with C(CMD), C(CMD-SHELL) or C(NONE)).
+        type: raw
+      interval:
+        description: Duration such as C(30s), C(1m30s), C(500ms) or a number of seconds.
+        type: str
+      timeout:
+        description: Duration.
+        type: str
+      retries:
+        description: Consecutive failures before unhealthy.
+        type: int
+      start_period:
+        description: Duration.
+        type: str
+      disable:
+        description: Disable any healthcheck.
+        type: bool
+        default: false
+  user:
+    description: User (C(name), C(uid), C(uid:gid)).
+    type: str
+  working_dir:
+    description: Working directory.
+    type: str
+  hostname:
+    description: Container hostname.
+    type: str
+  memory:
+    description: Memory limit such as C(512m), C(1g) (binary units) or a number of bytes. Changed in place.
+    type: str
+  cpus:
+    description: CPU limit as a number of CPUs, for example C(1.5). Changed in place.
+    type: float
+  log_driver:
+    description: Logging driver.
+    type: str
+  log_options:
+    description: Logging driver options.
+    type: dict
+  stop_signal:
+    description: Signal to stop the container.
+    type: str
+  stop_timeout:
+    description: Seconds to wait for a stop before killing.
+    type: int
+  init:
+    description: Run an init process in the container.
+    type: bool
+  read_only:
+    description: Read-only root filesystem.
+    type: bool
+  cap_add:
+    description: Capabilities to add.
+    type: list
+    elements: str
+  cap_drop:
+    description: Capabilities to drop.
+    type: list
+    elements: str
+  tmpfs:
+    description: tmpfs mounts C(/path[:options]).
+    type: list
+    elements: str
+  comparisons:
+    description:
+      - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).
+      - Defaults are C(strict) for every option except O(networks) (C(allow_more_present)).
+        C(strict) for O(env) and O(labels) means the container holds exactly the image's values
+        overlaid with yours; C(allow_more_present) only checks yours.
+    type: dict
+  recreate:
+    description: Recreate the container even when nothing differs.
+    type: bool
+    default: false
+  restart:
+    description: Restart the container (when it is not created or recreated anyway).
+    type: bool
+    default: false
+  wait:
+    description:
+      - With O(state=started), wait until the container is C(running) or C(healthy).
+      - Fails early when the container exits or turns unhealthy, with its last health checks
+        and log lines.
+    type: str
+    default: none
+    choices: [none, running, healthy]
+  wait_timeout:
+    description: Seconds for O(wait).
+    type: int
+    default: 60
+"""
