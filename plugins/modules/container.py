@@ -33,39 +33,6 @@ options:
     type: str
     default: started
     choices: [started, present, stopped, absent]
-  image:
-    description:
-      - Image reference (C(repo:tag)) or image ID. Required to create a container.
-      - Compared by image ID resolved on the host.
-    type: str
-  pull:
-    description:
-      - C(missing) pulls only when the image is not on the host; C(always) pulls every run
-        (changed only if the image ID moved); C(never) fails (naming O(image)) when the image is
-        not on the host.
-      - In check mode nothing is pulled; a missing image predicts a change.
-    type: str
-    default: missing
-    choices: [missing, always, never]
-  command:
-    description:
-      - Command (list, or a string split like a shell would). C([]) or an empty string means the
-        image's default and is not compared.
-    type: raw
-  entrypoint:
-    description: Entrypoint (list or string).
-    type: raw
-  env:
-    description:
-      - Environment variables; values are turned into strings (C(true) becomes C("true")).
-      - Variables the image sets are not drift. Use C(no_log) on the task for secrets.
-    type: dict
-  env_file:
-    description: File of C(KEY=VALUE) lines on the host that runs the module; O(env) wins over it.
-    type: path
-  labels:
-    description: Labels. Labels inherited from the image are not drift.
-    type: dict
   published_ports:
     description:
       - Ports to publish, like C(docker run -p). Forms C(8080:80), C(127.0.0.1:8080:80),
