@@ -6,7 +6,9 @@ For source=load the archive lives on the controller. It is read here (manifest a
 config only) to learn the image ID and tags; the module is run once to ask the host whether
 that image is there. Only if it is missing is the archive copied to a temporary directory on
 the host and the module run a second time to load it; the temporary directory is removed.
-Every other task is passed to the module unchanged (one run).
+Every other task is passed to the module unchanged (one run). Before any run, the dict
+options with suboptions (build) are checked here: ansible-core's own message for a list there
+does not name the option.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from ansible.errors import AnsibleError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
-    ImageInputError, archive_image_for, parse_reference, read_archive)
+    IMAGE_ARGS, ImageInputError, archive_image_for, check_dict_options, parse_reference,
+    read_archive)
 
 MODULE = "dockyard.fleet.image"
 
@@ -28,6 +31,12 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
+        try:
+            # before the module: ansible-core's own message for these does not name the option
+            check_dict_options(IMAGE_ARGS, args)
+        except ImageInputError as exc:
+            result.update(failed=True, changed=False, msg=str(exc), invocations=0)
+            return result
         if args.get("source") != "load" or args.get("state", "present") == "absent":
             res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
             res["invocations"] = 1

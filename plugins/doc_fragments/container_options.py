@@ -36,7 +36,10 @@ options:
       - Variables the image sets are not drift. Use C(no_log) on the task for secrets.
     type: dict
   env_file:
-    description: File of C(KEY=VALUE) lines on the host that runs the module; O(env) wins over it.
+    description:
+      - File of C(KEY=VALUE) lines on the host that runs the module; O(env) wins over it.
+      - Its values are treated as secrets. In the diff, the values of variables that O(env) does
+        not set (from this file, or on the container but no longer wanted) show as C(********).
     type: path
   labels:
     description: Labels. Labels inherited from the image are not drift.

@@ -278,9 +278,30 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
     return diffs
 
 
-def diff_view(diffs):
-    """Differences -> Ansible diff before/after dicts holding only differing fields."""
-    return ({d["option"]: d["before"] for d in diffs}, {d["option"]: d["after"] for d in diffs})
+HIDDEN = "********"
+
+
+def _hide_env(values, shown):
+    if not isinstance(values, dict):
+        return values
+    return {k: v if k in shown or v is None else HIDDEN for k, v in values.items()}
+
+
+def diff_view(diffs, shown_env=None):
+    """Differences -> Ansible diff before/after dicts holding only differing fields.
+
+    shown_env: the keys of the env option. Every other env value in the diff is HIDDEN: values
+    from env_file are secrets, and a variable the container has but the task no longer sets
+    may come from an earlier env_file. The names stay, so the diff still says what changes.
+    None: every value is shown."""
+    before, after = {}, {}
+    for d in diffs:
+        b, a = d["before"], d["after"]
+        if d["option"] == "env" and shown_env is not None:
+            shown = {str(k) for k in shown_env}
+            b, a = _hide_env(b, shown), _hide_env(a, shown)
+        before[d["option"]], after[d["option"]] = b, a
+    return before, after
 
 
 def plan(state, exists, running, diffs, recreate=False, restart=False):

@@ -15,6 +15,8 @@ import os
 import re
 import tarfile
 
+from ansible.module_utils.common.validation import check_type_dict
+
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 
 # Docker reference grammar (distribution/reference), simplified but strict enough
@@ -29,8 +31,68 @@ REFERENCE_RE = re.compile(r"^(?P<repo>(?:%s/)?%s(?:/%s)*)(?::(?P<tag>%s))?(?:@(?
 IMAGE_ID_RE = re.compile(r"^(sha256:)?[0-9a-f]{64}$")
 
 
+# The options of dockyard.fleet.image, next to the connection options (docker_common_args).
+# Here and not in the module: the action plugin checks the task's arguments against it.
+IMAGE_ARGS = dict(
+    name=dict(type="str", required=True),
+    state=dict(type="str", default="present", choices=["present", "absent"]),
+    source=dict(type="str", choices=["pull", "load", "build"]),
+    pull=dict(type="str", choices=["always", "missing"]),
+    load_path=dict(type="path"),
+    build=dict(type="dict", options=dict(
+        path=dict(type="path", required=True),
+        dockerfile=dict(type="str"),
+        args=dict(type="dict"),
+        target=dict(type="str"),
+        nocache=dict(type="bool", default=False),
+        pull=dict(type="bool", default=False),
+    )),
+    force_source=dict(type="bool", default=False, aliases=["rebuild"]),
+    force_absent=dict(type="bool", default=False),
+    repository=dict(type="list", elements="str"),
+    force_tag=dict(type="bool", default=False),
+    keep=dict(type="int"),
+    _archive=dict(type="dict"),
+)
+
+
 class ImageInputError(ValueError):
     """Bad user input; the message names the option."""
+
+
+def check_dict_options(spec, args):
+    """Options of `spec` that are dicts with suboptions, checked in the task's arguments.
+
+    ansible-core fails such an option given a list, or a string it cannot read as a dict
+    (JSON or key=value), with 'dictionary requested, could not parse JSON or key=value' and
+    no option name (it lists no_log values before it checks types). Run before the module,
+    this raises ImageInputError naming the option instead; what ansible-core can turn into a
+    dict passes on unchanged."""
+    for name, opt in spec.items():
+        if opt.get("type") != "dict" or not opt.get("options"):
+            continue
+        for key in [name] + list(opt.get("aliases") or []):
+            value = args.get(key)
+            if value is None or isinstance(value, dict):
+                continue
+            if isinstance(value, str):
+                try:
+                    check_type_dict(value)
+                    continue
+                except TypeError as exc:
+                    raise ImageInputError("%s: expected a dict (suboptions %s), got the string %r: %s"
+                                          % (key, ", ".join(sorted(opt["options"])), value, exc)) from None
+            raise ImageInputError("%s: expected a dict (suboptions %s), got %s"
+                                  % (key, ", ".join(sorted(opt["options"])), _kind_of(value)))
+
+
+def _kind_of(value):
+    """'a list', 'a boolean'...: the task's value as the user wrote it (not ansible's tagged type)."""
+    for kind, name in ((bool, "a boolean"), (int, "an integer"), (float, "a number"),
+                       (list, "a list"), (tuple, "a list")):
+        if isinstance(value, kind):
+            return name
+    return "a %s" % type(value).__name__
 
 
 def parse_reference(ref, option="name"):

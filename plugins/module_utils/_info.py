@@ -6,6 +6,98 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
+LIST_KINDS = ("containers", "images", "networks", "volumes")
+_BOOL = ("true", "false", "1", "0")
+# The filters of the engine's list calls, after the Docker Engine API reference
+# (GET /containers/json, /images/json, /networks, /volumes): filter -> None (any value),
+# int (an integer) or the tuple of the only values the engine takes.
+LIST_FILTERS = {
+    "containers": {
+        "ancestor": None, "annotation": None, "before": None, "expose": None, "exited": int,
+        "health": ("starting", "healthy", "unhealthy", "none"), "id": None,
+        "isolation": ("default", "process", "hyperv"), "is-task": ("true", "false"),
+        "label": None, "name": None, "network": None, "publish": None, "since": None,
+        "status": ("created", "restarting", "running", "removing", "paused", "exited", "dead"),
+        "volume": None,
+    },
+    "images": {"before": None, "dangling": ("true", "false"), "label": None, "reference": None,
+               "since": None, "until": None},
+    "networks": {"dangling": _BOOL, "driver": None, "id": None, "label": None, "name": None,
+                 "scope": ("swarm", "global", "local"), "type": ("custom", "builtin")},
+    "volumes": {"dangling": _BOOL, "driver": None, "label": None, "name": None},
+}
+
+
+class FilterError(ValueError):
+    """A *_filters option the engine would refuse; the message names the option."""
+
+    def __init__(self, option, msg):
+        super().__init__("%s: %s" % (option, msg))
+        self.option = option
+
+
+def _filter_value(option, key, value):
+    """One filter value (str, number, bool) -> the engine's string; FilterError otherwise."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    what = "no value" if value is None else "a %s" % type(value).__name__
+    raise FilterError(option, "filter %r: expected a string, a number, a boolean or a list of "
+                              "them, got %s" % (key, what))
+
+
+def check_filters(kind, filters):
+    """host_info's <kind>_filters -> {filter: [values]} for the engine (None: no filter).
+
+    Unknown filters, and values outside the set the engine documents for a filter, raise
+    FilterError naming the option, before anything reaches the engine."""
+    option = kind + "_filters"
+    known = LIST_FILTERS[kind]
+    out = {}
+    for key, value in (filters or {}).items():
+        if not isinstance(key, str) or key not in known:
+            raise FilterError(option, "unknown filter %r (the engine filters %s by %s)"
+                              % (key, kind, ", ".join(sorted(known))))
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        values = [_filter_value(option, key, v) for v in values]
+        allowed = known[key]
+        for v in values:
+            if allowed is int:
+                try:
+                    int(v)
+                except ValueError:
+                    raise FilterError(option, "filter %r: expected an integer, got %r"
+                                      % (key, v)) from None
+            elif allowed is not None and v not in allowed:
+                raise FilterError(option, "filter %r: invalid value %r (one of: %s)"
+                                  % (key, v, ", ".join(allowed)))
+        if values:
+            out[key] = values
+    return out or None
+
+
+def list_filters(params):
+    """host_info params -> {kind: engine filters or None} for every kind; FilterError names
+    the option when a *_filters option is wrong or set for a list that was not asked for."""
+    out = {}
+    for kind in LIST_KINDS:
+        filters = params.get(kind + "_filters")
+        if filters and not params.get(kind):
+            raise FilterError(kind + "_filters", "set %s: true to get that list" % kind)
+        out[kind] = check_filters(kind, filters)
+    return out
+
+
+def filter_refusal(kind, filters, msg):
+    """The message for an engine that refused a filtered list call: it names the option (an
+    engine older than the documented filters may not know one of them)."""
+    if filters and msg.startswith("Docker engine refused"):
+        return "%s_filters: %s" % (kind, msg)
+    return msg
+
 
 def label_filters(labels):
     """labels option (dict or list of 'key' / 'key=value') -> engine 'label' filter values."""
@@ -76,6 +168,12 @@ def summarize(kind, item):
         return dict(name=item.get("Name"), driver=item.get("Driver"),
                     mountpoint=item.get("Mountpoint"), labels=item.get("Labels") or {})
     raise ValueError(kind)
+
+
+def list_view(kind, answer):
+    """The engine's answer to a list call of host_info -> its list of summaries."""
+    items = (answer or {}).get("Volumes") if kind == "volumes" else answer
+    return [summarize(kind, item) for item in items or []]
 
 
 def host_summary(version, info):

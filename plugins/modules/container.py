@@ -127,7 +127,7 @@ def run(module, spec, comparisons):
     actions += describe(decision)
     changed = bool(decision["steps"]) or pulled or (module.check_mode and "pulled image" in actions)
 
-    before, after = diff_view(decision["diffs"])
+    before, after = diff_view(decision["diffs"], shown_env=p["env"] or {})
     cur_state = (current.get("State") or {}).get("Status") if current else "absent"
     if decision["steps"]:
         if state == "absent":

@@ -11,6 +11,9 @@ description:
   - Returns the engine's version, API version and object counts, and on request lists of
     containers, images, networks and volumes (optionally filtered) and disk usage.
   - One engine call per requested list. Never changes anything; works in check mode.
+  - The C(*_filters) options take the filters the Docker Engine API documents for that list;
+    an unknown filter, or a value outside the set the engine takes (for example C(status) of
+    a container), fails naming the option before the engine is called.
 options:
   containers:
     description: Return RV(containers).
@@ -114,7 +117,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._info import (
-    disk_usage_summary, host_summary, summarize)
+    LIST_KINDS, FilterError, disk_usage_summary, filter_refusal, host_summary, list_filters,
+    list_view)
 
 
 def main():
@@ -132,25 +136,23 @@ def main():
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
-    for kind in ("containers", "images", "networks", "volumes"):
-        if p[kind + "_filters"] and not p[kind]:
-            module.fail_json(msg="%s_filters: set %s: true to get that list" % (kind, kind))
+    try:
+        filters = list_filters(p)
+    except FilterError as exc:
+        module.fail_json(msg=str(exc))
     result = dict(changed=False)
     try:
         client = DockerClient(p)
         result["host_info"] = host_summary(client.call("version"), client.call("info"))
-        if p["containers"]:
-            result["containers"] = [summarize("containers", c) for c in client.call(
-                "containers", all=p["containers_all"], filters=p["containers_filters"] or None)]
-        if p["images"]:
-            result["images"] = [summarize("images", i) for i in client.call(
-                "images", filters=p["images_filters"] or None)]
-        if p["networks"]:
-            result["networks"] = [summarize("networks", n) for n in client.call(
-                "networks", filters=p["networks_filters"] or None)]
-        if p["volumes"]:
-            vols = client.call("volumes", filters=p["volumes_filters"] or None) or {}
-            result["volumes"] = [summarize("volumes", v) for v in vols.get("Volumes") or []]
+        for kind in LIST_KINDS:
+            if not p[kind]:
+                continue
+            kwargs = dict(all=p["containers_all"]) if kind == "containers" else {}
+            try:
+                answer = client.call(kind, filters=filters[kind], **kwargs)
+            except DockerError as exc:
+                module.fail_json(msg=filter_refusal(kind, filters[kind], str(exc)))
+            result[kind] = list_view(kind, answer)
         if p["disk_usage"]:
             result["disk_usage"] = disk_usage_summary(client.call("df"))
     except DockerError as exc:

@@ -177,31 +177,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
-    ImageInputError, ImageManager, validate_params)
+    IMAGE_ARGS, ImageInputError, ImageManager, validate_params)
 
 
 def main():
-    spec = docker_common_args(
-        name=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        source=dict(type="str", choices=["pull", "load", "build"]),
-        pull=dict(type="str", choices=["always", "missing"]),
-        load_path=dict(type="path"),
-        build=dict(type="dict", options=dict(
-            path=dict(type="path", required=True),
-            dockerfile=dict(type="str"),
-            args=dict(type="dict"),
-            target=dict(type="str"),
-            nocache=dict(type="bool", default=False),
-            pull=dict(type="bool", default=False),
-        )),
-        force_source=dict(type="bool", default=False, aliases=["rebuild"]),
-        force_absent=dict(type="bool", default=False),
-        repository=dict(type="list", elements="str"),
-        force_tag=dict(type="bool", default=False),
-        keep=dict(type="int"),
-        _archive=dict(type="dict"),
-    )
+    spec = docker_common_args(**IMAGE_ARGS)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:
         validate_params(module.params)

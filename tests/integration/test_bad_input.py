@@ -28,15 +28,8 @@ SUMMARY = os.path.join(REPO, "tests", "output", "bad_input_summary.json")
 STATE_DIRS = "/var/lib/dockyard /run/dockyard /var/log/dockyard /etc/dockyard"
 
 # Known bugs: case id -> reason. Each stays visible as a strict xfail until the module is
-# fixed (then the xfail turns into a failure: remove the entry).
-HOST_FILTER_BUG = ("host_info passes invalid *_filters to the engine; its refusal ('Invalid "
-                   "filter ...') does not name the option")
-CORE_DICT_BUG = ("image build (a dict with suboptions) given a list: ansible-core's message "
-                 "'dictionary requested, could not parse JSON or key=value' does not name it")
-KNOWN_BUGS: dict = {
-    "host_info-conflict-004": HOST_FILTER_BUG, "host_info-conflict-005": HOST_FILTER_BUG,
-    "image-type-001": CORE_DICT_BUG,
-}
+# fixed (then the xfail turns into a failure: remove the entry). None open.
+KNOWN_BUGS: dict = {}
 # Families whose host state changes because of a known bug (the cases above).
 FAMILY_BUGS: dict = {}
 

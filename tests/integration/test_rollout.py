@@ -4,6 +4,7 @@ what the clients saw. The tests build on each other, in file order (one fleet).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -25,6 +26,9 @@ VARS = {
     "deploy_secret_env": {"DEMO_SECRET": SECRET},
     "deploy_wait_timeout": 40,
 }
+# The collection's rollout callback next to the default stdout callback (it is a
+# notification callback: it cannot be the stdout callback itself).
+ROLLOUT_CALLBACK = {"ANSIBLE_CALLBACKS_ENABLED": "dockyard_record,dockyard.fleet.rollout"}
 
 
 def fleet(lab, **extra):
@@ -84,6 +88,37 @@ def test_secrets_reach_the_app_but_no_output_or_log(lab, fleet_v1):
         assert "app=web" in audit and SECRET not in audit
         mode = lab.ssh(host, "stat -c %a /etc/dockyard/web.env").stdout.strip()
         assert mode == "600"
+
+
+def test_rotated_secret_with_the_rollout_callback_at_vvv_shows_nowhere(lab, fleet_v1):
+    """A new secret value rolled out replica by replica (the env changes: every replica is
+    recreated, the service module compares the old and the new env) with the collection's
+    rollout callback enabled, at -vvv: neither value in any line of the output. The rollout
+    callback writes no file; the results every callback is handed (the test callback's
+    record file) hold neither value either."""
+    new = "s3cr3t-" + secrets.token_hex(8)
+    res = run_playbook(lab, "playbooks/deploy.yml", verbosity=3, env=ROLLOUT_CALLBACK,
+                       extra_vars=fleet(lab, deploy_version="v1",
+                                        deploy_secret_env={"DEMO_SECRET": new}))
+    assert res.rc == 0, res.stdout[-4000:]
+    out = res.stdout + res.stderr
+    # the callback was on and followed the rollout
+    for host in lab.app_hosts:
+        for i in (1, 2):
+            assert "rollout: replica %s-%d -> dockyard/demo:v1 (done " % (host, i) in out, \
+                out[-3000:]
+    assert "rollout: summary" in out and "recreated" in out
+    assert [ln for ln in out.splitlines() if new in ln or SECRET in ln] == []
+    assert res.records and [r for r in res.records
+                            if new in json.dumps(r) or SECRET in json.dumps(r)] == []
+    for host in lab.app_hosts:
+        for i in (1, 2):
+            env = lab.docker(host).api.inspect_container("%s-%d" % (APP, i))["Config"]["Env"]
+            assert "DEMO_SECRET=" + new in env
+        st = lab.ssh(host, "stat -c '%n %a %U:%G' /etc/dockyard /etc/dockyard/web.env").stdout
+        assert st.splitlines() == ["/etc/dockyard 700 root:root",
+                                   "/etc/dockyard/web.env 600 root:root"], st
+        assert lab.ssh(host, "cat /etc/dockyard/web.env").stdout == "DEMO_SECRET=%s\n" % new
 
 
 def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):

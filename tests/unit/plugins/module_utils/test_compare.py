@@ -92,6 +92,30 @@ def test_trap_env_from_image():
     assert options(diffs_for({"env": {"A": "1", "DEMO_VERSION": "v9"}})) == ["env"]
 
 
+def test_diff_hides_env_values_the_env_option_does_not_set(tmp_path):
+    # A=1 runs; the env file now says A=new-secret and adds B; STALE (from an earlier env file)
+    # is on the container only; PLAIN comes from the env option.
+    secrets = tmp_path / "app.env"
+    secrets.write_text("A=new-secret\nB=other-secret\n")
+
+    def extra(c):
+        c["Config"]["Env"] += ["STALE=old-secret", "PLAIN=was"]
+    d = diffs_for({"env_file": str(secrets), "env": {"PLAIN": "now"}}, mutate=extra)
+    before, after = diff_view(d, shown_env={"PLAIN": "now"})
+    assert before == {"env": {"A": "********", "B": None, "STALE": "********", "PLAIN": "was"}}
+    assert after == {"env": {"A": "********", "B": "********", "STALE": None, "PLAIN": "now"}}
+    assert "secret" not in repr((before, after))
+    # without the env option, nothing of env shows; other options are untouched
+    d = diffs_for({"env_file": str(secrets), "labels": {"x": "z"}})
+    before, after = diff_view(d, shown_env={})
+    assert before == {"env": {"A": "********", "B": None}, "labels": {"x": "y"}}
+    assert after == {"env": {"A": "********", "B": "********"}, "labels": {"x": "z"}}
+    # keys of the env option that are not strings match their string form
+    before, after = diff_view(diffs_for({"env": {1: "x"}}, mutate=lambda c: c["Config"]["Env"].append("1=y")),
+                              shown_env={1: "x"})
+    assert before == {"env": {"1": "y", "A": "********"}} and after == {"env": {"1": "x", "A": None}}
+
+
 def test_env_strict_extra_key_is_drift_allow_more_present_not():
     def extra(c):
         c["Config"]["Env"].append("STALE=1")

@@ -5,10 +5,11 @@ import json
 import tarfile
 
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
-    ImageInputError, archive_image_for, created_key, extra_refs, parse_reference, read_archive,
-    select_keep, tags_of_repo, validate_params)
+    IMAGE_ARGS, ImageInputError, archive_image_for, check_dict_options, created_key, extra_refs,
+    parse_reference, read_archive, select_keep, tags_of_repo, validate_params)
 
 
 # ---------------------------------------------------------------- references
@@ -204,3 +205,42 @@ def test_validation_names_option(kw, option):
 def test_validation_accepts_good_input():
     assert validate_params(_params(source="pull", pull="always", keep=2,
                                    repository=["mirror/demo"]))["ref"] == "dockyard/demo:v1"
+
+
+# ---------------------------------------------------------------- dict options (action plugin)
+def test_ansible_core_alone_does_not_name_build():
+    # why the action plugin checks `build` first: AnsibleModule fails with the first message
+    # of its argument validation, which for a list there does not name the option. If this
+    # starts to fail, ansible-core names it now.
+    res = ArgumentSpecValidator(IMAGE_ARGS).validate({"name": "a", "build": ["d"]})
+    assert res.errors.msg == "dictionary requested, could not parse JSON or key=value"
+
+
+@pytest.mark.parametrize("value, what", [
+    (["d"], "got a list"), (["path=/ctx"], "got a list"), ([{"path": "/ctx"}], "got a list"),
+    ([], "got a list"), ("justtext", "got the string 'justtext'"), (5, "got an integer"),
+    (True, "got a boolean"), (1.5, "got a number"), (("a",), "got a list"),
+])
+def test_dict_option_of_the_wrong_type_names_the_option(value, what):
+    with pytest.raises(ImageInputError) as err:
+        check_dict_options(IMAGE_ARGS, {"name": "a", "build": value})
+    msg = str(err.value)
+    assert msg.startswith("build: expected a dict (suboptions args, dockerfile, nocache, path, "
+                          "pull, target)") and what in msg, msg
+
+
+@pytest.mark.parametrize("value", [None, {"path": "/ctx"}, {"path": "/ctx", "nocache": True},
+                                   "path=/ctx", '{"path": "/ctx"}'])
+def test_dict_option_that_ansible_core_reads_passes_unchanged(value):
+    args = {"name": "a", "build": value}
+    check_dict_options(IMAGE_ARGS, args)
+    assert args == {"name": "a", "build": value}
+    assert not ArgumentSpecValidator(IMAGE_ARGS).validate(dict(args)).error_messages
+
+
+def test_only_dict_options_with_suboptions_are_checked():
+    # _archive is a plain dict (no suboptions): ansible-core names it itself
+    check_dict_options(IMAGE_ARGS, {"name": "a", "_archive": ["x"], "repository": "x"})
+    spec = {"hc": {"type": "dict", "aliases": ["health"], "options": {"test": {"type": "str"}}}}
+    with pytest.raises(ImageInputError, match=r"^health: expected a dict \(suboptions test\)"):
+        check_dict_options(spec, {"health": ["x"]})
