@@ -4,7 +4,9 @@
 stop, remove, update, and waiting for running/healthy with the evidence (health log,
 last log lines) when a container does not get there.
 
-Uses only low-level APIClient methods present in Docker SDK 5.0.3 and 7.x.
+Calls go through DockerClient by the names of the Docker SDK's low-level APIClient
+methods (present in SDK 5.0.3 and 7.x); the container is created from a raw Engine API
+body (create_config), which both of DockerClient's transports send as it is.
 
 Private to dockyard.fleet: no compatibility promise for code outside the collection.
 """
@@ -64,82 +66,11 @@ class ContainerEngine:
     # ------------------------------------------------------------ writing
     def create(self, name, spec, image_ref, extra_labels=None):
         """Create a container from a canonical spec; returns its ID."""
-        api = self.client.api
-        host_kwargs = {}
-        ports = spec.get("published_ports") or []
-        if ports:
-            bindings = {}
-            for cport, ip, hport in ports:
-                num, proto = cport.split("/")
-                key = int(num) if proto == "tcp" else "%s/%s" % (num, proto)
-                bindings.setdefault(key, []).append((ip, hport) if ip else (hport or None))
-            host_kwargs["port_bindings"] = bindings
-        vols = spec.get("volumes") or {}
-        if vols.get("binds"):
-            host_kwargs["binds"] = ["%s:%s:%s" % b for b in vols["binds"]]
-        if spec.get("mounts"):
-            host_kwargs["mounts"] = [{"Type": m["type"], "Source": m["source"] or None,
-                                      "Target": m["target"], "ReadOnly": m["read_only"]}
-                                     for m in spec["mounts"]]
+        result = self.client.call("create_container_from_config",
+                                  create_config(spec, image_ref, extra_labels), name)
+        cid = result["Id"]
         nets = spec.get("networks") or []
         mode = spec.get("network_mode") or (nets[0]["name"] if nets else None)
-        if mode:
-            host_kwargs["network_mode"] = mode
-        if spec.get("restart_policy"):
-            host_kwargs["restart_policy"] = {"Name": spec["restart_policy"],
-                                             "MaximumRetryCount": spec.get("restart_retries", 0)}
-        elif spec.get("restart_retries"):
-            host_kwargs["restart_policy"] = {"Name": "on-failure",
-                                             "MaximumRetryCount": spec["restart_retries"]}
-        if spec.get("memory"):
-            host_kwargs["mem_limit"] = spec["memory"]
-        if spec.get("cpus"):
-            host_kwargs["cpu_period"] = 100000
-            host_kwargs["cpu_quota"] = int(round(spec["cpus"] * 100000))
-        if spec.get("log_driver") or spec.get("log_options"):
-            host_kwargs["log_config"] = {"Type": spec.get("log_driver") or "json-file",
-                                         "Config": spec.get("log_options") or {}}
-        for key, arg in (("init", "init"), ("read_only", "read_only"), ("cap_add", "cap_add"),
-                         ("cap_drop", "cap_drop"), ("tmpfs", "tmpfs")):
-            if spec.get(key):
-                host_kwargs[arg] = spec[key]
-        host_config = api.create_host_config(**host_kwargs)
-
-        kwargs = dict(image=image_ref, name=name, host_config=host_config, detach=True)
-        if spec.get("command"):
-            kwargs["command"] = spec["command"]
-        if spec.get("entrypoint"):
-            kwargs["entrypoint"] = spec["entrypoint"]
-        if spec.get("env"):
-            kwargs["environment"] = ["%s=%s" % kv for kv in sorted(spec["env"].items())]
-        labels = dict(spec.get("labels") or {})
-        labels.update(extra_labels or {})
-        if labels:
-            kwargs["labels"] = labels
-        if ports:
-            exposed = []
-            for cport, _ip, _hp in ports:
-                num, proto = cport.split("/")
-                item = (int(num), proto) if proto != "tcp" else int(num)
-                if item not in exposed:
-                    exposed.append(item)
-            kwargs["ports"] = exposed
-        if vols.get("anonymous"):
-            kwargs["volumes"] = list(vols["anonymous"])
-        if spec.get("healthcheck"):
-            kwargs["healthcheck"] = dict(spec["healthcheck"])
-        for key in ("user", "working_dir", "hostname", "stop_signal", "stop_timeout"):
-            if spec.get(key) not in (None, ""):
-                kwargs[key] = spec[key]
-        if nets:
-            first = nets[0]
-            if mode == first["name"]:
-                kwargs["networking_config"] = api.create_networking_config({
-                    first["name"]: api.create_endpoint_config(
-                        aliases=first["aliases"] or None,
-                        ipv4_address=first["ipv4_address"] or None)})
-        result = self.client.call("create_container", **kwargs)
-        cid = result["Id"]
         for net in nets:
             if net["name"] == mode:
                 continue
@@ -186,7 +117,7 @@ class ContainerEngine:
             self.client.call("update_container", cid, **kwargs)
 
     # ------------------------------------------------------------ waiting
-    def wait(self, targets, mode, timeout, poll=0.5):
+    def wait(self, targets, mode, timeout, poll=0.25):
         """Wait until every container in targets ({name: id}) is running (or healthy).
 
         All containers are polled in one loop. Raises WaitError with the evidence of
@@ -243,6 +174,85 @@ class ContainerEngine:
         except DockerError:
             pass
         return "\n".join(lines)
+
+
+def _port_key(cport):
+    num, proto = cport.split("/")
+    return "%s/%s" % (num, proto or "tcp")
+
+
+def create_config(spec, image_ref, extra_labels=None):
+    """The body of POST /containers/create for a canonical spec (Engine API names)."""
+    host = {}
+    ports = spec.get("published_ports") or []
+    if ports:
+        bindings = {}
+        for cport, ip, hport in ports:
+            bindings.setdefault(_port_key(cport), []).append(
+                {"HostIp": ip or "", "HostPort": str(hport) if hport else ""})
+        host["PortBindings"] = bindings
+    vols = spec.get("volumes") or {}
+    if vols.get("binds"):
+        host["Binds"] = ["%s:%s:%s" % b for b in vols["binds"]]
+    if spec.get("mounts"):
+        host["Mounts"] = [{"Type": m["type"], "Source": m["source"] or None,
+                           "Target": m["target"], "ReadOnly": m["read_only"]}
+                          for m in spec["mounts"]]
+    nets = spec.get("networks") or []
+    mode = spec.get("network_mode") or (nets[0]["name"] if nets else None)
+    host["NetworkMode"] = mode or "default"
+    if spec.get("restart_policy"):
+        host["RestartPolicy"] = {"Name": spec["restart_policy"],
+                                 "MaximumRetryCount": spec.get("restart_retries", 0)}
+    elif spec.get("restart_retries"):
+        host["RestartPolicy"] = {"Name": "on-failure", "MaximumRetryCount": spec["restart_retries"]}
+    if spec.get("memory"):
+        host["Memory"] = spec["memory"]
+    if spec.get("cpus"):
+        host["CpuPeriod"] = 100000
+        host["CpuQuota"] = int(round(spec["cpus"] * 100000))
+    if spec.get("log_driver") or spec.get("log_options"):
+        host["LogConfig"] = {"Type": spec.get("log_driver") or "json-file",
+                             "Config": spec.get("log_options") or {}}
+    for key, api_key in (("init", "Init"), ("read_only", "ReadonlyRootfs"), ("cap_add", "CapAdd"),
+                         ("cap_drop", "CapDrop"), ("tmpfs", "Tmpfs")):
+        if spec.get(key):
+            host[api_key] = spec[key]
+
+    config = {"Image": image_ref, "HostConfig": host, "Tty": False, "OpenStdin": False,
+              "StdinOnce": False, "AttachStdin": False, "AttachStdout": False,
+              "AttachStderr": False}
+    if spec.get("command"):
+        config["Cmd"] = list(spec["command"])
+    if spec.get("entrypoint"):
+        config["Entrypoint"] = list(spec["entrypoint"])
+    if spec.get("env"):
+        config["Env"] = ["%s=%s" % kv for kv in sorted(spec["env"].items())]
+    labels = dict(spec.get("labels") or {})
+    labels.update(extra_labels or {})
+    if labels:
+        config["Labels"] = labels
+    if ports:
+        config["ExposedPorts"] = {_port_key(cport): {} for cport, _ip, _hp in ports}
+    if vols.get("anonymous"):
+        config["Volumes"] = {path: {} for path in vols["anonymous"]}
+    hc = spec.get("healthcheck")
+    if hc:
+        config["Healthcheck"] = {api: hc[key] for key, api in (
+            ("test", "Test"), ("interval", "Interval"), ("timeout", "Timeout"),
+            ("retries", "Retries"), ("start_period", "StartPeriod")) if key in hc}
+    for key, api_key in (("user", "User"), ("working_dir", "WorkingDir"), ("hostname", "Hostname"),
+                         ("stop_signal", "StopSignal"), ("stop_timeout", "StopTimeout")):
+        if spec.get(key) not in (None, ""):
+            config[api_key] = spec[key]
+    if nets and mode == nets[0]["name"]:
+        endpoint = {}
+        if nets[0]["aliases"]:
+            endpoint["Aliases"] = list(nets[0]["aliases"])
+        if nets[0]["ipv4_address"]:
+            endpoint["IPAMConfig"] = {"IPv4Address": nets[0]["ipv4_address"]}
+        config["NetworkingConfig"] = {"EndpointsConfig": {nets[0]["name"]: endpoint}}
+    return config
 
 
 def summary(info, image_ref=None):

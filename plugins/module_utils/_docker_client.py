@@ -1,16 +1,22 @@
 # Copyright: dockyard.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one place that talks to a Docker engine: connection options, the Docker SDK's
-low-level APIClient, and error translation. The decide-what-to-change logic lives
+"""The one place that talks to a Docker engine: connection options, the engine client
+(the collection's own stdlib client, or the Docker SDK's low-level APIClient for ssh://
+engines, pulls and builds), and error translation. The decide-what-to-change logic lives
 elsewhere and never imports this module's SDK objects directly.
 
 Private to dockyard.fleet: no compatibility promise for code outside the collection.
 """
 from __future__ import annotations
 
+import http.client
 import os
+import ssl
 import sys
 import traceback
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import (
+    EngineAPI, EngineAPIError)
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MIN_SDK = (5, 0, 0)
@@ -91,21 +97,72 @@ def _import_sdk(host):
     return APIClient, docker_errors, TLSConfig, version
 
 
+# What only the SDK does for us: registry auth and progress for pulls, build contexts.
+SDK_ONLY = frozenset(["pull", "build"])
+# Display names of calls in messages.
+_CALL_NAMES = {"create_container_from_config": "create_container"}
+
+
+def uses_sdk_transport(conn):
+    """ssh:// engines (paramiko or the ssh client) go through the SDK; the rest does not."""
+    return conn["host"].startswith("ssh://") or conn["use_ssh_client"]
+
+
 class DockerClient:
     """A connected engine client for one module run.
 
-    `api` is the SDK's low-level APIClient; `call()` runs one of its methods and
-    turns SDK and transport errors into DockerError with a readable message.
+    `call(method, ...)` runs a low-level call named and shaped like the Docker SDK's
+    APIClient method of that name and turns engine and transport errors into DockerError
+    with a readable message. unix:// and tcp:// engines are served by the collection's own
+    stdlib client (_engine_api.EngineAPI: no SDK import, no version round trip); the SDK is
+    imported only for ssh:// engines and for pulls and builds.
     """
 
     def __init__(self, params, environ=None):
         self.conn = connection_params(params, environ)
+        self._sdk = None
+        self._sdk_errors = None
+        self.engine = None
+        if not uses_sdk_transport(self.conn):
+            try:
+                self.engine = EngineAPI(self.conn["host"], version=self.conn["api_version"],
+                                        timeout=self.conn["timeout"], tls=self._ssl_context(),
+                                        tls_hostname=self.conn["tls_hostname"])
+            except (ValueError, OSError, ssl.SSLError) as exc:
+                raise DockerError("Cannot connect to the Docker engine at %s (option docker_host): %s"
+                                  % (self.conn["host"], _clean(exc))) from exc
+
+    # ------------------------------------------------------------ TLS (own client)
+    def _ssl_context(self):
+        if not (self.conn["tls"] and self.conn["host"].startswith("tcp://")):
+            return None
+        if self.conn["verify"]:
+            # the certificate must chain to ca_path and name the engine's host (or tls_hostname)
+            ctx = ssl.create_default_context(cafile=self.conn["ca"] or None)
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.conn["cert"] and self.conn["key"]:
+            ctx.load_cert_chain(self.conn["cert"], self.conn["key"])
+        return ctx
+
+    # ------------------------------------------------------------ SDK (ssh://, pull, build)
+    @property
+    def api(self):
+        """The Docker SDK's APIClient, made on first use."""
+        if self._sdk is None:
+            self._sdk = self._make_sdk()
+        return self._sdk
+
+    def _make_sdk(self):
         try:
-            api_cls, self.errors, tls_cls, version = _import_sdk(self.conn["host"])
+            api_cls, self._sdk_errors, tls_cls, version = _import_sdk(self.conn["host"])
         except ImportError as exc:
             raise DockerError("The Docker SDK for Python (docker >= 5.0) is required on the host "
-                              "that runs this module (%s): %s. Install Debian's python3-docker or "
-                              "`pip install docker`." % (sys.executable, exc)) from exc
+                              "that runs this module (%s) for ssh:// engines, pulls and builds: %s. "
+                              "Install Debian's python3-docker or `pip install docker`."
+                              % (sys.executable, exc)) from exc
         if version < MIN_SDK:
             raise DockerError("Docker SDK for Python >= 5.0 is required, found %s"
                               % ".".join(map(str, version)))
@@ -121,20 +178,33 @@ class DockerClient:
         if self.conn["use_ssh_client"]:
             kwargs["use_ssh_client"] = True
         try:
-            self.api = api_cls(**kwargs)
+            return api_cls(**kwargs)
         except Exception as exc:  # pylint: disable=broad-except
             raise DockerError("Cannot connect to the Docker engine at %s (option docker_host): %s"
                               % (self.conn["host"], _clean(exc))) from exc
 
+    # ------------------------------------------------------------ calls
     def call(self, method, *args, **kwargs):
+        name = _CALL_NAMES.get(method, method)
+        if self.engine is not None and method not in SDK_ONLY:
+            try:
+                return getattr(self.engine, method)(*args, **kwargs)
+            except EngineAPIError as exc:
+                if exc.status == 404:
+                    raise DockerError("Docker engine: %s" % exc.explanation, not_found=True) from exc
+                raise DockerError("Docker engine refused %s: %s" % (name, exc.explanation)) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
+                                  % (self.conn["host"], _clean(exc))) from exc
+        api = self.api
         try:
-            return getattr(self.api, method)(*args, **kwargs)
-        except self.errors.NotFound as exc:
+            return getattr(api, method)(*args, **kwargs)
+        except self._sdk_errors.NotFound as exc:
             raise DockerError("Docker engine: %s" % _explain(exc), not_found=True) from exc
-        except self.errors.APIError as exc:
-            raise DockerError("Docker engine refused %s: %s" % (method, _explain(exc))) from exc
-        except self.errors.DockerException as exc:
-            raise DockerError("Docker engine error in %s: %s" % (method, _clean(exc))) from exc
+        except self._sdk_errors.APIError as exc:
+            raise DockerError("Docker engine refused %s: %s" % (name, _explain(exc))) from exc
+        except self._sdk_errors.DockerException as exc:
+            raise DockerError("Docker engine error in %s: %s" % (name, _clean(exc))) from exc
         except OSError as exc:
             raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
                               % (self.conn["host"], exc)) from exc
@@ -147,10 +217,6 @@ class DockerClient:
             if exc.not_found:
                 return None
             raise
-
-    @property
-    def api_version(self):
-        return self.api.api_version
 
 
 def _explain(exc):

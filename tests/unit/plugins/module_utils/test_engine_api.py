@@ -1,0 +1,242 @@
+"""The stdlib Engine API client: request shaping, stream decoding, error mapping, and the
+create body compared with what the Docker SDK would send for the same spec."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
+
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import create_config
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import parse_spec
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError)
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import (
+    EngineAPI, convert_filters, demux, json_stream)
+
+
+def test_filters_are_lists_of_strings():
+    assert json.loads(convert_filters({"label": "a=b", "dangling": True, "n": 3})) == {
+        "label": ["a=b"], "dangling": ["true"], "n": ["3"]}
+    assert json.loads(convert_filters({"label": ["x", "y"]})) == {"label": ["x", "y"]}
+
+
+def test_json_stream_splits_concatenated_documents():
+    body = b'{"stream":"Loaded image: a:v1\\n"}\r\n{"status":"x"}{"error":"boom"}\n'
+    assert json_stream(body) == [{"stream": "Loaded image: a:v1\n"}, {"status": "x"},
+                                 {"error": "boom"}]
+    assert json_stream(b"") == []
+    assert json_stream(b'{"a": 1} not json') == [{"a": 1}, {"stream": "not json"}]
+
+
+def test_demux_strips_frame_headers_and_keeps_raw_bodies():
+    frames = struct.pack(">BxxxI", 1, 3) + b"out" + struct.pack(">BxxxI", 2, 4) + b"err\n"
+    assert demux(frames) == b"outerr\n"
+    assert demux(b"plain tty output\n") == b"plain tty output\n"
+
+
+def test_paths_are_versioned_only_when_pinned():
+    assert EngineAPI("unix:///x.sock")._path("/containers/{0}/json", "a b") == "/containers/a%20b/json"
+    assert EngineAPI("unix:///x.sock", version="1.41")._path("/images/{0}/json", "r/x:v1") == \
+        "/v1.41/images/r/x:v1/json"
+
+
+def test_tcp_addresses():
+    api = EngineAPI("tcp://10.0.0.1:2375")
+    assert api._host == ("10.0.0.1", 2375) and api._unix is None
+    assert EngineAPI("unix://")._unix == "/var/run/docker.sock"
+    with pytest.raises(ValueError):
+        EngineAPI("ftp://x")
+
+
+# ------------------------------------------------------------------ a tiny engine on a socket
+class _Engine(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: list = []
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _answer(self, status, body, ctype="application/json"):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self):
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().strip(), 16)
+                chunk = self.rfile.read(size + 2)[:-2]
+                if not size:
+                    return out
+                out += chunk
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self):
+        self.seen.append(("GET", self.path))
+        if self.path.startswith("/containers/missing/json"):
+            self._answer(404, {"message": "No such container: missing"})
+        else:
+            self._answer(200, {"path": self.path})
+
+    def do_POST(self):
+        body = self._body()
+        self.seen.append(("POST", self.path, body))
+        if self.path.startswith("/containers/create"):
+            self._answer(409, {"message": "Conflict. The container name is already in use"})
+        elif self.path.startswith("/images/load"):
+            self._answer(200, b'{"stream":"Loaded image: a:v1\\n"}\n', "application/json")
+        else:
+            self._answer(204, b"", "text/plain")
+
+
+class _UnixServer(ThreadingMixIn, HTTPServer):
+    address_family = socket.AF_UNIX
+    daemon_threads = True
+
+    def server_bind(self):
+        self.socket.bind(self.server_address)
+        self.server_name, self.server_port = "engine", 0
+
+
+@pytest.fixture()
+def engine(tmp_path):
+    path = str(tmp_path / "engine.sock")
+    server = _UnixServer(path, _Engine)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Engine.seen = []
+    yield path
+    server.shutdown()
+    server.server_close()
+
+
+def test_calls_errors_and_keep_alive(engine, tmp_path):
+    client = DockerClient({"docker_host": "unix://" + engine, "timeout": 5}, environ={})
+    assert client.engine is not None
+    got = client.call("containers", all=True, filters={"label": "dockyard.app=x"})
+    assert got["path"].startswith("/containers/json?all=1&filters=")
+    assert client.get("inspect_container", "missing") is None
+    with pytest.raises(DockerError) as err:
+        client.call("create_container_from_config", {"Image": "x"}, "web-1")
+    assert str(err.value) == ("Docker engine refused create_container: Conflict. The container "
+                              "name is already in use")
+    client.call("stop", "web-1", timeout=3)
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(b"x" * 70000)
+    with open(archive, "rb") as f:
+        assert client.call("load_image", f) == [{"stream": "Loaded image: a:v1\n"}]
+    assert ("POST", "/containers/web-1/stop?t=3", b"") in _Engine.seen
+    assert [s[2] for s in _Engine.seen if s[1].startswith("/images/load")] == [b"x" * 70000]
+    client.engine.close()
+
+
+def test_stale_keep_alive_connection_is_reopened(engine):
+    api = EngineAPI("unix://" + engine, timeout=5)
+    api.version()
+    # the engine closed the idle connection: the next call reconnects once
+    api._conn.sock.shutdown(socket.SHUT_RDWR)
+    assert api.info()["path"] == "/info"
+    api.close()
+
+
+def test_unreachable_socket_names_the_option(tmp_path):
+    client = DockerClient({"docker_host": "unix://%s/none.sock" % tmp_path, "timeout": 2}, environ={})
+    with pytest.raises(DockerError) as err:
+        client.call("version")
+    assert "(option docker_host)" in str(err.value) and not err.value.not_found
+
+
+def test_ssh_engines_use_the_sdk():
+    client = DockerClient({"docker_host": "ssh://root@10.0.0.1"}, environ={})
+    assert client.engine is None
+
+
+# ------------------------------------------------------------------ the create body
+SPEC_PARAMS = dict(
+    name="web-1", image="dockyard/demo:v1", command="serve --port 80", entrypoint=["/bin/sh", "-c"],
+    env={"B": "2", "A": "1"}, labels={"x": "y"},
+    published_ports=["8080:80", "127.0.0.1:9000:9000/udp", "81"],
+    volumes=["/srv/data:/data:ro", "/cache"], restart_policy="on-failure", restart_retries=3,
+    memory="64m", cpus=0.5,
+    healthcheck={"test": "wget -q -O- http://127.0.0.1/", "interval": "2s", "retries": 3},
+    user="1000", working_dir="/www", hostname="web", stop_signal="SIGTERM", stop_timeout=5,
+    init=True, read_only=True, cap_add=["NET_ADMIN"], cap_drop=["ALL"], tmpfs=["/tmp:size=1m"],
+    log_driver="json-file", log_options={"max-size": "1m"},
+)
+
+
+def test_create_body_matches_the_sdk():
+    """What the SDK's create_container(host_config=create_host_config(...)) would send for
+    the same spec, key by key (the SDK is the reference the modules used before)."""
+    docker = pytest.importorskip("docker")
+    spec = parse_spec(dict(SPEC_PARAMS))
+    ours = create_config(spec, "dockyard/demo:v1", {"dockyard.app": "web"})
+
+    api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")
+    bindings = {}
+    for cport, ip, hport in spec["published_ports"]:
+        num, proto = cport.split("/")
+        key = int(num) if proto == "tcp" else cport
+        bindings.setdefault(key, []).append((ip, hport) if ip else (hport or None))
+    host = api.create_host_config(
+        port_bindings=bindings, binds=["%s:%s:%s" % b for b in spec["volumes"]["binds"]],
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": 3}, mem_limit=spec["memory"],
+        cpu_period=100000, cpu_quota=50000, log_config={"Type": "json-file", "Config": {"max-size": "1m"}},
+        init=True, read_only=True, cap_add=spec["cap_add"], cap_drop=spec["cap_drop"], tmpfs=spec["tmpfs"])
+    exposed = []
+    for cport, _ip, _hp in spec["published_ports"]:
+        num, proto = cport.split("/")
+        item = int(num) if proto == "tcp" else (int(num), proto)
+        if item not in exposed:
+            exposed.append(item)
+    sdk = api.create_container_config(
+        image="dockyard/demo:v1", command=spec["command"], entrypoint=spec["entrypoint"],
+        environment=["%s=%s" % kv for kv in sorted(spec["env"].items())],
+        labels={"x": "y", "dockyard.app": "web"}, ports=exposed, volumes=list(spec["volumes"]["anonymous"]),
+        healthcheck=dict(spec["healthcheck"]), user="1000", working_dir="/www", hostname="web",
+        stop_signal="SIGTERM", stop_timeout=5, host_config=host, detach=True)
+    sdk = {k: v for k, v in sdk.items() if v not in (None, False, {}, []) or k in ours}
+    ours_cmp = {k: v for k, v in ours.items() if v not in (None, False, {}, []) or k in sdk}
+    sdk["HostConfig"] = {k: v for k, v in sdk["HostConfig"].items() if v not in (None, False, {}, [])}
+    ours_cmp["HostConfig"] = {k: v for k, v in ours["HostConfig"].items() if v not in (None, False, {}, [])}
+    # the SDK sends unset health check fields as null, which the engine reads as "default"
+    sdk["Healthcheck"] = {k: v for k, v in sdk["Healthcheck"].items() if v is not None}
+    for key in set(sdk) | set(ours_cmp):
+        if key in ("NetworkDisabled",):
+            continue
+        assert json.loads(json.dumps(ours_cmp.get(key))) == json.loads(json.dumps(sdk.get(key))), key
+
+
+def test_create_body_networks_and_mounts():
+    nets = [{"name": "front", "aliases": ["web"]}, {"name": "back"}]
+    spec = parse_spec(dict(name="w", image="i:1", networks=nets,
+                           mounts=[{"target": "/run/x", "type": "tmpfs"}]))
+    body = create_config(spec, "i:1")
+    assert body["HostConfig"]["NetworkMode"] == "front"
+    assert body["NetworkingConfig"] == {"EndpointsConfig": {"front": {"Aliases": ["web"]}}}
+    assert body["HostConfig"]["Mounts"] == [{"Type": "tmpfs", "Source": None, "Target": "/run/x",
+                                             "ReadOnly": False}]
+    assert create_config(parse_spec(dict(name="w", image="i:1")), "i:1")["HostConfig"] == {
+        "NetworkMode": "default"}
+
+
+def test_module_utils_do_not_import_the_sdk_for_engine_calls():
+    """The fast path must not pull in the SDK (its import is the cost this client removes)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    code = ("import sys; from ansible_collections.dockyard.fleet.plugins.module_utils import "
+            "_docker_client, _container_engine, _image, _network_volume, _info; "
+            "print(any(m == 'docker' or m.startswith(('docker.', 'requests')) for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    assert out.stdout.strip() == "False"
