@@ -223,16 +223,30 @@ def wait_done(view: dict, state: str) -> bool:
     return drained(view)
 
 
-def wait_for(fetch, state: str, timeout: float, interval: float, clock=time.monotonic,
+def all_done(views: dict, targets: dict) -> bool:
+    """wait_done for every server of a {name: view} mapping, each against its target state."""
+    return all(wait_done(views[name], state) for name, state in targets.items())
+
+
+def wait_all(fetch, targets: dict, timeout: float, interval: float, clock=time.monotonic,
              sleep=time.sleep):
-    """Poll fetch() until wait_done; never longer than timeout. Returns (view, done, polls)."""
+    """Like wait_for, for several servers: fetch() returns {name: view} (one poll reads
+    every server), targets is {name: state}."""
     deadline = clock() + timeout
     polls = 0
     while True:
-        view = fetch()
+        views = fetch()
         polls += 1
-        if wait_done(view, state):
-            return view, True, polls
+        if all_done(views, targets):
+            return views, True, polls
         if clock() >= deadline:
-            return view, False, polls
+            return views, False, polls
         sleep(max(0.0, min(interval, deadline - clock())))
+
+
+def wait_for(fetch, state: str, timeout: float, interval: float, clock=time.monotonic,
+             sleep=time.sleep):
+    """Poll fetch() until wait_done; never longer than timeout. Returns (view, done, polls)."""
+    views, done, polls = wait_all(lambda: {"": fetch()}, {"": state}, timeout, interval,
+                                  clock=clock, sleep=sleep)
+    return views[""], done, polls

@@ -8,8 +8,8 @@ module: haproxy_server
 short_description: Put an HAProxy backend server in ready, drain or maint state, set its weight
 description:
   - Talks to HAProxy's runtime API on the stats socket (which needs C(level admin)).
-  - Sets the administrative state (V(ready), V(drain), V(maint)) and/or the weight of one server,
-    and can wait until a drained server has no sessions left or a readied server is C(UP) with a
+  - Sets the administrative state (V(ready), V(drain), V(maint)) and/or the weight of one server
+    (or of several, O(servers)), and can wait until a drained server has no sessions left or a readied server is C(UP) with a
     passing health check.
   - A reply such as C(Permission denied), C(No such server.), C(No such backend.) or anything
     unexpected is a failure, with a message naming the option at fault.
@@ -33,9 +33,19 @@ options:
     type: str
     required: true
   server:
-    description: The server's name in that backend, for example C(app1-1).
+    description:
+      - The server's name in that backend, for example C(app1-1).
+      - Exactly one of O(server) and O(servers) is required.
     type: str
-    required: true
+  servers:
+    description:
+      - Several servers of the backend, all set to the same O(state) and O(weight) in one
+        module run; O(wait) then polls them together (one runtime-API read per poll for all
+        of them) until every one is done.
+      - The result has RV(servers) instead of RV(before) and RV(after).
+    type: list
+    elements: str
+    version_added: 0.2.0
   state:
     description:
       - Administrative state. V(drain) keeps current sessions but sends no new traffic
@@ -99,6 +109,13 @@ EXAMPLES = r"""
     state: ready
     wait: true
 
+- name: Put a host's three replicas in service and wait until all of them are UP
+  dockyard.fleet.haproxy_server:
+    backend: app
+    servers: [app1-1, app1-2, app1-3]
+    state: ready
+    wait: true
+
 - name: Halve a server's share
   dockyard.fleet.haproxy_server:
     socket: 127.0.0.1:9999
@@ -110,7 +127,7 @@ EXAMPLES = r"""
 RETURN = r"""
 before:
   description: The server before the task.
-  returned: always
+  returned: when O(server) is set
   type: dict
   contains:
     status: {description: "Operational status from C(show stat): C(UP), C(UP 1/2), C(DOWN), C(DOWN 1/2), C(DRAIN), C(MAINT), C(no check)...", type: str}
@@ -127,8 +144,14 @@ before:
      check_running: false, address: "10.77.0.11:8081"}
 after:
   description: The server after the task (predicted in check mode), same keys as RV(before).
-  returned: always
+  returned: when O(server) is set
   type: dict
+servers:
+  description: With O(servers), per server name its C(before) and C(after) views (same keys as RV(before)).
+  returned: when O(servers) is set
+  type: dict
+  sample:
+    app1-1: {before: {status: MAINT, admin_state: maint}, after: {status: UP, admin_state: ready}}
 waited:
   description: Seconds spent waiting (0 without O(wait)).
   returned: always
@@ -146,13 +169,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, check_set_reply, compared, parse_servers_state,
-    parse_show_stat, plan, server_view, wait_for)
+    parse_show_stat, plan, server_view, wait_all, wait_done)
 
 
-def fetch_view(client, backend, server):
+def fetch_views(client, backend, names):
+    """One read of the backend for every named server: {name: view}."""
     stat = parse_show_stat(client.command("show stat %s 4 -1" % backend))
     state = parse_servers_state(client.command("show servers state %s" % backend))
-    return server_view(stat, state, backend, server)
+    return {name: server_view(stat, state, backend, name) for name in names}
 
 
 def main():
@@ -160,7 +184,8 @@ def main():
         argument_spec=dict(
             socket=dict(type="str", default="/run/haproxy/admin.sock"),
             backend=dict(type="str", required=True),
-            server=dict(type="str", required=True),
+            server=dict(type="str"),
+            servers=dict(type="list", elements="str"),
             state=dict(type="str", choices=["ready", "drain", "maint"]),
             weight=dict(type="int"),
             shutdown_sessions=dict(type="bool", default=False),
@@ -169,15 +194,24 @@ def main():
             wait_interval=dict(type="float", default=1.0),
             timeout=dict(type="float", default=10.0),
         ),
+        mutually_exclusive=[("server", "servers")],
+        required_one_of=[("server", "servers")],
         supports_check_mode=True,
     )
     p = module.params
-    for opt in ("socket", "backend", "server"):
-        value = (p[opt] or "").strip()
-        # ';' separates runtime-API commands: a name must never smuggle in a second one.
-        if not value or any(c.isspace() or c == ";" for c in value):
-            module.fail_json(msg="option %s must be a non-empty name without spaces or ';', got %r"
-                             % (opt, p[opt]))
+    names = [p["server"]] if p["server"] is not None else list(p["servers"])
+    if not names:
+        module.fail_json(msg="option servers must name at least one server")
+    for opt, values in (("socket", [p["socket"]]), ("backend", [p["backend"]]),
+                        ("server" if p["server"] is not None else "servers", names)):
+        for value in values:
+            text = (value or "").strip()
+            # ';' separates runtime-API commands: a name must never smuggle in a second one.
+            if not text or any(c.isspace() or c == ";" for c in text):
+                module.fail_json(msg="option %s must be a non-empty name without spaces or ';', got %r"
+                                 % (opt, value))
+    if len(set(names)) != len(names):
+        module.fail_json(msg="option servers names a server twice: %s" % ", ".join(names))
     if p["weight"] is not None and not 0 <= p["weight"] <= 256:
         module.fail_json(msg="option weight must be between 0 and 256, got %d" % p["weight"])
     if p["wait_timeout"] < 0:
@@ -189,46 +223,71 @@ def main():
     if p["shutdown_sessions"] and p["state"] not in ("drain", "maint"):
         module.fail_json(msg="option shutdown_sessions needs state=drain or state=maint")
 
-    backend, server = p["backend"], p["server"]
+    backend = p["backend"]
     client = RuntimeClient(p["socket"].strip(), timeout=p["timeout"])
     result = dict(changed=False, waited=0.0, commands=[])
+    views = {}
     try:
-        before = fetch_view(client, backend, server)
-        cmds, predicted = plan(before, backend, server, state=p["state"], weight=p["weight"])
-        result["commands"] = list(cmds)
-        result["changed"] = bool(cmds)
-        result["before"] = before
-        if module.check_mode:
-            result["after"] = predicted
-        else:
-            for cmd in cmds:
+        before = fetch_views(client, backend, names)
+        predicted = {}
+        for name in names:
+            cmds, predicted[name] = plan(before[name], backend, name, state=p["state"], weight=p["weight"])
+            result["commands"].extend(cmds)
+        result["changed"] = bool(result["commands"])
+        views = {name: {"before": before[name], "after": predicted[name]} for name in names}
+        if not module.check_mode:
+            for cmd in list(result["commands"]):
                 check_set_reply(cmd, client.command(cmd))
             if p["shutdown_sessions"]:
-                cmd = "shutdown sessions server %s/%s" % (backend, server)
-                result["commands"].append(cmd)
-                check_set_reply(cmd, client.command(cmd))
-            after = fetch_view(client, backend, server)
+                for name in names:
+                    cmd = "shutdown sessions server %s/%s" % (backend, name)
+                    result["commands"].append(cmd)
+                    check_set_reply(cmd, client.command(cmd))
+            after = fetch_views(client, backend, names)
             if p["wait"]:
-                target = p["state"] or after["admin_state"]
+                targets = {name: p["state"] or after[name]["admin_state"] for name in names}
                 t0 = time.monotonic()
-                after, done, _polls = wait_for(lambda: fetch_view(client, backend, server),
-                                               target, p["wait_timeout"], p["wait_interval"])
+                # servers without a state change wait for their current state's condition
+                after, done, _polls = wait_all(
+                    lambda: fetch_views(client, backend, names), targets, p["wait_timeout"],
+                    p["wait_interval"])
                 result["waited"] = round(time.monotonic() - t0, 2)
+                for name in names:
+                    views[name]["after"] = after[name]
                 if not done:
-                    what = ("UP with a passing health check" if target == "ready"
-                            else "without sessions")
-                    result["after"] = after
+                    late = [n for n in names if not wait_done(after[n], targets[n])]
+                    _publish(result, views, p["server"] is not None)
                     module.fail_json(
-                        msg="server %s/%s was not %s within %ds (option wait_timeout): status %r, "
-                            "check %r, %d sessions" % (backend, server, what, p["wait_timeout"],
-                                                       after["status"], after["check_status"],
-                                                       after["scur"]), **result)
-            result["after"] = after
+                        msg="%s not %s within %ds (option wait_timeout): %s" % (
+                            "server" if len(late) == 1 else "servers",
+                            "UP with a passing health check" if all(targets[n] == "ready" for n in late)
+                            else "drained" if all(targets[n] != "ready" for n in late) else "done",
+                            p["wait_timeout"],
+                            "; ".join("%s/%s status %r, check %r, %d sessions" % (
+                                backend, n, after[n]["status"], after[n]["check_status"], after[n]["scur"])
+                                for n in late)), **result)
+            for name in names:
+                views[name]["after"] = after[name]
     except HAProxyError as e:
+        _publish(result, views, p["server"] is not None)
         module.fail_json(msg=str(e), **result)
+    _publish(result, views, p["server"] is not None)
     if module._diff:
-        result["diff"] = {"before": compared(result["before"]), "after": compared(result["after"])}
+        result["diff"] = {
+            "before": {n: compared(v["before"]) for n, v in views.items()},
+            "after": {n: compared(v["after"]) for n, v in views.items()}}
+        if p["server"] is not None:
+            result["diff"] = {k: v[p["server"]] for k, v in result["diff"].items()}
     module.exit_json(**result)
+
+
+def _publish(result, views, single):
+    """Single-server results keep their flat before/after; several go under `servers`."""
+    if single:
+        for view in views.values():
+            result["before"], result["after"] = view["before"], view["after"]
+    else:
+        result["servers"] = views
 
 
 if __name__ == "__main__":

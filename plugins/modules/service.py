@@ -47,6 +47,20 @@ options:
         untouched and nothing is scaled down. For rolling updates, one replica at a time.
     type: list
     elements: int
+  converge:
+    description:
+      - V(all) converges every replica (or those in O(only)) and scales down.
+      - V(missing) creates (and starts, and waits for) only the replicas that do not exist yet,
+        and leaves every existing replica as it is, even if it differs, and does not scale down.
+        What a full converge would do to the others is returned as their RV(replicas[].action)
+        with RV(replicas[].pending=true). The deploy role uses it to plan and converge in one
+        module run - new replicas carry no traffic yet, so they can start at once, while the
+        existing ones are rolled one at a time behind the load balancer.
+      - Only with O(state=started) or O(state=present).
+    type: str
+    default: all
+    choices: [all, missing]
+    version_added: 0.2.0
   state:
     description:
       - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
@@ -76,6 +90,15 @@ EXAMPLES = r"""
     wait: healthy
   register: web
 
+- name: Start the replicas this host does not have yet, plan the others
+  dockyard.fleet.service:
+    name: web
+    image: dockyard/demo:v2
+    replicas: 3
+    port_base: 8081
+    converge: missing
+  register: web_plan
+
 - name: Replace replica 2 only (rolling update, one at a time)
   dockyard.fleet.service:
     name: web
@@ -101,6 +124,9 @@ replicas:
     image_id: {description: Image ID., type: str}
     id: {description: "Container ID (null when removed, or not yet created in check mode).", type: str}
     health: {description: Health status or null., type: str}
+    pending:
+      description: True when O(converge=missing) left this replica as it is; RV(replicas[].action) is then what a full converge would do.
+      type: bool
 ports:
   description: Replica index (as a string) -> host port, for every replica 1..N.
   returned: always
@@ -166,13 +192,21 @@ def run(module, spec, comparisons):
         decisions.append((slot, rspec, d))
     removals = [{"index": None, "name": (e.get("Names") or ["?"])[0].lstrip("/"), "entry": e}
                 for e in layout["remove"]]
+    # converge=missing: existing replicas and removals are only planned
+    only_missing = p["converge"] == "missing"
+    pending = {slot["name"] for slot, _r, _d in decisions if only_missing and slot["existing"]}
+    if only_missing:
+        pending.update(r["name"] for r in removals)
 
     before, after = {}, {}
     replicas_out = []
     for slot, rspec, d in decisions:
         for word in describe(d):
-            actions.append("%s: %s" % (slot["name"], word))
-        b, a = diff_view(d["diffs"])
+            actions.append("%s: %s%s" % (slot["name"], word,
+                                         " (pending, converge=missing)" if slot["name"] in pending else ""))
+        if slot["name"] in pending:
+            continue
+        b, a = diff_view(d["diffs"], shown_env=p["env"] or {})
         if d["steps"]:
             cur = (d["current"].get("State") or {}).get("Status") if d["current"] else "absent"
             b.setdefault("state", cur)
@@ -182,23 +216,31 @@ def run(module, spec, comparisons):
         if b or a:
             before[slot["name"]], after[slot["name"]] = b, a
     for r in removals:
+        if r["name"] in pending:
+            actions.append("%s: removed (pending, converge=missing)" % r["name"])
+            continue
         actions.append("%s: removed" % r["name"])
         before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
-    changed = pulled or would_pull or any(d["steps"] for _s, _r, d in decisions) or bool(removals)
+    changed = pulled or would_pull or bool([r for r in removals if r["name"] not in pending]) or any(
+        d["steps"] for s_, _r, d in decisions if s_["name"] not in pending)
 
     ids = {}
     if not module.check_mode:
         for r in removals:
-            engine.remove(r["entry"]["Id"])
+            if r["name"] not in pending:
+                engine.remove(r["entry"]["Id"])
         for slot, rspec, d in decisions:
+            if slot["name"] in pending:
+                ids[slot["name"]] = slot["existing"]["Id"]
+                continue
             ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))
         if state == "started" and p["wait"] != "none":
-            touched = {n: cid for n, cid in ids.items() if cid}
+            touched = {n: cid for n, cid in ids.items() if cid and n not in pending}
             engine.wait(touched, p["wait"], p["wait_timeout"])
 
     for slot, rspec, d in decisions:
         info = d["current"]
-        if not module.check_mode:
+        if not module.check_mode and slot["name"] not in pending:
             cid = ids.get(slot["name"])
             info = engine.inspect(cid) if cid else None
         st = (info or {}).get("State") or {}
@@ -212,6 +254,7 @@ def run(module, spec, comparisons):
             "image_id": predicted_image if predicted_image else (info or {}).get("Image"),
             "id": None if predicted_image else (info or {}).get("Id"),
             "health": (st.get("Health") or {}).get("Status"),
+            "pending": slot["name"] in pending,
         })
     for r in removals:
         labels = r["entry"].get("Labels") or {}
@@ -221,7 +264,9 @@ def run(module, spec, comparisons):
             index = None
         replicas_out.append({"index": index, "name": r["name"], "host_port": None,
                              "action": "removed", "image": r["entry"].get("Image"),
-                             "image_id": r["entry"].get("ImageID"), "id": None, "health": None})
+                             "image_id": r["entry"].get("ImageID"), "health": None,
+                             "id": r["entry"].get("Id") if r["name"] in pending else None,
+                             "pending": r["name"] in pending})
     module.exit_json(changed=changed, replicas=replicas_out, ports=layout["ports"], actions=actions,
                      diff={"before": before, "after": after})
 
@@ -237,9 +282,13 @@ def main():
         ports=dict(type="list", elements="int"),
         container_port=dict(type="int", default=80),
         only=dict(type="list", elements="int"),
+        converge=dict(type="str", default="all", choices=["all", "missing"]),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[["port_base", "ports"]])
+    if module.params["converge"] == "missing" and module.params["state"] not in ("started", "present"):
+        module.fail_json(msg="option converge=missing needs state started or present, not %s"
+                         % module.params["state"])
     try:
         spec = parse_spec(module.params)
         comparisons = parse_comparisons(module.params["comparisons"])

@@ -287,3 +287,54 @@ def test_drain_and_maint_survive_a_reload(fleet, play):
         assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
     r = play(ROLE_PLAY, extra_vars=BASE_VARS)
     assert r.rc == 0
+
+
+def test_several_servers_in_one_run(fleet, play):
+    """`servers`: one module run sets and waits for several servers; a second run changes
+    nothing; a late server fails the wait naming it and the option."""
+    lab = fleet
+    names = ["app1-1", "app1-2"]
+    listed = "[%s]" % ", ".join(names)
+    # check mode predicts both, diff keyed by server
+    r = play(module_play(backend="app", servers=listed, state="maint"), check=True, diff=True)
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    res = r.one(action="haproxy_server")
+    assert sorted(res["servers"]) == names and "before" not in res
+    assert res["diff"]["after"] == {n: {"admin_state": "maint", "weight": 1} for n in names}
+    assert all(stats(lab)[n]["status"] == "UP" for n in names)
+
+    r = play(module_play(backend="app", servers=listed, state="drain", wait="true", wait_timeout=30))
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    res = r.one(action="haproxy_server")
+    assert res["commands"] == ["set server app/%s state drain" % n for n in names]
+    assert all(res["servers"][n]["after"]["admin_state"] == "drain" for n in names)
+    assert all(stats(lab)[n]["status"] == "DRAIN" for n in names)
+
+    r = play(module_play(backend="app", servers=listed, state="ready", wait="true",
+                         wait_timeout=30, wait_interval=0.3))
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    assert all(v["after"]["status"] == "UP" for v in r.one(action="haproxy_server")["servers"].values())
+    again = play(module_play(backend="app", servers=listed, state="ready", wait="true"))
+    assert again.rc == 0 and again.changed == 0
+
+    # one of them down: the wait fails and names the late server and the option
+    app = lab.docker("app1").containers.get("%s2" % PREFIX)
+    app.stop(timeout=1)
+    try:
+        wait_until(lambda: stats(lab)["app1-2"]["status"] == "DOWN", timeout=10)
+        r = play(module_play(backend="app", servers=listed, state="ready", wait="true",
+                             wait_timeout=3, wait_interval=0.5))
+        assert r.rc != 0
+        msg = r.one(action="haproxy_server")["msg"]
+        assert "app/app1-2" in msg and "app/app1-1" not in msg and "option wait_timeout" in msg
+    finally:
+        app.start()
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+
+    # both server and servers, an empty list, a name twice: refused before the socket
+    r = play(module_play(backend="app", server="app1-1", servers=listed))
+    assert r.rc != 0 and "server" in r.one(action="haproxy_server")["msg"]
+    r = play(module_play(backend="app", servers="[app1-1, app1-1]"))
+    assert "option servers" in r.one(action="haproxy_server")["msg"]
+    r = play(module_play(backend="app", servers="['app1-1;help']"))
+    assert "option servers" in r.one(action="haproxy_server")["msg"]

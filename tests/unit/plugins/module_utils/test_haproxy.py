@@ -172,3 +172,23 @@ def test_client_rejects_bad_address():
         h.RuntimeClient("not-a-socket").command("show info")
     with pytest.raises(h.HAProxyError, match="option socket"):
         h.RuntimeClient("/nonexistent/haproxy.sock").command("show info")
+
+
+def test_wait_all_waits_for_the_last_server_with_one_read_per_poll():
+    clock = FakeClock()
+    up = view("show_stat_down.csv", "app1-2", "show_servers_state_down.txt")
+    going_up = view("show_stat_down_going_up.csv", "app1-1", "show_servers_state_down.txt")
+    reads = iter([{"a": up, "b": going_up}, {"a": up, "b": going_up}, {"a": up, "b": up}])
+    views, done, polls = h.wait_all(lambda: next(reads), {"a": "ready", "b": "ready"}, 60, 1,
+                                    clock=clock, sleep=clock.sleep)
+    assert done and polls == 3 and views["b"] is up
+
+
+def test_wait_all_mixed_targets_and_deadline():
+    clock = FakeClock()
+    up = view("show_stat_down.csv", "app1-2", "show_servers_state_down.txt")
+    busy = dict(up, scur=3)
+    views, done, polls = h.wait_all(lambda: {"a": up, "b": busy}, {"a": "ready", "b": "drain"},
+                                    4, 1, clock=clock, sleep=clock.sleep)
+    assert not done and clock.t == 4 and polls == 5
+    assert h.all_done({"a": up, "b": dict(busy, scur=0)}, {"a": "ready", "b": "drain"})
