@@ -25,7 +25,10 @@ MODULE = "dockyard.fleet.image"
 
 
 class ActionModule(ActionBase):
-    TRANSFERS_FILES = True
+    # False on purpose: with True, ActionBase.run() makes a remote temporary directory on
+    # every run (and the module run removes it), two more SSH round trips for the usual case
+    # where the host already has the image. The directory is made below only to ship.
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
