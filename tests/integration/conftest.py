@@ -24,6 +24,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # pytest runs with --import-mode=importlib: make the helpers here (loadclient, harness)
 # importable from the test files.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# ... and the collection's own code (collections/ holds a link to the repo root)
+if os.path.join(REPO, "collections") not in sys.path:
+    sys.path.insert(0, os.path.join(REPO, "collections"))
 # Under pytest-xdist every worker gets a lab of its own: worker gwN uses lab id base+N.
 # (The base is kept apart: test files that import conftest load it a second time.)
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

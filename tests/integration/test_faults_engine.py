@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
+    RuntimeClient, parse_show_stat)
 from conftest import LAB_ID, REPO, run_playbook
 from loadclient import LoadClient
 from test_faults import url
@@ -57,19 +58,7 @@ def lb_status(lab):
     """{server: status} of the app's backend on lb1 (`show stat`: UP, DOWN, DRAIN, MAINT...),
     read on lb1's runtime API socket straight from the controller (fast enough to poll)."""
     path = "/var/lib/dockyard-lab/%d/%s/fs/run/haproxy/admin.sock" % (LAB_ID, list(lab.lb)[0])
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall(("show stat %s 4 -1\n" % APP).encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    lines = [ln for ln in data.decode().splitlines() if ln.strip()]
-    header = lines[0][2:].split(",")
-    rows = [dict(zip(header, ln.split(","))) for ln in lines[1:]]
+    rows = parse_show_stat(RuntimeClient(path).command("show stat %s 4 -1" % APP))
     return {r["svname"]: r["status"] for r in rows if r["svname"] not in ("BACKEND", "FRONTEND")}
 
 
