@@ -136,6 +136,29 @@ def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
         assert "from=v1 to=v2 result=ok" in audit
 
 
+def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1):
+    """playbooks/rolling_restart.yml without a version: every replica is drained, restarted
+    and put back, on the release its host recorded (v2 here; deploy_version's default is v1),
+    no image step, nothing dropped."""
+    started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
+               for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
+    assert len(started) == 2 * len(lab.app_hosts) and all_on(lab, "v2"), versions(lab)
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/rolling_restart.yml", extra_vars=fleet(lab))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert set(stats.versions) == {"v2"}, stats.summary()
+    assert all_on(lab, "v2"), versions(lab)
+    for (host, name), before in started.items():
+        after = lab.docker(host).api.inspect_container(name)["State"]["StartedAt"]
+        assert after > before, (host, name, before, after)
+        audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+        assert "from=v2 to=v2 result=ok" in audit, audit
+    ran = {r["action"].rsplit(".", 1)[-1] for r in res.records if r["status"] != "skipped"}
+    assert "image" not in ran, ran
+
+
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
     client = load(lab)
     res = run_playbook(lab, "playbooks/rollback.yml",
