@@ -139,7 +139,7 @@ def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
 def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1):
     """playbooks/rolling_restart.yml without a version: every replica is drained, restarted
     and put back, on the release its host recorded (v2 here; deploy_version's default is v1),
-    no image step, nothing dropped."""
+    no image step and no plan (one service run per replica), nothing dropped; then all at once."""
     started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
                for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
     assert len(started) == 2 * len(lab.app_hosts) and all_on(lab, "v2"), versions(lab)
@@ -155,8 +155,24 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
         assert after > before, (host, name, before, after)
         audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
         assert "from=v2 to=v2 result=ok" in audit, audit
-    ran = {r["action"].rsplit(".", 1)[-1] for r in res.records if r["status"] != "skipped"}
-    assert "image" not in ran, ran
+    ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
+           if r["status"] != "skipped"]
+    assert not [a for a in ran if a[1] == "image"], ran
+    # no plan run either: one service run per replica, the cycle's
+    for host in lab.app_hosts:
+        assert ran.count((host, "service")) == 2, ran
+
+    # deploy_strategy all_at_once (what a host without load balancers gets): every replica
+    # restarted together, still on v2
+    started = {(h, n): lab.docker(h).api.inspect_container(n)["State"]["StartedAt"]
+               for (h, n) in started}
+    res = run_playbook(lab, "playbooks/rolling_restart.yml",
+                       extra_vars=fleet(lab, deploy_strategy="all_at_once"))
+    assert res.rc == 0, res.stdout[-4000:]
+    assert all_on(lab, "v2"), versions(lab)
+    for (host, name), before in started.items():
+        after = lab.docker(host).api.inspect_container(name)["State"]["StartedAt"]
+        assert after > before, (host, name, before, after)
 
 
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
