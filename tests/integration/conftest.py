@@ -128,6 +128,20 @@ class Lab:
         return subprocess.run([LAB_TOOL, *args], capture_output=True, text=True, check=True,
                               env=dict(os.environ, DOCKYARD_LAB_ID=str(LAB_ID)), timeout=300)
 
+    def remove_image(self, host: str, ref: str) -> None:
+        """Remove an image from a host's engine for good (test setup). Test files share a lab
+        (one per xdist worker), and an earlier file may have left containers of it: an untag
+        alone leaves the image there by id, which the image module re-tags without shipping
+        the archive. So the containers that use it go first."""
+        c = self.docker(host)
+        try:
+            image = c.images.get(ref)
+        except docker.errors.ImageNotFound:
+            return
+        for ct in c.containers.list(all=True, filters={"ancestor": image.id}):
+            ct.remove(force=True)
+        c.images.remove(image.id, force=True)
+
     def load_image(self, host: str, tag: str) -> str:
         """Load a demo image straight into a host's engine (test setup, not under test)."""
         with open(self.images[tag]["archive"], "rb") as f:

@@ -248,16 +248,10 @@ def test_engine_disk_full_when_loading_the_image(lab, fleet):
     victim = lab.app_hosts[2]
     others = [h for h in lab.app_hosts if h != victim]
     assert on_version(lab, "v1"), replicas(lab)
-    # Test setup: the victim must need the v2 archive (the earlier tests left v2 there).
-    # Only the image gone for good does that (the image module re-tags an image it finds by
-    # id without shipping the archive), so containers of other test files on this lab that
-    # still use v2 go too (this file's own replicas run v1 here).
+    # Test setup: the victim must need the v2 archive (the earlier tests left v2 there; this
+    # file's own replicas run v1 here).
     engine = lab.docker(victim)
-    v2 = [i for i in engine.images.list() if "dockyard/demo:v2" in (i.tags or [])]
-    if v2:
-        for c in engine.containers.list(all=True, filters={"ancestor": v2[0].id}):
-            c.remove(force=True)
-        engine.images.remove(v2[0].id, force=True)
+    lab.remove_image(victim, "dockyard/demo:v2")
     lab.tool("disk-full", victim)
     client = LoadClient(url(lab), max_seconds=600, concurrency=2)
     try:

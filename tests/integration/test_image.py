@@ -44,7 +44,7 @@ def load_play(name, archive, tasks=("load",)):
 
 
 def test_load_ships_archive_only_when_missing(lab, play):
-    _rmi(lab, V2)
+    lab.remove_image(HOST, V2)
     image_id = lab.images[V2]["id"]
 
     # check mode: reports the load, copies nothing, changes nothing
