@@ -250,3 +250,65 @@ def wait_for(fetch, state: str, timeout: float, interval: float, clock=time.mono
     views, done, polls = wait_all(lambda: {"": fetch()}, {"": state}, timeout, interval,
                                   clock=clock, sleep=sleep)
     return views[""], done, polls
+
+
+# ---------------------------------------------------------------- one step (I/O through client)
+def fetch_views(client, backend: str, names: list) -> dict:
+    """One read of the backend for every named server: {name: view}."""
+    stat = parse_show_stat(client.command("show stat %s 4 -1" % backend))
+    state = parse_servers_state(client.command("show servers state %s" % backend))
+    return {name: server_view(stat, state, backend, name) for name in names}
+
+
+def run_step(client, backend: str, names: list, state=None, weight=None, shutdown_sessions=False,
+             wait=False, wait_timeout=60, wait_interval=1.0, check_mode=False,
+             clock=time.monotonic, sleep=time.sleep) -> dict:
+    """Set the named servers to a state and/or weight and optionally wait for them.
+
+    Returns {"views": {name: {"before", "after"}}, "commands": [...], "waited": s,
+    "late": [names not done when wait_timeout ran out], "targets": {name: state}}.
+    In check mode nothing is sent and "after" is the prediction. Raises HAProxyError."""
+    before = fetch_views(client, backend, names)
+    commands, views = [], {}
+    for name in names:
+        cmds, predicted = plan(before[name], backend, name, state=state, weight=weight)
+        commands.extend(cmds)
+        views[name] = {"before": before[name], "after": predicted}
+    out = {"views": views, "commands": commands, "waited": 0.0, "late": [], "targets": {}}
+    if check_mode:
+        return out
+    for cmd in list(commands):
+        check_set_reply(cmd, client.command(cmd))
+    if shutdown_sessions:
+        for name in names:
+            cmd = "shutdown sessions server %s/%s" % (backend, name)
+            commands.append(cmd)
+            check_set_reply(cmd, client.command(cmd))
+    if wait:
+        # servers without a state change wait for their current state's condition
+        targets = {name: state or views[name]["after"]["admin_state"] for name in names}
+        t0 = clock()
+        after, _done, _polls = wait_all(lambda: fetch_views(client, backend, names), targets,
+                                        wait_timeout, wait_interval, clock=clock, sleep=sleep)
+        out["waited"] = round(clock() - t0, 2)
+        out["targets"] = targets
+        out["late"] = [n for n in names if not wait_done(after[n], targets[n])]
+    else:
+        after = fetch_views(client, backend, names)
+    for name in names:
+        views[name]["after"] = after[name]
+    return out
+
+
+def late_message(backend: str, step: dict, wait_timeout, option="wait_timeout") -> str:
+    """Why a step's wait failed, naming the servers and the option."""
+    late, targets = step["late"], step["targets"]
+    after = {n: v["after"] for n, v in step["views"].items()}
+    return "%s not %s within %ss (option %s): %s" % (
+        "server" if len(late) == 1 else "servers",
+        "UP with a passing health check" if all(targets[n] == "ready" for n in late)
+        else "drained" if all(targets[n] != "ready" for n in late) else "done",
+        wait_timeout, option,
+        "; ".join("%s/%s status %r, check %r, %d sessions" % (
+            backend, n, after[n]["status"], after[n]["check_status"], after[n]["scur"])
+            for n in late))

@@ -84,6 +84,35 @@ options:
     description: Socket timeout in seconds for each runtime-API command.
     type: float
     default: 10.0
+  then:
+    description:
+      - A second step in the same module run, started once the first one is done (its O(wait)
+        passed) - set O(then.servers) to O(then.state) and wait for them the same way. A rolling
+        cycle puts replica I(i) back in service and drains replica I(i+1) in one run instead of
+        two.
+      - Needs O(wait=true). If the first step fails, the second is not made. A failure of the
+        second step says C(then:) and returns C(failed_step=then); the first step's change stays made.
+      - Check mode predicts both steps from the servers' current states.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      servers:
+        description: Servers of the same O(backend), none of them named by the first step.
+        type: list
+        elements: str
+        required: true
+      state:
+        description: Their administrative state, as O(state).
+        type: str
+        choices: [ready, drain, maint]
+        required: true
+      shutdown_sessions:
+        description: As O(shutdown_sessions), for these servers.
+        type: bool
+        default: false
+      wait_timeout:
+        description: Seconds to wait at most for the second step; O(wait_timeout) if not set.
+        type: int
 notes:
   - Runs on the HAProxy host (it opens the stats socket there). Requires root or a user allowed
     to open the socket.
@@ -115,6 +144,17 @@ EXAMPLES = r"""
     servers: [app1-1, app1-2, app1-3]
     state: ready
     wait: true
+
+- name: Rolling cycle, one run - app1-1 back in service once UP, then drain app1-2
+  dockyard.fleet.haproxy_server:
+    backend: app
+    server: app1-1
+    state: ready
+    wait: true
+    then:
+      servers: [app1-2]
+      state: drain
+      wait_timeout: 30
 
 - name: Halve a server's share
   dockyard.fleet.haproxy_server:
@@ -152,31 +192,48 @@ servers:
   type: dict
   sample:
     app1-1: {before: {status: MAINT, admin_state: maint}, after: {status: UP, admin_state: ready}}
+then:
+  description: With O(then), the second step - per server name its C(before) and C(after) views, its commands, its wait.
+  returned: when O(then) is set
+  type: dict
+  contains:
+    servers: {description: "Per server name, C(before) and C(after) (same keys as RV(before)).", type: dict}
+    commands: {description: Runtime-API commands of the second step., type: list, elements: str}
+    waited: {description: Seconds the second step waited., type: float}
+  sample:
+    servers: {app1-2: {before: {status: UP, admin_state: ready, scur: 3}, after: {status: DRAIN, admin_state: drain, scur: 0}}}
+    commands: ["set server app/app1-2 state drain"]
+    waited: 0.51
+failed_step:
+  description: On failure, which step failed, V(first) or V(then).
+  returned: on failure
+  type: str
 waited:
-  description: Seconds spent waiting (0 without O(wait)).
+  description: Seconds spent waiting (0 without O(wait)), both steps together.
   returned: always
   type: float
 commands:
-  description: Runtime-API commands sent (or that would be sent in check mode).
+  description: Runtime-API commands sent (or that would be sent in check mode), both steps.
   returned: always
   type: list
   elements: str
 """
 
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, check_set_reply, compared, parse_servers_state,
-    parse_show_stat, plan, server_view, wait_all, wait_done)
+    HAProxyError, RuntimeClient, compared, late_message, run_step)
 
 
-def fetch_views(client, backend, names):
-    """One read of the backend for every named server: {name: view}."""
-    stat = parse_show_stat(client.command("show stat %s 4 -1" % backend))
-    state = parse_servers_state(client.command("show servers state %s" % backend))
-    return {name: server_view(stat, state, backend, name) for name in names}
+def _check_names(module, opt, values):
+    for value in values:
+        text = (value or "").strip()
+        # ';' separates runtime-API commands: a name must never smuggle in a second one.
+        if not text or any(c.isspace() or c == ";" for c in text):
+            module.fail_json(msg="option %s must be a non-empty name without spaces or ';', got %r"
+                             % (opt, value))
+    if len(set(values)) != len(values):
+        module.fail_json(msg="option %s names a server twice: %s" % (opt, ", ".join(values)))
 
 
 def main():
@@ -193,25 +250,25 @@ def main():
             wait_timeout=dict(type="int", default=60),
             wait_interval=dict(type="float", default=1.0),
             timeout=dict(type="float", default=10.0),
+            then=dict(type="dict", options=dict(
+                servers=dict(type="list", elements="str", required=True),
+                state=dict(type="str", choices=["ready", "drain", "maint"], required=True),
+                shutdown_sessions=dict(type="bool", default=False),
+                wait_timeout=dict(type="int"),
+            )),
         ),
         mutually_exclusive=[("server", "servers")],
         required_one_of=[("server", "servers")],
         supports_check_mode=True,
     )
     p = module.params
+    then = p["then"]
     names = [p["server"]] if p["server"] is not None else list(p["servers"])
     if not names:
         module.fail_json(msg="option servers must name at least one server")
-    for opt, values in (("socket", [p["socket"]]), ("backend", [p["backend"]]),
-                        ("server" if p["server"] is not None else "servers", names)):
-        for value in values:
-            text = (value or "").strip()
-            # ';' separates runtime-API commands: a name must never smuggle in a second one.
-            if not text or any(c.isspace() or c == ";" for c in text):
-                module.fail_json(msg="option %s must be a non-empty name without spaces or ';', got %r"
-                                 % (opt, value))
-    if len(set(names)) != len(names):
-        module.fail_json(msg="option servers names a server twice: %s" % ", ".join(names))
+    for opt, value in (("socket", p["socket"]), ("backend", p["backend"])):
+        _check_names(module, opt, [value])
+    _check_names(module, "server" if p["server"] is not None else "servers", names)
     if p["weight"] is not None and not 0 <= p["weight"] <= 256:
         module.fail_json(msg="option weight must be between 0 and 256, got %d" % p["weight"])
     if p["wait_timeout"] < 0:
@@ -222,61 +279,67 @@ def main():
         module.fail_json(msg="option timeout must be > 0, got %s" % p["timeout"])
     if p["shutdown_sessions"] and p["state"] not in ("drain", "maint"):
         module.fail_json(msg="option shutdown_sessions needs state=drain or state=maint")
+    if then is not None:
+        if not then["servers"]:
+            module.fail_json(msg="option then.servers must name at least one server")
+        _check_names(module, "then.servers", then["servers"])
+        both = sorted(set(names) & set(then["servers"]))
+        if both:
+            module.fail_json(msg="option then.servers names a server of the first step too: %s"
+                             % ", ".join(both))
+        if not p["wait"]:
+            module.fail_json(msg="option then needs wait=true: the second step starts once the "
+                                 "first one is done")
+        if then["shutdown_sessions"] and then["state"] not in ("drain", "maint"):
+            module.fail_json(msg="option then.shutdown_sessions needs then.state=drain or maint")
+        if then["wait_timeout"] is not None and then["wait_timeout"] < 0:
+            module.fail_json(msg="option then.wait_timeout must be >= 0, got %d" % then["wait_timeout"])
 
     backend = p["backend"]
+    single = p["server"] is not None
     client = RuntimeClient(p["socket"].strip(), timeout=p["timeout"])
     result = dict(changed=False, waited=0.0, commands=[])
     views = {}
     try:
-        before = fetch_views(client, backend, names)
-        predicted = {}
-        for name in names:
-            cmds, predicted[name] = plan(before[name], backend, name, state=p["state"], weight=p["weight"])
-            result["commands"].extend(cmds)
-        result["changed"] = bool(result["commands"])
-        views = {name: {"before": before[name], "after": predicted[name]} for name in names}
-        if not module.check_mode:
-            for cmd in list(result["commands"]):
-                check_set_reply(cmd, client.command(cmd))
-            if p["shutdown_sessions"]:
-                for name in names:
-                    cmd = "shutdown sessions server %s/%s" % (backend, name)
-                    result["commands"].append(cmd)
-                    check_set_reply(cmd, client.command(cmd))
-            after = fetch_views(client, backend, names)
-            if p["wait"]:
-                targets = {name: p["state"] or after[name]["admin_state"] for name in names}
-                t0 = time.monotonic()
-                # servers without a state change wait for their current state's condition
-                after, done, _polls = wait_all(
-                    lambda: fetch_views(client, backend, names), targets, p["wait_timeout"],
-                    p["wait_interval"])
-                result["waited"] = round(time.monotonic() - t0, 2)
-                for name in names:
-                    views[name]["after"] = after[name]
-                if not done:
-                    late = [n for n in names if not wait_done(after[n], targets[n])]
-                    _publish(result, views, p["server"] is not None)
-                    module.fail_json(
-                        msg="%s not %s within %ds (option wait_timeout): %s" % (
-                            "server" if len(late) == 1 else "servers",
-                            "UP with a passing health check" if all(targets[n] == "ready" for n in late)
-                            else "drained" if all(targets[n] != "ready" for n in late) else "done",
-                            p["wait_timeout"],
-                            "; ".join("%s/%s status %r, check %r, %d sessions" % (
-                                backend, n, after[n]["status"], after[n]["check_status"], after[n]["scur"])
-                                for n in late)), **result)
-            for name in names:
-                views[name]["after"] = after[name]
+        step = run_step(client, backend, names, state=p["state"], weight=p["weight"],
+                        shutdown_sessions=p["shutdown_sessions"], wait=p["wait"],
+                        wait_timeout=p["wait_timeout"], wait_interval=p["wait_interval"],
+                        check_mode=module.check_mode)
+        views = step["views"]
+        result.update(commands=step["commands"], waited=step["waited"],
+                      changed=bool(step["commands"]))
+        if step["late"]:
+            _publish(result, views, single)
+            module.fail_json(msg=late_message(backend, step, p["wait_timeout"]), failed_step="first",
+                             **result)
+        if then is not None:
+            then_timeout = p["wait_timeout"] if then["wait_timeout"] is None else then["wait_timeout"]
+            result["then"] = dict(servers={}, commands=[], waited=0.0)
+            second = run_step(client, backend, then["servers"], state=then["state"],
+                              shutdown_sessions=then["shutdown_sessions"], wait=True,
+                              wait_timeout=then_timeout, wait_interval=p["wait_interval"],
+                              check_mode=module.check_mode)
+            result["then"] = dict(servers=second["views"], commands=second["commands"],
+                                  waited=second["waited"])
+            result["commands"] = result["commands"] + second["commands"]
+            result["waited"] = round(result["waited"] + second["waited"], 2)
+            result["changed"] = result["changed"] or bool(second["commands"])
+            if second["late"]:
+                _publish(result, views, single)
+                option = "wait_timeout" if then["wait_timeout"] is None else "then.wait_timeout"
+                module.fail_json(msg="then: " + late_message(backend, second, then_timeout, option),
+                                 failed_step="then", **result)
     except HAProxyError as e:
-        _publish(result, views, p["server"] is not None)
-        module.fail_json(msg=str(e), **result)
-    _publish(result, views, p["server"] is not None)
+        _publish(result, views, single)
+        module.fail_json(msg=str(e), failed_step="then" if "then" in result else "first", **result)
+    _publish(result, views, single)
     if module._diff:
+        every = dict(views)
+        every.update(result.get("then", {}).get("servers", {}))
         result["diff"] = {
-            "before": {n: compared(v["before"]) for n, v in views.items()},
-            "after": {n: compared(v["after"]) for n, v in views.items()}}
-        if p["server"] is not None:
+            "before": {n: compared(v["before"]) for n, v in every.items()},
+            "after": {n: compared(v["after"]) for n, v in every.items()}}
+        if single and then is None:
             result["diff"] = {k: v[p["server"]] for k, v in result["diff"].items()}
     module.exit_json(**result)
 

@@ -409,6 +409,13 @@ def haproxy_cases(c: Cases):
     c.add_fixed("haproxy_server", "conflict", base, [
         ({"state": None, "shutdown_sessions": True}, ["shutdown_sessions"]),
         ({"state": "ready", "shutdown_sessions": True}, ["shutdown_sessions"])])
+    c.add_fixed("haproxy_server", "then", base, [
+        ({"then": {"servers": ["app1-2"], "state": "drain"}}, ["then"]),
+        ({"wait": True, "then": {"servers": ["app1-1"], "state": "drain"}}, ["then.servers"]),
+        ({"wait": True, "then": {"servers": ["app1-2;help"], "state": "drain"}}, ["then.servers"]),
+        ({"wait": True, "then": {"servers": ["app1-2"], "state": "bogus"}}, ["then"]),
+        ({"wait": True, "then": {"servers": ["app1-2"], "state": "drain", "wait_timeout": -1}},
+         ["then.wait_timeout"])])
     c.add("haproxy_server", "choice", base, _choices({"state": ["ready", "drain", "maint"]}), 2)
     c.add("haproxy_server", "unknown", base, _unknown(), 3)
     c.add("haproxy_server", "host", base, st.just(({}, ["socket"])), 1)

@@ -338,3 +338,77 @@ def test_several_servers_in_one_run(fleet, play):
     assert "option servers" in r.one(action="haproxy_server")["msg"]
     r = play(module_play(backend="app", servers="['app1-1;help']"))
     assert "option servers" in r.one(action="haproxy_server")["msg"]
+
+
+def test_then_readies_one_server_then_drains_the_next_in_one_run(fleet, play):
+    """`then`: the rolling-cycle step (replica i back in service, then replica i+1 drained)
+    in one module run, in that order, waiting for the in-flight request of the second."""
+    lab = fleet
+    others = [s for s in stats(lab) if s != "app2-2"]
+    for server in others:                                # only app2-2 takes new requests
+        cli(lab, "set server app/%s state drain" % server)
+    args = dict(backend="app", server="app2-1", state="ready", wait="true", wait_timeout=30,
+                wait_interval=0.2, then="{servers: [app2-2], state: drain, wait_timeout: 40}")
+    try:
+        # check mode: both steps predicted, nothing sent
+        r = play(module_play(**args), check=True, diff=True)
+        assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+        res = r.one(action="haproxy_server")
+        assert res["diff"]["after"] == {"app2-1": {"admin_state": "ready", "weight": 1},
+                                        "app2-2": {"admin_state": "drain", "weight": 1}}
+        assert stats(lab)["app2-1"]["status"] == "DRAIN" and stats(lab)["app2-2"]["status"] == "UP"
+
+        result = {}
+
+        def slow():
+            with urllib.request.urlopen(lb_url(lab, "/cgi-bin/slow?12"), timeout=60) as resp:
+                result["status"] = resp.status
+
+        t = threading.Thread(target=slow)
+        t.start()
+        assert wait_until(lambda: int(stats(lab)["app2-2"]["scur"]) == 1, timeout=5, interval=0.05)
+        r = play(module_play(**args))
+        assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+        res = r.one(action="haproxy_server")
+        assert res["commands"] == ["set server app/app2-1 state ready", "set server app/app2-2 state drain"]
+        assert res["after"]["status"] == "UP" and res["after"]["admin_state"] == "ready"
+        second = res["then"]["servers"]["app2-2"]
+        assert second["before"]["scur"] == 1 and second["after"]["scur"] == 0
+        assert second["after"]["admin_state"] == "drain" and res["then"]["waited"] > 0
+        t.join(30)
+        assert result == {"status": 200}
+        st = stats(lab)
+        assert st["app2-1"]["status"] == "UP" and st["app2-2"]["status"] == "DRAIN"
+
+        again = play(module_play(**args))
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+        # the second step's wait runs out: it fails naming then, the first step stays made
+        cli(lab, "set server app/app2-1 state drain")
+        cli(lab, "set server app/app2-2 state ready")
+        assert wait_until(lambda: stats(lab)["app2-2"]["status"] == "UP", timeout=10)
+        t = threading.Thread(target=slow)
+        t.start()
+        assert wait_until(lambda: int(stats(lab)["app2-2"]["scur"]) == 1, timeout=5, interval=0.05)
+        r = play(module_play(**dict(args, then="{servers: [app2-2], state: drain, wait_timeout: 1}")))
+        assert r.rc != 0
+        res = r.one(action="haproxy_server")
+        assert res["failed_step"] == "then"
+        assert res["msg"].startswith("then: server not drained within 1s (option then.wait_timeout): app/app2-2 ")
+        assert stats(lab)["app2-1"]["status"] == "UP"
+        t.join(30)
+    finally:
+        for server in stats(lab):
+            cli(lab, "set server app/%s state ready" % server)
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+
+    # refused before the socket, naming the option
+    for then, needle in (("{servers: [app2-1], state: drain}", "option then.servers names a server of the first"),
+                         ("{servers: [], state: drain}", "option then.servers must name"),
+                         ("{servers: [app2-2]}", "then"),
+                         ("{servers: [app2-2], state: ready, shutdown_sessions: true}", "option then.shutdown_sessions")):
+        r = play(module_play(**dict(args, then=then)))
+        assert r.rc != 0 and needle in r.one(action="haproxy_server")["msg"], (then, r.one(action="haproxy_server"))
+    r = play(module_play(**dict(args, wait="false")))
+    assert r.rc != 0 and "option then needs wait=true" in r.one(action="haproxy_server")["msg"]
+    assert all_up(lab)

@@ -192,3 +192,89 @@ def test_wait_all_mixed_targets_and_deadline():
                                     4, 1, clock=clock, sleep=clock.sleep)
     assert not done and clock.t == 4 and polls == 5
     assert h.all_done({"a": up, "b": dict(busy, scur=0)}, {"a": "ready", "b": "drain"})
+
+
+class FakeHAProxy:
+    """A runtime API that answers like HAProxy 2.6 (headers of the captured fixtures) and
+    moves on by itself: a drained server loses one session per read, a readied one is UP
+    from the next read on."""
+
+    def __init__(self, servers):
+        self.servers = servers   # name -> {"admin": "ready|drain|maint", "status", "scur"}
+        self.sent = []
+        self.stat_header = fixture("show_stat_mixed.csv").splitlines()[0][2:].rstrip(",").split(",")
+        self.state_header = fixture("show_servers_state_mixed.txt").splitlines()[1][2:].split()
+
+    def command(self, cmd):
+        self.sent.append(cmd)
+        if cmd.startswith("show stat"):
+            for s in self.servers.values():
+                if s["admin"] != "ready" and s["scur"]:
+                    s["scur"] -= 1
+                if s["admin"] == "ready" and s["status"] != "UP":
+                    s["status"] = "UP" if s.pop("coming", False) else s["status"]
+                    s["coming"] = True
+            rows = []
+            for name, s in self.servers.items():
+                status = {"drain": "DRAIN", "maint": "MAINT"}.get(s["admin"], s["status"])
+                cells = {"pxname": "app", "svname": name, "scur": str(s["scur"]), "status": status,
+                         "weight": "1", "check_status": "L7OK", "addr": "10.0.0.1:8081"}
+                rows.append(",".join(cells.get(k, "") for k in self.stat_header))
+            return "# " + ",".join(self.stat_header) + "\n" + "\n".join(rows) + "\n"
+        if cmd.startswith("show servers state"):
+            rows = []
+            for name, s in self.servers.items():
+                cells = {"be_name": "app", "srv_name": name, "srv_uweight": "1",
+                         "srv_admin_state": str({"ready": 0, "drain": 8, "maint": 1}[s["admin"]])}
+                rows.append(" ".join(cells.get(k, "0") for k in self.state_header))
+            return "1\n# " + " ".join(self.state_header) + "\n" + "\n".join(rows) + "\n"
+        if cmd.startswith("set server app/"):
+            name, _, state = cmd[len("set server app/"):].split()
+            self.servers[name]["admin"] = state
+            return ""
+        return "Unknown command\n"
+
+
+def _fleet():
+    return FakeHAProxy({"a": {"admin": "drain", "status": "UP", "scur": 0},
+                        "b": {"admin": "ready", "status": "UP", "scur": 2}})
+
+
+def test_run_step_ready_then_drain_in_order():
+    ha, clock = _fleet(), FakeClock()
+    first = h.run_step(ha, "app", ["a"], state="ready", wait=True, wait_timeout=10,
+                       wait_interval=0.25, clock=clock, sleep=clock.sleep)
+    assert first["commands"] == ["set server app/a state ready"] and not first["late"]
+    assert first["views"]["a"]["before"]["admin_state"] == "drain"
+    assert first["views"]["a"]["after"]["admin_state"] == "ready"
+    # the second step only starts once the first is done: a was set before b
+    second = h.run_step(ha, "app", ["b"], state="drain", wait=True, wait_timeout=10,
+                        wait_interval=0.25, clock=clock, sleep=clock.sleep)
+    sets = [c for c in ha.sent if c.startswith("set ")]
+    assert sets == ["set server app/a state ready", "set server app/b state drain"]
+    assert not second["late"] and second["views"]["b"]["after"]["scur"] == 0
+    assert second["views"]["b"]["before"]["scur"] == 2
+
+
+def test_run_step_check_mode_sends_no_set_and_predicts():
+    ha = _fleet()
+    step = h.run_step(ha, "app", ["a", "b"], state="maint", wait=True, check_mode=True)
+    assert not [c for c in ha.sent if c.startswith("set ")]
+    assert [v["after"]["admin_state"] for v in step["views"].values()] == ["maint", "maint"]
+    assert len(step["commands"]) == 2 and step["waited"] == 0.0
+
+
+def test_run_step_late_names_the_server_and_option():
+    ha, clock = _fleet(), FakeClock()
+    ha.servers["b"]["scur"] = 1000
+    step = h.run_step(ha, "app", ["b"], state="drain", wait=True, wait_timeout=2,
+                      wait_interval=0.5, clock=clock, sleep=clock.sleep)
+    assert step["late"] == ["b"]
+    msg = h.late_message("app", step, 2, "then.wait_timeout")
+    assert msg.startswith("server not drained within 2s (option then.wait_timeout): app/b ")
+
+
+def test_run_step_no_change_is_no_command():
+    ha = _fleet()
+    step = h.run_step(ha, "app", ["b"], state="ready", wait=True)
+    assert step["commands"] == [] and not step["late"]
