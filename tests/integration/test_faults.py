@@ -1,5 +1,6 @@
 """Faults under load through HAProxy: a truncated image archive, HAProxy killed on the load
-balancer, an app host's link cut and healed in the middle of a deploy. The load client counts
+balancer, an app host's link cut and healed in the middle of a deploy, a replica whose
+sessions never end when the rollout drains it. The load client counts
 failed requests; the figures go to tests/output/faults_summary.json (docs/reliability.md).
 The tests build on one fleet (app `flt`, 2 replicas per host behind lb1), in file order.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 import time
 
 import pytest
@@ -133,3 +136,92 @@ def test_link_cut_and_healed_mid_deploy(lab, fleet):
     after = LoadClient(url(lab), max_requests=60, max_seconds=30).run()
     assert after.failed == 0, after.summary()
     assert set(after.versions) == {"v2"}, after.summary()
+
+
+def _lb_cli(lab, cmd):
+    return lab.ssh("lb1", "echo '%s' | socat stdio unix:/run/haproxy/admin.sock" % cmd).stdout
+
+
+def _lb_servers(lab):
+    lines = _lb_cli(lab, "show stat %s 4 -1" % APP).splitlines()
+    header = lines[0][2:].split(",")
+    rows = [dict(zip(header, ln.split(","))) for ln in lines[1:] if ln.strip()]
+    return {r["svname"]: r for r in rows}
+
+
+class _SlowReader:
+    """One HTTP download through the load balancer, read a few bytes at a time: a session
+    on its server that does not end until stop()."""
+
+    def __init__(self, addr, path):
+        self.sock = socket.create_connection((addr, 80), timeout=10)
+        self.sock.sendall(b"GET %s HTTP/1.0\r\nHost: lb\r\n\r\n" % path.encode())
+        self.first = self.sock.recv(64)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._trickle, daemon=True)
+        self.thread.start()
+
+    def _trickle(self):
+        while not self.done.wait(0.5):
+            try:
+                self.sock.recv(2048)
+            except OSError:
+                return
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_next_replica_that_does_not_drain_stops_the_rollout(lab, fleet):
+    """The run that puts replica 1 back in service also drains replica 2 (haproxy_server
+    `then`). When replica 2's sessions do not end within deploy_drain_timeout, the rollout
+    stops: replica 1 keeps the new release and stays in service (nothing to roll back),
+    replica 2 is put back in service untouched, the lock is released and the failure
+    audited; nothing is dropped. A rerun without the stuck session converges."""
+    host = lab.app_hosts[0]
+    current = "v2" if all_on(lab, "v2") else "v1"
+    target = "v1" if current == "v2" else "v2"
+    assert all_on(lab, current), versions(lab)
+    c2 = lab.docker(host).containers.get("%s-2" % APP)
+    assert c2.exec_run(["/bin/busybox", "dd", "if=/dev/zero", "of=/www/big", "bs=1M", "count=64"]).exit_code == 0
+    # only <host>-2 takes new connections while the stuck download starts
+    others = [s for s in _lb_servers(lab) if s not in ("%s-2" % host, "FRONTEND", "BACKEND")]
+    for server in others:
+        _lb_cli(lab, "set server %s/%s state drain" % (APP, server))
+    try:
+        reader = _SlowReader(list(lab.lb.values())[0], "/big")
+        assert b" 200 " in reader.first, reader.first
+    finally:
+        for server in others:
+            _lb_cli(lab, "set server %s/%s state ready" % (APP, server))
+    try:
+        assert int(_lb_servers(lab)["%s-2" % host]["scur"]) == 1
+        client = LoadClient(url(lab), max_seconds=600, concurrency=2).start()
+        res = run_playbook(lab, "playbooks/deploy.yml", timeout=1800,
+                           extra_vars=dict(VARS, deploy_version=target, deploy_drain_timeout=3))
+        stats = client.stop()
+        still_stuck = int(_lb_servers(lab)["%s-2" % host]["scur"])
+    finally:
+        reader.stop()
+    assert res.rc != 0
+    assert still_stuck == 1       # the session never ended: the rollout did not wait it out
+    assert stats.failed == 0, stats.summary()
+    assert res.recap[host]["failed"] == 1 and all(h not in res.recap for h in lab.app_hosts[1:]), res.recap
+    assert "replica %s-2 could not be drained" % host in res.stdout, res.stdout[-3000:]
+    assert "then: server not drained within 3s" in res.stdout, res.stdout[-3000:]
+    vers = {n: v for n, v, _s in versions(lab)[host]}
+    assert vers == {"%s-1" % APP: target, "%s-2" % APP: current}, versions(lab)
+    servers = _lb_servers(lab)
+    assert all(servers["%s-%d" % (host, i)]["status"] == "UP" for i in (1, 2)), servers
+    audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+    assert "to=%s result=failed" % target in audit, audit
+    assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP, check=False).returncode != 0
+
+    rerun = run_playbook(lab, "playbooks/deploy.yml", timeout=1800,
+                         extra_vars=dict(VARS, deploy_version=target))
+    assert rerun.rc == 0, rerun.stdout[-3000:]
+    assert all_on(lab, target), versions(lab)
+    _save("next_replica_not_drained", requests=stats.total, failed=stats.failed,
+          first_run_rc=res.rc, rerun_rc=rerun.rc)
