@@ -143,6 +143,9 @@ def p3(runner, reps, with_peer, b):
     from loadclient import LoadClient  # noqa: E402
 
     hosts = _lab10(b)
+    # A fleet left by an earlier run (the peer's replicas carry none of our labels) would
+    # make the setup fail: start from nothing.
+    _reset(b, hosts)
     # A deployed fleet behind HAProxy (ours, not timed).
     runner.play(os.path.join(b.PB, "ours_fresh_deploy.yml"), hosts, _vars(), extra_hosts=["lb1"],
                 label="P3 setup (deploy)")

@@ -390,7 +390,7 @@ def test_then_readies_one_server_then_drains_the_next_in_one_run(fleet, play):
         t = threading.Thread(target=slow)
         t.start()
         assert wait_until(lambda: int(stats(lab)["app2-2"]["scur"]) == 1, timeout=5, interval=0.05)
-        r = play(module_play(**dict(args, then="{servers: [app2-2], state: drain, wait_timeout: 1}")))
+        r = play(module_play(**{**args, "then": "{servers: [app2-2], state: drain, wait_timeout: 1}"}))
         assert r.rc != 0
         res = r.one(action="haproxy_server")
         assert res["failed_step"] == "then"
@@ -407,8 +407,8 @@ def test_then_readies_one_server_then_drains_the_next_in_one_run(fleet, play):
                          ("{servers: [], state: drain}", "option then.servers must name"),
                          ("{servers: [app2-2]}", "then"),
                          ("{servers: [app2-2], state: ready, shutdown_sessions: true}", "option then.shutdown_sessions")):
-        r = play(module_play(**dict(args, then=then)))
+        r = play(module_play(**{**args, "then": then}))
         assert r.rc != 0 and needle in r.one(action="haproxy_server")["msg"], (then, r.one(action="haproxy_server"))
-    r = play(module_play(**dict(args, wait="false")))
+    r = play(module_play(**{**args, "wait": "false"}))
     assert r.rc != 0 and "option then needs wait=true" in r.one(action="haproxy_server")["msg"]
     assert all_up(lab)

@@ -229,8 +229,8 @@ class FakeHAProxy:
                 rows.append(" ".join(cells.get(k, "0") for k in self.state_header))
             return "1\n# " + " ".join(self.state_header) + "\n" + "\n".join(rows) + "\n"
         if cmd.startswith("set server app/"):
-            name, _, state = cmd[len("set server app/"):].split()
-            self.servers[name]["admin"] = state
+            words = cmd[len("set server app/"):].split()
+            self.servers[words[0]]["admin"] = words[2]
             return ""
         return "Unknown command\n"
 
