@@ -1,0 +1,167 @@
+"""Pulls from a real registry: Debian's docker-registry (the Distribution registry) in the
+lab hosts' network namespaces on 127.0.0.1:5000 (a loopback registry needs no TLS and no
+insecure-registries setting), every host's registry serving one storage directory. Images
+are pushed through one host's engine; the image, container and service modules pull them
+on the others. Each action runs twice: the second must report no change."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+import yaml
+
+from conftest import LAB_ID
+
+REG = "127.0.0.1:5000"
+REPO_V = REG + "/dockyard/demo"
+PREFIX = "pl-"
+PUSHER = "app1"
+
+
+def _ssh_ok(lab, host, cmd):
+    return lab.ssh(host, cmd, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def registry(lab):
+    """A registry on every app host (one shared storage), v1 and v2 pushed from app1."""
+    if not shutil.which("docker-registry"):
+        pytest.fail("docker-registry is not installed: run tools/setup")
+    top = "/var/lib/dockyard-lab/%d/registry" % LAB_ID
+    shutil.rmtree(top, ignore_errors=True)
+    os.makedirs(os.path.join(top, "data"))
+    conf = os.path.join(top, "config.yml")
+    with open(conf, "w") as f:
+        yaml.safe_dump({"version": 0.1, "log": {"level": "warn"},
+                        "storage": {"filesystem": {"rootdirectory": os.path.join(top, "data")},
+                                    "delete": {"enabled": True}},
+                        "http": {"addr": REG}}, f)
+    probe = "python3 -c 'import urllib.request; urllib.request.urlopen(\"http://%s/v2/\", timeout=2)'" % REG
+    for host in lab.app_hosts:
+        lab.ssh(host, "setsid docker-registry serve %s > %s/%s.log 2>&1 < /dev/null & echo $! > %s/%s.pid"
+                % (conf, top, host, top, host))
+    for host in lab.app_hosts:
+        deadline = time.time() + 30
+        while not _ssh_ok(lab, host, probe) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _ssh_ok(lab, host, probe), open(os.path.join(top, host + ".log")).read()
+    engine = lab.docker(PUSHER)
+    for tag in ("dockyard/demo:v1", "dockyard/demo:v2"):
+        lab.load_image(PUSHER, tag)
+        version = tag.rsplit(":", 1)[1]
+        engine.images.get(tag).tag(REPO_V, version)
+        for line in engine.api.push(REPO_V, tag=version, stream=True, decode=True):
+            assert "error" not in line, line
+    yield {"ids": {v: engine.images.get(REPO_V + ":" + v).id for v in ("v1", "v2")}}
+    for host in lab.app_hosts:
+        lab.clean(host, PREFIX)
+        lab.ssh(host, "kill $(cat %s/%s.pid) 2>/dev/null; true" % (top, host), check=False)
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _forget(lab, host, *refs):
+    """The host has none of refs (containers using them go first)."""
+    for ref in refs:
+        lab.remove_image(host, ref)
+
+
+def _push(lab, source_tag, ref_tag):
+    """Point REPO_V:ref_tag at the image of source_tag (a tag that moves)."""
+    engine = lab.docker(PUSHER)
+    engine.images.get(REPO_V + ":" + source_tag).tag(REPO_V, ref_tag)
+    for line in engine.api.push(REPO_V, tag=ref_tag, stream=True, decode=True):
+        assert "error" not in line, line
+
+
+def _play(host, task):
+    return yaml.safe_dump([{"hosts": host, "tasks": [task]}])
+
+
+def _image_ids(lab, host):
+    return {t: i.id for i in lab.docker(host).images.list() for t in i.tags}
+
+
+def test_image_pull_missing_then_no_change(lab, play, registry):
+    host = "app2"
+    ref = REPO_V + ":v1"
+    _forget(lab, host, ref)
+    task = {"dockyard.fleet.image": {"name": ref, "source": "pull"}}
+
+    # check mode: predicts the pull, pulls nothing
+    before = lab.snapshot(host)
+    r = play(_play(host, task), check=True, diff=True)
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    assert lab.snapshot(host) == before
+
+    r = play(_play(host, task))
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    assert _image_ids(lab, host)[ref] == registry["ids"]["v1"]
+
+    again = play(_play(host, task))
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+
+def test_image_pull_always_changes_only_when_the_tag_moved(lab, play, registry):
+    host = "app3"
+    moving = REPO_V + ":moving"
+    _forget(lab, host, moving)
+    _push(lab, "v1", "moving")
+    task = {"dockyard.fleet.image": {"name": moving, "source": "pull", "pull": "always"}}
+    r = play(_play(host, task))
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    assert _image_ids(lab, host)[moving] == registry["ids"]["v1"]
+
+    # the registry has the same image: asked again, nothing changes
+    again = play(_play(host, task))
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+    # the tag moved to v2's image: pulled, changed, the host has v2's ID under that tag
+    _push(lab, "v2", "moving")
+    r = play(_play(host, task), diff=True)
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    assert _image_ids(lab, host)[moving] == registry["ids"]["v2"]
+    again = play(_play(host, task))
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+
+def test_container_and_service_pull_missing(lab, play, registry):
+    host = "app2"
+    ref = REPO_V + ":v2"
+    lab.clean(host, PREFIX)
+    _forget(lab, host, ref)
+    tasks = [
+        {"name": "one container", "dockyard.fleet.container": {
+            "name": PREFIX + "one", "image": ref, "pull": "missing"}},
+        {"name": "two replicas", "dockyard.fleet.service": {
+            "name": PREFIX + "svc", "image": ref, "pull": "missing", "replicas": 2,
+            "port_base": 8481, "container_port": 80}},
+    ]
+    pb = yaml.safe_dump([{"hosts": host, "tasks": tasks}])
+    r = play(pb)
+    assert r.rc == 0, r.stdout[-3000:]
+    assert r.one(action="container")["changed"] and r.one(action="service")["changed"]
+    running = {c.name: c.image.id for c in lab.docker(host).containers.list(
+        filters={"name": PREFIX})}
+    assert running == {PREFIX + "one": registry["ids"]["v2"], PREFIX + "svc-1": registry["ids"]["v2"],
+                       PREFIX + "svc-2": registry["ids"]["v2"]}, running
+    again = play(pb)
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    lab.clean(host, PREFIX)
+
+
+def test_pull_of_a_missing_tag_fails_naming_the_option(lab, play, registry):
+    host = "app3"
+    lab.clean(host, PREFIX)
+    before = lab.snapshot(host)
+    r = play(_play(host, {"dockyard.fleet.image": {"name": REPO_V + ":nosuchtag", "source": "pull"}}))
+    assert r.rc != 0
+    msg = r.one(action="image")["msg"]
+    assert "name:" in msg and "nosuchtag" in msg, msg
+    r = play(_play(host, {"dockyard.fleet.container": {
+        "name": PREFIX + "x", "image": REPO_V + ":nosuchtag", "pull": "missing"}}))
+    assert r.rc != 0
+    msg = r.one(action="container")["msg"]
+    assert "option image" in msg and "nosuchtag" in msg, msg
+    assert lab.snapshot(host) == before
