@@ -18,7 +18,9 @@ options:
       - C(missing) pulls only when the image is not on the host; C(always) pulls every run
         (changed only if the image ID moved); C(never) fails (naming O(image)) when the image is
         not on the host.
-      - In check mode nothing is pulled; a missing image predicts a change.
+      - In check mode nothing is pulled; a missing image predicts a change. With C(always) and
+        an image that is present, the registry is asked for the tag's digest (no pull); a
+        change is predicted when it is not the one the host pulled.
     type: str
     default: missing
     choices: [missing, always, never]

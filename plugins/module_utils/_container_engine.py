@@ -16,7 +16,7 @@ import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    image_repo_tag, looks_like_image_id)
+    distribution_digest, image_repo_tag, looks_like_image_id, pull_would_change)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
     actual_from_inspect, compare, plan)
 
@@ -62,6 +62,14 @@ class ContainerEngine:
         if info is None:
             raise DockerError("image %s not found after pull (option image)" % ref)
         return info
+
+    def registry_digest(self, ref):
+        """The digest the registry has for ref now (no pull), for check mode."""
+        try:
+            return distribution_digest(self.client.call("inspect_distribution", ref))
+        except DockerError as exc:
+            raise DockerError("cannot ask the registry about image %s (option image): %s"
+                              % (ref, exc)) from exc
 
     # ------------------------------------------------------------ writing
     def create(self, name, spec, image_ref, extra_labels=None):
@@ -291,6 +299,10 @@ def resolve_image(engine, image, pull, check_mode):
         raise DockerError("image %s is not on the host and pull is %s (option image)"
                           % (image, "never" if pull == "never" else "impossible for an image ID"))
     if check_mode:
+        if info is not None and pull == "always" and "@" not in image:
+            # ask the registry (no pull) whether the tag now names another image
+            return info, False, pull_would_change(info, image_repo_tag(image)[0],
+                                                  engine.registry_digest(image))
         return info, False, info is None
     if info is None or pull == "always":
         old_id = info["Id"] if info else None

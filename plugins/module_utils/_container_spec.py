@@ -482,3 +482,33 @@ def image_repo_tag(image):
 
 def looks_like_image_id(image):
     return bool(re.match(r"^(sha256:)?[0-9a-f]{12,64}$", image))
+
+
+def familiar_repo(repo):
+    """The short form the engine uses in RepoTags/RepoDigests: no docker.io/, no library/."""
+    for prefix in ("docker.io/", "index.docker.io/"):
+        if repo.startswith(prefix):
+            repo = repo[len(prefix):]
+            break
+    if repo.startswith("library/") and repo.count("/") == 1:
+        repo = repo[len("library/"):]
+    return repo
+
+
+def pull_would_change(info, repo, remote_digest):
+    """Check mode, pull=always, the image is on the host: would a pull bring another image?
+
+    False when the host's copy came from that repository with the digest the registry has
+    now; True when the digests differ, or when the host's copy has no digest from that
+    repository (loaded or built here: a pull may or may not change it, so it is predicted)."""
+    if not remote_digest:
+        return True
+    want = familiar_repo(repo)
+    local = [d.split("@", 1)[1] for d in (info or {}).get("RepoDigests") or []
+             if "@" in d and familiar_repo(d.split("@", 1)[0]) == want]
+    return remote_digest not in local
+
+
+def distribution_digest(reply):
+    """The manifest digest from GET /distribution/{name}/json, or None."""
+    return ((reply or {}).get("Descriptor") or {}).get("digest")

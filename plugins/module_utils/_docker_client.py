@@ -97,8 +97,9 @@ def _import_sdk(host):
     return APIClient, docker_errors, TLSConfig, version
 
 
-# What only the SDK does for us: registry auth and progress for pulls, build contexts.
-SDK_ONLY = frozenset(["pull", "build"])
+# What only the SDK does for us: registry auth (pulls, asking a registry for a tag's digest)
+# and progress for pulls, build contexts.
+SDK_ONLY = frozenset(["pull", "build", "inspect_distribution"])
 # Display names of calls in messages.
 _CALL_NAMES = {"create_container_from_config": "create_container"}
 

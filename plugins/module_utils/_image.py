@@ -17,6 +17,8 @@ import tarfile
 
 from ansible.module_utils.common.validation import check_type_dict
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    distribution_digest, pull_would_change)
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 
 # Docker reference grammar (distribution/reference), simplified but strict enough
@@ -444,9 +446,10 @@ class ImageManager:
     def _pull(self, before):
         self.actions.append("pulled %s" % self.name["ref"])
         if self.check:
-            if before is None:
+            if before is None or (not self.name["digest"] and self._registry_has_another(before)):
                 self.changed = True
                 return dict(Id="(pulled)", RepoTags=[self.name["ref"]])
+            self.actions[-1] += " (already up to date)"
             return before
         tag = self.name["digest"] or self.name["tag"]
         try:
@@ -464,6 +467,15 @@ class ImageManager:
         else:
             self.actions[-1] += " (already up to date)"
         return after
+
+    def _registry_has_another(self, before):
+        """Check mode, pull=always: ask the registry for the tag's digest (no pull)."""
+        try:
+            reply = self.client.call("inspect_distribution", self.name["ref"])
+        except DockerError as exc:
+            raise DockerError("name: cannot ask registry %s about %s: %s"
+                              % (registry_of(self.name["repo"]), self.name["ref"], exc)) from exc
+        return pull_would_change(before, self.name["repo"], distribution_digest(reply))
 
     def _build(self, before):
         b = self.p["build"]

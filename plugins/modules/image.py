@@ -107,8 +107,11 @@ extends_documentation_fragment:
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
 notes:
-  - Check mode never pulls, copies, loads or builds; for O(pull=always) it cannot know whether
-    the registry has a newer image and reports no change for an image that is present.
+  - Check mode never pulls, copies, loads or builds. For O(pull=always) and an image that is
+    present, it asks the registry for the tag's digest (no pull) and predicts a change when it
+    differs from the one the host pulled, or when the host's copy has no digest from that
+    repository (loaded or built here). A registry that cannot be asked fails the task, as the
+    pull would.
 author: dockyard.fleet contributors (!UNKNOWN)
 """
 

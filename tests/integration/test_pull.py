@@ -113,17 +113,44 @@ def test_image_pull_always_changes_only_when_the_tag_moved(lab, play, registry):
     assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
     assert _image_ids(lab, host)[moving] == registry["ids"]["v1"]
 
-    # the registry has the same image: asked again, nothing changes
+    # the registry has the same image: check mode (asks the registry, no pull) and a real
+    # run both report no change
+    r = play(_play(host, task), check=True)
+    assert r.rc == 0 and r.changed == 0, r.stdout[-3000:]
     again = play(_play(host, task))
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
 
-    # the tag moved to v2's image: pulled, changed, the host has v2's ID under that tag
+    # the tag moved to v2's image: check mode predicts the change and pulls nothing ...
     _push(lab, "v2", "moving")
+    ctask = {"dockyard.fleet.container": {"name": PREFIX + "moving", "image": moving,
+                                          "pull": "always", "state": "present"}}
+    before = lab.snapshot(host)
+    r = play(_play(host, task), check=True)
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    r = play(_play(host, ctask), check=True)
+    assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+    assert "pulled image" in r.one(action="container")["actions"], r.one(action="container")
+    assert lab.snapshot(host) == before
+    # ... and the real run pulls: changed, the host has v2's ID under that tag
     r = play(_play(host, task), diff=True)
     assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
     assert _image_ids(lab, host)[moving] == registry["ids"]["v2"]
     again = play(_play(host, task))
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    r = play(_play(host, ctask), check=True)
+    assert r.rc == 0, r.stdout[-3000:]
+    assert "pulled image" not in r.one(action="container")["actions"], r.one(action="container")
+
+    # a registry that cannot be asked fails check mode too, naming the option
+    r = play(_play(host, {"dockyard.fleet.image": {"name": "127.0.0.1:5999/none/x:1", "source": "pull",
+                                                   "pull": "always"}}), check=True)
+    assert r.rc == 0, r.stdout[-3000:]          # not on the host: a pull is predicted, no question
+    lab.load_image(host, "dockyard/demo:v1")
+    lab.docker(host).images.get("dockyard/demo:v1").tag("127.0.0.1:5999/none/x", "1")
+    r = play(_play(host, {"dockyard.fleet.image": {"name": "127.0.0.1:5999/none/x:1", "source": "pull",
+                                                   "pull": "always"}}), check=True)
+    assert r.rc != 0 and "name: cannot ask registry 127.0.0.1:5999" in r.one(action="image")["msg"]
+    lab.docker(host).images.remove("127.0.0.1:5999/none/x:1")
 
 
 def test_container_and_service_pull_missing(lab, play, registry):

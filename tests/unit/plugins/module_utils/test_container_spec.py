@@ -192,3 +192,28 @@ def test_misc():
     assert normalize_ip("[::1]") == "::1"
     assert normalize_ip("0.0.0.0") == ""
     assert split_command(["a", 1], "command") == ["a", "1"]
+
+
+def test_familiar_repo_matches_the_engines_short_names():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import familiar_repo
+    assert familiar_repo("docker.io/library/nginx") == "nginx"
+    assert familiar_repo("index.docker.io/library/nginx") == "nginx"
+    assert familiar_repo("docker.io/acme/web") == "acme/web"
+    assert familiar_repo("127.0.0.1:5000/dockyard/demo") == "127.0.0.1:5000/dockyard/demo"
+    assert familiar_repo("library/nginx") == "nginx"
+
+
+def test_pull_would_change_compares_the_registrys_digest_with_the_hosts():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+        distribution_digest, pull_would_change)
+    info = {"RepoDigests": ["127.0.0.1:5000/dockyard/demo@sha256:aaa", "nginx@sha256:bbb"]}
+    assert not pull_would_change(info, "127.0.0.1:5000/dockyard/demo", "sha256:aaa")
+    assert pull_would_change(info, "127.0.0.1:5000/dockyard/demo", "sha256:ccc")
+    assert not pull_would_change(info, "docker.io/library/nginx", "sha256:bbb")
+    # a digest from another repository does not count
+    assert pull_would_change(info, "other/demo", "sha256:aaa")
+    # loaded or built here (no digest), or the registry gave none: predicted
+    assert pull_would_change({"RepoDigests": []}, "nginx", "sha256:bbb")
+    assert pull_would_change(info, "nginx", None)
+    assert distribution_digest({"Descriptor": {"digest": "sha256:aaa", "size": 527}}) == "sha256:aaa"
+    assert distribution_digest({}) is None and distribution_digest(None) is None
