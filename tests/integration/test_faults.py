@@ -154,7 +154,13 @@ class _SlowReader:
     on its server that does not end until stop()."""
 
     def __init__(self, addr, path):
-        self.sock = socket.create_connection((addr, 80), timeout=10)
+        # A small receive buffer: every read below reopens the TCP window, so HAProxy keeps
+        # writing to this client (a 6 MiB buffer read 4 KiB/s would look idle to HAProxy
+        # for longer than its 30 s client timeout, which would end the session).
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(10)
+        self.sock.connect((addr, 80))
         self.sock.sendall(b"GET %s HTTP/1.0\r\nHost: lb\r\n\r\n" % path.encode())
         self.first = self.sock.recv(64)
         self.done = threading.Event()
@@ -205,12 +211,14 @@ def test_next_replica_that_does_not_drain_stops_the_rollout(lab, fleet):
         still_stuck = int(_lb_servers(lab)["%s-2" % host]["scur"])
     finally:
         reader.stop()
-    assert res.rc != 0
-    assert still_stuck == 1       # the session never ended: the rollout did not wait it out
+    assert res.rc != 0, res.stdout[-3000:]
+    # the session never ended: the rollout did not wait it out
+    assert still_stuck == 1, res.stdout[-3000:]
     assert stats.failed == 0, stats.summary()
     assert res.recap[host]["failed"] == 1 and all(h not in res.recap for h in lab.app_hosts[1:]), res.recap
     assert "replica %s-2 could not be drained" % host in res.stdout, res.stdout[-3000:]
     assert "then: server not drained within 3s" in res.stdout, res.stdout[-3000:]
+    assert "1 sessions" in res.stdout, res.stdout[-3000:]
     vers = {n: v for n, v, _s in versions(lab)[host]}
     assert vers == {"%s-1" % APP: target, "%s-2" % APP: current}, versions(lab)
     servers = _lb_servers(lab)
