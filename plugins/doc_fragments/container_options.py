@@ -76,6 +76,8 @@ options:
       - Networks to connect. Without O(network_mode), the container is attached to these only
         (the first one becomes its network mode).
       - Compared with C(allow_more_present) by default.
+      - A difference is applied to the running container (connect, reconnect with other aliases
+        or address, disconnect under C(strict)), without recreating it.
     type: list
     elements: dict
     suboptions:

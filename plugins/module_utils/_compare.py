@@ -34,7 +34,9 @@ DEFAULT_COMPARISONS = {
     "cap_drop": "strict", "tmpfs": "strict",
 }
 # What the engine's update API changes on a live container.
-UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus")
+# Applied to the existing container, no recreate: `docker update` for the first four, network
+# connect/disconnect for networks (the primary network is network_mode, which recreates).
+UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks")
 
 
 def _env_dict(env_list):

@@ -105,6 +105,18 @@ class ContainerEngine:
     def remove(self, cid):
         self.client.call("remove_container", cid, force=True, v=False)
 
+    def update_networks(self, cid, before, after):
+        """Connect, reconnect (other aliases or address) or disconnect networks in place.
+        before/after: the networks diff, pairwise; {"connected": False} on one side means
+        not connected there."""
+        for was, want in zip(before, after):
+            if was.get("connected", True):
+                self.client.call("disconnect_container_from_network", cid, was["name"], force=True)
+            if want.get("connected", True):
+                self.client.call("connect_container_to_network", cid, want["name"],
+                                 aliases=want.get("aliases") or None,
+                                 ipv4_address=want.get("ipv4_address") or None)
+
     def update(self, cid, spec, current_host_config):
         """Apply the in-place updatable options (restart policy, memory, cpus)."""
         kwargs = {}
@@ -362,8 +374,13 @@ def apply(engine, decision, spec, image_ref, extra_labels=None):
         elif step == "create":
             cid = engine.create(decision["name"], spec, image_ref, extra_labels)
         elif step == "update":
-            upd = {d["option"]: spec[d["option"]] for d in decision["diffs"] if d["updatable"]}
-            engine.update(cid, upd, current.get("HostConfig") or {})
+            upd = {d["option"]: spec[d["option"]] for d in decision["diffs"]
+                   if d["updatable"] and d["option"] != "networks"}
+            if upd:
+                engine.update(cid, upd, current.get("HostConfig") or {})
+            for d in decision["diffs"]:
+                if d["option"] == "networks":
+                    engine.update_networks(cid, d["before"], d["after"])
         elif step == "start":
             engine.start(cid)
         elif step == "stop":

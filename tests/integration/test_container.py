@@ -154,6 +154,35 @@ def test_networks(lab, play, ids):
     assert list(nets) == ["ct-neta"]
     assert {"web", "www"} <= set(nets["ct-neta"]["Aliases"])
 
+    # another network, then other aliases on it, then strict: connected, reconnected and
+    # disconnected in place - the same container, still running, never recreated
+    if not api.networks(names=["ct-netb"]):
+        api.create_network("ct-netb")
+    cid = inspect(lab, "ct-net")["Id"]
+    steps = [("[{name: ct-neta, aliases: [web, www]}, {name: ct-netb, aliases: [b1]}]", "", "b1"),
+             ("[{name: ct-neta, aliases: [web, www]}, {name: ct-netb, aliases: [b2]}]", "", "b2"),
+             ("[{name: ct-neta, aliases: [web, www]}]", "comparisons: {networks: strict}", None)]
+    for nets_yaml, extra, alias in steps:
+        task = """
+- dockyard.fleet.container:
+    name: ct-net
+    image: %s
+    networks: %s
+    %s
+""" % (V1, nets_yaml, extra)
+        r = play(pb(task), check=True, diff=True)
+        assert r.rc == 0 and r.one(action="container")["actions"] == ["updated networks"], r.stdout[-3000:]
+        first, _second = twice(play, pb(task))
+        assert first.one(action="container")["actions"] == ["updated networks"], first.stdout[-3000:]
+        got = inspect(lab, "ct-net")
+        assert got["Id"] == cid and got["State"]["Running"]
+        nets = got["NetworkSettings"]["Networks"]
+        if alias:
+            assert set(nets) == {"ct-neta", "ct-netb"}
+            assert alias in nets["ct-netb"]["Aliases"] and {"b1", "b2"} - {alias} - set(nets["ct-netb"]["Aliases"])
+        else:
+            assert set(nets) == {"ct-neta"}
+
 
 def test_check_mode_predicts_and_mutates_nothing(lab, play, ids):
     base = """

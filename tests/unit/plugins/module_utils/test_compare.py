@@ -264,3 +264,40 @@ def test_log_options():
 ])
 def test_plan(state, exists, running, diffs, kw, steps):
     assert plan(state, exists, running, diffs, **kw) == steps
+
+
+def test_networks_are_updated_in_place_not_recreated():
+    def nets(c):
+        c["NetworkSettings"]["Networks"] = {"app": {"Aliases": ["web"], "IPAMConfig": None}}
+    d = diffs_for({"networks": [{"name": "app", "aliases": ["web"]}, {"name": "extra"}]}, mutate=nets)
+    assert options(d) == ["networks"] and d[0]["updatable"]
+    assert plan("started", True, True, d) == ["update"]
+    # the primary network (network_mode) still recreates
+    d = diffs_for({"network_mode": "host"})
+    assert not d[0]["updatable"] and plan("started", True, True, d)[:2] == ["remove", "create"]
+
+
+def test_update_networks_connects_reconnects_and_disconnects():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
+
+    class Client:
+        def __init__(self):
+            self.calls = []
+
+        def call(self, method, *args, **kwargs):
+            self.calls.append((method, args[1], kwargs.get("aliases")))
+
+    engine = ContainerEngine.__new__(ContainerEngine)
+    engine.client = Client()
+    before = [{"name": "new", "connected": False},
+              {"name": "app", "aliases": ["web"], "ipv4_address": ""},
+              {"name": "old", "aliases": [], "ipv4_address": ""}]
+    after = [{"name": "new", "aliases": ["a"], "ipv4_address": ""},
+             {"name": "app", "aliases": ["web", "www"], "ipv4_address": ""},
+             {"name": "old", "connected": False}]
+    engine.update_networks("cid", before, after)
+    assert engine.client.calls == [
+        ("connect_container_to_network", "new", ["a"]),
+        ("disconnect_container_from_network", "app", None),
+        ("connect_container_to_network", "app", ["web", "www"]),
+        ("disconnect_container_from_network", "old", None)]
