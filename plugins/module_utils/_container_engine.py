@@ -16,7 +16,7 @@ import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    distribution_digest, image_repo_tag, looks_like_image_id, pull_would_change)
+    image_repo_tag, looks_like_image_id, pull_would_change)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
     actual_from_inspect, compare, plan)
 
@@ -66,7 +66,7 @@ class ContainerEngine:
     def registry_digest(self, ref):
         """The digest the registry has for ref now (no pull), for check mode."""
         try:
-            return distribution_digest(self.client.call("inspect_distribution", ref))
+            return self.client.registry_digest(ref)
         except DockerError as exc:
             raise DockerError("cannot ask the registry about image %s (option image): %s"
                               % (ref, exc)) from exc

@@ -15,6 +15,7 @@ import ssl
 import sys
 import traceback
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import distribution_digest
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import (
     EngineAPI, EngineAPIError)
 
@@ -209,6 +210,10 @@ class DockerClient:
         except OSError as exc:
             raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
                               % (self.conn["host"], exc)) from exc
+
+    def registry_digest(self, ref):
+        """The manifest digest the registry has for ref now, asked without pulling."""
+        return distribution_digest(self.call("inspect_distribution", ref))
 
     def get(self, method, *args, **kwargs):
         """Like call(), but returns None when the object does not exist (404)."""

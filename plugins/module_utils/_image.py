@@ -17,8 +17,7 @@ import tarfile
 
 from ansible.module_utils.common.validation import check_type_dict
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    distribution_digest, pull_would_change)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import pull_would_change
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 
 # Docker reference grammar (distribution/reference), simplified but strict enough
@@ -471,11 +470,11 @@ class ImageManager:
     def _registry_has_another(self, before):
         """Check mode, pull=always: ask the registry for the tag's digest (no pull)."""
         try:
-            reply = self.client.call("inspect_distribution", self.name["ref"])
+            digest = self.client.registry_digest(self.name["ref"])
         except DockerError as exc:
             raise DockerError("name: cannot ask registry %s about %s: %s"
                               % (registry_of(self.name["repo"]), self.name["ref"], exc)) from exc
-        return pull_would_change(before, self.name["repo"], distribution_digest(reply))
+        return pull_would_change(before, self.name["repo"], digest)
 
     def _build(self, before):
         b = self.p["build"]

@@ -48,12 +48,9 @@ def registry(lab):
             time.sleep(0.2)
         assert _ssh_ok(lab, host, probe), open(os.path.join(top, host + ".log")).read()
     engine = lab.docker(PUSHER)
-    for tag in ("dockyard/demo:v1", "dockyard/demo:v2"):
-        lab.load_image(PUSHER, tag)
-        version = tag.rsplit(":", 1)[1]
-        engine.images.get(tag).tag(REPO_V, version)
-        for line in engine.api.push(REPO_V, tag=version, stream=True, decode=True):
-            assert "error" not in line, line
+    for version in ("v1", "v2"):
+        lab.load_image(PUSHER, "dockyard/demo:" + version)
+        _push(lab, "dockyard/demo:" + version, version)
     yield {"ids": {v: engine.images.get(REPO_V + ":" + v).id for v in ("v1", "v2")}}
     for host in lab.app_hosts:
         lab.clean(host, PREFIX)
@@ -61,16 +58,10 @@ def registry(lab):
     shutil.rmtree(top, ignore_errors=True)
 
 
-def _forget(lab, host, *refs):
-    """The host has none of refs (containers using them go first)."""
-    for ref in refs:
-        lab.remove_image(host, ref)
-
-
-def _push(lab, source_tag, ref_tag):
-    """Point REPO_V:ref_tag at the image of source_tag (a tag that moves)."""
+def _push(lab, source, ref_tag):
+    """Point REPO_V:ref_tag at the image `source` (a ref on the pusher) and push it."""
     engine = lab.docker(PUSHER)
-    engine.images.get(REPO_V + ":" + source_tag).tag(REPO_V, ref_tag)
+    engine.images.get(source).tag(REPO_V, ref_tag)
     for line in engine.api.push(REPO_V, tag=ref_tag, stream=True, decode=True):
         assert "error" not in line, line
 
@@ -86,7 +77,7 @@ def _image_ids(lab, host):
 def test_image_pull_missing_then_no_change(lab, play, registry):
     host = "app2"
     ref = REPO_V + ":v1"
-    _forget(lab, host, ref)
+    lab.remove_image(host, ref)
     task = {"dockyard.fleet.image": {"name": ref, "source": "pull"}}
 
     # check mode: predicts the pull, pulls nothing
@@ -106,8 +97,8 @@ def test_image_pull_missing_then_no_change(lab, play, registry):
 def test_image_pull_always_changes_only_when_the_tag_moved(lab, play, registry):
     host = "app3"
     moving = REPO_V + ":moving"
-    _forget(lab, host, moving)
-    _push(lab, "v1", "moving")
+    lab.remove_image(host, moving)
+    _push(lab, REPO_V + ":v1", "moving")
     task = {"dockyard.fleet.image": {"name": moving, "source": "pull", "pull": "always"}}
     r = play(_play(host, task))
     assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
@@ -121,7 +112,7 @@ def test_image_pull_always_changes_only_when_the_tag_moved(lab, play, registry):
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
 
     # the tag moved to v2's image: check mode predicts the change and pulls nothing ...
-    _push(lab, "v2", "moving")
+    _push(lab, REPO_V + ":v2", "moving")
     ctask = {"dockyard.fleet.container": {"name": PREFIX + "moving", "image": moving,
                                           "pull": "always", "state": "present"}}
     before = lab.snapshot(host)
@@ -157,7 +148,7 @@ def test_container_and_service_pull_missing(lab, play, registry):
     host = "app2"
     ref = REPO_V + ":v2"
     lab.clean(host, PREFIX)
-    _forget(lab, host, ref)
+    lab.remove_image(host, ref)
     tasks = [
         {"name": "one container", "dockyard.fleet.container": {
             "name": PREFIX + "one", "image": ref, "pull": "missing"}},
