@@ -61,6 +61,78 @@ options:
     default: all
     choices: [all, missing]
     version_added: 0.2.0
+  roll:
+    description:
+      - Roll the replicas in O(only) (all of them, in index order, without O(only)) one at a time
+        behind HAProxy load balancers, in this one module run. For each replica - drained on every
+        load balancer until its sessions end, replaced or restarted as the other options say,
+        awaited per O(wait), put back in service and awaited until every load balancer sees it UP
+        with a passing check. The run that puts replica i back in service drains the next one.
+      - If a replica fails (not healthy, not UP in time), the previous release
+        (O(roll.rollback_image)) goes back on it, it is put back in service and the module fails
+        with RV(failed_index), RV(failed_step) and RV(rolled_back); the replicas after it are not
+        touched. A replica whose sessions do not end within O(roll.drain_timeout) is put back in
+        service unchanged and the module fails with RV(failed_step=drain) (or V(then) when it was
+        the next replica).
+      - Needs O(state=started) and O(converge=all). In check mode the load balancers are not
+        contacted; the result predicts the replicas' changes as without O(roll).
+      - The deploy role uses it for its rolling cycle (one module run per host instead of two
+        per replica), reaching the load balancers' runtime API through the controller's SSH
+        connections (O(roll.load_balancers[].controller_socket)).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      load_balancers:
+        description: The load balancers that route to the replicas.
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          socket:
+            description:
+              - HAProxy's runtime API on this host - an absolute unix socket path or C(host:port)
+                (C(ipv4@) and C(unix@) prefixes accepted). It needs C(level admin).
+              - One of O(roll.load_balancers[].socket) and
+                O(roll.load_balancers[].controller_socket) is required.
+            type: str
+          controller_socket:
+            description:
+              - A unix socket on the Ansible controller that leads to the runtime API (as made by
+                M(dockyard.fleet.socket_forward) delegated to the load balancer). The action
+                plugin forwards it to this host over the task's own SSH connection for the time
+                of the run (OpenSSH C(-O forward -R) on the connection's ControlMaster), so no
+                TCP stats socket and no new credentials are needed. Needs the C(ssh) connection
+                with ControlPersist.
+            type: str
+          backend:
+            description: Backend whose servers are the replicas.
+            type: str
+            required: true
+          name:
+            description: Name of the load balancer in messages (default the socket).
+            type: str
+      server_prefix:
+        description: Replica i is the server O(roll.server_prefix) followed by i (C(app1-) gives C(app1-1), C(app1-2)...).
+        type: str
+        required: true
+      drain_timeout:
+        description: Seconds to wait for a replica's sessions to end.
+        type: float
+        default: 60
+      ready_timeout:
+        description: Seconds to wait until every load balancer sees a replica UP.
+        type: float
+        default: 60
+      interval:
+        description: Seconds between two reads of a load balancer while waiting.
+        type: float
+        default: 0.25
+      rollback_image:
+        description: Image of the previous release, put back on a replica that fails. Without it a failed replica stays out of service.
+        type: str
+      rollback_labels:
+        description: Labels of the previous release (merged over O(labels)) for a replica put back on O(roll.rollback_image).
+        type: dict
   state:
     description:
       - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
@@ -107,6 +179,22 @@ EXAMPLES = r"""
     port_base: 8081
     only: [2]
     wait: healthy
+
+- name: Roll replicas 1-3 to v2 behind HAProxy on lb1, one at a time, in one module run
+  dockyard.fleet.service:
+    name: web
+    image: dockyard/demo:v2
+    replicas: 3
+    port_base: 8081
+    wait: healthy
+    only: [1, 2, 3]
+    roll:
+      load_balancers:
+        - socket: /run/haproxy/admin.sock   # HAProxy on this same host
+          backend: web
+      server_prefix: "{{ inventory_hostname }}-"
+      rollback_image: dockyard/demo:v1
+      rollback_labels: {dockyard.version: v1}
 """
 
 RETURN = r"""
@@ -137,6 +225,36 @@ actions:
   returned: always
   type: list
   elements: str
+roll:
+  description: With O(roll) - the replicas rolled (RV(roll.done)), seconds per replica, the runtime-API commands sent.
+  returned: when O(roll) is set and not in check mode
+  type: dict
+  contains:
+    done: {description: "Replica indexes rolled and back in service, in order.", type: list, elements: int}
+    seconds: {description: Replica index -> seconds its cycle took., type: dict}
+    commands: {description: "Runtime-API commands sent, as C(<load balancer>: <command>).", type: list, elements: str}
+forwarded:
+  description:
+    - The controller sockets (O(roll.load_balancers[].controller_socket)) the action plugin
+      forwarded to the host for the run, and their paths there (removed when the run ends).
+  returned: when a controller socket was forwarded
+  type: list
+  elements: dict
+  contains:
+    controller: {description: The socket on the controller., type: str}
+    host: {description: Its path on the host during the run., type: str}
+failed_index:
+  description: With O(roll), the replica at which the roll stopped.
+  returned: failure of a roll
+  type: int
+failed_step:
+  description: "With O(roll), the step that failed: V(drain), V(replace), V(ready) or V(then) (the drain of the next replica)."
+  returned: failure of a roll
+  type: str
+rolled_back:
+  description: With O(roll), true when the failed replica runs O(roll.rollback_image) again.
+  returned: failure of a roll
+  type: bool
 """
 
 import copy
@@ -153,6 +271,10 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine i
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
     SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
+    HAProxyError, RuntimeClient, fetch_views)
+from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
+    LoadBalancer, RollFailed, roll)
 
 
 def run(module, spec, comparisons):
@@ -271,6 +393,127 @@ def run(module, spec, comparisons):
                      diff={"before": before, "after": after})
 
 
+def replica_out(slot, info, action):
+    st = (info or {}).get("State") or {}
+    return {"index": slot["index"], "name": slot["name"], "host_port": slot["host_port"],
+            "action": action, "image": ((info or {}).get("Config") or {}).get("Image"),
+            "image_id": (info or {}).get("Image"), "id": (info or {}).get("Id"),
+            "health": (st.get("Health") or {}).get("Status"), "pending": False}
+
+
+def run_roll(module, spec, comparisons):
+    """O(roll): the replicas in O(only), one at a time behind the load balancers (_roll.roll)."""
+    p, r = module.params, module.params["roll"]
+    name = p["name"]
+    indexes = p["only"] or list(range(1, p["replicas"] + 1))
+    engine = ContainerEngine(DockerClient(p))
+    existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
+    layout = plan_replicas(name, p["replicas"], existing, "started", p["port_base"], p["ports"],
+                           indexes, p["container_port"])
+    slots = {s["index"]: s for s in layout["slots"]}
+    for slot in slots.values():
+        if not slot["existing"] and engine.inspect(slot["name"]) is not None:
+            module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or rename it "
+                                 "(option name)" % (slot["name"], SERVICE_LABEL, name))
+    lbs = []
+    for n, lb in enumerate(r["load_balancers"], 1):
+        label = lb.get("name") or lb["socket"]
+        lbs.append(LoadBalancer(label, RuntimeClient(lb["socket"]), lb["backend"]))
+        try:  # every server there, before anything changes
+            fetch_views(lbs[-1].client, lb["backend"], [r["server_prefix"] + str(i) for i in indexes])
+        except HAProxyError as exc:
+            module.fail_json(msg="roll.load_balancers[%d] (%s): %s" % (
+                n, label, str(exc).replace("(option server)", "(option roll.server_prefix)")
+                .replace("(option socket)", "(option roll.load_balancers[%d].socket)" % n)
+                .replace("(option backend)", "(option roll.load_balancers[%d].backend)" % n)))
+    image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
+    decisions, before, after = {}, {}, {}
+
+    def converge(i, rspec, info, restart):
+        slot = slots[i]
+        current = engine.inspect(slot["name"])
+        current_image = engine.image(current["Image"]) if current else None
+        d = decide(slot["name"], rspec, "started", current, info, comparisons,
+                   p["recreate"], restart, current_image)
+        cid = apply(engine, d, rspec, rspec["image"])
+        if p["wait"] != "none":
+            engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"])
+        return d
+
+    def replace(i):
+        slot = slots[i]
+        d = converge(i, replica_spec(spec, name, i, slot["host_port"], p["container_port"]),
+                     image_info, p["restart"])
+        decisions[i] = d
+        b, a = diff_view(d["diffs"], shown_env=p["env"] or {})
+        if d["steps"]:
+            b.setdefault("state", ((d["current"] or {}).get("State") or {}).get("Status", "absent"))
+            a.setdefault("state", "running")
+        if b or a:
+            before[slot["name"]], after[slot["name"]] = b, a
+
+    rollback = None
+    if r.get("rollback_image"):
+        rb_spec = dict(spec, image=r["rollback_image"])
+        rb_spec["labels"] = dict(spec.get("labels") or {}, **{
+            str(k): str(v) for k, v in (r.get("rollback_labels") or {}).items()})
+
+        def rollback(i):
+            info, _p, _w = resolve_image(engine, rb_spec["image"],
+                                         "missing" if p["pull"] == "always" else p["pull"], False)
+            slot = slots[i]
+            converge(i, replica_spec(rb_spec, name, i, slot["host_port"], p["container_port"]),
+                     info, False)
+
+    def outcome(extra=None):
+        replicas = []
+        for i in indexes:
+            d = decisions.get(i)
+            replicas.append(replica_out(slots[i], engine.inspect(slots[i]["name"]),
+                                        replica_action(d["steps"]) if d else "unchanged"))
+        res = dict(replicas=replicas, ports=layout["ports"], diff={"before": before, "after": after},
+                   actions=["%s: %s" % (slots[i]["name"], w) for i in indexes if i in decisions
+                            for w in describe(decisions[i])])
+        res.update(extra or {})
+        return res
+
+    try:
+        result = roll(indexes, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
+                      r["drain_timeout"], r["ready_timeout"], r["interval"], image=spec["image"],
+                      previous_image=r.get("rollback_image"))
+    except RollFailed as exc:
+        res = exc.result
+        module.fail_json(msg=str(exc), changed=True, **outcome({
+            "failed_index": res["failed_index"], "failed_step": res["failed_step"],
+            "rolled_back": res["rolled_back"],
+            "roll": {"done": res["done"], "seconds": res["seconds"], "commands": res["log"]}}))
+    changed = pulled or bool(result["log"]) or any(d["steps"] for d in decisions.values())
+    module.exit_json(changed=changed, **outcome({
+        "roll": {"done": result["done"], "seconds": result["seconds"], "commands": result["log"]}}))
+
+
+def check_roll(p):
+    """Why O(roll) cannot be used with the other options, or None."""
+    r = p["roll"]
+    if not r:
+        return None
+    if p["state"] != "started" or p["converge"] != "all":
+        return "option roll needs state=started and converge=all"
+    if not r["load_balancers"]:
+        return "option roll.load_balancers lists no load balancer"
+    for n, lb in enumerate(r["load_balancers"], 1):
+        if lb.get("controller_socket"):
+            return ("option roll.load_balancers[%d].controller_socket is forwarded by the action "
+                    "plugin of dockyard.fleet.service, which did not run (use the module by its "
+                    "full name)" % n)
+    for opt in ("drain_timeout", "ready_timeout", "interval"):
+        if r[opt] <= 0:
+            return "option roll.%s must be > 0, not %s" % (opt, r[opt])
+    if p["only"] and len(set(p["only"])) != len(p["only"]):
+        return "option only lists a replica twice"
+    return None
+
+
 def main():
     shared = copy.deepcopy(CONTAINER_ARGS)
     shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
@@ -283,6 +526,21 @@ def main():
         container_port=dict(type="int", default=80),
         only=dict(type="list", elements="int"),
         converge=dict(type="str", default="all", choices=["all", "missing"]),
+        roll=dict(type="dict", options=dict(
+            load_balancers=dict(type="list", elements="dict", required=True, options=dict(
+                socket=dict(type="str"),
+                controller_socket=dict(type="str"),
+                backend=dict(type="str", required=True),
+                name=dict(type="str"),
+            ), required_one_of=[["socket", "controller_socket"]],
+                mutually_exclusive=[["socket", "controller_socket"]]),
+            server_prefix=dict(type="str", required=True),
+            drain_timeout=dict(type="float", default=60),
+            ready_timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=0.25),
+            rollback_image=dict(type="str"),
+            rollback_labels=dict(type="dict"),
+        )),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[["port_base", "ports"]])
@@ -298,7 +556,12 @@ def main():
                       module.params["container_port"])
     except SpecError as exc:
         module.fail_json(msg=str(exc))
+    roll_error = check_roll(module.params)
+    if roll_error:
+        module.fail_json(msg=roll_error)
     try:
+        if module.params["roll"] and not module.check_mode:
+            run_roll(module, spec, comparisons)
         run(module, spec, comparisons)
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())

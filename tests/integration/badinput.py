@@ -220,6 +220,25 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         wrong.update(replicas=not_int(), port_base=not_int(), container_port=not_int(),
                      only=st.lists(WORD, min_size=1, max_size=2))
     c.add(module, "type", base, _wrong_type(wrong), 16)
+    if is_service:
+        lb = {"socket": MISSING_SOCKET, "backend": "web"}
+        roll = {"load_balancers": [lb], "server_prefix": "app1-"}
+        c.add_fixed(module, "roll", base, [
+            ({"roll": dict(roll, load_balancers=[])}, ["roll.load_balancers"]),
+            ({"roll": roll}, ["roll.load_balancers"]),     # no runtime API there: before any change
+            ({"roll": roll, "state": "stopped"}, ["roll"]),
+            ({"roll": roll, "converge": "missing"}, ["roll"]),
+            ({"roll": roll, "only": [1, 1]}, ["only"]),
+            ({"roll": dict(roll, drain_timeout=0)}, ["roll.drain_timeout"]),
+            ({"roll": dict(roll, interval=-1)}, ["roll.interval"]),
+            ({"roll": dict(roll, load_balancers=[{"backend": "web"}])}, ["socket"]),
+            ({"roll": dict(roll, load_balancers=[dict(lb, controller_socket="/tmp/x.sock")])},
+             ["socket"]),
+            ({"roll": dict(roll, load_balancers=[{"controller_socket": "/run/dockyard-badinput/"
+                                                  "none.sock", "backend": "web"}])},
+             ["roll.load_balancers"]),
+            ({"roll": {"load_balancers": [lb]}}, ["server_prefix"]),
+        ])
     c.add(module, "port", base, st.lists(bad_ports(), min_size=1, max_size=2)
           .map(lambda ps: {"published_ports": ["127.0.0.1:18199:80"] + ps}), 14,
           ["published_ports"])
@@ -419,6 +438,13 @@ def haproxy_cases(c: Cases):
     c.add("haproxy_server", "choice", base, _choices({"state": ["ready", "drain", "maint"]}), 2)
     c.add("haproxy_server", "unknown", base, _unknown(), 3)
     c.add("haproxy_server", "host", base, st.just(({}, ["socket"])), 1)
+    fbase = {"path": MISSING_SOCKET}
+    c.add_fixed("socket_forward", "input", fbase, [
+        ({"path": None}, ["path"]),
+        ({"path": "run/haproxy/admin.sock"}, ["path"]),
+        ({"state": "bogus"}, ["state"]),
+        ({"bogus": 1}, ["bogus"]),
+    ])
     ibase = {"socket": MISSING_SOCKET, "backend": "web"}
     c.add("haproxy_info", "name", ibase, st.one_of(
         hname.map(lambda n: ({"backend": n}, ["backend"])),
@@ -457,7 +483,8 @@ def release_cases(c: Cases):
 FAMILIES = {
     "containers": ("app1", ["container", "service"]),
     "images_info": ("app2", ["image", "container_info", "host_info", "haproxy_info"]),
-    "networks_release": ("app3", ["network", "volume", "release", "haproxy_server"]),
+    "networks_release": ("app3", ["network", "volume", "release", "haproxy_server",
+                                  "socket_forward"]),
 }
 
 

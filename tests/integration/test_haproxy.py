@@ -412,3 +412,40 @@ def test_then_readies_one_server_then_drains_the_next_in_one_run(fleet, play):
     r = play(module_play(**{**args, "wait": "false"}))
     assert r.rc != 0 and "option then needs wait=true" in r.one(action="haproxy_server")["msg"]
     assert all_up(lab)
+
+
+def test_socket_forward_brings_the_runtime_api_to_the_controller(fleet, play):
+    """dockyard.fleet.socket_forward (controller only): lb1's runtime API answers on the
+    controller socket it returns, twice the same socket (no change), gone after state=absent;
+    no module run and no file on lb1."""
+    import socket as sk
+    lab = fleet
+    pb = """
+- hosts: lb
+  tasks:
+    - dockyard.fleet.socket_forward:
+        path: /run/haproxy/admin.sock
+        state: %s
+"""
+    first, again = play(pb % "present"), play(pb % "present")
+    assert first.rc == 0 and first.changed == 0 and again.rc == 0 and again.changed == 0
+    local = first.one(action="socket_forward")["controller_socket"]
+    assert again.one(action="socket_forward")["controller_socket"] == local
+    assert oct(os.stat(os.path.dirname(local)).st_mode & 0o777) == "0o700"
+    s = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(local)
+    s.sendall(b"show servers state app\n")
+    s.shutdown(sk.SHUT_WR)
+    reply = b""
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        reply += data
+    s.close()
+    assert b"app2-1" in reply, reply
+    gone = play(pb % "absent")
+    assert gone.rc == 0 and gone.changed == 0 and not os.path.exists(local)
+    bad = play(pb % "bogus")
+    assert bad.rc != 0 and "option state" in bad.one(action="socket_forward")["msg"]

@@ -1,0 +1,144 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unix-socket forwards over Ansible's own SSH connections (controller side, action plugins).
+
+A rolling cycle run on an app host needs the load balancer's HAProxy runtime API, which
+listens on a unix socket on the load balancer only. Instead of opening a TCP stats socket
+(which has no authentication), the socket is carried over the SSH connections the controller
+already has: `ssh -O forward -L <controller socket>:<runtime API>` on the load balancer's
+ControlMaster makes it appear on the controller, `ssh -O forward -R <app socket>:<controller
+socket>` on the app host's ControlMaster makes it appear there. Each is a request to a running
+master (a few milliseconds, no new SSH handshake, no process on the hosts), authenticated by
+the same keys and host keys as every task.
+
+Needs the `ssh` connection plugin with ControlPersist (the collection's ansible.cfg has it).
+Private to dockyard.fleet: no compatibility promise for code outside the collection.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shlex
+import socket
+import subprocess
+
+SSH_PLUGINS = ("ssh", "ansible.builtin.ssh", "ansible.legacy.ssh")
+NO_MASTER = (b"No such file or directory", b"Connection refused", b"Control socket connect")
+
+
+class ForwardError(Exception):
+    """A forward could not be made; the message says why and what to change."""
+
+
+def _connection(action):
+    conn = action._connection
+    name = getattr(conn, "_load_name", None) or getattr(conn, "transport", None)
+    if name not in SSH_PLUGINS:
+        raise ForwardError("forwarding a socket needs the ssh connection plugin; this host uses "
+                           "%r (set ansible_connection=ssh, or give the load balancer's runtime "
+                           "API as roll.load_balancers[].socket)" % name)
+    return conn
+
+
+def _host(conn):
+    return conn.get_option("host") or conn._play_context.remote_addr
+
+
+def mux(action, *args, timeout=30):
+    """Run `ssh <connection options> <args> <host>` against the connection's ControlMaster,
+    starting the master first when there is none. Returns (rc, stdout, stderr)."""
+    conn = _connection(action)
+    cmd = conn._build_command(conn.get_option("ssh_executable"), "ssh", *args, _host(conn))
+    if not any(b"ControlPath" in part for part in cmd):
+        raise ForwardError("forwarding a socket needs ControlPersist in ssh_args (the forward "
+                           "lives in the connection's ControlMaster); ssh_args are %r"
+                           % conn.get_option("ssh_args"))
+    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    if proc.returncode != 0 and any(m in proc.stderr for m in NO_MASTER):
+        # no master yet: any command over the connection starts one (ControlMaster=auto)
+        action._low_level_execute_command("true")
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _live(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(2)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def controller_path(action, remote_path):
+    """Where a host's socket appears on the controller: in the connection's ControlPath
+    directory (private, 0700), one name per host, port, user and socket."""
+    conn = _connection(action)
+    cpdir = os.path.expanduser(conn.get_option("control_path_dir"))
+    os.makedirs(cpdir, mode=0o700, exist_ok=True)
+    key = "%s@%s:%s:%s" % (conn.get_option("remote_user"), _host(conn), conn.get_option("port"),
+                           remote_path)
+    return os.path.join(cpdir, "dyfwd-%s.sock" % hashlib.sha1(key.encode()).hexdigest()[:12])
+
+
+def forward_to_controller(action, remote_path):
+    """Make the host's unix socket remote_path reachable on the controller; returns its path
+    there. Idempotent: a master that forwards it already answers yes."""
+    local = controller_path(action, remote_path)
+    if os.path.exists(local) and not _live(local):
+        _unlink(local)  # left by a master that has gone
+    spec = "%s:%s" % (local, remote_path)
+    rc, _out, err = mux(action, "-O", "forward", "-L", spec)
+    if rc != 0 and b"already in use" in err:  # made between the check above and the bind
+        _unlink(local)
+        rc, _out, err = mux(action, "-O", "forward", "-L", spec)
+    if rc != 0:
+        raise ForwardError("cannot forward %s from the host to the controller: %s"
+                           % (remote_path, err.decode("utf-8", "replace").strip()))
+    return local
+
+
+def cancel_to_controller(action, remote_path):
+    local = controller_path(action, remote_path)
+    mux(action, "-O", "cancel", "-L", "%s:%s" % (local, remote_path))
+    _unlink(local)
+    return local
+
+
+def forward_to_host(action, local_path):
+    """Make the controller's unix socket local_path reachable on the host, under a new name
+    (random, in /tmp, mode 0600 as sshd makes it). Returns the path on the host."""
+    if not os.path.exists(local_path):
+        raise ForwardError("the controller socket %s does not exist (made by "
+                           "dockyard.fleet.socket_forward delegated to the load balancer?)"
+                           % local_path)
+    remote = "/tmp/.dockyard-fwd-%s.sock" % secrets.token_hex(8)
+    rc, _out, err = mux(action, "-O", "forward", "-R", "%s:%s" % (remote, local_path))
+    if rc != 0:
+        raise ForwardError("cannot forward %s from the controller to the host: %s (sshd there "
+                           "must allow it: AllowStreamLocalForwarding)"
+                           % (local_path, err.decode("utf-8", "replace").strip()))
+    return remote
+
+
+def cancel_to_host(action, forwards):
+    """Cancel [(remote, local)] forwards and remove their sockets on the host (sshd leaves the
+    file). Best effort: one request per forward to the master, one command for the files."""
+    for remote, local in forwards:
+        try:
+            mux(action, "-O", "cancel", "-R", "%s:%s" % (remote, local))
+        except (ForwardError, OSError, subprocess.SubprocessError):
+            pass
+    if forwards:
+        action._low_level_execute_command("rm -f %s" % " ".join(shlex.quote(r) for r, _l in forwards))
