@@ -149,7 +149,10 @@ def p3(runner, reps, with_peer, b):
     # A deployed fleet behind HAProxy (ours, not timed).
     runner.play(os.path.join(b.PB, "ours_fresh_deploy.yml"), hosts, _vars(), extra_hosts=["lb1"],
                 label="P3 setup (deploy)")
-    sides = {"ours": os.path.join(b.REPO, "playbooks", "rolling_restart.yml"), "floor": None}
+    rolling = os.path.join(b.REPO, "playbooks", "rolling_restart.yml")
+    # ours: the default deploy_roll_mode (auto: one service run per host over the ssh
+    # connection); ours_per_step: two module runs per replica, as any other connection gets.
+    sides = {"ours": rolling, "ours_per_step": rolling, "floor": None}
     if with_peer:
         sides["peer"] = os.path.join(b.PB, "peer_rolling_restart.yml")
     lb_url = "http://%s.5/" % ("10.77.%d" % b.LAB_ID)
@@ -170,7 +173,9 @@ def p3(runner, reps, with_peer, b):
                 res = {"elapsed": parts["drain"] + parts["start"] + parts["healthy"],
                        "cpu": float("nan"), "modules": {}, "ssh": {}, "by_action": {}}
             else:
-                res = runner.play(sides[s], hosts, _vars(), extra_hosts=["lb1"],
+                extra = dict(_vars(), **({"deploy_roll_mode": "per_step"}
+                                         if s == "ours_per_step" else {}))
+                res = runner.play(sides[s], hosts, extra, extra_hosts=["lb1"],
                                   label="P3 %s rolling restart #%d" % (s, i + 1))
         finally:
             stats = load.stop()

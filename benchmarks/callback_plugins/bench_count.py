@@ -30,6 +30,8 @@ CONTROLLER_ONLY = {
     "set_fact", "include_tasks", "import_tasks", "include_role", "import_role", "fail",
     "debug", "assert", "meta", "include_vars", "add_host", "group_by", "pause", "set_stats",
     "validate_argument_spec",
+    # a request to the SSH ControlMaster of the host, from the controller: no module run
+    "socket_forward",
 }
 
 

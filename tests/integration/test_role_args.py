@@ -55,6 +55,7 @@ ROLE_VARS = {
         "deploy_image_source": _not_choice(["archive", "pull"]),
         "deploy_strategy": _not_choice(["rolling", "all_at_once"]),
         "deploy_wait": _not_choice(["healthy", "running"]),
+        "deploy_roll_mode": _not_choice(["auto", "one_run", "per_step"]),
     },
     "haproxy": {
         "haproxy_frontend_port": _not_int(), "haproxy_maxconn": _not_int(),

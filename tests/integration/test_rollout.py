@@ -158,9 +158,21 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
     ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
            if r["status"] != "skipped"]
     assert not [a for a in ran if a[1] == "image"], ran
-    # no plan run either: one service run per replica, the cycle's
+    # no plan run either, and deploy_roll_mode auto (ssh): one service run per host rolls both
+    # replicas, reaching HAProxy through the forwarded runtime API: no haproxy_server run
     for host in lab.app_hosts:
-        assert ran.count((host, "service")) == 2, ran
+        assert ran.count((host, "service")) == 1, ran
+        assert ran.count((host, "socket_forward")) == 1, ran
+        assert ran.count((host, "haproxy_server")) == 0, ran
+    # the runtime API reached the app host as a forwarded socket, removed after the run (the
+    # lab hosts share /tmp with other labs, so no glob)
+    socks = [(r["host"], f["host"]) for r in res.records
+             if r["action"].endswith("service") and r["status"] == "ok"
+             for f in r["result"]["forwarded"]]
+    assert len(socks) == len(lab.app_hosts) and len(set(socks)) == len(socks), socks
+    for host, sock in socks:
+        assert sock.startswith("/tmp/.dockyard-fwd-"), socks
+        assert lab.ssh(host, "test ! -e %s" % sock, check=False).returncode == 0, socks
 
     # deploy_strategy all_at_once (what a host without load balancers gets): every replica
     # restarted together, still on v2
@@ -173,6 +185,29 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
     for (host, name), before in started.items():
         after = lab.docker(host).api.inspect_container(name)["State"]["StartedAt"]
         assert after > before, (host, name, before, after)
+
+
+def test_rolling_restart_per_step_mode_drops_nothing(lab, fleet_v1):
+    """deploy_roll_mode per_step (what a connection other than ssh gets): the same cycle with
+    one service run per replica and haproxy_server runs from the load balancer."""
+    started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
+               for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/rolling_restart.yml",
+                       extra_vars=fleet(lab, deploy_roll_mode="per_step"))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert all_on(lab, "v2"), versions(lab)
+    for (host, name), before in started.items():
+        after = lab.docker(host).api.inspect_container(name)["State"]["StartedAt"]
+        assert after > before, (host, name, before, after)
+    ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
+           if r["status"] != "skipped"]
+    for host in lab.app_hosts:
+        assert ran.count((host, "service")) == 2, ran
+        assert ran.count((host, "socket_forward")) == 0, ran
+        assert ran.count((host, "haproxy_server")) >= 2, ran
 
 
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
