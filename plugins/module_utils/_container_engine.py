@@ -303,10 +303,15 @@ def resolve_image(engine, image, pull, check_mode):
     """The desired image's inspect and ID, pulling per `pull`.
 
     Returns (info or None, pulled: bool, would_pull: bool). In check mode nothing is
-    pulled: a missing image gives (None, False, True). Raises DockerError naming option
+    pulled: a missing image gives (None, False, True), or (None, False, False) with
+    pull=never (the containers on it are predicted as changed). Raises DockerError naming option
     image when the image is missing and cannot be pulled.
     """
     info = engine.image(image)
+    if info is None and check_mode and pull == "never" and not looks_like_image_id(image):
+        # predicted as a change to an image not on the host yet: in a real run an earlier
+        # task (dockyard.fleet.image loading an archive) may bring it, as the deploy role does
+        return None, False, False
     if info is None and (pull == "never" or looks_like_image_id(image)):
         raise DockerError("image %s is not on the host and pull is %s (option image)"
                           % (image, "never" if pull == "never" else "impossible for an image ID"))

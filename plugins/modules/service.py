@@ -436,8 +436,9 @@ def run_roll(module, spec, comparisons):
         d = decide(slot["name"], rspec, "started", current, info, comparisons,
                    p["recreate"], restart, current_image)
         cid = apply(engine, d, rspec, rspec["image"])
-        if p["wait"] != "none":
-            engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"])
+        if p["wait"] != "none":  # polled as often as the load balancers (roll.interval)
+            engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
+                        poll=min(0.25, r["interval"]))
         return d
 
     def replace(i):

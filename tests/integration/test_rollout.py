@@ -121,6 +121,24 @@ def test_rotated_secret_with_the_rollout_callback_at_vvv_shows_nowhere(lab, flee
         assert lab.ssh(host, "cat /etc/dockyard/web.env").stdout == "DEMO_SECRET=%s\n" % new
 
 
+def test_check_mode_deploy_of_v2_predicts_and_changes_nothing(lab, fleet_v1):
+    """--check of a deploy to a version the hosts do not have yet: the image would be shipped
+    and every replica rolled (the roll run predicts without the image, contacting no load
+    balancer); nothing changes on any host, no lock is left."""
+    before = versions(lab)
+    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"),
+                       check=True)
+    assert res.rc == 0, res.stdout[-4000:]
+    rolled = [r for r in res.records if r["action"].endswith("service") and r["status"] == "ok"
+              and r["result"].get("changed")]
+    assert sorted(r["host"] for r in rolled) == sorted(lab.app_hosts), res.stdout[-3000:]
+    for r in rolled:
+        assert {x["action"] for x in r["result"]["replicas"]} == {"recreated"}, r["result"]
+    assert versions(lab) == before
+    for host in lab.app_hosts:
+        assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP, check=False).returncode != 0
+
+
 def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
     client = load(lab)
     res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"))
