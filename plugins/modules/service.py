@@ -420,6 +420,12 @@ def run_roll(module, spec, comparisons):
         label = lb.get("name") or lb["socket"]
         lbs.append(LoadBalancer(label, RuntimeClient(lb["socket"]), lb["backend"]))
         try:  # every server there, before anything changes
+            if not lbs[-1].client.command("show info").strip():
+                # a forwarded socket connects, then closes when the far end cannot open it
+                raise HAProxyError(
+                    "the runtime API %s answered nothing: is HAProxy running there, and may the "
+                    "SSH user of the load balancer open its socket (root, or the socket's group; "
+                    "else set deploy_roll_mode per_step)? (option socket)" % lb["socket"])
             fetch_views(lbs[-1].client, lb["backend"], [r["server_prefix"] + str(i) for i in indexes])
         except HAProxyError as exc:
             module.fail_json(msg="roll.load_balancers[%d] (%s): %s" % (
