@@ -63,8 +63,9 @@ options:
     version_added: 0.2.0
   roll:
     description:
-      - Roll the replicas in O(only) (all of them, in index order, without O(only)) one at a time
-        behind HAProxy load balancers, in this one module run. For each replica - drained on every
+      - Roll the replicas in O(only) (all of them, in index order, without O(only)) that would
+        change one at a time behind HAProxy load balancers, in this one module run (a replica that
+        would not change is not drained, so a second run changes nothing). For each one - drained on every
         load balancer until its sessions end, replaced or restarted as the other options say,
         awaited per O(wait), put back in service and awaited until every load balancer sees it UP
         with a passing check. The run that puts replica i back in service drains the next one.
@@ -484,8 +485,19 @@ def run_roll(module, spec, comparisons):
         res.update(extra or {})
         return res
 
+    # Only the replicas that change go through the cycle: a second run with the same options
+    # drains nothing and reports no change.
+    todo = []
+    for i in indexes:
+        current = engine.inspect(slots[i]["name"])
+        d = decide(slots[i]["name"], replica_spec(spec, name, i, slots[i]["host_port"],
+                                                  p["container_port"]),
+                   "started", current, image_info, comparisons, p["recreate"], p["restart"],
+                   engine.image(current["Image"]) if current else None)
+        if d["steps"]:
+            todo.append(i)
     try:
-        result = roll(indexes, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
+        result = roll(todo, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
                       r["drain_timeout"], r["ready_timeout"], r["interval"], image=spec["image"],
                       previous_image=r.get("rollback_image"))
     except RollFailed as exc:

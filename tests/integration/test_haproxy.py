@@ -449,3 +449,65 @@ def test_socket_forward_brings_the_runtime_api_to_the_controller(fleet, play):
     assert gone.rc == 0 and gone.changed == 0 and not os.path.exists(local)
     bad = play(pb % "bogus")
     assert bad.rc != 0 and "option state" in bad.one(action="socket_forward")["msg"]
+
+
+ROLL_PLAY = """
+- hosts: app3
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.socket_forward: {path: /run/haproxy/admin.sock}
+      delegate_to: lb1
+      register: api
+    - dockyard.fleet.service:
+        name: rl
+        image: dockyard/demo:v1
+        replicas: 2
+        port_base: %d
+        env: {V: "%s"}
+        wait: running
+        roll:
+          load_balancers: [{controller_socket: "{{ api.controller_socket }}", backend: app, name: lb1}]
+          server_prefix: app3-
+          drain_timeout: 10
+          ready_timeout: 30
+""" % (PORTS[0], "%s")
+
+
+def test_service_roll_in_one_run_then_no_change(fleet, play):
+    """service `roll` used directly: app3's two servers rolled one at a time in one run through
+    the forwarded runtime API; the same run again changes nothing and sends no command; a change
+    rolls both in order; check mode changes nothing."""
+    lab = fleet
+    lab.clean("app3", PREFIX)
+    try:
+        first = play(ROLL_PLAY % "1")
+        assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
+        res = first.one(action="service")
+        assert res["roll"]["done"] == [1, 2] and res["forwarded"][0]["host"].startswith("/tmp/")
+        assert wait_until(lambda: all_up(lab)), stats(lab)
+
+        again = play(ROLL_PLAY % "1")
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        assert again.one(action="service")["roll"]["commands"] == []
+
+        ids = {n: lab.docker("app3").containers.get(n).id for n in ("rl-1", "rl-2")}
+        changed = play(ROLL_PLAY % "2")
+        assert changed.rc == 0 and changed.changed == 1, changed.stdout[-3000:]
+        assert changed.one(action="service")["roll"]["commands"] == [
+            "lb1: set server app/app3-%d state %s" % (i, s) for i in (1, 2) for s in ("drain", "ready")]
+        for n, old in ids.items():
+            c = lab.docker("app3").containers.get(n)
+            assert c.id != old and "V=2" in c.attrs["Config"]["Env"], n
+        assert all_up(lab), stats(lab)
+
+        check = play(ROLL_PLAY % "3", check=True)
+        assert check.rc == 0 and check.changed == 1, check.stdout[-3000:]
+        assert all("V=2" in lab.docker("app3").containers.get(n).attrs["Config"]["Env"]
+                   for n in ("rl-1", "rl-2"))
+    finally:
+        lab.clean("app3", "rl-")
+        for i, port in enumerate(PORTS, 1):
+            lab.docker("app3").containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
+                                              entrypoint=SLOW_CMD, ports={"80/tcp": port},
+                                              detach=True)
+    assert wait_until(lambda: all_up(lab)), stats(lab)
