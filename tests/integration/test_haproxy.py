@@ -20,6 +20,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadclient import LoadClient  # noqa: E402
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import RuntimeClient  # noqa: E402
+
 PREFIX = "hx-"
 PORTS = (8081, 8082)
 ROLE_PLAY = """
@@ -418,7 +420,6 @@ def test_socket_forward_brings_the_runtime_api_to_the_controller(fleet, play):
     """dockyard.fleet.socket_forward (controller only): lb1's runtime API answers on the
     controller socket it returns, twice the same socket (no change), gone after state=absent;
     no module run and no file on lb1."""
-    import socket as sk
     lab = fleet
     pb = """
 - hosts: lb
@@ -432,19 +433,8 @@ def test_socket_forward_brings_the_runtime_api_to_the_controller(fleet, play):
     local = first.one(action="socket_forward")["controller_socket"]
     assert again.one(action="socket_forward")["controller_socket"] == local
     assert oct(os.stat(os.path.dirname(local)).st_mode & 0o777) == "0o700"
-    s = sk.socket(sk.AF_UNIX, sk.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(local)
-    s.sendall(b"show servers state app\n")
-    s.shutdown(sk.SHUT_WR)
-    reply = b""
-    while True:
-        data = s.recv(65536)
-        if not data:
-            break
-        reply += data
-    s.close()
-    assert b"app2-1" in reply, reply
+    reply = RuntimeClient(local).command("show servers state app")
+    assert "app2-1" in reply, reply
     gone = play(pb % "absent")
     assert gone.rc == 0 and gone.changed == 0 and not os.path.exists(local)
     bad = play(pb % "bogus")
