@@ -183,7 +183,7 @@ def p3(runner, reps, with_peer, b):
         b.log("P3 %s load: %s" % (s, stats.summary()))
         runs[s].append(res)
         loads[s].append((stats.ok, stats.failed))
-    out = {"title": "P3 rolling restart, %d hosts x %d, serial 1, under load" % (HOSTS, REPLICAS),
+    out = {"title": "P3 rolling restart, %d hosts x %d, one host at a time, under load" % (HOSTS, REPLICAS),
            "reps": reps, "sides": {}, "floor_parts": floors, "requests": loads}
     for s, r in runs.items():
         out["sides"][s] = b.summarise(r, hosts, ["lb1"])

@@ -134,6 +134,18 @@ options:
       rollback_labels:
         description: Labels of the previous release (merged over O(labels)) for a replica put back on O(roll.rollback_image).
         type: dict
+      batch_id:
+        description:
+          - Makes the hosts' runs with the same id one rolling sequence, for a task run with
+            C(throttle) 1 over several hosts (the hosts then roll one after another, in play
+            order). Once the run on one host fails (or its host is lost), the action plugin
+            fails each later run with this id at once, without contacting its host or any load
+            balancer (RV(not_started), RV(halted_by)), as a play with C(serial) 1 would have
+            stopped before them. Kept on the controller, in a file named after the id under
+            the temporary directory, only when a run failed. Use a new id for every run.
+          - The deploy role sets it with C(deploy_roll_in_turn).
+        type: str
+        version_added: 0.3.0
   state:
     description:
       - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
@@ -256,6 +268,14 @@ rolled_back:
   description: With O(roll), true when the failed replica runs O(roll.rollback_image) again.
   returned: failure of a roll
   type: bool
+not_started:
+  description: With O(roll.batch_id), true when this host was not rolled (nor contacted) because an earlier host's roll with the same id failed.
+  returned: failure of a roll halted by an earlier one
+  type: bool
+halted_by:
+  description: With O(roll.batch_id), the inventory name of the host whose failed roll halted this one.
+  returned: failure of a roll halted by an earlier one
+  type: str
 """
 
 import copy
@@ -559,6 +579,7 @@ def main():
             interval=dict(type="float", default=0.25),
             rollback_image=dict(type="str"),
             rollback_labels=dict(type="dict"),
+            batch_id=dict(type="str"),  # used by the action plugin only
         )),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,

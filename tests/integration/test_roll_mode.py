@@ -56,3 +56,30 @@ def one_run(tmp_path, **extra):
 ])
 def test_auto_takes_one_run_only_where_the_forward_can_work(tmp_path, lb_user, mode, expected):
     assert one_run(tmp_path, lb_user=lb_user, deploy_roll_mode=mode) == expected
+
+
+GUARD_PLAY = """
+- hosts: app
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: dockyard.fleet.deploy}
+"""
+
+
+def test_taking_turns_needs_the_one_run_cycle_on_a_batch_of_several_hosts(tmp_path):
+    """deploy_roll_in_turn with a host on the per-step cycle (it cannot take turns) in a batch of
+    two: both refused before the lock, naming the host and the options, no host contacted (the
+    other one's address is unreachable)."""
+    (tmp_path / "inv.yml").write_text(INVENTORY)
+    (tmp_path / "pb.yml").write_text(GUARD_PLAY)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"),
+               ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_REMOTE_USER="root")
+    res = subprocess.run([PLAYBOOK, "-i", str(tmp_path / "inv.yml"), str(tmp_path / "pb.yml"),
+                          "-e", json.dumps({"lb_user": "root", "deploy_roll_in_turn": True})],
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert res.returncode != 0
+    assert "deploy_roll_in_turn needs the one-run cycle" in res.stdout, res.stdout[-3000:]
+    assert "a_local gets the per-step cycle" in res.stdout, res.stdout[-3000:]
+    assert "fatal: [a_ssh]" in res.stdout  # the whole batch stops, not only a_local
+    assert "rolling_restart_serial" in res.stdout
+    assert "take the deploy lock" not in res.stdout, res.stdout[-3000:]

@@ -176,6 +176,11 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
     ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
            if r["status"] != "skipped"]
     assert not [a for a in ran if a[1] == "image"], ran
+    # one batch of every host (rolling_restart_serial unset, every host one-run): every host's
+    # lock was taken before the first roll, and the rolls took turns in inventory order
+    first_roll = ran.index((lab.app_hosts[0], "service"))
+    assert ran[:first_roll].count(("%s" % lab.app_hosts[-1], "release")) == 1, ran
+    assert [h for h, a in ran if a == "service"] == list(lab.app_hosts), ran
     # no plan run either, and deploy_roll_mode auto (ssh): one service run per host rolls both
     # replicas, reaching HAProxy through the forwarded runtime API: no haproxy_server run
     for host in lab.app_hosts:
@@ -238,21 +243,39 @@ def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
     assert all_on(lab, "v1"), versions(lab)
 
 
-def test_broken_release_stops_in_first_batch_and_rolls_back(lab, fleet_v1):
+def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
+    """One batch of every host whose rolls take turns (the playbook's default with the one-run
+    cycle): the first host's broken replica gets v1 back, and the later hosts are halted
+    before their turn - not contacted by their roll, their replicas untouched, audited
+    not_started, their lock released."""
+    started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
+               for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
     client = load(lab)
     res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="broken"))
     stats = client.stop()
     assert res.rc != 0
     assert stats.failed == 0, stats.summary()
     assert set(stats.versions) == {"v1"}, stats.summary()
-    first = lab.app_hosts[0]
-    assert res.recap[first]["failed"] == 1, res.recap
-    assert all(h not in res.recap for h in lab.app_hosts[1:]), "rollout went past batch 1"
+    first, later = lab.app_hosts[0], lab.app_hosts[1:]
+    assert all(res.recap[h]["failed"] == 1 for h in lab.app_hosts), res.recap
     assert all_on(lab, "v1"), versions(lab)
     assert "failed on %s" % first in res.stdout and "Fleet now:" in res.stdout
     assert "runs dockyard/demo:v1 again" in res.stdout
     audit = lab.ssh(first, "tail -n 1 /var/log/dockyard/deploy.log").stdout
     assert "to=broken result=rolled_back" in audit
+    rolls = [r for r in res.records if r["action"].endswith("service") and r["result"].get("roll")
+             or r["result"].get("not_started")]
+    halted = {r["host"]: r["result"] for r in res.records if r["result"].get("not_started")}
+    assert sorted(halted) == sorted(later), rolls
+    for host in later:
+        assert halted[host]["halted_by"] == first and "forwarded" not in halted[host]
+        assert "not rolled: the roll on %s failed" % first in res.stdout
+        audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+        assert "to=broken result=not_started" in audit, audit
+        assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP, check=False).returncode != 0
+    for (host, name), before in started.items():
+        if host in later:
+            assert lab.docker(host).api.inspect_container(name)["State"]["StartedAt"] == before
 
 
 def test_concurrent_deploys_of_one_app_cannot_interleave(lab, fleet_v1):
