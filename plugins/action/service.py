@@ -68,6 +68,7 @@ class ActionModule(ActionBase):
                 remote = forward_to_host(self, local)
                 forwards.append((remote, local))
                 lb["socket"] = remote
+                lb["forwarded"] = True  # the module removes the path when it ends
         except ForwardError as exc:
             cancel_to_host(self, forwards)
             result.update(failed=True, changed=False, msg="option roll.load_balancers: %s" % exc)
@@ -82,7 +83,8 @@ class ActionModule(ActionBase):
         finally:
             if batch and not ok:  # also when the host is lost (an exception)
                 record_batch_failure(batch, task_vars.get("inventory_hostname", "?"))
-            cancel_to_host(self, forwards)
+            # paths the module removed need no command over the connection
+            cancel_to_host(self, forwards, removed=result.pop("forwarded_removed", None) or ())
         if forwards:
             result["forwarded"] = [{"controller": local, "host": remote} for remote, local in forwards]
         if not wrap_async:

@@ -14,6 +14,9 @@ service action plugin from the controller over the task's SSH connection).
 """
 from __future__ import annotations
 
+import os
+import re
+import stat
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
@@ -144,3 +147,40 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
                      "%s and is in service." % (nxt, "; ".join(late), name, image))
         seconds[i] = round(clock() - t0, 2)
     return result
+
+
+FORWARDED = re.compile(r"^/tmp/\.dockyard-fwd-[0-9a-f]+\.sock$")
+
+
+def remove_forwarded_at_exit(module):
+    """Sockets the action plugin forwarded for this run (roll.load_balancers[].forwarded) are
+    removed when the module ends, whatever the outcome; the result lists them
+    (forwarded_removed) so the action plugin need not remove them over the connection."""
+    lbs = (module.params.get("roll") or {}).get("load_balancers") or []
+    paths = [lb["socket"] for lb in lbs
+             if lb.get("forwarded") and FORWARDED.match(lb.get("socket") or "")]
+    if not paths:
+        return
+
+    def remove():
+        removed = []
+        for path in paths:
+            try:
+                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                    os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                removed.append(path)
+            except OSError:
+                pass
+        return removed
+
+    exit_json, fail_json = module.exit_json, module.fail_json
+
+    def exit_then(**kw):
+        exit_json(forwarded_removed=remove(), **kw)
+
+    def fail_then(msg, **kw):
+        fail_json(msg=msg, forwarded_removed=remove(), **kw)
+
+    module.exit_json, module.fail_json = exit_then, fail_then

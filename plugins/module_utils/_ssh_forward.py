@@ -16,6 +16,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import secrets
@@ -56,10 +57,37 @@ def mux(action, *args, timeout=30):
                            % conn.get_option("ssh_args"))
     proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     if proc.returncode != 0 and any(m in proc.stderr for m in NO_MASTER):
-        # no master yet: any command over the connection starts one (ControlMaster=auto)
-        action._low_level_execute_command("true")
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        # No master yet: any command over the connection starts one (ControlMaster=auto).
+        # Several hosts' tasks delegated to one load balancer at once would each start a
+        # connection (one becomes the master, the others pay a handshake for nothing): the
+        # first one starts it under a lock, the others then find it.
+        with _master_lock(conn):
+            proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+            if proc.returncode != 0 and any(m in proc.stderr for m in NO_MASTER):
+                action._low_level_execute_command("true")
+                proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+class _master_lock:
+    """An exclusive lock (flock) per host in the ControlPath directory, while a master starts."""
+
+    def __init__(self, conn):
+        cpdir = os.path.expanduser(conn.get_option("control_path_dir"))
+        os.makedirs(cpdir, mode=0o700, exist_ok=True)
+        key = "%s@%s:%s" % (conn.get_option("remote_user"), _host(conn), conn.get_option("port"))
+        self.path = os.path.join(cpdir, "dyfwd-%s.lock" % hashlib.sha1(key.encode()).hexdigest()[:12])
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        return False
 
 
 def _live(path):
@@ -132,13 +160,15 @@ def forward_to_host(action, local_path):
     return remote
 
 
-def cancel_to_host(action, forwards):
+def cancel_to_host(action, forwards, removed=()):
     """Cancel [(remote, local)] forwards and remove their sockets on the host (sshd leaves the
-    file). Best effort: one request per forward to the master, one command for the files."""
+    file), except those in `removed` (the module removed them when it ended). Best effort: one
+    request per forward to the master, one command for the files left."""
     for remote, local in forwards:
         try:
             mux(action, "-O", "cancel", "-R", "%s:%s" % (remote, local))
         except (ForwardError, OSError, subprocess.SubprocessError):
             pass
-    if forwards:
-        action._low_level_execute_command("rm -f %s" % " ".join(shlex.quote(r) for r, _l in forwards))
+    left = [r for r, _l in forwards if r not in set(removed)]
+    if left:
+        action._low_level_execute_command("rm -f %s" % " ".join(shlex.quote(r) for r in left))

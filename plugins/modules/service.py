@@ -112,6 +112,14 @@ options:
           name:
             description: Name of the load balancer in messages (default the socket).
             type: str
+          forwarded:
+            description:
+              - Set by the action plugin on a socket it forwarded to the host for this run
+                (O(roll.load_balancers[].controller_socket)) - the module removes the path when it
+                ends (sshd leaves it behind), which saves a command over the connection. Only a
+                path named C(/tmp/.dockyard-fwd-*.sock) is removed.
+            type: bool
+            default: false
       server_prefix:
         description: Replica i is the server O(roll.server_prefix) followed by i (C(app1-) gives C(app1-1), C(app1-2)...).
         type: str
@@ -295,7 +303,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan impor
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, fetch_views)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
-    LoadBalancer, RollFailed, roll)
+    LoadBalancer, RollFailed, remove_forwarded_at_exit, roll)
 
 
 def run(module, spec, comparisons):
@@ -571,6 +579,7 @@ def main():
                 controller_socket=dict(type="str"),
                 backend=dict(type="str", required=True),
                 name=dict(type="str"),
+                forwarded=dict(type="bool", default=False),
             ), required_one_of=[["socket", "controller_socket"]],
                 mutually_exclusive=[["socket", "controller_socket"]]),
             server_prefix=dict(type="str", required=True),
@@ -596,6 +605,7 @@ def main():
                       module.params["container_port"])
     except SpecError as exc:
         module.fail_json(msg=str(exc))
+    remove_forwarded_at_exit(module)
     roll_error = check_roll(module.params)
     if roll_error:
         module.fail_json(msg=roll_error)

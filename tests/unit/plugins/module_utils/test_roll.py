@@ -270,3 +270,49 @@ def test_rollback_that_does_not_come_up_says_so():
     assert result["rolled_back"] and rig.rolled_back == [2]
     assert "runs app:1 again but is not UP on the load balancers: lb1: " in msg
     assert "back in service" not in msg
+
+
+class ExitModule:
+    """The two exits of AnsibleModule, recording the result instead of printing it."""
+
+    def __init__(self, lbs):
+        self.params = {"roll": {"load_balancers": lbs}}
+        self.results = []
+
+    def exit_json(self, **kw):
+        self.results.append(("exit", kw))
+
+    def fail_json(self, msg, **kw):
+        self.results.append(("fail", dict(kw, msg=msg)))
+
+
+def test_forwarded_sockets_are_removed_when_the_module_ends_and_only_those(tmp_path, monkeypatch):
+    import socket as socketmod
+
+    from ansible_collections.dockyard.fleet.plugins.module_utils import _roll
+    fwd = tmp_path / ".dockyard-fwd-0123abcd.sock"
+    mine = tmp_path / "admin.sock"
+    for path in (fwd, mine):
+        s = socketmod.socket(socketmod.AF_UNIX)
+        s.bind(str(path))
+        s.close()
+    monkeypatch.setattr(_roll, "FORWARDED", __import__("re").compile(
+        r"^%s/\.dockyard-fwd-[0-9a-f]+\.sock$" % __import__("re").escape(str(tmp_path))))
+    module = ExitModule([{"socket": str(fwd), "forwarded": True},
+                         {"socket": str(mine), "forwarded": True},   # not a forward's name
+                         {"socket": "/tmp/.dockyard-fwd-ff.sock", "forwarded": False}])
+    _roll.remove_forwarded_at_exit(module)
+    module.fail_json(msg="boom", failed_index=1)
+    assert module.results == [("fail", {"msg": "boom", "failed_index": 1,
+                                        "forwarded_removed": [str(fwd)]})]
+    assert not fwd.exists() and mine.exists()
+    module.exit_json(changed=True)  # already gone: still reported removed
+    assert module.results[-1] == ("exit", {"changed": True, "forwarded_removed": [str(fwd)]})
+
+
+def test_nothing_forwarded_leaves_the_exits_alone():
+    from ansible_collections.dockyard.fleet.plugins.module_utils import _roll
+    module = ExitModule([{"socket": "/run/haproxy/admin.sock", "forwarded": False}])
+    exit_json = module.exit_json
+    _roll.remove_forwarded_at_exit(module)
+    assert module.exit_json == exit_json

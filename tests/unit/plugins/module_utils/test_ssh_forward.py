@@ -69,12 +69,26 @@ def test_without_controlpersist_there_is_no_master_to_ask(tmp_path, ssh):
 def test_no_master_yet_one_command_starts_it_and_the_request_is_made_again(tmp_path, ssh):
     calls, replies = ssh
     replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
+    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))  # locked
     action = FakeAction(FakeConn(tmp_path))
     rc, _out, _err = fw.mux(action, "-O", "forward", "-L", "/a:/b")
-    assert rc == 0 and action.commands == ["true"] and len(calls) == 2
+    assert rc == 0 and action.commands == ["true"] and len(calls) == 3
     assert calls[0][-4:] == ["-O", "forward", "-L", "/a:/b"] or calls[0][-5:-1] == [
         "-O", "forward", "-L", "/a:/b"]
     assert calls[0][-1] == "10.77.0.11"   # the host comes last
+
+
+def test_a_master_started_meanwhile_by_another_task_is_used_not_started_again(tmp_path, ssh):
+    """Tasks of several hosts delegated to one load balancer at once: the one that gets the
+    lock second finds the master the first one started, and starts no connection."""
+    calls, replies = ssh
+    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
+    replies.append((0, b""))  # asked again under the lock: the master is there now
+    action = FakeAction(FakeConn(tmp_path))
+    rc, _out, _err = fw.mux(action, "-O", "forward", "-L", "/a:/b")
+    assert rc == 0 and action.commands == [] and len(calls) == 2
+    names = [p.name for p in tmp_path.iterdir()]
+    assert len(names) == 1 and names[0].startswith("dyfwd-") and names[0].endswith(".lock")
 
 
 def test_forward_to_controller_is_one_name_per_socket_and_removes_a_dead_one(tmp_path, ssh):
@@ -109,6 +123,11 @@ def test_forward_to_host_takes_a_fresh_path_and_cancel_removes_it(tmp_path, ssh)
     fw.cancel_to_host(action, [(one, str(local)), (two, str(local))])
     assert [c[c.index("-O") + 1] for c in calls[-2:]] == ["cancel", "cancel"]
     assert action.commands == ["rm -f %s %s" % (one, two)]
+    # the module removed one when it ended (forwarded_removed): only the other needs a command
+    fw.cancel_to_host(action, [(one, str(local)), (two, str(local))], removed=[one])
+    assert action.commands[-1] == "rm -f %s" % two
+    fw.cancel_to_host(action, [(one, str(local)), (two, str(local))], removed=[one, two])
+    assert len(action.commands) == 2  # none at all
     replies.append((255, b"remote port forwarding failed for listen path"))
     with pytest.raises(fw.ForwardError, match="AllowStreamLocalForwarding"):
         fw.forward_to_host(action, str(local))
