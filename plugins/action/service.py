@@ -8,20 +8,19 @@ runtime API, made by dockyard.fleet.socket_forward) is forwarded to the host ove
 SSH connection for the time of the run, and the module gets the forwarded path as `socket`.
 In check mode the load balancers are not contacted, so nothing is forwarded.
 
-With roll.batch_id, the runs of several hosts (a task with throttle 1) are one rolling
-sequence: once one fails, the later ones fail at once without touching their host. The
-failure is kept on the controller in <tmp>/dockyard-roll-<uid>/<sha1 of the id>.
+With roll.batch_id, the runs of several hosts are one rolling sequence: with roll.batch_hosts
+each waits on the controller until the hosts before it in that list have ended (or the task
+runs with throttle 1), and once one fails the later ones fail at once without touching their
+host (module_utils/_roll_turns.py).
 """
 from __future__ import annotations
 
 import copy
-import hashlib
-import os
-import tempfile
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Turns
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
     ForwardError, cancel_to_host, forward_to_host)
 
@@ -42,15 +41,33 @@ class ActionModule(ActionBase):
         wanted = [lb for lb in lbs if isinstance(lb, dict) and lb.get("controller_socket")] \
             if isinstance(lbs, list) else []
         forwards = []
+        turns = None
         batch = roll.get("batch_id") if isinstance(roll, dict) else None
-        if batch:
-            halted_by = batch_failed(batch)
+        if batch and not self._task.check_mode:
+            me = task_vars.get("inventory_hostname", "?")
+            hosts = roll.get("batch_hosts")
+            turns = Turns(str(batch), me, hosts if isinstance(hosts, list) else None)
+            turns.start()
+            try:
+                turns.wait()
+            except BaseException:
+                turns.end(False)
+                raise
+            halted_by = turns.failed_host()
             if halted_by is not None:
+                turns.end(True)  # not a failure of its own: the next hosts stop for halted_by
                 result.update(
                     failed=True, changed=False, not_started=True, halted_by=halted_by,
                     msg="not rolled: the roll on %s failed before this host's turn (same "
                         "roll.batch_id); nothing was changed on this host" % halted_by)
                 return result
+        try:
+            return self._run(result, args, wanted, forwards, task_vars, turns)
+        finally:
+            if turns is not None and turns.ending is None:
+                turns.end(False)  # an exception (the host lost): the later hosts stop
+
+    def _run(self, result, args, wanted, forwards, task_vars, turns):
         if wanted and self._task.async_val:
             result.update(failed=True, changed=False,
                           msg="option roll.load_balancers[].controller_socket cannot be used with "
@@ -81,8 +98,8 @@ class ActionModule(ActionBase):
                 module_name=MODULE, module_args=args, task_vars=task_vars, wrap_async=wrap_async))
             ok = not result.get("failed") and not result.get("unreachable")
         finally:
-            if batch and not ok:  # also when the host is lost (an exception)
-                record_batch_failure(batch, task_vars.get("inventory_hostname", "?"))
+            if turns is not None and ok:
+                turns.end(True)  # a failure (or an exception) ends it in run()
             # paths the module removed need no command over the connection
             cancel_to_host(self, forwards, removed=result.pop("forwarded_removed", None) or ())
         if forwards:
@@ -90,26 +107,3 @@ class ActionModule(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
-
-
-def _batch_file(batch):
-    base = os.path.join(tempfile.gettempdir(), "dockyard-roll-%d" % os.getuid())
-    return base, os.path.join(base, hashlib.sha1(batch.encode()).hexdigest())
-
-
-def batch_failed(batch):
-    """The host whose run with this roll.batch_id failed, or None."""
-    _base, path = _batch_file(batch)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().strip() or "?"
-    except FileNotFoundError:
-        return None
-
-
-def record_batch_failure(batch, host):
-    base, path = _batch_file(batch)
-    os.makedirs(base, mode=0o700, exist_ok=True)
-    if not os.path.exists(path):  # the first failure halts the rest; keep its name
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(host)

@@ -144,15 +144,27 @@ options:
         type: dict
       batch_id:
         description:
-          - Makes the hosts' runs with the same id one rolling sequence, for a task run with
-            C(throttle) 1 over several hosts (the hosts then roll one after another, in play
-            order). Once the run on one host fails (or its host is lost), the action plugin
-            fails each later run with this id at once, without contacting its host or any load
-            balancer (RV(not_started), RV(halted_by)), as a play with C(serial) 1 would have
-            stopped before them. Kept on the controller, in a file named after the id under
-            the temporary directory, only when a run failed. Use a new id for every run.
+          - Makes the runs of several hosts with the same id one rolling sequence (for example
+            a task over every host of a play batch). With O(roll.batch_hosts), each run waits on
+            the controller until the runs of the hosts before it in that list have ended, so
+            the hosts roll one after another, in that order (without it, run the task with
+            C(throttle) 1). Once the run on one host fails (or its host is lost), the action
+            plugin fails each later run with this id at once, without contacting its host or
+            any load balancer (RV(not_started), RV(halted_by)), as a play with C(serial) 1
+            would have stopped before them. Use a new id for every rollout.
+          - Kept on the controller while the batch runs, in a directory named after the id
+            under the temporary directory (C(dockyard-roll-<uid>/), mode 0700), removed by the
+            last host's run. Not used in check mode (the runs do not wait for each other).
           - The deploy role sets it with C(deploy_roll_in_turn).
         type: str
+        version_added: 0.3.0
+      batch_hosts:
+        description:
+          - With O(roll.batch_id), the inventory names of the hosts whose runs take turns, in
+            order (this host among them). A waiting run holds a worker (fork) and nothing
+            else; it costs no CPU.
+        type: list
+        elements: str
         version_added: 0.3.0
   state:
     description:
@@ -589,6 +601,7 @@ def main():
             rollback_image=dict(type="str"),
             rollback_labels=dict(type="dict"),
             batch_id=dict(type="str"),  # used by the action plugin only
+            batch_hosts=dict(type="list", elements="str"),  # used by the action plugin only
         )),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
