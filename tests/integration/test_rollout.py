@@ -234,13 +234,18 @@ def test_rolling_restart_per_step_mode_drops_nothing(lab, fleet_v1):
 
 
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
+    """Batches of 2 whose hosts take turns within each batch (deploy_roll_in_turn set by hand):
+    every batch has its own turns (a host of batch 2 does not wait for batch 1's)."""
     client = load(lab)
     res = run_playbook(lab, "playbooks/rollback.yml",
-                       extra_vars=fleet(lab, rolling_restart_serial=2))
+                       extra_vars=fleet(lab, rolling_restart_serial=2, deploy_roll_in_turn=True))
     stats = client.stop()
     assert res.rc == 0, res.stdout[-4000:]
     assert stats.failed == 0, stats.summary()
     assert all_on(lab, "v1"), versions(lab)
+    rolled = [r["host"] for r in res.records
+              if r["action"].endswith("service") and r["result"].get("roll")]
+    assert rolled == list(lab.app_hosts), rolled
 
 
 def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
