@@ -9,9 +9,12 @@ SSH connection for the time of the run, and the module gets the forwarded path a
 In check mode the load balancers are not contacted, so nothing is forwarded.
 
 With roll.batch_id, the runs of several hosts are one rolling sequence: with roll.batch_hosts
-each waits on the controller until the hosts before it in that list have ended (or the task
-runs with throttle 1), and once one fails the later ones fail at once without touching their
-host (module_utils/_roll_turns.py).
+each waits until the hosts before it in that list have ended (or the task runs with
+throttle 1), and once one fails the later ones fail without changing their host
+(module_utils/_roll_turns.py). Over ssh the module starts at once and waits on the host for
+its turn, after reading and before any change: a socket on the controller that answers "go"
+(or "halt") when the turn comes is forwarded to the host as roll.gate, so starting a host's
+run overlaps the previous host's roll. Otherwise the plugin waits before starting the module.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import copy
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Turns
+from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Gate, Turns
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
     ForwardError, cancel_to_host, forward_to_host)
 
@@ -41,7 +44,7 @@ class ActionModule(ActionBase):
         wanted = [lb for lb in lbs if isinstance(lb, dict) and lb.get("controller_socket")] \
             if isinstance(lbs, list) else []
         forwards = []
-        turns = None
+        turns = gate = None
         batch = roll.get("batch_id") if isinstance(roll, dict) else None
         if batch and not self._task.check_mode:
             me = task_vars.get("inventory_hostname", "?")
@@ -49,11 +52,14 @@ class ActionModule(ActionBase):
             turns = Turns(str(batch), me, hosts if isinstance(hosts, list) else None)
             turns.start()
             try:
-                turns.wait()
+                if isinstance(hosts, list) and not self._task.async_val:
+                    gate = self._open_gate(turns, roll, forwards)
+                if gate is None:  # the turn is awaited here, before the module starts
+                    turns.wait()
             except BaseException:
                 turns.end(False)
                 raise
-            halted_by = turns.failed_host()
+            halted_by = turns.failed_host() if gate is None else None
             if halted_by is not None:
                 turns.end(True)  # not a failure of its own: the next hosts stop for halted_by
                 result.update(
@@ -62,12 +68,28 @@ class ActionModule(ActionBase):
                         "roll.batch_id); nothing was changed on this host" % halted_by)
                 return result
         try:
-            return self._run(result, args, wanted, forwards, task_vars, turns)
+            return self._run(result, args, wanted, forwards, task_vars, turns, gate)
         finally:
             if turns is not None and turns.ending is None:
                 turns.end(False)  # an exception (the host lost): the later hosts stop
 
-    def _run(self, result, args, wanted, forwards, task_vars, turns):
+    def _open_gate(self, turns, roll, forwards):
+        """roll.gate: the module starts now and waits for the turn on the host, after reading
+        and before any change; None when the socket cannot be forwarded (not ssh)."""
+        try:
+            gate = Gate(turns)
+        except OSError:
+            return None
+        try:
+            remote = forward_to_host(self, gate.path)
+        except (ForwardError, OSError):
+            gate.discard()
+            return None
+        forwards.append((remote, gate.path))
+        roll["gate"] = remote
+        return gate.start()
+
+    def _run(self, result, args, wanted, forwards, task_vars, turns, gate):
         if wanted and self._task.async_val:
             result.update(failed=True, changed=False,
                           msg="option roll.load_balancers[].controller_socket cannot be used with "
@@ -96,14 +118,22 @@ class ActionModule(ActionBase):
         try:
             result = merge_hash(result, self._execute_module(
                 module_name=MODULE, module_args=args, task_vars=task_vars, wrap_async=wrap_async))
-            ok = not result.get("failed") and not result.get("unreachable")
+            # halted at the gate: not a failure of its own, the next hosts stop for halted_by
+            ok = (not result.get("failed") or result.get("not_started") is True) \
+                and not result.get("unreachable")
         finally:
+            if gate is not None:
+                gate.close()  # the turns end in order: wait for this host's (the run may
+                # have failed before it asked)
             if turns is not None and ok:
                 turns.end(True)  # a failure (or an exception) ends it in run()
             # paths the module removed need no command over the connection
             cancel_to_host(self, forwards, removed=result.pop("forwarded_removed", None) or ())
-        if forwards:
-            result["forwarded"] = [{"controller": local, "host": remote} for remote, local in forwards]
+        lb_forwards = [(remote, local) for remote, local in forwards
+                       if gate is None or local != gate.path]  # the gate is internal
+        if lb_forwards:
+            result["forwarded"] = [{"controller": local, "host": remote}
+                                   for remote, local in lb_forwards]
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

@@ -171,3 +171,28 @@ def format_audit(ts, app, who, from_version, to_version, result, detail=""):
     if detail:
         line += " detail=%s" % _field(detail)
     return line
+
+
+def record_release(store, token, owner, version, image, keep=5, changes=False, result=None,
+                   detail=None, force=False, check_mode=False, diff=False):
+    """What dockyard.fleet.release state=recorded does, for it and for the service module's
+    option record: make version current, write an audit line when it moved or changes is
+    true, release the lock of token. Returns the module result (changed, lock, current,
+    previous, audit_line when written, diff when asked)."""
+    record = store.read()
+    out = dict(changed=False, lock="none")
+    new, moved = store.plan_record(version, image, keep)
+    before = (record["current"] or {}).get("version")
+    if moved or changes:
+        out["changed"] = True
+        if not check_mode:
+            if moved:
+                store.write(new)
+            out["audit_line"] = store.audit(owner, before, version, result or "ok", detail or "")
+        if diff:
+            out["diff"] = dict(before={"version": before}, after={"version": version})
+    if not check_mode and store.release(token, force):
+        out["lock"] = "released"
+    out["current"] = new["current"]
+    out["previous"] = new["previous"]
+    return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 import time
 
@@ -156,9 +157,12 @@ def remove_forwarded_at_exit(module):
     """Sockets the action plugin forwarded for this run (roll.load_balancers[].forwarded) are
     removed when the module ends, whatever the outcome; the result lists them
     (forwarded_removed) so the action plugin need not remove them over the connection."""
-    lbs = (module.params.get("roll") or {}).get("load_balancers") or []
+    roll_opts = module.params.get("roll") or {}
+    lbs = roll_opts.get("load_balancers") or []
     paths = [lb["socket"] for lb in lbs
              if lb.get("forwarded") and FORWARDED.match(lb.get("socket") or "")]
+    if FORWARDED.match(roll_opts.get("gate") or ""):
+        paths.append(roll_opts["gate"])
     if not paths:
         return
 
@@ -184,3 +188,35 @@ def remove_forwarded_at_exit(module):
         fail_json(msg=msg, forwarded_removed=remove(), **kw)
 
     module.exit_json, module.fail_json = exit_then, fail_then
+
+
+class GateError(Exception):
+    pass
+
+
+def wait_for_turn(path):
+    """roll.gate: block until the controller says this host's turn has come (the hosts before
+    it in the batch have rolled). Returns None to go on, or the name of the host whose failed
+    roll halted this one. Waiting costs no CPU (a blocking read)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            s.connect(path)
+        except OSError as exc:
+            raise GateError("cannot reach the controller's turn signal %s: %s (option roll.gate)"
+                            % (path, exc))
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(256)
+            if not chunk:
+                raise GateError("the controller's turn signal %s closed without an answer "
+                                "(the controller stopped?) (option roll.gate)" % path)
+            data += chunk
+    finally:
+        s.close()
+    line = data.decode("utf-8", "replace").strip()
+    if line == "go":
+        return None
+    if line.startswith("halt "):
+        return line[5:] or "?"
+    raise GateError("unexpected turn signal %r from %s (option roll.gate)" % (line, path))

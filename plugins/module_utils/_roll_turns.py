@@ -12,6 +12,12 @@ already locked (rename) tells "not started yet" from "ended".
 Files, in <tmp>/dockyard-roll-<uid>/<sha1 of batch_id>/ (mode 0700): <n>.lock (held while
 host n's run lives), <n>.end (written when it ends), failed (the first host that failed).
 The last host of the list removes the directory when it ends. Private to dockyard.fleet.
+
+Gate: so that a host's module run need not start only once the host before it has ended
+(starting it is most of the time between two hosts' rolls), the run starts at once and
+prepares (reads only), then asks the controller for its turn on a unix socket forwarded to
+the host (roll.gate). The controller answers "go" once this host's turn has come, or
+"halt <host>" when an earlier host has failed; nothing changes on the host before that.
 """
 from __future__ import annotations
 
@@ -19,7 +25,9 @@ import fcntl
 import hashlib
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import time
 
 
@@ -103,3 +111,79 @@ class Turns:
             self._fd = None
         if self.last:  # every run before this one has ended: nothing reads the files any more
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Gate:
+    """The controller end of roll.gate: a unix socket in the batch's directory that answers the
+    module's one connection with this host's verdict once its turn has come (Turns.wait)."""
+
+    def __init__(self, turns, accept_poll=0.2):
+        self.turns = turns
+        self.path = turns._path(turns.me, "gate")
+        self._own_dir = None
+        if len(self.path.encode()) > 100:  # a unix socket path has room for ~107 bytes
+            self._own_dir = tempfile.mkdtemp(prefix="dyg-", dir="/tmp")  # mode 0700
+            self.path = os.path.join(self._own_dir, "gate")
+        self.verdict = None
+        self.error = None
+        self._stop = threading.Event()
+        self._poll = accept_poll
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(self.path)
+        self._sock.listen(1)
+        self._sock.settimeout(accept_poll)
+        self._thread = threading.Thread(target=self._serve, daemon=True,
+                                        name="dockyard-gate-%s" % turns.me)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _serve(self):
+        try:
+            self.turns.wait()
+            halted = self.turns.failed_host()
+            self.verdict = "go" if halted is None else "halt " + halted
+            while not self._stop.is_set():
+                try:
+                    conn, _addr = self._sock.accept()
+                except socket.timeout:
+                    continue
+                with conn:
+                    conn.settimeout(10)
+                    conn.sendall(self.verdict.encode("utf-8") + b"\n")
+                break
+        except BaseException as exc:  # noqa: B036 - reported by close()
+            self.error = exc
+        finally:
+            self._remove()
+
+    def discard(self):
+        """Not used after all (the socket could not be forwarded): nothing was started."""
+        self._remove()
+
+    def _remove(self):
+        self._sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+
+    def halted_by(self):
+        """The host whose failure halted this one (verdict sent), or None."""
+        v = self.verdict or ""
+        return v[5:] if v.startswith("halt ") else None
+
+    def close(self):
+        """Once the module run has ended: wait until this host's turn has come (the turns end
+        in order), stop answering. Raises what the waiting thread met."""
+        self._stop.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error

@@ -137,7 +137,7 @@ audit_line:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    LockHeld, ReleaseError, ReleaseStore)
+    LockHeld, ReleaseError, ReleaseStore, record_release)
 
 
 def run(module):
@@ -162,20 +162,9 @@ def run(module):
         result["lock"] = store.acquire(p["token"], p["owner"], p["lock_timeout"], p["stale_after"],
                                        check_mode=module.check_mode)
     elif state == "recorded":
-        new, moved = store.plan_record(p["version"], p["image"], p["keep"])
-        before = (record["current"] or {}).get("version")
-        if moved or p["changes"]:
-            result["changed"] = True
-            if not module.check_mode:
-                if moved:
-                    store.write(new)
-                result["audit_line"] = store.audit(p["owner"], before, p["version"],
-                                                   p["result"] or "ok", p["detail"] or "")
-            if module._diff:
-                result["diff"] = dict(before={"version": before}, after={"version": p["version"]})
-        record = new
-        if not module.check_mode and store.release(p["token"], p["force"]):
-            result["lock"] = "released"
+        return record_release(store, p["token"], p["owner"], p["version"], p["image"], p["keep"],
+                              p["changes"], p["result"], p["detail"], p["force"],
+                              module.check_mode, module._diff)
     elif state == "unlocked":
         if p["result"]:
             result["changed"] = True

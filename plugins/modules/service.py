@@ -145,13 +145,15 @@ options:
       batch_id:
         description:
           - Makes the runs of several hosts with the same id one rolling sequence (for example
-            a task over every host of a play batch). With O(roll.batch_hosts), each run waits on
-            the controller until the runs of the hosts before it in that list have ended, so
-            the hosts roll one after another, in that order (without it, run the task with
-            C(throttle) 1). Once the run on one host fails (or its host is lost), the action
-            plugin fails each later run with this id at once, without contacting its host or
-            any load balancer (RV(not_started), RV(halted_by)), as a play with C(serial) 1
-            would have stopped before them. Use a new id for every rollout.
+            a task over every host of a play batch). With O(roll.batch_hosts), each run waits
+            until the runs of the hosts before it in that list have ended, so the hosts roll
+            one after another, in that order (without it, run the task with C(throttle) 1).
+            Over ssh the run starts at once and waits on the host, after reading and before
+            any change (O(roll.gate)); otherwise it waits on the controller. Once the run on
+            one host fails (or its host is lost), each later run with this id fails when its
+            turn comes, without changing anything on its host or a load balancer
+            (RV(not_started), RV(halted_by)), as a play with C(serial) 1 would have stopped
+            before them. Use a new id for every rollout.
           - Kept on the controller while the batch runs, in a directory named after the id
             under the temporary directory (C(dockyard-roll-<uid>/), mode 0700), removed by the
             last host's run. Not used in check mode (the runs do not wait for each other).
@@ -166,6 +168,75 @@ options:
         type: list
         elements: str
         version_added: 0.3.0
+      gate:
+        description:
+          - Set by the action plugin with O(roll.batch_id) and O(roll.batch_hosts), not by
+            hand - a unix socket on the host, forwarded from the controller over the task's
+            SSH connection, that answers once this host's turn has come. The run starts at
+            once, reads what it needs (containers, image, the load balancers' servers), then
+            waits there before it changes anything; so starting the run overlaps the previous
+            host's roll instead of following it. Removed when the run ends.
+          - Without the ssh connection plugin the action plugin waits for the turn itself and
+            starts the run then.
+        type: str
+        version_added: 0.3.0
+  record:
+    description:
+      - Once every change of this run is done (with O(roll), every replica rolled and back in
+        service), record the release as M(dockyard.fleet.release) with C(state=recorded)
+        does, in the same module run - O(record.version) becomes the app's current release, an
+        audit line is written when the version moved or the run changed something, and the
+        deploy lock of O(record.token) is released. Nothing is recorded when the run fails.
+      - Saves the separate M(dockyard.fleet.release) run after a deploy (one module run per
+        host); the deploy role uses it when the roll is a host's last step.
+      - Needs O(state=started) or O(state=present) and O(converge=all). In check mode it
+        reports what it would record (RV(record)) and writes nothing.
+      - If the record fails after the replicas changed, the module fails with
+        C(changed=true) and the replicas keep what they run.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      app:
+        description: The app whose release is recorded (as O(dockyard.fleet.release#module:app)).
+        type: str
+        required: true
+      token:
+        description: The deploy run's token; the lock it holds is released.
+        type: str
+        required: true
+      owner:
+        description: Who deploys, for the audit line.
+        type: str
+        default: unknown
+      version:
+        description: The version now deployed.
+        type: str
+        required: true
+      image:
+        description: The image reference of O(record.version). Defaults to O(image).
+        type: str
+      keep:
+        description: How many releases (the current one included) the record remembers.
+        type: int
+        default: 5
+      changes:
+        description: Write the audit line even if the version did not move. Defaults to whether this run changed something.
+        type: bool
+      detail:
+        description: Free text added to the audit line. Never put secrets here.
+        type: str
+      state_dir:
+        description: As O(dockyard.fleet.release#module:state_dir).
+        type: path
+        default: /var/lib/dockyard/releases
+      lock_dir:
+        description: As O(dockyard.fleet.release#module:lock_dir).
+        type: path
+        default: /run/dockyard/locks
+      audit_log:
+        description: As O(dockyard.fleet.release#module:audit_log).
+        type: path
+        default: /var/log/dockyard/deploy.log
   state:
     description:
       - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
@@ -228,6 +299,11 @@ EXAMPLES = r"""
       server_prefix: "{{ inventory_hostname }}-"
       rollback_image: dockyard/demo:v1
       rollback_labels: {dockyard.version: v1}
+    # once all three are rolled: v2 is the current release, the audit line, the lock released
+    record:
+      app: web
+      token: "{{ deploy_run_token }}"
+      version: v2
 """
 
 RETURN = r"""
@@ -266,6 +342,7 @@ roll:
     done: {description: "Replica indexes rolled and back in service, in order.", type: list, elements: int}
     seconds: {description: Replica index -> seconds its cycle took., type: dict}
     commands: {description: "Runtime-API commands sent, as C(<load balancer>: <command>).", type: list, elements: str}
+    waited: {description: "With O(roll.gate), seconds the run waited for this host's turn after reading.", type: float}
 forwarded:
   description:
     - The controller sockets (O(roll.load_balancers[].controller_socket)) the action plugin
@@ -276,6 +353,16 @@ forwarded:
   contains:
     controller: {description: The socket on the controller., type: str}
     host: {description: Its path on the host during the run., type: str}
+record:
+  description: With O(record), what M(dockyard.fleet.release) returns for C(state=recorded).
+  returned: when O(record) is set and the run succeeded
+  type: dict
+  contains:
+    changed: {description: The version moved or an audit line was written (or would be in check mode)., type: bool}
+    lock: {description: "C(released) or C(none).", type: str}
+    current: {description: The current release after the run., type: dict}
+    previous: {description: "Earlier releases, most recent first.", type: list, elements: dict}
+    audit_line: {description: "The audit line written, if any.", type: str}
 failed_index:
   description: With O(roll), the replica at which the roll stopped.
   returned: failure of a roll
@@ -289,7 +376,7 @@ rolled_back:
   returned: failure of a roll
   type: bool
 not_started:
-  description: With O(roll.batch_id), true when this host was not rolled (nor contacted) because an earlier host's roll with the same id failed.
+  description: With O(roll.batch_id), true when this host was not rolled (nothing changed on it) because an earlier host's roll with the same id failed.
   returned: failure of a roll halted by an earlier one
   type: bool
 halted_by:
@@ -299,6 +386,7 @@ halted_by:
 """
 
 import copy
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -315,7 +403,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan impor
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, fetch_views)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
-    LoadBalancer, RollFailed, remove_forwarded_at_exit, roll)
+    GateError, LoadBalancer, RollFailed, remove_forwarded_at_exit, roll, wait_for_turn)
+from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
+    ReleaseError, ReleaseStore, check_name, record_release)
 
 
 def run(module, spec, comparisons):
@@ -430,8 +520,29 @@ def run(module, spec, comparisons):
                              "image_id": r["entry"].get("ImageID"), "health": None,
                              "id": r["entry"].get("Id") if r["name"] in pending else None,
                              "pending": r["name"] in pending})
-    module.exit_json(changed=changed, replicas=replicas_out, ports=layout["ports"], actions=actions,
-                     diff={"before": before, "after": after})
+    exit_recorded(module, changed, replicas=replicas_out, ports=layout["ports"], actions=actions,
+                  diff={"before": before, "after": after})
+
+
+def exit_recorded(module, changed, **result):
+    """Exit with the run's result; with O(record), the release recorded first (only here: every
+    change of the run is done). A record that fails fails the run, naming what did change."""
+    rec = module.params["record"]
+    if rec:
+        try:
+            store = ReleaseStore(rec["state_dir"], rec["app"], rec["audit_log"],
+                                 lock_dir=rec["lock_dir"])
+            out = record_release(
+                store, rec["token"], rec["owner"], rec["version"],
+                rec["image"] or module.params["image"], rec["keep"],
+                changed if rec["changes"] is None else rec["changes"], None, rec["detail"],
+                False, module.check_mode)
+        except (ReleaseError, OSError) as exc:
+            module.fail_json(msg="the replicas converged, but recording the release failed "
+                                 "(option record): %s" % exc, changed=changed, **result)
+        result["record"] = out
+        changed = changed or out["changed"]
+    module.exit_json(changed=changed, **result)
 
 
 def replica_out(slot, info, action):
@@ -536,6 +647,20 @@ def run_roll(module, spec, comparisons):
                    engine.image(current["Image"]) if current else None)
         if d["steps"]:
             todo.append(i)
+    waited = None
+    if r.get("gate"):  # everything above only read: now wait for this host's turn
+        t0 = time.monotonic()
+        try:
+            halted_by = wait_for_turn(r["gate"])
+            waited = round(time.monotonic() - t0, 3)
+        except GateError as exc:
+            module.fail_json(msg=str(exc), changed=pulled)
+        if halted_by is not None:
+            module.fail_json(
+                msg="not rolled: the roll on %s failed before this host's turn (same "
+                    "roll.batch_id); nothing was changed on this host%s"
+                    % (halted_by, " but the image pulled" if pulled else ""),
+                changed=pulled, not_started=True, halted_by=halted_by)
     try:
         result = roll(todo, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
                       r["drain_timeout"], r["ready_timeout"], r["interval"], image=spec["image"],
@@ -547,8 +672,10 @@ def run_roll(module, spec, comparisons):
             "rolled_back": res["rolled_back"],
             "roll": {"done": res["done"], "seconds": res["seconds"], "commands": res["log"]}}))
     changed = pulled or bool(result["log"]) or any(d["steps"] for d in decisions.values())
-    module.exit_json(changed=changed, **outcome({
-        "roll": {"done": result["done"], "seconds": result["seconds"], "commands": result["log"]}}))
+    done = {"done": result["done"], "seconds": result["seconds"], "commands": result["log"]}
+    if waited is not None:
+        done["waited"] = waited
+    exit_recorded(module, changed, **outcome({"roll": done}))
 
 
 def check_roll(p):
@@ -570,6 +697,28 @@ def check_roll(p):
             return "option roll.%s must be > 0, not %s" % (opt, r[opt])
     if p["only"] and len(set(p["only"])) != len(p["only"]):
         return "option only lists a replica twice"
+    return None
+
+
+def check_record(p):
+    """Why O(record) cannot be used with the other options, or None."""
+    rec = p["record"]
+    if not rec:
+        return None
+    if p["state"] not in ("started", "present") or p["converge"] != "all":
+        return "option record needs state started or present and converge=all (a release is " \
+               "recorded once every replica runs it)"
+    for opt in ("app", "token", "version"):
+        if not rec[opt]:
+            return "option record.%s is required (and must not be empty)" % opt
+    if not (rec["image"] or p["image"]):
+        return "option record.image is required when option image is not given"
+    if rec["keep"] < 1:
+        return "option record.keep must be at least 1, got %d" % rec["keep"]
+    try:
+        check_name(rec["app"], "record.app")
+    except ReleaseError as exc:
+        return str(exc)
     return None
 
 
@@ -602,6 +751,20 @@ def main():
             rollback_labels=dict(type="dict"),
             batch_id=dict(type="str"),  # used by the action plugin only
             batch_hosts=dict(type="list", elements="str"),  # used by the action plugin only
+            gate=dict(type="str"),  # set by the action plugin
+        )),
+        record=dict(type="dict", options=dict(
+            app=dict(type="str", required=True),
+            token=dict(type="str", required=True, no_log=False),
+            owner=dict(type="str", default="unknown"),
+            version=dict(type="str", required=True),
+            image=dict(type="str"),
+            keep=dict(type="int", default=5),
+            changes=dict(type="bool"),
+            detail=dict(type="str"),
+            state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
+            lock_dir=dict(type="path", default="/run/dockyard/locks"),
+            audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
         )),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
@@ -619,7 +782,7 @@ def main():
     except SpecError as exc:
         module.fail_json(msg=str(exc))
     remove_forwarded_at_exit(module)
-    roll_error = check_roll(module.params)
+    roll_error = check_roll(module.params) or check_record(module.params)
     if roll_error:
         module.fail_json(msg=roll_error)
     try:

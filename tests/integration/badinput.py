@@ -239,6 +239,20 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
              ["roll.load_balancers"]),
             ({"roll": {"load_balancers": [lb]}}, ["server_prefix"]),
         ])
+        rec = {"app": "badin-s", "token": "badin-token", "version": "v1",
+               "state_dir": "/run/dockyard-badinput/rel", "lock_dir": "/run/dockyard-badinput/lk",
+               "audit_log": "/run/dockyard-badinput/deploy.log"}
+        c.add_fixed(module, "record", base, [
+            ({"record": dict(rec, app="../web")}, ["record.app"]),
+            ({"record": dict(rec, app="a b;rm")}, ["record.app"]),
+            ({"record": dict(rec, keep=0)}, ["record.keep"]),
+            ({"record": dict(rec, token=None)}, ["token"]),
+            ({"record": dict(rec, version=None)}, ["version"]),
+            ({"record": rec, "state": "absent"}, ["record"]),
+            ({"record": rec, "converge": "missing"}, ["record"]),
+            ({"record": rec, "image": None}, ["record.image"]),
+            ({"record": dict(rec, bogus=1)}, ["bogus"]),
+        ])
     c.add(module, "port", base, st.lists(bad_ports(), min_size=1, max_size=2)
           .map(lambda ps: {"published_ports": ["127.0.0.1:18199:80"] + ps}), 14,
           ["published_ports"])

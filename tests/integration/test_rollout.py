@@ -137,6 +137,13 @@ def test_check_mode_deploy_of_v2_predicts_and_changes_nothing(lab, fleet_v1):
     assert versions(lab) == before
     for host in lab.app_hosts:
         assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP, check=False).returncode != 0
+    # the roll run would record v2 (it is every host's last step) and wrote nothing
+    for r in rolled:
+        assert r["result"]["record"]["current"]["version"] == "v2", r["result"]
+        assert r["result"]["record"]["lock"] == "none" and "audit_line" not in r["result"]["record"]
+    for host in lab.app_hosts:
+        rec = json.loads(lab.ssh(host, "cat /var/lib/dockyard/releases/%s.json" % APP).stdout)
+        assert rec["current"]["version"] == "v1", rec
 
 
 def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
@@ -147,11 +154,26 @@ def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
     assert stats.failed == 0, stats.summary()
     assert stats.ok > 50 and set(stats.versions) == {"v1", "v2"}, stats.summary()
     assert all_on(lab, "v2"), versions(lab)
+    # every replica rolled: the roll run was each host's last step and recorded the release
+    # (no separate release run after it)
+    ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
+           if r["status"] != "skipped"]
+    for r in res.records:
+        if r["action"].endswith("service") and r["result"].get("roll"):
+            assert r["result"]["record"]["lock"] == "released", r["result"]
+            assert r["result"]["record"]["current"]["version"] == "v2", r["result"]
+    for host in lab.app_hosts:
+        assert ran.count((host, "release")) == 1, ran          # the lock only
     again = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"))
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
     for host in lab.app_hosts:
-        audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
-        assert "from=v1 to=v2 result=ok" in audit
+        audit = lab.ssh(host, "tail -n 2 /var/log/dockyard/deploy.log").stdout.splitlines()
+        assert "from=v1 to=v2 result=ok" in audit[-1], audit   # one line: the no-op wrote none
+        assert "to=v2" not in audit[0], audit
+        rec = json.loads(lab.ssh(host, "cat /var/lib/dockyard/releases/%s.json" % APP).stdout)
+        assert rec["current"]["version"] == "v2" and rec["previous"][0]["version"] == "v1", rec
+        assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP,
+                       check=False).returncode != 0
 
 
 def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1):
@@ -181,6 +203,17 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
     first_roll = ran.index((lab.app_hosts[0], "service"))
     assert ran[:first_roll].count(("%s" % lab.app_hosts[-1], "release")) == 1, ran
     assert [h for h, a in ran if a == "service"] == list(lab.app_hosts), ran
+    # the roll run recorded the restart (audit line above) and released the lock: 2 module
+    # runs per host in all (lock, roll)
+    for host in lab.app_hosts:
+        assert ran.count((host, "release")) == 1, ran
+    # every roll run started at once and waited on its host for its turn (roll.gate): the
+    # later a host, the longer it waited, the last about the others' rolls
+    waited = {r["host"]: r["result"]["roll"]["waited"] for r in res.records
+              if r["action"].endswith("service") and r["result"].get("roll")}
+    assert sorted(waited) == sorted(lab.app_hosts), waited
+    order = [waited[h] for h in lab.app_hosts]
+    assert order == sorted(order) and order[-1] > 2, waited
     # no plan run either, and deploy_roll_mode auto (ssh): one service run per host rolls both
     # replicas, reaching HAProxy through the forwarded runtime API: no haproxy_server run
     for host in lab.app_hosts:
@@ -251,8 +284,9 @@ def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
 def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
     """One batch of every host whose rolls take turns (the playbook's default with the one-run
     cycle): the first host's broken replica gets v1 back, and the later hosts are halted
-    before their turn - not contacted by their roll, their replicas untouched, audited
-    not_started, their lock released."""
+    at their turn - their roll run read and waited (roll.gate) but changed nothing, sent no
+    command to a load balancer, their replicas untouched, audited not_started, their lock
+    released."""
     started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
                for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
     client = load(lab)
@@ -273,7 +307,11 @@ def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
     halted = {r["host"]: r["result"] for r in res.records if r["result"].get("not_started")}
     assert sorted(halted) == sorted(later), rolls
     for host in later:
-        assert halted[host]["halted_by"] == first and "forwarded" not in halted[host]
+        assert halted[host]["halted_by"] == first and halted[host]["changed"] is False
+        assert "roll" not in halted[host], halted[host]           # no runtime-API command
+        # the gate socket and the load balancer's forwarded socket were removed on the host
+        for f in halted[host].get("forwarded", []):
+            assert lab.ssh(host, "test ! -e %s" % f["host"], check=False).returncode == 0
         assert "not rolled: the roll on %s failed" % first in res.stdout
         audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
         assert "to=broken result=not_started" in audit, audit

@@ -77,3 +77,96 @@ def test_outside_the_list_waits_for_all_of_it_and_first_failure_is_kept(tmp_path
     t.record_failure("app9")
     assert t.failed_host() == "app1"
     assert oct(os.stat(t.dir).st_mode & 0o777) == "0o700"
+
+
+# ------------------------------------------------------------------ roll.gate
+# The module side (wait_for_turn, on the host) against the controller side (Gate) over a real
+# unix socket (the forward in between is OpenSSH's, tested by the integration tests).
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (  # noqa: E402
+    GateError, wait_for_turn)
+from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Gate  # noqa: E402
+
+
+def gated_host(tmp_path, me, log, ok=True, hold=0.05, prepared=None, hosts=HOSTS):
+    """As the action plugin and the module do: start, open the gate, the module prepares at
+    once (logged), waits for its verdict, rolls or stops; the gate closes, the turn ends."""
+    t = Turns("b1", me, hosts, base=str(tmp_path), poll=0.01)
+    t.start()
+    gate = Gate(t, accept_poll=0.01).start()
+    log.append((me, "prepared"))
+    if prepared is not None:
+        prepared.set()
+    halted = wait_for_turn(gate.path)
+    log.append((me, "halted by %s" % halted if halted else "rolls"))
+    time.sleep(hold)
+    gate.close()
+    t.end(ok if not halted else True)
+
+
+def test_gated_runs_prepare_at_once_and_roll_in_turn(tmp_path):
+    log = []
+    threads = [start(gated_host, tmp_path, h, log, hold=0.1) for h in reversed(HOSTS)]
+    for th in threads:
+        th.join(10)
+    prepared = [e for e in log if e[1] == "prepared"]
+    assert len(prepared) == 3 and log[:3] == prepared   # all prepared before the first roll
+    assert log[3:] == [(h, "rolls") for h in HOSTS]
+    assert not os.listdir(os.path.join(str(tmp_path), "dockyard-roll-%d" % os.getuid()))
+
+
+def test_gate_says_halt_after_a_failure_and_the_halted_host_passes_it_on(tmp_path):
+    log = []
+    threads = [start(gated_host, tmp_path, "app1", log, ok=False),
+               start(gated_host, tmp_path, "app2", log),
+               start(gated_host, tmp_path, "app3", log)]
+    for th in threads:
+        th.join(10)
+    assert [e for e in log if e[1] != "prepared"] == [
+        ("app1", "rolls"), ("app2", "halted by app1"), ("app3", "halted by app1")]
+
+
+def test_a_run_that_never_asks_still_ends_in_turn(tmp_path):
+    """The module failed before asking (say the load balancer was unreachable): the plugin's
+    close() waits for the host's turn, so its failure halts only the hosts after it."""
+    log = []
+    t1 = Turns("b1", "app1", HOSTS, base=str(tmp_path), poll=0.01)
+    t1.start()
+    t2 = Turns("b1", "app2", HOSTS, base=str(tmp_path), poll=0.01)
+    t2.start()
+    g2 = Gate(t2, accept_poll=0.01).start()
+    th3 = start(gated_host, tmp_path, "app3", log)
+    closed = []
+    th2 = start(lambda: (g2.close(), closed.append(True), t2.end(False)))
+    time.sleep(0.2)
+    assert closed == []                        # app2's turn has not come: app1 still rolls
+    assert [e for e in log if e[1] != "prepared"] == []
+    t1.end(True)
+    th2.join(10)
+    th3.join(10)
+    assert closed == [True] and g2.verdict == "go"
+    assert [e for e in log if e[1] != "prepared"] == [("app3", "halted by app2")]
+
+
+def test_gate_errors_name_the_option(tmp_path):
+    import socket
+    import pytest
+    with pytest.raises(GateError, match="roll.gate"):
+        wait_for_turn(str(tmp_path / "none.sock"))
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(tmp_path / "g.sock"))
+    srv.listen(1)
+
+    def answer(text):
+        conn = srv.accept()[0]
+        conn.sendall(text)
+        conn.close()
+    th = start(answer, b"")
+    with pytest.raises(GateError, match="closed without an answer"):
+        wait_for_turn(str(tmp_path / "g.sock"))
+    th.join()
+    th = start(answer, b"maybe\n")
+    with pytest.raises(GateError, match="unexpected"):
+        wait_for_turn(str(tmp_path / "g.sock"))
+    th.join()
+    srv.close()

@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    LockHeld, ReleaseError, ReleaseStore, format_audit)
+    LockHeld, ReleaseError, ReleaseStore, format_audit, record_release)
 
 
 class Clock:
@@ -78,3 +78,35 @@ def test_bad_app_names_are_refused(tmp_path, bad):
     with pytest.raises(ReleaseError) as err:
         ReleaseStore(str(tmp_path), bad, str(tmp_path / "log"))
     assert "option app" in str(err.value)
+
+
+def test_record_release_moves_audits_and_releases_the_lock(store):
+    store.acquire("run1", "alice")
+    out = record_release(store, "run1", "alice", "v1", "demo:v1", detail="3 replicas")
+    assert out["changed"] is True and out["lock"] == "released"
+    assert out["current"]["version"] == "v1" and out["previous"] == []
+    assert out["audit_line"].endswith("from=- to=v1 result=ok detail=3_replicas")
+    assert store.read()["current"]["version"] == "v1" and store.lock_owner() is None
+    # same version, nothing changed: no audit line, no change
+    out = record_release(store, "run2", "alice", "v1", "demo:v1")
+    assert out["changed"] is False and "audit_line" not in out and out["lock"] == "none"
+    # same version but the run changed something (a restart in place): an audit line
+    out = record_release(store, "run2", "alice", "v1", "demo:v1", changes=True)
+    assert out["changed"] is True and "to=v1 result=ok" in out["audit_line"]
+
+
+def test_record_release_check_mode_writes_nothing(store, tmp_path):
+    store.acquire("run1", "alice")
+    out = record_release(store, "run1", "alice", "v2", "demo:v2", check_mode=True, diff=True)
+    assert out["changed"] is True and out["lock"] == "none" and "audit_line" not in out
+    assert out["diff"] == {"before": {"version": None}, "after": {"version": "v2"}}
+    assert out["current"]["version"] == "v2"          # what it would record
+    assert store.read()["current"] is None             # not written
+    assert store.lock_owner()["token"] == "run1"       # still locked
+    assert not (tmp_path / "log" / "deploy.log").exists()
+
+
+def test_record_release_keeps_another_runs_lock(store):
+    store.acquire("run1", "alice")
+    out = record_release(store, "run2", "bob", "v1", "demo:v1")
+    assert out["lock"] == "none" and store.lock_owner()["token"] == "run1"
