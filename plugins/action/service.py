@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of dockyard.fleet.service.
 
-Every task goes to the module unchanged (one run), except one detail of option roll: a load
-balancer given as `controller_socket` (a unix socket on the controller leading to its HAProxy
+Every task goes to the module unchanged (one run), except one detail of options roll and
+ready: a load balancer given as `controller_socket` (a unix socket on the controller leading to its HAProxy
 runtime API, made by dockyard.fleet.socket_forward) is forwarded to the host over the task's own
 SSH connection for the time of the run, and the module gets the forwarded path as `socket`.
 In check mode the load balancers are not contacted, so nothing is forwarded.
@@ -40,9 +40,12 @@ class ActionModule(ActionBase):
         del tmp
         args = copy.deepcopy(self._task.args)
         roll = args.get("roll")
-        lbs = roll.get("load_balancers") if isinstance(roll, dict) else None
-        wanted = [lb for lb in lbs if isinstance(lb, dict) and lb.get("controller_socket")] \
-            if isinstance(lbs, list) else []
+        wanted = []  # (option, load balancer) given as a controller socket
+        for opt in ("roll", "ready"):
+            value = args.get(opt)
+            lbs = value.get("load_balancers") if isinstance(value, dict) else None
+            wanted += [(opt, lb) for lb in lbs if isinstance(lb, dict) and lb.get("controller_socket")] \
+                if isinstance(lbs, list) else []
         forwards = []
         turns = gate = None
         batch = roll.get("batch_id") if isinstance(roll, dict) else None
@@ -92,11 +95,13 @@ class ActionModule(ActionBase):
     def _run(self, result, args, wanted, forwards, task_vars, turns, gate):
         if wanted and self._task.async_val:
             result.update(failed=True, changed=False,
-                          msg="option roll.load_balancers[].controller_socket cannot be used with "
-                              "async (the forward lives as long as the task); use socket instead")
+                          msg="option %s.load_balancers[].controller_socket cannot be used with "
+                              "async (the forward lives as long as the task); use socket instead"
+                              % wanted[0][0])
             return result
+        opt = None
         try:
-            for lb in wanted:
+            for opt, lb in wanted:
                 if lb.get("socket"):
                     continue  # both given: the module names the conflict
                 local = lb.pop("controller_socket")
@@ -110,7 +115,7 @@ class ActionModule(ActionBase):
                 lb["forwarded"] = True  # the module removes the path when it ends
         except ForwardError as exc:
             cancel_to_host(self, forwards)
-            result.update(failed=True, changed=False, msg="option roll.load_balancers: %s" % exc)
+            result.update(failed=True, changed=False, msg="option %s.load_balancers: %s" % (opt, exc))
             return result
         # as ansible.builtin.normal does
         wrap_async = bool(self._task.async_val and not self._connection.has_native_async)

@@ -39,9 +39,11 @@ class LoadBalancer:
         self.label, self.client, self.backend = label, client, backend
 
 
-def lb_set(lbs, names, state, timeout, interval, log, clock=time.monotonic, sleep=time.sleep):
+def lb_set(lbs, names, state, timeout, interval, log, clock=time.monotonic, sleep=time.sleep,
+           option=None):
     """Set servers to state on every load balancer, then wait on each (the waits overlap:
-    one deadline for all). Returns [] or the messages of the load balancers that were late."""
+    one deadline for all). Returns [] or the messages of the load balancers that were late
+    (naming option, roll.ready_timeout / roll.drain_timeout by default)."""
     deadline = clock() + timeout
     steps = []
     for lb in lbs:
@@ -58,8 +60,8 @@ def lb_set(lbs, names, state, timeout, interval, log, clock=time.monotonic, slee
             step.update(late=[n for n in names if not wait_done(views[n], state)], targets=targets)
             for n in names:
                 step["views"][n]["after"] = views[n]
-            option = "roll.%s_timeout" % ("ready" if state == "ready" else "drain")
-            why = late_message(lb.backend, step, "%g" % timeout, option=option)
+            why = late_message(lb.backend, step, "%g" % timeout, option=option or (
+                "roll.%s_timeout" % ("ready" if state == "ready" else "drain")))
             late.append("%s: %s" % (lb.label, why))
     return late
 
@@ -154,11 +156,13 @@ FORWARDED = re.compile(r"^/tmp/\.dockyard-fwd-[0-9a-f]+\.sock$")
 
 
 def remove_forwarded_at_exit(module):
-    """Sockets the action plugin forwarded for this run (roll.load_balancers[].forwarded) are
+    """Sockets the action plugin forwarded for this run (roll.load_balancers[].forwarded,
+    ready.load_balancers[].forwarded, roll.gate) are
     removed when the module ends, whatever the outcome; the result lists them
     (forwarded_removed) so the action plugin need not remove them over the connection."""
     roll_opts = module.params.get("roll") or {}
-    lbs = roll_opts.get("load_balancers") or []
+    lbs = (roll_opts.get("load_balancers") or []) + \
+        ((module.params.get("ready") or {}).get("load_balancers") or [])
     paths = [lb["socket"] for lb in lbs
              if lb.get("forwarded") and FORWARDED.match(lb.get("socket") or "")]
     if FORWARDED.match(roll_opts.get("gate") or ""):

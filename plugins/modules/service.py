@@ -180,6 +180,60 @@ options:
             starts the run then.
         type: str
         version_added: 0.3.0
+  ready:
+    description:
+      - Once the replicas of this run are converged (and healthy, per O(wait)), put them in
+        service on HAProxy load balancers and wait until every load balancer sees them UP, in
+        the same module run - what M(dockyard.fleet.haproxy_server) with C(servers), C(state=ready)
+        and C(wait=true) does from the load balancer. On replicas already in service it only
+        reads. The load balancers are checked (runtime API answers, every server exists) before
+        anything changes.
+      - With O(converge=missing), only when the run leaves no replica pending a change (a fresh
+        host, or one whose replicas all match); otherwise nothing is done here (no RV(ready)),
+        and the replicas that change go through a roll later.
+      - The load balancers are given as for O(roll.load_balancers); a C(controller_socket) is
+        forwarded to the host by the action plugin over the task's SSH connection. Not contacted
+        in check mode. Mutually exclusive with O(roll) (a roll ends every replica UP).
+      - The deploy role uses it for a fresh host and a no-op deploy (no M(dockyard.fleet.haproxy_server)
+        run on the load balancer then).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      load_balancers:
+        description: As O(roll.load_balancers).
+        type: list
+        elements: dict
+        required: true
+        suboptions:
+          socket:
+            description: Path of the runtime API's unix socket on this host.
+            type: str
+          controller_socket:
+            description: A unix socket on the controller leading to the runtime API (M(dockyard.fleet.socket_forward)).
+            type: str
+          backend:
+            description: The app's backend on that load balancer.
+            type: str
+            required: true
+          name:
+            description: Name of the load balancer in messages.
+            type: str
+          forwarded:
+            description: Set by the action plugin - the module removes O(ready.load_balancers[].socket) when it ends.
+            type: bool
+            default: false
+      server_prefix:
+        description: Replica i is the server O(ready.server_prefix) followed by i.
+        type: str
+        required: true
+      timeout:
+        description: Seconds to wait until every load balancer sees every replica UP.
+        type: float
+        default: 60
+      interval:
+        description: Seconds between two reads of a load balancer while waiting.
+        type: float
+        default: 0.25
   record:
     description:
       - Once every change of this run is done (with O(roll), every replica rolled and back in
@@ -189,8 +243,9 @@ options:
         deploy lock of O(record.token) is released. Nothing is recorded when the run fails.
       - Saves the separate M(dockyard.fleet.release) run after a deploy (one module run per
         host); the deploy role uses it when the roll is a host's last step.
-      - Needs O(state=started) or O(state=present) and O(converge=all). In check mode it
-        reports what it would record (RV(record)) and writes nothing.
+      - Needs O(state=started) or O(state=present). With O(converge=missing), only when the
+        run leaves no replica pending a change (otherwise no RV(record) - record after the roll).
+        In check mode it reports what it would record (RV(record)) and writes nothing.
       - If the record fails after the replicas changed, the module fails with
         C(changed=true) and the replicas keep what they run.
     type: dict
@@ -353,9 +408,16 @@ forwarded:
   contains:
     controller: {description: The socket on the controller., type: str}
     host: {description: Its path on the host during the run., type: str}
+ready:
+  description: With O(ready), the servers put in service and the runtime-API commands sent (none when they already were).
+  returned: when O(ready) is set, not in check mode, and no replica is left pending a change
+  type: dict
+  contains:
+    servers: {description: Server names on the load balancers., type: list, elements: str}
+    commands: {description: "Runtime-API commands sent, as C(<load balancer>: <command>).", type: list, elements: str}
 record:
   description: With O(record), what M(dockyard.fleet.release) returns for C(state=recorded).
-  returned: when O(record) is set and the run succeeded
+  returned: when O(record) is set, the run succeeded and left no replica pending a change
   type: dict
   contains:
     changed: {description: The version moved or an audit line was written (or would be in check mode)., type: bool}
@@ -403,7 +465,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan impor
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, fetch_views)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
-    GateError, LoadBalancer, RollFailed, remove_forwarded_at_exit, roll, wait_for_turn)
+    GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
     ReleaseError, ReleaseStore, check_name, record_release)
 
@@ -476,6 +538,14 @@ def run(module, spec, comparisons):
         before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
     changed = pulled or would_pull or bool([r for r in removals if r["name"] not in pending]) or any(
         d["steps"] for s_, _r, d in decisions if s_["name"] not in pending)
+    # converge=missing: what is left for later runs (O(ready) and O(record) wait for none)
+    open_changes = [s_["name"] for s_, _r, d in decisions if s_["name"] in pending and d["steps"]] \
+        + [r["name"] for r in removals if r["name"] in pending]
+    ready_names, lbs = [], []
+    if p["ready"] and not open_changes and not module.check_mode:
+        # the load balancers answer and know every replica, before anything changes
+        ready_names = [p["ready"]["server_prefix"] + str(slot["index"]) for slot, _r, _d in decisions]
+        lbs = connect_lbs(module, "ready", ready_names)
 
     ids = {}
     if not module.check_mode:
@@ -520,15 +590,26 @@ def run(module, spec, comparisons):
                              "image_id": r["entry"].get("ImageID"), "health": None,
                              "id": r["entry"].get("Id") if r["name"] in pending else None,
                              "pending": r["name"] in pending})
-    exit_recorded(module, changed, replicas=replicas_out, ports=layout["ports"], actions=actions,
+    result = dict(replicas=replicas_out, ports=layout["ports"], actions=actions,
                   diff={"before": before, "after": after})
+    if lbs:
+        log = []
+        late = lb_set(lbs, ready_names, "ready", p["ready"]["timeout"], p["ready"]["interval"], log,
+                      option="ready.timeout")
+        result["ready"] = {"servers": ready_names, "commands": log}
+        if late:
+            module.fail_json(msg="the replicas run, but are not UP on every load balancer: %s"
+                                 % "; ".join(late), changed=changed or bool(log), **result)
+        changed = changed or bool(log)
+    exit_recorded(module, changed, settled=not open_changes, **result)
 
 
-def exit_recorded(module, changed, **result):
+def exit_recorded(module, changed, settled=True, **result):
     """Exit with the run's result; with O(record), the release recorded first (only here: every
-    change of the run is done). A record that fails fails the run, naming what did change."""
+    change of the run is done), unless replicas are left pending a change (settled false). A
+    record that fails fails the run, naming what did change."""
     rec = module.params["record"]
-    if rec:
+    if rec and settled:
         try:
             store = ReleaseStore(rec["state_dir"], rec["app"], rec["audit_log"],
                                  lock_dir=rec["lock_dir"])
@@ -567,23 +648,7 @@ def run_roll(module, spec, comparisons):
         if not slot["existing"] and engine.inspect(slot["name"]) is not None:
             module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or rename it "
                                  "(option name)" % (slot["name"], SERVICE_LABEL, name))
-    lbs = []
-    for n, lb in enumerate(r["load_balancers"], 1):
-        label = lb.get("name") or lb["socket"]
-        lbs.append(LoadBalancer(label, RuntimeClient(lb["socket"]), lb["backend"]))
-        try:  # every server there, before anything changes
-            if not lbs[-1].client.command("show info").strip():
-                # a forwarded socket connects, then closes when the far end cannot open it
-                raise HAProxyError(
-                    "the runtime API %s answered nothing: is HAProxy running there, and may the "
-                    "SSH user of the load balancer open its socket (root, or the socket's group; "
-                    "else set deploy_roll_mode per_step)? (option socket)" % lb["socket"])
-            fetch_views(lbs[-1].client, lb["backend"], [r["server_prefix"] + str(i) for i in indexes])
-        except HAProxyError as exc:
-            module.fail_json(msg="roll.load_balancers[%d] (%s): %s" % (
-                n, label, str(exc).replace("(option server)", "(option roll.server_prefix)")
-                .replace("(option socket)", "(option roll.load_balancers[%d].socket)" % n)
-                .replace("(option backend)", "(option roll.load_balancers[%d].backend)" % n)))
+    lbs = connect_lbs(module, "roll", [r["server_prefix"] + str(i) for i in indexes])
     image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
     decisions, before, after = {}, {}, {}
 
@@ -678,6 +743,29 @@ def run_roll(module, spec, comparisons):
     exit_recorded(module, changed, **outcome({"roll": done}))
 
 
+def connect_lbs(module, opt, names):
+    """The load balancers of option opt (roll or ready), each checked before anything changes:
+    its runtime API answers and has every server in names. Fails the module naming the option."""
+    lbs = []
+    for n, lb in enumerate(module.params[opt]["load_balancers"], 1):
+        label = lb.get("name") or lb["socket"]
+        lbs.append(LoadBalancer(label, RuntimeClient(lb["socket"]), lb["backend"]))
+        try:
+            if not lbs[-1].client.command("show info").strip():
+                # a forwarded socket connects, then closes when the far end cannot open it
+                raise HAProxyError(
+                    "the runtime API %s answered nothing: is HAProxy running there, and may the "
+                    "SSH user of the load balancer open its socket (root, or the socket's group; "
+                    "else set deploy_roll_mode per_step)? (option socket)" % lb["socket"])
+            fetch_views(lbs[-1].client, lb["backend"], names)
+        except HAProxyError as exc:
+            module.fail_json(msg="%s.load_balancers[%d] (%s): %s" % (
+                opt, n, label, str(exc).replace("(option server)", "(option %s.server_prefix)" % opt)
+                .replace("(option socket)", "(option %s.load_balancers[%d].socket)" % (opt, n))
+                .replace("(option backend)", "(option %s.load_balancers[%d].backend)" % (opt, n))))
+    return lbs
+
+
 def check_roll(p):
     """Why O(roll) cannot be used with the other options, or None."""
     r = p["roll"]
@@ -700,14 +788,36 @@ def check_roll(p):
     return None
 
 
+def check_ready(p):
+    """Why O(ready) cannot be used with the other options, or None."""
+    r = p["ready"]
+    if not r:
+        return None
+    if p["roll"]:
+        return "options ready and roll are mutually exclusive (a roll ends every replica UP)"
+    if p["state"] != "started":
+        return "option ready needs state=started"
+    if not r["load_balancers"]:
+        return "option ready.load_balancers lists no load balancer"
+    for n, lb in enumerate(r["load_balancers"], 1):
+        if lb.get("controller_socket"):
+            return ("option ready.load_balancers[%d].controller_socket is forwarded by the action "
+                    "plugin of dockyard.fleet.service, which did not run (use the module by its "
+                    "full name)" % n)
+    for opt in ("timeout", "interval"):
+        if r[opt] <= 0:
+            return "option ready.%s must be > 0, not %s" % (opt, r[opt])
+    return None
+
+
 def check_record(p):
     """Why O(record) cannot be used with the other options, or None."""
     rec = p["record"]
     if not rec:
         return None
-    if p["state"] not in ("started", "present") or p["converge"] != "all":
-        return "option record needs state started or present and converge=all (a release is " \
-               "recorded once every replica runs it)"
+    if p["state"] not in ("started", "present"):
+        return "option record needs state started or present (a release is recorded once " \
+               "every replica runs it)"
     for opt in ("app", "token", "version"):
         if not rec[opt]:
             return "option record.%s is required (and must not be empty)" % opt
@@ -753,6 +863,19 @@ def main():
             batch_hosts=dict(type="list", elements="str"),  # used by the action plugin only
             gate=dict(type="str"),  # set by the action plugin
         )),
+        ready=dict(type="dict", options=dict(
+            load_balancers=dict(type="list", elements="dict", required=True, options=dict(
+                socket=dict(type="str"),
+                controller_socket=dict(type="str"),
+                backend=dict(type="str", required=True),
+                name=dict(type="str"),
+                forwarded=dict(type="bool", default=False),
+            ), required_one_of=[["socket", "controller_socket"]],
+                mutually_exclusive=[["socket", "controller_socket"]]),
+            server_prefix=dict(type="str", required=True),
+            timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=0.25),
+        )),
         record=dict(type="dict", options=dict(
             app=dict(type="str", required=True),
             token=dict(type="str", required=True, no_log=False),
@@ -782,7 +905,8 @@ def main():
     except SpecError as exc:
         module.fail_json(msg=str(exc))
     remove_forwarded_at_exit(module)
-    roll_error = check_roll(module.params) or check_record(module.params)
+    roll_error = check_roll(module.params) or check_ready(module.params) or \
+        check_record(module.params)
     if roll_error:
         module.fail_json(msg=roll_error)
     try:

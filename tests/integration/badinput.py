@@ -242,6 +242,20 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         rec = {"app": "badin-s", "token": "badin-token", "version": "v1",
                "state_dir": "/run/dockyard-badinput/rel", "lock_dir": "/run/dockyard-badinput/lk",
                "audit_log": "/run/dockyard-badinput/deploy.log"}
+        c.add_fixed(module, "ready", base, [
+            ({"ready": {"load_balancers": [], "server_prefix": "app1-"}}, ["ready.load_balancers"]),
+            ({"ready": {"load_balancers": [lb], "server_prefix": "app1-"}},
+             ["ready.load_balancers"]),     # no runtime API there: before any change
+            ({"ready": {"load_balancers": [lb], "server_prefix": "app1-"}, "roll": roll},
+             ["ready", "roll"]),
+            ({"ready": {"load_balancers": [lb], "server_prefix": "app1-"}, "state": "present"},
+             ["ready"]),
+            ({"ready": {"load_balancers": [lb], "server_prefix": "app1-", "timeout": 0}},
+             ["ready.timeout"]),
+            ({"ready": {"load_balancers": [{"backend": "web"}], "server_prefix": "app1-"}},
+             ["socket"]),
+            ({"ready": {"load_balancers": [lb]}}, ["server_prefix"]),
+        ])
         c.add_fixed(module, "record", base, [
             ({"record": dict(rec, app="../web")}, ["record.app"]),
             ({"record": dict(rec, app="a b;rm")}, ["record.app"]),
@@ -249,7 +263,7 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
             ({"record": dict(rec, token=None)}, ["token"]),
             ({"record": dict(rec, version=None)}, ["version"]),
             ({"record": rec, "state": "absent"}, ["record"]),
-            ({"record": rec, "converge": "missing"}, ["record"]),
+            ({"record": rec, "state": "stopped"}, ["record"]),
             ({"record": rec, "image": None}, ["record.image"]),
             ({"record": dict(rec, bogus=1)}, ["bogus"]),
         ])

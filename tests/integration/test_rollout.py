@@ -67,15 +67,48 @@ def fleet_v1(lab):
     return res
 
 
+def _runs(res):
+    return [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
+            if r["status"] != "skipped"]
+
+
 def test_fresh_deploy_serves_v1_and_second_run_changes_nothing(lab, fleet_v1):
     assert all_on(lab, "v1"), versions(lab)
     stats = LoadClient("http://%s/" % list(lab.lb.values())[0], max_requests=60,
                        max_seconds=30).run()
     assert stats.failed == 0, stats.summary()
     assert set(stats.versions) == {"v1"}
+    # a fresh host: the service run started the replicas, put them in service on the load
+    # balancer through the forwarded runtime API, waited until UP and recorded the release:
+    # no haproxy_server run for the app, no separate record run (the lock's release run only)
+    ran = _runs(fleet_v1)
+    lb = list(lab.lb)[0]
+    for host in lab.app_hosts:
+        assert ran.count((host, "release")) == 1, ran
+        assert ran.count((host, "service")) == 1, ran
+        svc = [r["result"] for r in fleet_v1.records
+               if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
+        assert svc[0]["ready"]["servers"] == ["%s-1" % host, "%s-2" % host], svc[0]
+        assert svc[0]["record"]["current"]["version"] == "v1", svc[0]["record"]
+        assert svc[0]["record"]["lock"] == "released", svc[0]["record"]
+        audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+        assert "to=v1 result=ok" in audit, audit
+    assert not [r for r in fleet_v1.records if r["action"].endswith("haproxy_server")
+                and r["status"] != "skipped"], ran
     again = run_playbook(lab, "playbooks/site.yml", extra_vars=fleet(lab, deploy_version="v1"))
     assert again.rc == 0, again.stdout[-3000:]
     assert again.changed == 0, again.stdout[-3000:]
+    # a no-op deploy: the same three runs per app host (lock, image, service that only reads
+    # the load balancer and records nothing new), none on the load balancer for the app
+    ran = _runs(again)
+    for host in lab.app_hosts:
+        assert ran.count((host, "release")) == 1 and ran.count((host, "service")) == 1, ran
+        svc = [r["result"] for r in again.records
+               if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
+        assert svc[0]["ready"]["commands"] == [] and svc[0]["record"]["changed"] is False
+    assert not [r for r in again.records if r["action"].endswith("haproxy_server")
+                and r["status"] != "skipped"], ran
+    assert not [h for h, a in ran if h == lb and a == "haproxy_server"]
 
 
 def test_secrets_reach_the_app_but_no_output_or_log(lab, fleet_v1):
