@@ -19,6 +19,7 @@ run overlaps the previous host's roll. Otherwise the plugin waits before startin
 from __future__ import annotations
 
 import copy
+import subprocess
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
@@ -85,8 +86,8 @@ class ActionModule(ActionBase):
             return None
         try:
             remote = forward_to_host(self, gate.path)
-        except (ForwardError, OSError):
-            gate.discard()
+        except (ForwardError, OSError, subprocess.SubprocessError):
+            gate.discard()  # the turn is then awaited on the controller, as without ssh
             return None
         forwards.append((remote, gate.path))
         roll["gate"] = remote
