@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -65,6 +66,10 @@ def lb_status(lab):
 def all_up(lab):
     st = lb_status(lab)
     return len(st) == 2 * len(lab.app_hosts) and set(st.values()) == {"UP"}
+
+
+def dockerd_pid(host):
+    return "/var/lib/dockyard-lab/%d/%s/fs/run/docker.pid" % (LAB_ID, host)
 
 
 def lock_path(host):
@@ -152,6 +157,11 @@ def test_dockerd_stopped_mid_deploy(lab, fleet):
                 if not seen:
                     time.sleep(0.1)
             seen = seen and replicas(lab, [victim])[victim][:1] == [(APP + "-1", "v2", "running")]
+            # SIGTERM to the victim's dockerd at once (its API closes first), then the lab's
+            # docker-stop waits until the engine and its containers are gone. Starting the
+            # lab tool first took long enough under load for replica 2 to be replaced,
+            # healthy and back in service before the engine went (a race the test lost once).
+            os.kill(int(open(dockerd_pid(victim)).read().strip()), signal.SIGTERM)
             lab.tool("docker-stop", victim)
             # Once lb1 has taken the victim's replicas out, a second client counts what the
             # fleet serves while the other hosts finish their rollout (and after the play,
