@@ -766,6 +766,18 @@ def connect_lbs(module, opt, names):
     return lbs
 
 
+def check_lbs(opt, lbs):
+    """Why the load balancers of option opt (roll, ready) cannot be used, or None."""
+    if not lbs:
+        return "option %s.load_balancers lists no load balancer" % opt
+    for n, lb in enumerate(lbs, 1):
+        if lb.get("controller_socket"):
+            return ("option %s.load_balancers[%d].controller_socket is forwarded by the action "
+                    "plugin of dockyard.fleet.service, which did not run (use the module by its "
+                    "full name)" % (opt, n))
+    return None
+
+
 def check_roll(p):
     """Why O(roll) cannot be used with the other options, or None."""
     r = p["roll"]
@@ -773,13 +785,9 @@ def check_roll(p):
         return None
     if p["state"] != "started" or p["converge"] != "all":
         return "option roll needs state=started and converge=all"
-    if not r["load_balancers"]:
-        return "option roll.load_balancers lists no load balancer"
-    for n, lb in enumerate(r["load_balancers"], 1):
-        if lb.get("controller_socket"):
-            return ("option roll.load_balancers[%d].controller_socket is forwarded by the action "
-                    "plugin of dockyard.fleet.service, which did not run (use the module by its "
-                    "full name)" % n)
+    lb_error = check_lbs("roll", r["load_balancers"])
+    if lb_error:
+        return lb_error
     for opt in ("drain_timeout", "ready_timeout", "interval"):
         if r[opt] <= 0:
             return "option roll.%s must be > 0, not %s" % (opt, r[opt])
@@ -797,13 +805,9 @@ def check_ready(p):
         return "options ready and roll are mutually exclusive (a roll ends every replica UP)"
     if p["state"] != "started":
         return "option ready needs state=started"
-    if not r["load_balancers"]:
-        return "option ready.load_balancers lists no load balancer"
-    for n, lb in enumerate(r["load_balancers"], 1):
-        if lb.get("controller_socket"):
-            return ("option ready.load_balancers[%d].controller_socket is forwarded by the action "
-                    "plugin of dockyard.fleet.service, which did not run (use the module by its "
-                    "full name)" % n)
+    lb_error = check_lbs("ready", r["load_balancers"])
+    if lb_error:
+        return lb_error
     for opt in ("timeout", "interval"):
         if r[opt] <= 0:
             return "option ready.%s must be > 0, not %s" % (opt, r[opt])
@@ -832,6 +836,18 @@ def check_record(p):
     return None
 
 
+def lb_list_spec():
+    """Argument spec of roll.load_balancers and ready.load_balancers."""
+    return dict(type="list", elements="dict", required=True, options=dict(
+        socket=dict(type="str"),
+        controller_socket=dict(type="str"),
+        backend=dict(type="str", required=True),
+        name=dict(type="str"),
+        forwarded=dict(type="bool", default=False),
+    ), required_one_of=[["socket", "controller_socket"]],
+        mutually_exclusive=[["socket", "controller_socket"]])
+
+
 def main():
     shared = copy.deepcopy(CONTAINER_ARGS)
     shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
@@ -845,14 +861,7 @@ def main():
         only=dict(type="list", elements="int"),
         converge=dict(type="str", default="all", choices=["all", "missing"]),
         roll=dict(type="dict", options=dict(
-            load_balancers=dict(type="list", elements="dict", required=True, options=dict(
-                socket=dict(type="str"),
-                controller_socket=dict(type="str"),
-                backend=dict(type="str", required=True),
-                name=dict(type="str"),
-                forwarded=dict(type="bool", default=False),
-            ), required_one_of=[["socket", "controller_socket"]],
-                mutually_exclusive=[["socket", "controller_socket"]]),
+            load_balancers=lb_list_spec(),
             server_prefix=dict(type="str", required=True),
             drain_timeout=dict(type="float", default=60),
             ready_timeout=dict(type="float", default=60),
@@ -864,14 +873,7 @@ def main():
             gate=dict(type="str"),  # set by the action plugin
         )),
         ready=dict(type="dict", options=dict(
-            load_balancers=dict(type="list", elements="dict", required=True, options=dict(
-                socket=dict(type="str"),
-                controller_socket=dict(type="str"),
-                backend=dict(type="str", required=True),
-                name=dict(type="str"),
-                forwarded=dict(type="bool", default=False),
-            ), required_one_of=[["socket", "controller_socket"]],
-                mutually_exclusive=[["socket", "controller_socket"]]),
+            load_balancers=lb_list_spec(),
             server_prefix=dict(type="str", required=True),
             timeout=dict(type="float", default=60),
             interval=dict(type="float", default=0.25),
