@@ -175,11 +175,6 @@ class Gate:
         if self._own_dir:
             shutil.rmtree(self._own_dir, ignore_errors=True)
 
-    def halted_by(self):
-        """The host whose failure halted this one (verdict sent), or None."""
-        v = self.verdict or ""
-        return v[5:] if v.startswith("halt ") else None
-
     def close(self):
         """Once the module run has ended: wait until this host's turn has come (the turns end
         in order), stop answering. Raises what the waiting thread met."""
