@@ -3,7 +3,8 @@
 """Benchmark helper (not shipped): counts module runs per host and writes them as JSON.
 
 A module run is one execution of a module on a host: every result of a task without a
-loop, every item of a task with a loop. Skipped tasks/items and actions that run only on
+loop, every item of a task with a loop (or the result's `invocations` when it gives one:
+dockyard.fleet.image runs the module 0, 1 or 2 times). Skipped tasks/items and actions that run only on
 the controller (set_fact, include_*, fail, debug, assert, meta) are not module runs.
 A delegated task counts on the host it was delegated to (as "@<address>" when
 ansible-core gives callbacks only its address). Output: $BENCH_COUNT_FILE.
@@ -66,8 +67,12 @@ class CallbackModule(CallbackBase):
         if action in CONTROLLER_ONLY:
             return
         h = self.hosts[self._target(result)]
-        h["modules"] += 1
-        h["by_action"][action] += 1
+        # dockyard.fleet.image says how many module runs it made (0 when it streamed the
+        # archive over a forwarded engine socket, 2 when it copied and loaded it)
+        runs = result._result.get("invocations")
+        runs = runs if isinstance(runs, int) and not isinstance(runs, bool) and runs >= 0 else 1
+        h["modules"] += runs
+        h["by_action"][action] += runs
         if result._result.get("changed"):
             h["changed"] += 1
         if failed:

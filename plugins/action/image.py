@@ -3,9 +3,15 @@
 """Action plugin of dockyard.fleet.image.
 
 For source=load the archive lives on the controller. It is read here (manifest and image
-config only) to learn the image ID and tags; the module is run once to ask the host whether
-that image is there. Only if it is missing is the archive copied to a temporary directory on
-the host and the module run a second time to load it; the temporary directory is removed.
+config only) to learn the image ID and tags. Then, with ship=stream (and auto, when the
+connection allows it), the host's engine socket is forwarded to the controller over the
+task's SSH ControlMaster (as socket_forward does for HAProxy's runtime API) and the module's
+own logic (ImageManager) runs here against it: the host is asked whether the image is there
+and, only if it is missing, the archive is streamed into `docker load` through the forward.
+No module run, no copy on the host's disk; the forward is cancelled at the end.
+With ship=copy (and auto, when streaming is not possible) the module is run once to ask the
+host; only if the image is missing is the archive copied to a temporary directory on the
+host and the module run a second time to load it; the temporary directory is removed.
 Every other task is passed to the module unchanged (one run). Before any run, the dict
 options with suboptions (build) are checked here: ansible-core's own message for a list there
 does not name the option.
@@ -13,13 +19,21 @@ does not name the option.
 from __future__ import annotations
 
 import os
+import subprocess
 
 from ansible.errors import AnsibleError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
-    IMAGE_ARGS, ImageInputError, archive_image_for, check_dict_options, parse_reference,
-    read_archive)
+    IMAGE_ARGS, ImageInputError, ImageManager, archive_image_for, check_dict_options,
+    parse_reference, read_archive, stream_engine_socket, validate_params)
+from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
+    ForwardError, cancel_to_controller, forward_to_controller)
+
+SHIP = ("auto", "stream", "copy")
 
 MODULE = "dockyard.fleet.image"
 
@@ -49,6 +63,9 @@ class ActionModule(ActionBase):
         try:
             if args.get("_archive"):
                 raise ImageInputError("_archive: internal option, set by the action plugin only")
+            if args.get("ship", "auto") not in SHIP:
+                raise ImageInputError("ship: must be one of %s, not %r"
+                                      % (", ".join(SHIP), args.get("ship")))
             if not args.get("load_path"):
                 raise ImageInputError("load_path: required with source=load (a docker-save "
                                       "archive on the controller)")
@@ -67,7 +84,23 @@ class ActionModule(ActionBase):
         args.pop("load_path")
         args["_archive"] = dict(id=image["id"], tags=image["tags"], path=None,
                                 archive=os.path.basename(local))
+        ship = args.get("ship", "auto")
+        why = None
+        if ship != "copy":
+            res, why = self._stream(args, local, archive)
+            if res is not None:
+                result.update(res)
+                return result
+            if ship == "stream":
+                result.update(failed=True, changed=False, shipped=False, invocations=0,
+                              msg="ship: cannot stream the archive to the host's engine: %s "
+                                  "(ship=auto copies it instead)" % why)
+                return result
+
         res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        res["ship"] = "copy"
+        if why:
+            res["ship_reason"] = why
         if res.get("failed") or not res.get("needs_archive"):
             res.pop("needs_archive", None)
             res.update(shipped=False, invocations=1)
@@ -86,6 +119,84 @@ class ActionModule(ActionBase):
         finally:
             self._remove_tmp_path(tmpdir, force=True)
         res.pop("needs_archive", None)
-        res.update(shipped=True, invocations=2, archive_size=archive["size"])
+        res.update(shipped=True, invocations=2, archive_size=archive["size"], ship="copy")
+        if why:
+            res["ship_reason"] = why
         result.update(res)
         return result
+
+    def _stream(self, args, local, archive):
+        """ship=stream: the module's logic, run here against the host's engine socket
+        forwarded over the SSH connection. Returns (result, None), or (None, why not) when
+        streaming is not possible (nothing was changed then)."""
+        if ship_blocker := self._stream_blocker():
+            return None, ship_blocker
+        # the module's own checks, here: the same messages, without a module run
+        validated = ArgumentSpecValidator(docker_common_args(**IMAGE_ARGS)).validate(args)
+        params = validated.validated_parameters
+        try:
+            if validated.error_messages:
+                raise ImageInputError("; ".join(validated.error_messages))
+            validate_params(params)
+        except ImageInputError as exc:
+            return dict(failed=True, changed=False, msg=str(exc), shipped=False, invocations=0), None
+        environment = {}
+        self._compute_environment_string(environment)
+        sock, why = stream_engine_socket(params, environment)
+        if sock is None:
+            return None, why
+        check = bool(self._task.check_mode)
+        try:
+            client, why = self._engine_over_forward(params, sock)
+            if client is None:
+                return None, why
+            # check mode never loads: without a path the manager only predicts
+            params["_archive"] = dict(params["_archive"], path=None if check else local)
+            try:
+                res = ImageManager(client, params, check).run()
+            except (DockerError, ImageInputError) as exc:
+                return dict(failed=True, changed=False, msg=str(exc), shipped=False,
+                            invocations=0, ship="stream"), None
+        finally:
+            try:
+                cancel_to_controller(self, sock)
+            except (ForwardError, OSError, subprocess.SubprocessError):
+                pass  # the master ends with ControlPersist; its socket is in a private dir
+        shipped = not check and any(a.startswith("loaded ") for a in res["actions"])
+        res.update(shipped=shipped, invocations=0, ship="stream")
+        if shipped:
+            res["archive_size"] = archive["size"]
+        return res, None
+
+    def _engine_over_forward(self, params, sock):
+        """A client for the host's engine socket forwarded to the controller, asked for its
+        version: (client, None) or (None, why not). A second try after a failed one: a master
+        whose connection died (the host rebooted within ControlPersist) accepts the forward,
+        then resets the first connection through it and exits; the next request starts a new
+        master."""
+        why = None
+        for _attempt in range(2):
+            try:
+                forwarded = forward_to_controller(self, sock)
+            except (ForwardError, OSError, subprocess.SubprocessError) as exc:
+                return None, "cannot forward %s: %s" % (sock, exc)
+            client = DockerClient(dict(params, docker_host="unix://" + forwarded), environ={})
+            try:
+                client.call("version")
+                return client, None
+            except DockerError as exc:
+                why = "the engine socket %s does not answer over the forward: %s" % (sock, exc)
+            try:
+                cancel_to_controller(self, sock)
+            except (ForwardError, OSError, subprocess.SubprocessError):
+                pass
+        return None, why
+
+    def _stream_blocker(self):
+        if self._task.async_val:
+            return "the task is async (the forward lives as long as the task)"
+        pc = self._play_context
+        if pc.become and (pc.become_user or "root") != "root":
+            return "the task becomes %s (the forward opens the engine socket as the SSH user)" \
+                % pc.become_user
+        return None

@@ -12,9 +12,11 @@ description:
     (O(source=pull)), from a C(docker save) archive on the controller (O(source=load)) or built
     from a context directory on the host (O(source=build)); or removes it (O(state=absent)).
   - With O(source=load) the action plugin reads the archive's C(manifest.json) on the
-    controller to learn the image ID and tags, asks the host once whether that image is there,
-    and copies the archive to the host only when it is missing. A no-op run is one module run
-    and copies nothing.
+    controller to learn the image ID and tags, asks the host whether that image is there, and
+    sends the archive only when it is missing. Over SSH (O(ship=auto)) it asks the host's
+    engine directly through a socket forwarded over the task's SSH connection and streams the
+    archive into C(docker load) the same way (no module run on the host, nothing written to
+    its disk). Otherwise (O(ship=copy)) a no-op is one module run and copies nothing.
   - Can add more tags (O(repository)) and prune older tags of the same repository (O(keep)).
 options:
   name:
@@ -99,6 +101,25 @@ options:
         removed, except images used by any container (running or stopped), which are always kept
         and do not count. Removed tags are returned in RV(removed).
     type: int
+  ship:
+    description:
+      - How O(source=load) reaches the host's engine. Ignored for other sources.
+      - V(stream) forwards the host's engine socket (O(docker_host), a unix socket) to the
+        controller over the task's SSH ControlMaster (C(ssh -O forward), no new connection), runs
+        this module's logic on the controller against it and, when the image is missing,
+        streams the archive into C(docker load) through it. No module run, no temporary copy on
+        the host. The engine is reached as the SSH user (root, or a member of the C(docker)
+        group); the forward, in the connection's private ControlPath directory, is cancelled
+        when the task ends. Fails naming this option when that is not possible.
+      - V(copy) runs the module on the host to ask, and only when the image is missing copies
+        the archive to a temporary directory there and runs the module again to load it.
+      - V(auto) streams when it can (the C(ssh) connection plugin with ControlPersist, a unix
+        socket O(docker_host), no C(DOCKER_*) variable in the task's C(environment), not async,
+        no C(become_user) other than root, an engine socket the SSH user can open) and
+        copies otherwise; RV(ship_reason) says why it copied.
+    type: str
+    choices: [auto, stream, copy]
+    default: auto
   _archive:
     description: Internal, set by the action plugin. Do not use.
     type: dict
@@ -116,7 +137,7 @@ author: dockyard.fleet contributors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
-- name: Ship the release archive (copied only when the host lacks it), keep 3 releases
+- name: Ship the release archive (sent only when the host lacks it), keep 3 releases
   dockyard.fleet.image:
     name: dockyard/demo:v2
     source: load
@@ -166,11 +187,19 @@ removed:
   type: list
   elements: str
 shipped:
-  description: With O(source=load), whether the archive was copied to the host in this run.
+  description: With O(source=load), whether the archive was sent to the host (streamed or copied) in this run.
   returned: when source is load
   type: bool
+ship:
+  description: With O(source=load), how the host's engine was reached, V(stream) or V(copy).
+  returned: when source is load and the archive was read
+  type: str
+ship_reason:
+  description: With O(ship=auto), why the archive could not be streamed (then it was copied).
+  returned: when O(ship=auto) fell back to V(copy)
+  type: str
 invocations:
-  description: How many times the module ran on the host for this task (1 or 2).
+  description: How many times the module ran on the host for this task (0 when streamed, 1 or 2).
   returned: always
   type: int
 """

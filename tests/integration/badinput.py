@@ -364,7 +364,8 @@ def image_cases(c: Cases, lab_id: int):
     c.add("image", "range", base, _opt("keep", st.integers(-10 ** 6, 0)), 5)
     c.add("image", "choice", base, _choices({"state": ["present", "absent"],
                                              "source": ["pull", "load", "build"],
-                                             "pull": ["always", "missing"]}), 4)
+                                             "pull": ["always", "missing"],
+                                             "ship": ["auto", "stream", "copy"]}), 4)
     c.add("image", "unknown", base, _unknown(), 4)
     c.add("image", "host", base, _unreachable_hosts(lab_id), 4)
 

@@ -2,11 +2,13 @@
 keep-N, absent, check mode, diff and bad input that must leave the engine unchanged."""
 from __future__ import annotations
 
+import glob
 import os
 import uuid
 
 import pytest
 import yaml
+from conftest import LAB_ID
 
 HOST = "app1"
 V1, V2 = "dockyard/demo:v1", "dockyard/demo:v2"
@@ -36,44 +38,98 @@ def ctx(tmp_path):
     return str(d)
 
 
-def load_play(name, archive, tasks=("load",)):
+def load_play(name, archive, tasks=("load",), ship=None):
+    extra = {"ship": ship} if ship else {}
     t = [{"name": n, "dockyard.fleet.image": dict(
-        name=name, source="load", load_path="{{ dockyard_lab_images_dir }}/" + archive)}
+        name=name, source="load", load_path="{{ dockyard_lab_images_dir }}/" + archive, **extra)}
         for n in tasks]
     return yaml.safe_dump([{"hosts": HOST, "tasks": t}]) + "\n"
 
 
-def test_load_ships_archive_only_when_missing(lab, play):
+def _forwards():
+    """Forwarded sockets in the lab's ControlPath directory (see tests/integration/conftest.py)."""
+    return set(glob.glob("/tmp/.dockyard-cp-lab%d/dyfwd-*.sock" % LAB_ID))
+
+
+# auto over the lab's ssh connections streams: the module's logic runs on the controller
+# against the host's engine socket forwarded over the SSH master (no module run, no copy on the
+# host); copy asks with one module run and ships with two.
+@pytest.mark.parametrize("ship,runs_ask,runs_ship", [("auto", 0, 0), ("copy", 1, 2)])
+def test_load_ships_archive_only_when_missing(lab, play, ship, runs_ask, runs_ship):
     lab.remove_image(HOST, V2)
     image_id = lab.images[V2]["id"]
+    how = "stream" if ship == "auto" else "copy"
+    forwards = _forwards()
 
-    # check mode: reports the load, copies nothing, changes nothing
+    # check mode: reports the load, sends nothing, changes nothing
     before = lab.snapshot(HOST)
-    res = play(load_play(V2, "demo-v2.tar"), check=True, diff=True)
+    res = play(load_play(V2, "demo-v2.tar", ship=ship), check=True, diff=True)
     assert res.rc == 0, res.stdout
     r = res.one(action="image")
-    assert r["changed"] and r["shipped"] is False and r["invocations"] == 1
+    assert r["changed"] and r["shipped"] is False and r["invocations"] == runs_ask
+    assert r["ship"] == how and "ship_reason" not in r
     assert r["diff"]["before"] == {"present": False}
     assert r["diff"]["after"]["id"] == image_id
     assert lab.snapshot(HOST) == before
 
-    # real run, twice in one play: first ships and loads, second is one module run
-    res = play(load_play(V2, "demo-v2.tar", tasks=["first", "second"]), diff=True)
+    # real run, twice in one play: first ships and loads, second only asks
+    res = play(load_play(V2, "demo-v2.tar", tasks=["first", "second"], ship=ship), diff=True)
     assert res.rc == 0, res.stdout
     first, second = res.one(task="first"), res.one(task="second")
-    assert first["changed"] and first["shipped"] is True and first["invocations"] == 2
+    assert first["changed"] and first["shipped"] is True and first["invocations"] == runs_ship
+    assert first["ship"] == how and first["archive_size"] > 0
     assert first["image"]["id"] == image_id and V2 in first["image"]["tags"]
+    assert first["diff"]["before"] == {"present": False} and first["diff"]["after"]["id"] == image_id
     assert second["changed"] is False and second["shipped"] is False
-    assert second["invocations"] == 1
+    assert second["invocations"] == runs_ask
     assert res.recap[HOST]["changed"] == 1
     assert lab.docker(HOST).images.get(V2).id == image_id
-    # the temporary copy is gone
+    # no copy left on the host, no forward left on the controller
     left = lab.ssh(HOST, "ls -a ~/.ansible/tmp 2>/dev/null | grep -c dockyard || true").stdout
     assert left.strip() in ("", "0")
+    assert _forwards() <= forwards
     # check mode on a host that has it: no change, no transfer
-    res = play(load_play(V2, "demo-v2.tar"), check=True)
+    res = play(load_play(V2, "demo-v2.tar", ship=ship), check=True)
     r = res.one(action="image")
-    assert not r["changed"] and r["shipped"] is False and r["invocations"] == 1
+    assert not r["changed"] and r["shipped"] is False and r["invocations"] == runs_ask
+
+
+def test_load_stream_keeps_n_and_tags(lab, play):
+    """Streamed, keep and repository act through the forward as the module would on the host."""
+    lab.load_image(HOST, V1)
+    lab.remove_image(HOST, V2)
+    _rmi(lab, "dockyard/mirror:v2")
+    pb = yaml.safe_dump([{"hosts": HOST, "tasks": [{"name": n, "dockyard.fleet.image": dict(
+        name=V2, source="load", load_path="{{ dockyard_lab_images_dir }}/demo-v2.tar",
+        ship="stream", keep=1, repository=["dockyard/mirror"])} for n in ("first", "second")]}])
+    used_v1 = any(c.image.id == lab.images[V1]["id"] for c in lab.docker(HOST).containers.list(all=True))
+    res = play(pb + "\n")
+    assert res.rc == 0, res.stdout
+    first, second = res.one(task="first"), res.one(task="second")
+    assert first["changed"] and first["shipped"] and first["invocations"] == 0
+    assert "tagged %s as dockyard/mirror:v2" % lab.images[V2]["id"][7:19] in first["actions"]
+    assert (V1 in first["removed"]) is not used_v1
+    assert not second["changed"] and second["invocations"] == 0
+    assert {V2, "dockyard/mirror:v2"} <= _tags(lab)
+    _rmi(lab, "dockyard/mirror:v2")
+    lab.load_image(HOST, V1)
+
+
+def test_load_stream_unavailable_fails_naming_ship_and_auto_copies(lab, play):
+    """A tcp:// engine cannot be streamed to: ship=stream fails naming the option before the
+    host is touched; auto says why and copies (here: the module then fails to reach it)."""
+    lab.remove_image(HOST, V2)
+    tasks = [{"name": s, "dockyard.fleet.image": dict(
+        name=V2, source="load", load_path="{{ dockyard_lab_images_dir }}/demo-v2.tar", ship=s,
+        docker_host="tcp://127.0.0.1:1", timeout=5), "ignore_errors": True} for s in ("stream", "auto")]
+    before = lab.snapshot(HOST)
+    res = play(yaml.safe_dump([{"hosts": HOST, "tasks": tasks}]) + "\n")
+    assert lab.snapshot(HOST) == before
+    stream, auto = res.one(task="stream"), res.one(task="auto")
+    assert stream["msg"].startswith("ship:") and "tcp://127.0.0.1:1" in stream["msg"], stream
+    assert stream["invocations"] == 0 and stream["changed"] is False
+    assert auto["ship"] == "copy" and "not a unix socket" in auto["ship_reason"]
+    assert auto["invocations"] == 1 and "docker_host" in auto["msg"], auto
 
 
 def test_load_only_tags_when_image_is_there(lab, play):
@@ -83,7 +139,7 @@ def test_load_only_tags_when_image_is_there(lab, play):
     res = play(load_play("dockyard/other:v1", "demo-v1.tar", tasks=["first", "second"]))
     assert res.rc == 0, res.stdout
     first, second = res.one(task="first"), res.one(task="second")
-    assert first["changed"] and first["shipped"] is False and first["invocations"] == 1
+    assert first["changed"] and first["shipped"] is False and first["invocations"] == 0, first.get("ship_reason")
     assert second["changed"] is False
     assert lab.docker(HOST).images.get("dockyard/other:v1").id == lab.images[V1]["id"]
     _rmi(lab, "dockyard/other:v1")
@@ -107,6 +163,10 @@ def test_bad_input_fails_naming_option_and_leaves_engine_unchanged(lab, play, tm
                                                   load_path=lab.images[V2]["archive"])),
         ("build without path", "build", dict(name="dockyard/b:1", source="build", build={})),
         ("bad keep", "keep", dict(name=V1, keep=0)),
+        ("bad keep streamed", "keep", dict(name=V1, source="load", keep=0,
+                                           load_path=lab.images[V1]["archive"])),
+        ("bad ship", "ship", dict(name=V2, source="load", ship="sideways",
+                                  load_path=lab.images[V2]["archive"])),
         ("unreachable registry", "name", dict(name="127.0.0.1:5999/none:1", source="pull")),
         ("missing without source", "name", dict(name="dockyard/never:1")),
         ("tag taken", "repository", dict(name=V1, repository=["dockyard/demo:v2"])),
@@ -126,7 +186,8 @@ def test_bad_input_fails_naming_option_and_leaves_engine_unchanged(lab, play, tm
         assert r.get("changed") is False, (n, r)
     reg = res.one(task="unreachable registry")["msg"]
     assert "127.0.0.1:5999" in reg
-    assert res.one(task="truncated archive").get("invocations") == 0  # never reached the host
+    for n in ("truncated archive", "bad keep streamed", "bad ship"):
+        assert res.one(task=n).get("invocations") == 0, n  # never reached the host
 
 
 def test_build_is_idempotent_and_tags(lab, play, ctx):

@@ -53,6 +53,7 @@ ROLE_VARS = {
         "deploy_volumes": _not_list(), "deploy_rollback_on_failure": _not_bool(),
         "deploy_lock_break": _not_bool(),
         "deploy_image_source": _not_choice(["archive", "pull"]),
+        "deploy_image_ship": _not_choice(["auto", "stream", "copy"]),
         "deploy_strategy": _not_choice(["rolling", "all_at_once"]),
         "deploy_wait": _not_choice(["healthy", "running"]),
         "deploy_roll_mode": _not_choice(["auto", "one_run", "per_step"]),

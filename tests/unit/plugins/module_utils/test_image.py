@@ -9,7 +9,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
     IMAGE_ARGS, ImageInputError, archive_image_for, check_dict_options, created_key, extra_refs,
-    parse_reference, read_archive, select_keep, tags_of_repo, validate_params)
+    parse_reference, read_archive, select_keep, stream_engine_socket, tags_of_repo, validate_params)
 
 
 # ---------------------------------------------------------------- references
@@ -244,3 +244,34 @@ def test_only_dict_options_with_suboptions_are_checked():
     spec = {"hc": {"type": "dict", "aliases": ["health"], "options": {"test": {"type": "str"}}}}
     with pytest.raises(ImageInputError, match=r"^health: expected a dict \(suboptions test\)"):
         check_dict_options(spec, {"health": ["x"]})
+
+
+# ---------------------------------------------------------------- ship=stream: which engine
+@pytest.mark.parametrize("params,env,want", [
+    ({}, {}, "/var/run/docker.sock"),
+    ({"docker_host": "unix:///run/user/1000/docker.sock"}, {}, "/run/user/1000/docker.sock"),
+    ({"docker_host": None}, {"HTTP_PROXY": "x"}, "/var/run/docker.sock"),
+])
+def test_stream_engine_socket_plain_local_engine(params, env, want):
+    assert stream_engine_socket(params, env) == (want, None)
+
+
+@pytest.mark.parametrize("params,env,why", [
+    ({"docker_host": "tcp://10.0.0.1:2376"}, {}, "not a unix socket"),
+    ({"docker_host": "ssh://deploy@h"}, {}, "not a unix socket"),
+    ({"docker_host": "unix://relative.sock"}, {}, "not an absolute"),
+    ({}, {"DOCKER_HOST": "tcp://x:2375"}, "DOCKER_HOST"),
+    ({}, {"DOCKER_CERT_PATH": "/c", "DOCKER_TLS_VERIFY": "1"}, "DOCKER_CERT_PATH, DOCKER_TLS_VERIFY"),
+    ({"tls": True}, {}, "tls"),
+    ({"validate_certs": True}, {}, "tls"),
+])
+def test_stream_engine_socket_says_why_not(params, env, why):
+    path, reason = stream_engine_socket(params, env)
+    assert path is None and why in reason
+
+
+def test_ship_is_an_option_with_auto_default():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import docker_common_args
+    v = ArgumentSpecValidator(docker_common_args(**IMAGE_ARGS))
+    assert v.validate({"name": "a:1"}).validated_parameters["ship"] == "auto"
+    assert v.validate({"name": "a:1", "ship": "bogus"}).error_messages
