@@ -56,9 +56,11 @@ class ReleaseStore:
         except (OSError, ValueError):
             return None if not os.path.isdir(self.lock_dir) else {}
 
-    def acquire(self, token, owner, timeout=0, stale_after=3600, poll=0.5, check_mode=False):
+    def acquire(self, token, owner, timeout=0, stale_after=3600, poll=0.5, check_mode=False,
+                options=("lock_timeout", "stale_after")):
         """Take the lock, waiting up to timeout seconds. Re-entrant for the same token.
-        Returns "acquired", "held" (already ours) or "would_acquire" (check mode)."""
+        Returns "acquired", "held" (already ours) or "would_acquire" (check mode). options:
+        the names of the timeout and stale_after options in the message when it is held."""
         deadline = self.clock() + timeout
         while True:
             held = self.lock_owner()
@@ -84,9 +86,10 @@ class ReleaseStore:
                 since = held.get("since")
                 when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else "?"
                 raise LockHeld("another deploy of %r holds the lock on this host: %s since %s "
-                               "(waited %ss, option lock_timeout; a lock older than %ss is taken "
-                               "over, option stale_after)"
-                               % (self.app, held.get("owner", "?"), when, timeout, stale_after))
+                               "(waited %ss, option %s; a lock older than %ss is taken "
+                               "over, option %s)"
+                               % (self.app, held.get("owner", "?"), when, timeout, options[0],
+                                  stale_after, options[1]))
             time.sleep(poll)
 
     def release(self, token, force=False):
@@ -171,6 +174,16 @@ def format_audit(ts, app, who, from_version, to_version, result, detail=""):
     if detail:
         line += " detail=%s" % _field(detail)
     return line
+
+
+def take_lock(store, token, owner, timeout=0, stale_after=3600, force=False, check_mode=False,
+              options=("lock_timeout", "stale_after")):
+    """The deploy lock as dockyard.fleet.release (state=locked) and dockyard.fleet.service
+    (option lock) take it: with force, any holder's lock is broken first (not in check mode).
+    Returns acquire()'s status; raises LockHeld when another run holds it past timeout."""
+    if force and not check_mode:
+        store.release(token, force=True)
+    return store.acquire(token, owner, timeout, stale_after, check_mode=check_mode, options=options)
 
 
 def record_release(store, token, owner, version, image, keep=5, changes=False, result=None,

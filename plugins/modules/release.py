@@ -137,7 +137,7 @@ audit_line:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    LockHeld, ReleaseError, ReleaseStore, record_release)
+    LockHeld, ReleaseError, ReleaseStore, record_release, take_lock)
 
 
 def run(module):
@@ -157,10 +157,8 @@ def run(module):
     record = store.read()
     result = dict(changed=False, lock="none")
     if state == "locked":
-        if p["force"] and not module.check_mode:
-            store.release(p["token"], force=True)
-        result["lock"] = store.acquire(p["token"], p["owner"], p["lock_timeout"], p["stale_after"],
-                                       check_mode=module.check_mode)
+        result["lock"] = take_lock(store, p["token"], p["owner"], p["lock_timeout"],
+                                   p["stale_after"], p["force"], module.check_mode)
     elif state == "recorded":
         return record_release(store, p["token"], p["owner"], p["version"], p["image"], p["keep"],
                               p["changes"], p["result"], p["detail"], p["force"],

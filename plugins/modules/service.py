@@ -292,6 +292,55 @@ options:
         description: As O(dockyard.fleet.release#module:audit_log).
         type: path
         default: /var/log/dockyard/deploy.log
+  lock:
+    description:
+      - Take the app's deploy lock as M(dockyard.fleet.release) with C(state=locked) does, first
+        thing in the run, before the engine is touched; the run fails (C(changed=false),
+        RV(lock)=V(held_by_other)) when another deploy holds it. Re-entrant for the same
+        O(lock.token). Together with O(record) (same app and token), a deploy to a fresh or
+        unchanged host is one module run (lock, converge, ready, record and unlock).
+      - Once taken, every result (a failure too) has RV(lock) and RV(release), so a rescue can
+        release it (M(dockyard.fleet.release) C(state=unlocked)).
+      - In check mode it reports V(would_acquire) (or V(held)) and writes nothing.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      app:
+        description: The app whose deploy lock this is (as O(dockyard.fleet.release#module:app)).
+        type: str
+        required: true
+      token:
+        description: The deploy run's token (the lock is re-entrant for it).
+        type: str
+        required: true
+      owner:
+        description: Who deploys, written in the lock (shown to a run that finds it held).
+        type: str
+        default: unknown
+      timeout:
+        description: Seconds to wait for a lock held by another run (0 fails at once).
+        type: int
+        default: 0
+      stale_after:
+        description: A lock older than this many seconds is taken over.
+        type: int
+        default: 3600
+      force:
+        description: Break the lock whoever holds it (after a run that died holding it).
+        type: bool
+        default: false
+      state_dir:
+        description: As O(dockyard.fleet.release#module:state_dir).
+        type: path
+        default: /var/lib/dockyard/releases
+      lock_dir:
+        description: As O(dockyard.fleet.release#module:lock_dir).
+        type: path
+        default: /run/dockyard/locks
+      audit_log:
+        description: As O(dockyard.fleet.release#module:audit_log).
+        type: path
+        default: /var/log/dockyard/deploy.log
   state:
     description:
       - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
@@ -415,6 +464,17 @@ ready:
   contains:
     servers: {description: Server names on the load balancers., type: list, elements: str}
     commands: {description: "Runtime-API commands sent, as C(<load balancer>: <command>).", type: list, elements: str}
+lock:
+  description: With O(lock), the deploy lock - V(acquired), V(held) (already this token's), V(would_acquire) (check mode) or V(held_by_other) (the run failed).
+  returned: when lock is given
+  type: str
+release:
+  description: With O(lock), the app's release record as the lock found it (before this run records).
+  returned: when the lock was taken
+  type: dict
+  contains:
+    current: {description: "The current release (version, image, since) or null.", type: dict}
+    previous: {description: "Earlier releases, newest first.", type: list, elements: dict}
 record:
   description: With O(record), what M(dockyard.fleet.release) returns for C(state=recorded).
   returned: when O(record) is set, the run succeeded and left no replica pending a change
@@ -467,7 +527,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
     GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    ReleaseError, ReleaseStore, check_name, record_release)
+    LockHeld, ReleaseError, ReleaseStore, check_name, record_release, take_lock)
 
 
 def run(module, spec, comparisons):
@@ -836,6 +896,50 @@ def check_record(p):
     return None
 
 
+def check_lock(p):
+    """Why O(lock) cannot be used with the other options, or None."""
+    lk = p["lock"]
+    if not lk:
+        return None
+    for opt in ("app", "token"):
+        if not lk[opt]:
+            return "option lock.%s is required (and must not be empty)" % opt
+    if lk["timeout"] < 0:
+        return "option lock.timeout must be >= 0, got %d" % lk["timeout"]
+    if lk["stale_after"] < 1:
+        return "option lock.stale_after must be at least 1, got %d" % lk["stale_after"]
+    try:
+        check_name(lk["app"], "lock.app")
+    except ReleaseError as exc:
+        return str(exc)
+    rec = p["record"]
+    if rec and (rec["app"], rec["token"], rec["lock_dir"]) != (lk["app"], lk["token"], lk["lock_dir"]):
+        return "option record must name the lock's app, token and lock_dir (option lock): " \
+               "the record releases the lock this run took"
+    return None
+
+
+def take_deploy_lock(module):
+    """O(lock): take the deploy lock before anything else; from then on every result of the
+    run (failures too) says so (RV(lock), RV(release)), so that a rescue can release it."""
+    lk = module.params["lock"]
+    if not lk:
+        return
+    try:
+        store = ReleaseStore(lk["state_dir"], lk["app"], lk["audit_log"], lock_dir=lk["lock_dir"])
+        record = store.read()
+        status = take_lock(store, lk["token"], lk["owner"], lk["timeout"], lk["stale_after"],
+                           lk["force"], module.check_mode, options=("lock.timeout", "lock.stale_after"))
+    except LockHeld as exc:
+        module.fail_json(msg="option lock: %s" % exc, changed=False, lock="held_by_other")
+    except (ReleaseError, OSError) as exc:
+        module.fail_json(msg="option lock: %s" % exc, changed=False)
+    extra = dict(lock=status, release={"current": record["current"], "previous": record["previous"]})
+    for name in ("exit_json", "fail_json"):
+        done = getattr(module, name)
+        setattr(module, name, lambda done=done, **kw: done(**dict(extra, **kw)))
+
+
 def lb_list_spec():
     """Argument spec of roll.load_balancers and ready.load_balancers."""
     return dict(type="list", elements="dict", required=True, options=dict(
@@ -891,6 +995,17 @@ def main():
             lock_dir=dict(type="path", default="/run/dockyard/locks"),
             audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
         )),
+        lock=dict(type="dict", options=dict(
+            app=dict(type="str", required=True),
+            token=dict(type="str", required=True, no_log=False),
+            owner=dict(type="str", default="unknown"),
+            timeout=dict(type="int", default=0),
+            stale_after=dict(type="int", default=3600),
+            force=dict(type="bool", default=False),
+            state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
+            lock_dir=dict(type="path", default="/run/dockyard/locks"),
+            audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
+        )),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            mutually_exclusive=[["port_base", "ports"]])
@@ -908,9 +1023,10 @@ def main():
         module.fail_json(msg=str(exc))
     remove_forwarded_at_exit(module)
     roll_error = check_roll(module.params) or check_ready(module.params) or \
-        check_record(module.params)
+        check_record(module.params) or check_lock(module.params)
     if roll_error:
         module.fail_json(msg=roll_error)
+    take_deploy_lock(module)
     try:
         if module.params["roll"] and not module.check_mode:
             run_roll(module, spec, comparisons)

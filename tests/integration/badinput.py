@@ -267,6 +267,16 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
             ({"record": rec, "image": None}, ["record.image"]),
             ({"record": dict(rec, bogus=1)}, ["bogus"]),
         ])
+        lk = {"app": rec["app"], "token": rec["token"]}
+        c.add_fixed(module, "lock", base, [
+            ({"lock": dict(lk, app="../web")}, ["lock.app"]),
+            ({"lock": dict(lk, app="")}, ["lock.app"]),
+            ({"lock": dict(lk, token=None)}, ["token"]),
+            ({"lock": dict(lk, timeout=-1)}, ["lock.timeout"]),
+            ({"lock": dict(lk, stale_after=0)}, ["lock.stale_after"]),
+            ({"lock": dict(lk, token="other"), "record": rec}, ["record", "lock"]),
+            ({"lock": dict(lk, bogus=1)}, ["bogus"]),
+        ])
     c.add(module, "port", base, st.lists(bad_ports(), min_size=1, max_size=2)
           .map(lambda ps: {"published_ports": ["127.0.0.1:18199:80"] + ps}), 14,
           ["published_ports"])

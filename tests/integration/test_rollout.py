@@ -79,15 +79,22 @@ def test_fresh_deploy_serves_v1_and_second_run_changes_nothing(lab, fleet_v1):
     assert stats.failed == 0, stats.summary()
     assert set(stats.versions) == {"v1"}
     # a fresh host: the service run started the replicas, put them in service on the load
-    # balancer through the forwarded runtime API, waited until UP and recorded the release:
-    # no haproxy_server run for the app, no separate record run (the lock's release run only)
+    # balancer through the forwarded runtime API, waited until UP and recorded the release
+    # (which released the lock); the image was streamed through the forwarded engine socket
+    # (no module run): no haproxy_server run for the app, no record run. This fleet has
+    # secrets: the lock is a release run of its own, before their file is written (without
+    # secrets the service run takes it: test_deploy_without_secrets_is_one_module_run_per_host)
     ran = _runs(fleet_v1)
     lb = list(lab.lb)[0]
     for host in lab.app_hosts:
         assert ran.count((host, "release")) == 1, ran
         assert ran.count((host, "service")) == 1, ran
+        img = [r["result"] for r in fleet_v1.records
+               if r["host"] == host and r["action"].endswith("image") and r["status"] != "skipped"]
+        assert img and img[0]["ship"] == "stream" and img[0]["invocations"] == 0, img
         svc = [r["result"] for r in fleet_v1.records
                if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
+        assert "lock" not in svc[0], svc[0]
         assert svc[0]["ready"]["servers"] == ["%s-1" % host, "%s-2" % host], svc[0]
         assert svc[0]["record"]["current"]["version"] == "v1", svc[0]["record"]
         assert svc[0]["record"]["lock"] == "released", svc[0]["record"]
@@ -98,14 +105,17 @@ def test_fresh_deploy_serves_v1_and_second_run_changes_nothing(lab, fleet_v1):
     again = run_playbook(lab, "playbooks/site.yml", extra_vars=fleet(lab, deploy_version="v1"))
     assert again.rc == 0, again.stdout[-3000:]
     assert again.changed == 0, again.stdout[-3000:]
-    # a no-op deploy: the same three runs per app host (lock, image, service that only reads
-    # the load balancer and records nothing new), none on the load balancer for the app
+    # a no-op deploy: the same runs per app host (the lock, a service run that only reads
+    # the load balancer, records nothing new and releases the lock), none on the load
+    # balancer for the app
     ran = _runs(again)
     for host in lab.app_hosts:
         assert ran.count((host, "release")) == 1 and ran.count((host, "service")) == 1, ran
         svc = [r["result"] for r in again.records
                if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
         assert svc[0]["ready"]["commands"] == [] and svc[0]["record"]["changed"] is False
+        assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP,
+                       check=False).returncode != 0
     assert not [r for r in again.records if r["action"].endswith("haproxy_server")
                 and r["status"] != "skipped"], ran
     assert not [h for h, a in ran if h == lb and a == "haproxy_server"]
@@ -195,8 +205,10 @@ def test_roll_v1_to_v2_under_load_drops_nothing(lab, fleet_v1):
         if r["action"].endswith("service") and r["result"].get("roll"):
             assert r["result"]["record"]["lock"] == "released", r["result"]
             assert r["result"]["record"]["current"]["version"] == "v2", r["result"]
+    # the roll run recorded and released the lock (no release run after it; the one
+    # release run is the lock: this fleet has secrets)
     for host in lab.app_hosts:
-        assert ran.count((host, "release")) == 1, ran          # the lock only
+        assert ran.count((host, "release")) == 1, ran
     again = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"))
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
     for host in lab.app_hosts:
@@ -410,3 +422,61 @@ def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
     assert all_on(lab, "v2"), versions(lab)
     final = run_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
     assert final.rc == 0 and final.changed == 0, final.stdout[-3000:]
+
+
+def test_deploy_without_secrets_is_one_module_run_per_host(lab, fleet_v1):
+    """Last (it redeploys the fleet without secrets): a fresh deploy is one module run per app
+    host - the service run takes the deploy lock, starts the replicas, readies them on the
+    load balancer, records the release and releases the lock; the image is streamed (no
+    module run). A no-op rerun is one run that changes nothing; a roll to v2 is two (the plan
+    with the lock, the roll that records), and a failure after the lock releases it."""
+    plain = {k: v for k, v in VARS.items() if k != "deploy_secret_env"}
+    for host in lab.app_hosts:
+        lab.clean(host, APP + "-")
+        lab.ssh(host, "rm -f /var/lib/dockyard/releases/*")
+    res = run_playbook(lab, "playbooks/site.yml", extra_vars=dict(plain, deploy_version="v1"))
+    assert res.rc == 0, res.stdout[-4000:]
+    assert all_on(lab, "v1"), versions(lab)
+    for run, version, current in ((res, "v1", None), (None, "v1", "v1")):
+        if run is None:
+            run = run_playbook(lab, "playbooks/deploy.yml", extra_vars=dict(plain, deploy_version="v1"))
+            assert run.rc == 0 and run.changed == 0, run.stdout[-3000:]
+        ran = _runs(run)
+        for host in lab.app_hosts:
+            assert ran.count((host, "release")) == 0 and ran.count((host, "service")) == 1, ran
+            assert not [a for h, a in ran if h == host and a in ("haproxy_server", "file", "copy")], ran
+            svc = [r["result"] for r in run.records
+                   if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
+            assert svc[0]["lock"] == "acquired", svc[0]
+            assert (svc[0]["release"]["current"] or {}).get("version") == current, svc[0]
+            assert svc[0]["record"]["lock"] == "released" and svc[0]["ready"]["servers"], svc[0]
+            assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP,
+                           check=False).returncode != 0
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=dict(plain, deploy_version="v2"))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert all_on(lab, "v2"), versions(lab)
+    ran = _runs(res)
+    for host in lab.app_hosts:
+        assert ran.count((host, "release")) == 0 and ran.count((host, "service")) == 2, ran
+        audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+        assert "from=v1 to=v2 result=ok" in audit, audit
+    # a failure after the service run took the lock (a third replica, new, that never gets
+    # healthy): the rescue audits it and releases the lock; the two serving replicas are
+    # only planned in that run (their health check changes too) and keep running v2
+    host = lab.app_hosts[0]
+    res = run_playbook(lab, "playbooks/deploy.yml", limit=host, extra_vars=dict(
+        plain, deploy_version="v2", deploy_replicas=3, deploy_wait_timeout=20,
+        deploy_healthcheck={"test": ["CMD", "/bin/busybox", "false"], "interval": "1s",
+                            "retries": 1}))
+    assert res.rc != 0
+    failed = [r["result"] for r in res.records if r["host"] == host
+              and r["action"].endswith("service") and r["status"] == "failed"]
+    assert failed and failed[0]["lock"] == "acquired", res.stdout[-3000:]
+    audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
+    assert "to=v2 result=failed" in audit, audit
+    assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP, check=False).returncode != 0
+    lab.docker(host).containers.get(APP + "-3").remove(force=True)
+    assert all_on(lab, "v2"), versions(lab)

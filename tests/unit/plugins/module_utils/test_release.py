@@ -1,7 +1,7 @@
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    LockHeld, ReleaseError, ReleaseStore, format_audit, record_release)
+    LockHeld, ReleaseError, ReleaseStore, format_audit, record_release, take_lock)
 
 
 class Clock:
@@ -110,3 +110,19 @@ def test_record_release_keeps_another_runs_lock(store):
     store.acquire("run1", "alice")
     out = record_release(store, "run2", "bob", "v1", "demo:v1")
     assert out["lock"] == "none" and store.lock_owner()["token"] == "run1"
+
+
+def test_take_lock_names_the_callers_options_and_force_breaks(store):
+    """take_lock is shared by release (state=locked) and service (option lock): the message
+    of a held lock names the caller's options; force takes over another run's lock, except in
+    check mode, where nothing is written."""
+    assert take_lock(store, "run1", "alice") == "acquired"
+    assert take_lock(store, "run1", "alice") == "held"
+    with pytest.raises(LockHeld) as err:
+        take_lock(store, "run2", "bob", options=("lock.timeout", "lock.stale_after"))
+    assert "option lock.timeout" in str(err.value) and "option lock.stale_after" in str(err.value)
+    with pytest.raises(LockHeld):
+        take_lock(store, "run2", "bob", force=True, check_mode=True)
+    assert store.lock_owner()["owner"] == "alice"
+    assert take_lock(store, "run2", "bob", force=True) == "acquired"
+    assert store.lock_owner()["owner"] == "bob"
