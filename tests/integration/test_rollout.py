@@ -452,6 +452,17 @@ def test_deploy_without_secrets_is_one_module_run_per_host(lab, fleet_v1):
             assert svc[0]["record"]["lock"] == "released" and svc[0]["ready"]["servers"], svc[0]
             assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP,
                            check=False).returncode != 0
+    # check mode: the service run would take the lock (would_acquire) and writes nothing
+    res = run_playbook(lab, "playbooks/deploy.yml", check=True,
+                       extra_vars=dict(plain, deploy_version="v2"))
+    assert res.rc == 0, res.stdout[-3000:]
+    for host in lab.app_hosts:
+        svc = [r["result"] for r in res.records
+               if r["host"] == host and r["action"].endswith("service") and r["status"] != "skipped"]
+        assert svc[0]["lock"] == "would_acquire", svc[0]
+        assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP,
+                       check=False).returncode != 0
+    assert all_on(lab, "v1"), versions(lab)
     client = load(lab)
     res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=dict(plain, deploy_version="v2"))
     stats = client.stop()
