@@ -15,6 +15,15 @@ import time
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 
 
+# Where an app's release files live: options of dockyard.fleet.release, and suboptions of
+# dockyard.fleet.service's lock and record (the same defaults everywhere).
+RELEASE_PATH_ARGS = dict(
+    state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
+    lock_dir=dict(type="path", default="/run/dockyard/locks"),
+    audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
+)
+
+
 class ReleaseError(Exception):
     pass
 

@@ -137,7 +137,7 @@ audit_line:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    LockHeld, ReleaseError, ReleaseStore, record_release, take_lock)
+    RELEASE_PATH_ARGS, LockHeld, ReleaseError, ReleaseStore, record_release, take_lock)
 
 
 def run(module):
@@ -193,9 +193,7 @@ def main():
             changes=dict(type="bool", default=False),
             result=dict(type="str"),
             detail=dict(type="str"),
-            state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
-            lock_dir=dict(type="path", default="/run/dockyard/locks"),
-            audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
+            **RELEASE_PATH_ARGS,
         ),
         supports_check_mode=True,
     )

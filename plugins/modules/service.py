@@ -527,7 +527,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
     GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    LockHeld, ReleaseError, ReleaseStore, check_name, record_release, take_lock)
+    RELEASE_PATH_ARGS, LockHeld, ReleaseError, ReleaseStore, check_name, record_release,
+    take_lock)
 
 
 def run(module, spec, comparisons):
@@ -991,9 +992,7 @@ def main():
             keep=dict(type="int", default=5),
             changes=dict(type="bool"),
             detail=dict(type="str"),
-            state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
-            lock_dir=dict(type="path", default="/run/dockyard/locks"),
-            audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
+            **RELEASE_PATH_ARGS,
         )),
         lock=dict(type="dict", options=dict(
             app=dict(type="str", required=True),
@@ -1002,9 +1001,7 @@ def main():
             timeout=dict(type="int", default=0),
             stale_after=dict(type="int", default=3600),
             force=dict(type="bool", default=False),
-            state_dir=dict(type="path", default="/var/lib/dockyard/releases"),
-            lock_dir=dict(type="path", default="/run/dockyard/locks"),
-            audit_log=dict(type="path", default="/var/log/dockyard/deploy.log"),
+            **RELEASE_PATH_ARGS,
         )),
         **shared)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
