@@ -199,11 +199,12 @@ def test_dockerd_stopped_mid_deploy(lab, fleet):
         assert on_version(lab, "v2", others), replicas(lab, others)
         assert all(lb[s] == "UP" for s in lb if not s.startswith(victim + "-")), lb
         assert all(lb[s] != "UP" for s in lb if s.startswith(victim + "-")), lb
-        # The engine stops the victim's serving replica without a drain: a request that
-        # replica had accepted gets a 502 from lb1 (a new connection to it is refused and
-        # redispatched). So at most one failure per client connection, at that moment
-        # (`during` ends when lb1 has the replicas DOWN); none after, while the others serve.
-        assert during.failed <= 2, during.summary()
+        # The engine stops the victim's serving replica without a drain. A new connection to
+        # it is refused and lb1 sends the request to another server (redispatch on every
+        # retry); a GET it had accepted and never answered is sent again elsewhere too
+        # (haproxy_retry_on: empty-response). Until 2026-12-04 lb1 answered those with a 502
+        # (3 in one CI run): none now, before lb1 has the replicas DOWN or after.
+        assert during.failed == 0, during.summary()
         assert others_serve.total > 0 and others_serve.failed == 0, others_serve.summary()
         assert fault["failed"] == 0 and set(fault["versions"]) == {"v2"}, fault
     finally:

@@ -501,3 +501,86 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
                                               entrypoint=SLOW_CMD, ports={"80/tcp": port},
                                               detach=True)
     assert wait_until(lambda: all_up(lab)), stats(lab)
+
+
+# On lb1: a "server" that reads each request, writes its method to a log and closes the
+# connection without a byte of answer (what a replica does when its engine stops it mid-request).
+DROPPER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    req = c.recv(65536)
+    with open(sys.argv[3], "a") as log:
+        log.write(req.split(b" ", 1)[0].decode() + "\n")
+    c.close()
+"""
+DROP_PORTS = (8090, 8091)     # frontend, dropper
+
+
+def _requests(url, method, n):
+    codes = []
+    for _ in range(n):
+        req = urllib.request.Request(url, method=method, data=b"x=1" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                codes.append(r.status)
+        except urllib.error.HTTPError as e:
+            codes.append(e.code)
+    return codes
+
+
+def test_a_request_dropped_by_its_server_is_retried_elsewhere_never_a_post(fleet, play):
+    """haproxy_retry_on / haproxy_retry_methods: behind a frontend of its own, a backend of a
+    server that closes every connection without answering and a healthy demo replica. A GET
+    the dropper took is sent again to the replica (every GET answers 200); a POST it took is
+    not replayed (502, and the dropper saw it once). With haproxy_retry_on: [] the same GETs
+    fail half the time: the role's default is what makes them pass."""
+    lab = fleet
+    lb = lab.lb["lb1"]
+    log = "/tmp/hx-dropper.log"
+    lab.ssh("lb1", "cat > /tmp/hx-dropper.py <<'PY'\n%sPY\nrm -f %s; setsid python3 /tmp/hx-dropper.py %s %d %s"
+            " >/dev/null 2>&1 < /dev/null &" % (DROPPER, log, lb, DROP_PORTS[1], log))
+    role_vars = dict(BASE_VARS, haproxy_frontends=[
+        {"name": "drop", "bind": "%s:%d" % (lb, DROP_PORTS[0]), "default_backend": "drop"}],
+        haproxy_backends=[{"name": "drop", "balance": "roundrobin", "servers": [
+            {"name": "dropper", "address": lb, "port": DROP_PORTS[1], "check": False},
+            {"name": "replica", "address": lab.addr("app1"), "port": PORTS[0]}]}])
+    url = "http://%s:%d/" % (lb, DROP_PORTS[0])
+    try:
+        first = play(ROLE_PLAY, extra_vars=role_vars)
+        assert first.rc == 0 and first.changed > 0, first.stdout[-3000:]
+        again = play(ROLE_PLAY, extra_vars=role_vars)
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        cfg = lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout
+        assert "option redispatch 1" in cfg and "retry-on conn-failure empty-response" in cfg, cfg
+        assert "http-request disable-l7-retry unless { method GET HEAD OPTIONS }" in cfg, cfg
+        def replica_up():      # show servers state: ... srv_name srv_addr srv_op_state (2: running)
+            rows = [ln.split() for ln in cli(lab, "show servers state drop").splitlines()]
+            return any(len(r) > 5 and r[3] == "replica" and r[5] == "2" for r in rows)
+        assert wait_until(replica_up), cli(lab, "show servers state drop")
+
+        gets = _requests(url, "GET", 20)
+        assert gets == [200] * 20, gets
+        seen = lab.ssh("lb1", "cat %s" % log).stdout.split()
+        assert seen.count("GET") >= 5, seen        # the dropper did take GETs: they were retried
+
+        lab.ssh("lb1", "truncate -s 0 %s" % log)
+        posts = _requests(url, "POST", 10)
+        seen = lab.ssh("lb1", "cat %s" % log).stdout.split()
+        assert posts.count(502) >= 3, posts
+        assert seen == ["POST"] * posts.count(502), (posts, seen)   # each sent once, none replayed
+
+        off = play(ROLE_PLAY, extra_vars=dict(role_vars, haproxy_retry_on=[]))
+        assert off.rc == 0 and off.changed > 0, off.stdout[-3000:]
+        assert "retry-on" not in lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout
+        gets = _requests(url, "GET", 20)
+        assert gets.count(502) >= 5 and gets.count(200) >= 5, gets
+    finally:
+        lab.ssh("lb1", "pkill -f hx-dropper.py; rm -f /tmp/hx-dropper.py %s" % log, check=False)
+        back = play(ROLE_PLAY, extra_vars=BASE_VARS)
+        assert back.rc == 0, back.stdout[-3000:]
+    assert wait_until(lambda: all_up(lab)), stats(lab)

@@ -61,6 +61,7 @@ ROLE_VARS = {
     "haproxy": {
         "haproxy_frontend_port": _not_int(), "haproxy_maxconn": _not_int(),
         "haproxy_retries": _not_int(), "haproxy_backend_ports": _not_list(),
+        "haproxy_redispatch_interval": _not_int(), "haproxy_retry_on": _not_list(),
         "haproxy_timeouts": _not_dict(), "haproxy_frontends": _not_list(),
         "haproxy_stats_enabled": _not_bool(), "haproxy_tls_enabled": _not_bool(),
         "haproxy_mode": _not_choice(["http", "tcp"]),
