@@ -503,6 +503,59 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
     assert wait_until(lambda: all_up(lab)), stats(lab)
 
 
+LOCAL = {"set_fact", "assert", "validate_argument_spec", "debug", "meta", "include_tasks",
+         "import_tasks", "include_role"}
+
+
+def _remote_runs(res, host="lb1"):
+    return [(r["task"].split(" : ", 1)[-1], r["status"]) for r in res.records if r["host"] == host
+            and r["status"] != "skipped" and r["action"].rsplit(".", 1)[-1] not in LOCAL]
+
+
+def _changed(res, host="lb1"):
+    return sorted(r["task"].split(" : ", 1)[-1] for r in res.records if r["host"] == host
+                  and r["result"].get("changed"))
+
+
+def test_a_run_with_nothing_to_do_is_one_module_run(fleet, play):
+    """The role's probe answers every question of a no-op run in one command; each step it
+    finds out of place (helper, runtime files, config, master) is run and repaired alone."""
+    lab = fleet
+    noop = play(ROLE_PLAY, extra_vars=BASE_VARS)
+    assert noop.rc == 0 and noop.changed == 0, noop.stdout[-3000:]
+    runs = _remote_runs(noop)
+    assert len(runs) == 1 and runs[0][0].startswith("Look at the host"), runs
+
+    check = play(ROLE_PLAY, extra_vars=BASE_VARS, check=True)
+    assert check.rc == 0 and check.changed == 0 and len(_remote_runs(check)) == 1
+
+    reloads = master_reloads(lab)
+    lab.ssh("lb1", "echo '# drift' >> /usr/local/sbin/dockyard-haproxy; "
+                   "chmod 0644 /etc/haproxy/haproxy.cfg; mv /var/lib/haproxy/server-state /tmp/hx-state")
+    try:
+        drift = play(ROLE_PLAY, extra_vars=BASE_VARS)
+    finally:
+        lab.ssh("lb1", "test -e /var/lib/haproxy/server-state || mv /tmp/hx-state /var/lib/haproxy/server-state;"
+                       " rm -f /tmp/hx-state")
+    assert drift.rc == 0, drift.stdout[-3000:]
+    assert _changed(drift) == ["HAProxy configuration (validated, warnings fatal)",
+                               "Install the control helper (start/reload/save-state without systemd)",
+                               "Reload HAProxy (master-worker daemon)",
+                               "Runtime directories and the seeded server-state file"], _changed(drift)
+    assert lab.ssh("lb1", "stat -c %a /etc/haproxy/haproxy.cfg").stdout.strip() == "640"
+    assert "# drift" not in lab.ssh("lb1", "cat /usr/local/sbin/dockyard-haproxy").stdout
+    assert master_reloads(lab) == reloads + 1
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+
+    lab.ssh("lb1", "kill $(cat /run/haproxy.pid); while [ -e /proc/$(cat /run/haproxy.pid) ]; do sleep 0.1; done")
+    started = play(ROLE_PLAY, extra_vars=BASE_VARS)
+    assert started.rc == 0 and _changed(started) == ["Start HAProxy (master-worker daemon)"], \
+        started.stdout[-3000:]
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+    again = play(ROLE_PLAY, extra_vars=BASE_VARS)
+    assert again.rc == 0 and again.changed == 0 and len(_remote_runs(again)) == 1, again.stdout[-3000:]
+
+
 # On lb1: a "server" that reads each request, writes its method to a log and closes the
 # connection without a byte of answer (what a replica does when its engine stops it mid-request).
 DROPPER = r"""
