@@ -19,19 +19,18 @@ does not name the option.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
+    DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
+    blocker, cancel, engine_over_forward, engine_socket, environment_of)
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
     IMAGE_ARGS, ImageInputError, ImageManager, archive_image_for, check_dict_options,
-    parse_reference, read_archive, stream_engine_socket, validate_params)
-from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
-    ForwardError, cancel_to_controller, forward_to_controller)
+    parse_reference, read_archive, validate_params)
 
 SHIP = ("auto", "stream", "copy")
 
@@ -129,7 +128,7 @@ class ActionModule(ActionBase):
         """ship=stream: the module's logic, run here against the host's engine socket
         forwarded over the SSH connection. Returns (result, None), or (None, why not) when
         streaming is not possible (nothing was changed then)."""
-        if ship_blocker := self._stream_blocker():
+        if ship_blocker := blocker(self):
             return None, ship_blocker
         # the module's own checks, here: the same messages, without a module run
         validated = ArgumentSpecValidator(docker_common_args(**IMAGE_ARGS)).validate(args)
@@ -140,14 +139,12 @@ class ActionModule(ActionBase):
             validate_params(params)
         except ImageInputError as exc:
             return dict(failed=True, changed=False, msg=str(exc), shipped=False, invocations=0), None
-        environment = {}
-        self._compute_environment_string(environment)
-        sock, why = stream_engine_socket(params, environment)
+        sock, why = engine_socket(params, environment_of(self))
         if sock is None:
             return None, why
         check = bool(self._task.check_mode)
         try:
-            client, why = self._engine_over_forward(params, sock)
+            client, why = engine_over_forward(self, params, sock)
             if client is None:
                 return None, why
             # check mode never loads: without a path the manager only predicts
@@ -158,45 +155,9 @@ class ActionModule(ActionBase):
                 return dict(failed=True, changed=False, msg=str(exc), shipped=False,
                             invocations=0, ship="stream"), None
         finally:
-            try:
-                cancel_to_controller(self, sock)
-            except (ForwardError, OSError, subprocess.SubprocessError):
-                pass  # the master ends with ControlPersist; its socket is in a private dir
+            cancel(self, sock)
         shipped = not check and any(a.startswith("loaded ") for a in res["actions"])
         res.update(shipped=shipped, invocations=0, ship="stream")
         if shipped:
             res["archive_size"] = archive["size"]
         return res, None
-
-    def _engine_over_forward(self, params, sock):
-        """A client for the host's engine socket forwarded to the controller, asked for its
-        version: (client, None) or (None, why not). A second try after a failed one: a master
-        whose connection died (the host rebooted within ControlPersist) accepts the forward,
-        then resets the first connection through it and exits; the next request starts a new
-        master."""
-        why = None
-        for _attempt in range(2):
-            try:
-                forwarded = forward_to_controller(self, sock)
-            except (ForwardError, OSError, subprocess.SubprocessError) as exc:
-                return None, "cannot forward %s: %s" % (sock, exc)
-            client = DockerClient(dict(params, docker_host="unix://" + forwarded), environ={})
-            try:
-                client.call("version")
-                return client, None
-            except DockerError as exc:
-                why = "the engine socket %s does not answer over the forward: %s" % (sock, exc)
-            try:
-                cancel_to_controller(self, sock)
-            except (ForwardError, OSError, subprocess.SubprocessError):
-                pass
-        return None, why
-
-    def _stream_blocker(self):
-        if self._task.async_val:
-            return "the task is async (the forward lives as long as the task)"
-        pc = self._play_context
-        if pc.become and (pc.become_user or "root") != "root":
-            return "the task becomes %s (the forward opens the engine socket as the SSH user)" \
-                % pc.become_user
-        return None

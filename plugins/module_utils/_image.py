@@ -334,29 +334,6 @@ def validate_params(params):
     return name
 
 
-# ------------------------------------------------------------------ ship=stream
-def stream_engine_socket(params, environment):
-    """For source=load: the unix socket path of the host's engine that the action plugin can
-    forward to the controller and stream the archive into, or (None, why not).
-
-    params are the task's validated options, environment the task's `environment:` (the
-    module's DOCKER_* variables: a task that sets any of them gets the module, which reads
-    them). Only the plain local engine qualifies: a unix:// docker_host (or none), no TLS."""
-    set_env = sorted(k for k in environment or {} if k.startswith("DOCKER_"))
-    if set_env:
-        return None, "the task's environment sets %s (read by the module on the host)" \
-            % ", ".join(set_env)
-    host = params.get("docker_host") or "unix:///var/run/docker.sock"
-    if not host.startswith("unix://"):
-        return None, "docker_host %s is not a unix socket on the host" % host
-    path = host[len("unix://"):]
-    if not path.startswith("/"):
-        return None, "docker_host %s is not an absolute unix socket path" % host
-    if params.get("tls") or params.get("validate_certs"):
-        return None, "tls is set (only a tcp:// engine uses it)"
-    return path, None
-
-
 # ------------------------------------------------------------------ engine work
 def _stream(events, what):
     """Consume a pull/load/build JSON stream; raise DockerError on an error entry."""

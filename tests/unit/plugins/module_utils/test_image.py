@@ -7,9 +7,10 @@ import tarfile
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import engine_socket
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
     IMAGE_ARGS, ImageInputError, archive_image_for, check_dict_options, created_key, extra_refs,
-    parse_reference, read_archive, select_keep, stream_engine_socket, tags_of_repo, validate_params)
+    parse_reference, read_archive, select_keep, tags_of_repo, validate_params)
 
 
 # ---------------------------------------------------------------- references
@@ -252,8 +253,8 @@ def test_only_dict_options_with_suboptions_are_checked():
     ({"docker_host": "unix:///run/user/1000/docker.sock"}, {}, "/run/user/1000/docker.sock"),
     ({"docker_host": None}, {"HTTP_PROXY": "x"}, "/var/run/docker.sock"),
 ])
-def test_stream_engine_socket_plain_local_engine(params, env, want):
-    assert stream_engine_socket(params, env) == (want, None)
+def test_engine_socket_plain_local_engine(params, env, want):
+    assert engine_socket(params, env) == (want, None)
 
 
 @pytest.mark.parametrize("params,env,why", [
@@ -265,8 +266,8 @@ def test_stream_engine_socket_plain_local_engine(params, env, want):
     ({"tls": True}, {}, "tls"),
     ({"validate_certs": True}, {}, "tls"),
 ])
-def test_stream_engine_socket_says_why_not(params, env, why):
-    path, reason = stream_engine_socket(params, env)
+def test_engine_socket_says_why_not(params, env, why):
+    path, reason = engine_socket(params, env)
     assert path is None and why in reason
 
 

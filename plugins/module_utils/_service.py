@@ -1,0 +1,536 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dockyard.fleet.service: the run (plan, converge, roll, ready, record, lock) and its
+argument spec. Shared by the module (on the host) and its action plugin (on the controller,
+for a run that needs nothing on the host but its engine)."""
+from __future__ import annotations
+
+import copy
+import time
+import traceback
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+    ContainerEngine, WaitError, apply, decide, describe, resolve_image)
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
+from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
+    SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
+    HAProxyError, RuntimeClient, fetch_views)
+from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
+    GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
+from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
+    RELEASE_PATH_ARGS, LockHeld, ReleaseError, ReleaseStore, check_name, record_release,
+    take_lock)
+
+
+def run(module, spec, comparisons, client=None):
+    p = module.params
+    name, state = p["name"], p["state"]
+    engine = ContainerEngine(client or DockerClient(p))
+    existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
+    try:
+        layout = plan_replicas(name, p["replicas"], existing, state, p["port_base"], p["ports"],
+                               p["only"], p["container_port"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    image_info, pulled, would_pull = None, False, False
+    actions = []
+    if state != "absent" and layout["slots"]:
+        if "image" not in spec:
+            module.fail_json(msg="option image is required for service %s" % name)
+        image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
+                                                       module.check_mode)
+        if pulled or would_pull:
+            actions.append("pulled image")
+
+    # Decide everything before touching anything.
+    decisions = []
+    for slot in layout["slots"]:
+        current = engine.inspect(slot["existing"]["Id"]) if slot["existing"] else None
+        if current is None and state != "absent":
+            stray = engine.inspect(slot["name"])
+            if stray is not None:
+                module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or "
+                                     "rename it (option name)" % (slot["name"], SERVICE_LABEL, name))
+        rspec = replica_spec(spec, name, slot["index"], slot["host_port"], p["container_port"])
+        # engine.image() caches by reference: replicas on one image cost one inspect
+        current_image = engine.image(current["Image"]) if current and state != "absent" else None
+        d = decide(slot["name"], rspec, state, current, image_info, comparisons,
+                   p["recreate"], p["restart"], current_image)
+        decisions.append((slot, rspec, d))
+    removals = [{"index": None, "name": (e.get("Names") or ["?"])[0].lstrip("/"), "entry": e}
+                for e in layout["remove"]]
+    # converge=missing: existing replicas and removals are only planned
+    only_missing = p["converge"] == "missing"
+    pending = {slot["name"] for slot, _r, _d in decisions if only_missing and slot["existing"]}
+    if only_missing:
+        pending.update(r["name"] for r in removals)
+
+    before, after = {}, {}
+    replicas_out = []
+    for slot, rspec, d in decisions:
+        for word in describe(d):
+            actions.append("%s: %s%s" % (slot["name"], word,
+                                         " (pending, converge=missing)" if slot["name"] in pending else ""))
+        if slot["name"] in pending:
+            continue
+        b, a = diff_view(d["diffs"], shown_env=p["env"] or {})
+        if d["steps"]:
+            cur = (d["current"].get("State") or {}).get("Status") if d["current"] else "absent"
+            b.setdefault("state", cur)
+            a.setdefault("state", "absent" if state == "absent" else
+                         ("running" if state == "started" else ("exited" if state == "stopped"
+                                                                else cur if cur != "absent" else "created")))
+        if b or a:
+            before[slot["name"]], after[slot["name"]] = b, a
+    for r in removals:
+        if r["name"] in pending:
+            actions.append("%s: removed (pending, converge=missing)" % r["name"])
+            continue
+        actions.append("%s: removed" % r["name"])
+        before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
+    changed = pulled or would_pull or bool([r for r in removals if r["name"] not in pending]) or any(
+        d["steps"] for s_, _r, d in decisions if s_["name"] not in pending)
+    # converge=missing: what is left for later runs (O(ready) and O(record) wait for none)
+    open_changes = [s_["name"] for s_, _r, d in decisions if s_["name"] in pending and d["steps"]] \
+        + [r["name"] for r in removals if r["name"] in pending]
+    ready_names, lbs = [], []
+    if p["ready"] and not open_changes and not module.check_mode:
+        # the load balancers answer and know every replica, before anything changes
+        ready_names = [p["ready"]["server_prefix"] + str(slot["index"]) for slot, _r, _d in decisions]
+        lbs = connect_lbs(module, "ready", ready_names)
+
+    ids = {}
+    if not module.check_mode:
+        for r in removals:
+            if r["name"] not in pending:
+                engine.remove(r["entry"]["Id"])
+        for slot, rspec, d in decisions:
+            if slot["name"] in pending:
+                ids[slot["name"]] = slot["existing"]["Id"]
+                continue
+            ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))
+        if state == "started" and p["wait"] != "none":
+            touched = {n: cid for n, cid in ids.items() if cid and n not in pending}
+            engine.wait(touched, p["wait"], p["wait_timeout"])
+
+    for slot, rspec, d in decisions:
+        info = d["current"]
+        if not module.check_mode and slot["name"] not in pending:
+            cid = ids.get(slot["name"])
+            info = engine.inspect(cid) if cid else None
+        st = (info or {}).get("State") or {}
+        predicted_image = None
+        if module.check_mode and "create" in d["steps"]:
+            predicted_image = (image_info or {}).get("Id") or "unknown (image not on host)"
+        replicas_out.append({
+            "index": slot["index"], "name": slot["name"], "host_port": slot["host_port"],
+            "action": replica_action(d["steps"]),
+            "image": spec.get("image") or ((info or {}).get("Config") or {}).get("Image"),
+            "image_id": predicted_image if predicted_image else (info or {}).get("Image"),
+            "id": None if predicted_image else (info or {}).get("Id"),
+            "health": (st.get("Health") or {}).get("Status"),
+            "pending": slot["name"] in pending,
+        })
+    for r in removals:
+        labels = r["entry"].get("Labels") or {}
+        try:
+            index = int(labels.get("dockyard.replica", ""))
+        except ValueError:
+            index = None
+        replicas_out.append({"index": index, "name": r["name"], "host_port": None,
+                             "action": "removed", "image": r["entry"].get("Image"),
+                             "image_id": r["entry"].get("ImageID"), "health": None,
+                             "id": r["entry"].get("Id") if r["name"] in pending else None,
+                             "pending": r["name"] in pending})
+    result = dict(replicas=replicas_out, ports=layout["ports"], actions=actions,
+                  diff={"before": before, "after": after})
+    if lbs:
+        log = []
+        late = lb_set(lbs, ready_names, "ready", p["ready"]["timeout"], p["ready"]["interval"], log,
+                      option="ready.timeout")
+        result["ready"] = {"servers": ready_names, "commands": log}
+        if late:
+            module.fail_json(msg="the replicas run, but are not UP on every load balancer: %s"
+                                 % "; ".join(late), changed=changed or bool(log), **result)
+        changed = changed or bool(log)
+    exit_recorded(module, changed, settled=not open_changes, **result)
+
+
+def exit_recorded(module, changed, settled=True, **result):
+    """Exit with the run's result; with O(record), the release recorded first (only here: every
+    change of the run is done), unless replicas are left pending a change (settled false). A
+    record that fails fails the run, naming what did change."""
+    rec = module.params["record"]
+    if rec and settled:
+        try:
+            store = ReleaseStore(rec["state_dir"], rec["app"], rec["audit_log"],
+                                 lock_dir=rec["lock_dir"])
+            out = record_release(
+                store, rec["token"], rec["owner"], rec["version"],
+                rec["image"] or module.params["image"], rec["keep"],
+                changed if rec["changes"] is None else rec["changes"], None, rec["detail"],
+                False, module.check_mode)
+        except (ReleaseError, OSError) as exc:
+            module.fail_json(msg="the replicas converged, but recording the release failed "
+                                 "(option record): %s" % exc, changed=changed, **result)
+        result["record"] = out
+        changed = changed or out["changed"]
+    module.exit_json(changed=changed, **result)
+
+
+def replica_out(slot, info, action):
+    st = (info or {}).get("State") or {}
+    return {"index": slot["index"], "name": slot["name"], "host_port": slot["host_port"],
+            "action": action, "image": ((info or {}).get("Config") or {}).get("Image"),
+            "image_id": (info or {}).get("Image"), "id": (info or {}).get("Id"),
+            "health": (st.get("Health") or {}).get("Status"), "pending": False}
+
+
+def run_roll(module, spec, comparisons, client=None):
+    """O(roll): the replicas in O(only), one at a time behind the load balancers (_roll.roll)."""
+    p, r = module.params, module.params["roll"]
+    name = p["name"]
+    indexes = p["only"] or list(range(1, p["replicas"] + 1))
+    engine = ContainerEngine(client or DockerClient(p))
+    existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
+    layout = plan_replicas(name, p["replicas"], existing, "started", p["port_base"], p["ports"],
+                           indexes, p["container_port"])
+    slots = {s["index"]: s for s in layout["slots"]}
+    for slot in slots.values():
+        if not slot["existing"] and engine.inspect(slot["name"]) is not None:
+            module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or rename it "
+                                 "(option name)" % (slot["name"], SERVICE_LABEL, name))
+    lbs = connect_lbs(module, "roll", [r["server_prefix"] + str(i) for i in indexes])
+    image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
+    decisions, before, after = {}, {}, {}
+
+    def converge(i, rspec, info, restart):
+        slot = slots[i]
+        current = engine.inspect(slot["name"])
+        current_image = engine.image(current["Image"]) if current else None
+        d = decide(slot["name"], rspec, "started", current, info, comparisons,
+                   p["recreate"], restart, current_image)
+        cid = apply(engine, d, rspec, rspec["image"])
+        if p["wait"] != "none":  # polled as often as the load balancers (roll.interval)
+            engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
+                        poll=min(0.25, r["interval"]))
+        return d
+
+    def replace(i):
+        slot = slots[i]
+        d = converge(i, replica_spec(spec, name, i, slot["host_port"], p["container_port"]),
+                     image_info, p["restart"])
+        decisions[i] = d
+        b, a = diff_view(d["diffs"], shown_env=p["env"] or {})
+        if d["steps"]:
+            b.setdefault("state", ((d["current"] or {}).get("State") or {}).get("Status", "absent"))
+            a.setdefault("state", "running")
+        if b or a:
+            before[slot["name"]], after[slot["name"]] = b, a
+
+    rollback = None
+    if r.get("rollback_image"):
+        rb_spec = dict(spec, image=r["rollback_image"])
+        rb_spec["labels"] = dict(spec.get("labels") or {}, **{
+            str(k): str(v) for k, v in (r.get("rollback_labels") or {}).items()})
+
+        def rollback(i):
+            info, _p, _w = resolve_image(engine, rb_spec["image"],
+                                         "missing" if p["pull"] == "always" else p["pull"], False)
+            slot = slots[i]
+            converge(i, replica_spec(rb_spec, name, i, slot["host_port"], p["container_port"]),
+                     info, False)
+
+    def outcome(extra=None):
+        replicas = []
+        for i in indexes:
+            d = decisions.get(i)
+            replicas.append(replica_out(slots[i], engine.inspect(slots[i]["name"]),
+                                        replica_action(d["steps"]) if d else "unchanged"))
+        res = dict(replicas=replicas, ports=layout["ports"], diff={"before": before, "after": after},
+                   actions=["%s: %s" % (slots[i]["name"], w) for i in indexes if i in decisions
+                            for w in describe(decisions[i])])
+        res.update(extra or {})
+        return res
+
+    # Only the replicas that change go through the cycle: a second run with the same options
+    # drains nothing and reports no change.
+    todo = []
+    for i in indexes:
+        current = engine.inspect(slots[i]["name"])
+        d = decide(slots[i]["name"], replica_spec(spec, name, i, slots[i]["host_port"],
+                                                  p["container_port"]),
+                   "started", current, image_info, comparisons, p["recreate"], p["restart"],
+                   engine.image(current["Image"]) if current else None)
+        if d["steps"]:
+            todo.append(i)
+    waited = None
+    if r.get("gate"):  # everything above only read: now wait for this host's turn
+        t0 = time.monotonic()
+        try:
+            halted_by = wait_for_turn(r["gate"])
+            waited = round(time.monotonic() - t0, 3)
+        except GateError as exc:
+            module.fail_json(msg=str(exc), changed=pulled)
+        if halted_by is not None:
+            module.fail_json(
+                msg="not rolled: the roll on %s failed before this host's turn (same "
+                    "roll.batch_id); nothing was changed on this host%s"
+                    % (halted_by, " but the image pulled" if pulled else ""),
+                changed=pulled, not_started=True, halted_by=halted_by)
+    try:
+        result = roll(todo, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
+                      r["drain_timeout"], r["ready_timeout"], r["interval"], image=spec["image"],
+                      previous_image=r.get("rollback_image"))
+    except RollFailed as exc:
+        res = exc.result
+        module.fail_json(msg=str(exc), changed=True, **outcome({
+            "failed_index": res["failed_index"], "failed_step": res["failed_step"],
+            "rolled_back": res["rolled_back"],
+            "roll": {"done": res["done"], "seconds": res["seconds"], "commands": res["log"]}}))
+    changed = pulled or bool(result["log"]) or any(d["steps"] for d in decisions.values())
+    done = {"done": result["done"], "seconds": result["seconds"], "commands": result["log"]}
+    if waited is not None:
+        done["waited"] = waited
+    exit_recorded(module, changed, **outcome({"roll": done}))
+
+
+def connect_lbs(module, opt, names):
+    """The load balancers of option opt (roll or ready), each checked before anything changes:
+    its runtime API answers and has every server in names. Fails the module naming the option."""
+    lbs = []
+    for n, lb in enumerate(module.params[opt]["load_balancers"], 1):
+        label = lb.get("name") or lb["socket"]
+        lbs.append(LoadBalancer(label, RuntimeClient(lb["socket"]), lb["backend"]))
+        try:
+            if not lbs[-1].client.command("show info").strip():
+                # a forwarded socket connects, then closes when the far end cannot open it
+                raise HAProxyError(
+                    "the runtime API %s answered nothing: is HAProxy running there, and may the "
+                    "SSH user of the load balancer open its socket (root, or the socket's group; "
+                    "else set deploy_roll_mode per_step)? (option socket)" % lb["socket"])
+            fetch_views(lbs[-1].client, lb["backend"], names)
+        except HAProxyError as exc:
+            module.fail_json(msg="%s.load_balancers[%d] (%s): %s" % (
+                opt, n, label, str(exc).replace("(option server)", "(option %s.server_prefix)" % opt)
+                .replace("(option socket)", "(option %s.load_balancers[%d].socket)" % (opt, n))
+                .replace("(option backend)", "(option %s.load_balancers[%d].backend)" % (opt, n))))
+    return lbs
+
+
+def check_lbs(opt, lbs):
+    """Why the load balancers of option opt (roll, ready) cannot be used, or None."""
+    if not lbs:
+        return "option %s.load_balancers lists no load balancer" % opt
+    for n, lb in enumerate(lbs, 1):
+        if lb.get("controller_socket"):
+            return ("option %s.load_balancers[%d].controller_socket is forwarded by the action "
+                    "plugin of dockyard.fleet.service, which did not run (use the module by its "
+                    "full name)" % (opt, n))
+    return None
+
+
+def check_roll(p):
+    """Why O(roll) cannot be used with the other options, or None."""
+    r = p["roll"]
+    if not r:
+        return None
+    if p["state"] != "started" or p["converge"] != "all":
+        return "option roll needs state=started and converge=all"
+    lb_error = check_lbs("roll", r["load_balancers"])
+    if lb_error:
+        return lb_error
+    for opt in ("drain_timeout", "ready_timeout", "interval"):
+        if r[opt] <= 0:
+            return "option roll.%s must be > 0, not %s" % (opt, r[opt])
+    if p["only"] and len(set(p["only"])) != len(p["only"]):
+        return "option only lists a replica twice"
+    return None
+
+
+def check_ready(p):
+    """Why O(ready) cannot be used with the other options, or None."""
+    r = p["ready"]
+    if not r:
+        return None
+    if p["roll"]:
+        return "options ready and roll are mutually exclusive (a roll ends every replica UP)"
+    if p["state"] != "started":
+        return "option ready needs state=started"
+    lb_error = check_lbs("ready", r["load_balancers"])
+    if lb_error:
+        return lb_error
+    for opt in ("timeout", "interval"):
+        if r[opt] <= 0:
+            return "option ready.%s must be > 0, not %s" % (opt, r[opt])
+    return None
+
+
+def check_record(p):
+    """Why O(record) cannot be used with the other options, or None."""
+    rec = p["record"]
+    if not rec:
+        return None
+    if p["state"] not in ("started", "present"):
+        return "option record needs state started or present (a release is recorded once " \
+               "every replica runs it)"
+    for opt in ("app", "token", "version"):
+        if not rec[opt]:
+            return "option record.%s is required (and must not be empty)" % opt
+    if not (rec["image"] or p["image"]):
+        return "option record.image is required when option image is not given"
+    if rec["keep"] < 1:
+        return "option record.keep must be at least 1, got %d" % rec["keep"]
+    try:
+        check_name(rec["app"], "record.app")
+    except ReleaseError as exc:
+        return str(exc)
+    return None
+
+
+def check_lock(p):
+    """Why O(lock) cannot be used with the other options, or None."""
+    lk = p["lock"]
+    if not lk:
+        return None
+    for opt in ("app", "token"):
+        if not lk[opt]:
+            return "option lock.%s is required (and must not be empty)" % opt
+    if lk["timeout"] < 0:
+        return "option lock.timeout must be >= 0, got %d" % lk["timeout"]
+    if lk["stale_after"] < 1:
+        return "option lock.stale_after must be at least 1, got %d" % lk["stale_after"]
+    try:
+        check_name(lk["app"], "lock.app")
+    except ReleaseError as exc:
+        return str(exc)
+    rec = p["record"]
+    if rec and (rec["app"], rec["token"], rec["lock_dir"]) != (lk["app"], lk["token"], lk["lock_dir"]):
+        return "option record must name the lock's app, token and lock_dir (option lock): " \
+               "the record releases the lock this run took"
+    return None
+
+
+def take_deploy_lock(module):
+    """O(lock): take the deploy lock before anything else; from then on every result of the
+    run (failures too) says so (RV(lock), RV(release)), so that a rescue can release it."""
+    lk = module.params["lock"]
+    if not lk:
+        return
+    try:
+        store = ReleaseStore(lk["state_dir"], lk["app"], lk["audit_log"], lock_dir=lk["lock_dir"])
+        record = store.read()
+        status = take_lock(store, lk["token"], lk["owner"], lk["timeout"], lk["stale_after"],
+                           lk["force"], module.check_mode, options=("lock.timeout", "lock.stale_after"))
+    except LockHeld as exc:
+        module.fail_json(msg="option lock: %s" % exc, changed=False, lock="held_by_other")
+    except (ReleaseError, OSError) as exc:
+        module.fail_json(msg="option lock: %s" % exc, changed=False)
+    extra = dict(lock=status, release={"current": record["current"], "previous": record["previous"]})
+    for name in ("exit_json", "fail_json"):
+        done = getattr(module, name)
+        setattr(module, name, lambda done=done, **kw: done(**dict(extra, **kw)))
+
+
+def lb_list_spec():
+    """Argument spec of roll.load_balancers and ready.load_balancers."""
+    return dict(type="list", elements="dict", required=True, options=dict(
+        socket=dict(type="str"),
+        controller_socket=dict(type="str"),
+        backend=dict(type="str", required=True),
+        name=dict(type="str"),
+        forwarded=dict(type="bool", default=False),
+    ), required_one_of=[["socket", "controller_socket"]],
+        mutually_exclusive=[["socket", "controller_socket"]])
+
+
+def service_argument_spec():
+    """The module's argument spec (also what the action plugin validates with)."""
+    shared = copy.deepcopy(CONTAINER_ARGS)
+    shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
+    return docker_common_args(
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
+        replicas=dict(type="int", default=1),
+        port_base=dict(type="int"),
+        ports=dict(type="list", elements="int"),
+        container_port=dict(type="int", default=80),
+        only=dict(type="list", elements="int"),
+        converge=dict(type="str", default="all", choices=["all", "missing"]),
+        roll=dict(type="dict", options=dict(
+            load_balancers=lb_list_spec(),
+            server_prefix=dict(type="str", required=True),
+            drain_timeout=dict(type="float", default=60),
+            ready_timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=0.25),
+            rollback_image=dict(type="str"),
+            rollback_labels=dict(type="dict"),
+            batch_id=dict(type="str"),  # used by the action plugin only
+            batch_hosts=dict(type="list", elements="str"),  # used by the action plugin only
+            gate=dict(type="str"),  # set by the action plugin
+        )),
+        ready=dict(type="dict", options=dict(
+            load_balancers=lb_list_spec(),
+            server_prefix=dict(type="str", required=True),
+            timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=0.25),
+        )),
+        record=dict(type="dict", options=dict(
+            app=dict(type="str", required=True),
+            token=dict(type="str", required=True, no_log=False),
+            owner=dict(type="str", default="unknown"),
+            version=dict(type="str", required=True),
+            image=dict(type="str"),
+            keep=dict(type="int", default=5),
+            changes=dict(type="bool"),
+            detail=dict(type="str"),
+            **RELEASE_PATH_ARGS,
+        )),
+        lock=dict(type="dict", options=dict(
+            app=dict(type="str", required=True),
+            token=dict(type="str", required=True, no_log=False),
+            owner=dict(type="str", default="unknown"),
+            timeout=dict(type="int", default=0),
+            stale_after=dict(type="int", default=3600),
+            force=dict(type="bool", default=False),
+            **RELEASE_PATH_ARGS,
+        )),
+        **shared)
+
+
+MUTUALLY_EXCLUSIVE = [["port_base", "ports"]]
+
+
+def service_main(module, client=None):
+    """The module's run once its arguments are validated: on the host (module) or on the
+    controller against the host's engine socket forwarded over SSH (action plugin, with
+    client). Ends with module.exit_json or module.fail_json."""
+    if module.params["converge"] == "missing" and module.params["state"] not in ("started", "present"):
+        module.fail_json(msg="option converge=missing needs state started or present, not %s"
+                         % module.params["state"])
+    try:
+        spec = parse_spec(module.params)
+        comparisons = parse_comparisons(module.params["comparisons"])
+        # all input checks before the engine is touched
+        plan_replicas(module.params["name"], module.params["replicas"], [], module.params["state"],
+                      module.params["port_base"], module.params["ports"], module.params["only"],
+                      module.params["container_port"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    remove_forwarded_at_exit(module)
+    roll_error = check_roll(module.params) or check_ready(module.params) or \
+        check_record(module.params) or check_lock(module.params)
+    if roll_error:
+        module.fail_json(msg=roll_error)
+    take_deploy_lock(module)
+    try:
+        if module.params["roll"] and not module.check_mode:
+            run_roll(module, spec, comparisons, client)
+        run(module, spec, comparisons, client)
+    except (DockerError, WaitError) as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
