@@ -2,7 +2,17 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of dockyard.fleet.service.
 
-Every task goes to the module unchanged (one run), except one detail of options roll and
+A run that needs nothing on the host but its engine (no roll, ready, record or lock: those
+use files and sockets on the host) runs on the controller with execution=auto (the default)
+or controller: the host's engine socket is forwarded to the controller over the task's SSH
+ControlMaster (as dockyard.fleet.image does to stream an archive) and the module's own code
+(module_utils/_service.py) runs here against it, with the same options, checks, check mode,
+diff and result. No module run on the host: no Python started there, no module payload sent.
+When that is not possible (another connection plugin, a tcp:// or TLS engine, DOCKER_* in the
+task's environment, async, become to a non-root user) auto runs the module on the host and
+says why in execution_reason; execution=controller fails instead, naming the option.
+
+Every other task goes to the module unchanged (one run), except one detail of options roll and
 ready: a load balancer given as `controller_socket` (a unix socket on the controller leading to its HAProxy
 runtime API, made by dockyard.fleet.socket_forward) is forwarded to the host over the task's own
 SSH connection for the time of the run, and the module gets the forwarded path as `socket`.
@@ -21,14 +31,47 @@ from __future__ import annotations
 import copy
 import subprocess
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
+    blocker, cancel, engine_over_forward, engine_socket, environment_of)
+from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
+    HOST_OPTIONS, MUTUALLY_EXCLUSIVE, service_argument_spec, service_main)
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Gate, Turns
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
     ForwardError, cancel_to_host, forward_to_host)
 
 MODULE = "dockyard.fleet.service"
+
+
+class _Exit(BaseException):
+    """module.exit_json / fail_json on the controller: the run ends here (as SystemExit ends
+    the module on the host), carrying its result."""
+
+    def __init__(self, result):
+        super().__init__()
+        self.result = result
+
+
+class ControllerModule:
+    """What the service run uses of AnsibleModule, for a run on the controller."""
+
+    def __init__(self, params, check_mode):
+        self.params = params
+        self.check_mode = check_mode
+
+    def exit_json(self, **result):
+        result.setdefault("changed", False)
+        raise _Exit(result)
+
+    def fail_json(self, msg, **result):
+        result.pop("exception", None)  # a traceback of the controller's code: not the host's
+        result.update(failed=True, msg=msg)
+        result.setdefault("changed", False)
+        raise _Exit(result)
 
 
 class ActionModule(ActionBase):
@@ -40,6 +83,62 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = copy.deepcopy(self._task.args)
+        execution = args.get("execution", "auto")
+        why = None
+        if execution in ("auto", "controller"):
+            res, why = self._on_controller(args)
+            if res is not None:
+                result.update(res)
+                return result
+            if execution == "controller":
+                result.update(failed=True, changed=False, invocations=0,
+                              msg="execution: cannot run on the controller: %s (execution=auto "
+                                  "runs the module on the host instead)" % why)
+                return result
+        result = self._on_host(result, args, task_vars)
+        if result.get("not_started"):
+            result["invocations"] = 0  # halted before its turn: the module never started
+        else:
+            result.update(invocations=1, execution="host")
+            if why:
+                result["execution_reason"] = why
+        return result
+
+    def _on_controller(self, args):
+        """execution auto/controller: the run here against the host's forwarded engine socket.
+        Returns (result, None), or (None, why not) with nothing changed."""
+        if execution_blocker := self._controller_blocker(args):
+            return None, execution_blocker
+        validated = ArgumentSpecValidator(service_argument_spec(),
+                                          mutually_exclusive=MUTUALLY_EXCLUSIVE).validate(args)
+        if validated.error_messages:
+            # the module on the host gives its own message (the same checks)
+            return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
+        params = validated.validated_parameters
+        sock, why = engine_socket(params, environment_of(self))
+        if sock is None:
+            return None, why
+        try:
+            client, why = engine_over_forward(self, params, sock)
+            if client is None:
+                return None, why
+            try:
+                service_main(ControllerModule(params, bool(self._task.check_mode)), client)
+                res = dict(failed=True, changed=False, msg="the service run ended without a result")
+            except _Exit as done:
+                res = done.result
+        finally:
+            cancel(self, sock)
+        res.update(invocations=0, execution="controller")
+        return res, None
+
+    def _controller_blocker(self, args):
+        host_only = [opt for opt in HOST_OPTIONS if args.get(opt)]
+        if host_only:
+            return "option %s needs the host (files or sockets there)" % host_only[0]
+        return blocker(self)
+
+    def _on_host(self, result, args, task_vars):
         roll = args.get("roll")
         wanted = []  # (option, load balancer) given as a controller socket
         for opt in ("roll", "ready"):

@@ -455,6 +455,7 @@ def service_argument_spec():
     shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
     return docker_common_args(
         name=dict(type="str", required=True),
+        execution=dict(type="str", default="auto", choices=list(EXECUTION)),
         state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
         replicas=dict(type="int", default=1),
         port_base=dict(type="int"),
@@ -504,6 +505,10 @@ def service_argument_spec():
 
 
 MUTUALLY_EXCLUSIVE = [["port_base", "ports"]]
+# execution: where the run happens (the action plugin decides; the module ignores it)
+EXECUTION = ("auto", "controller", "host")
+# options whose work needs the host itself (files, forwarded sockets): the run goes there
+HOST_OPTIONS = ("roll", "ready", "record", "lock")
 
 
 def service_main(module, client=None):

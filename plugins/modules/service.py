@@ -26,6 +26,22 @@ options:
     description: Service name, the prefix of the replica names.
     type: str
     required: true
+  execution:
+    description:
+      - Where the run happens. V(controller) runs it on the controller (the action plugin)
+        against the host's engine socket, forwarded over the task's SSH ControlMaster
+        (C(ssh -O forward)): the same options, checks, check mode, diff and result, with no
+        module run on the host (no Python started there, no module payload sent). V(host)
+        runs the module on the host.
+      - V(auto) (the default) is V(controller) where it can be, else V(host), and says why in
+        RV(execution_reason). A run on the controller needs the ssh connection plugin with
+        ControlPersist, O(docker_host) a unix socket (the default) without TLS, no C(DOCKER_*)
+        variable in the task's C(environment), no C(async), no C(become) to a non-root user,
+        and none of O(roll), O(ready), O(record), O(lock) (they use files and sockets on the
+        host). V(controller) fails, naming this option, where V(auto) would go to the host.
+    type: str
+    default: auto
+    choices: [auto, controller, host]
   replicas:
     description: Number of replicas.
     type: int
@@ -447,6 +463,20 @@ roll:
     seconds: {description: Replica index -> seconds its cycle took., type: dict}
     commands: {description: "Runtime-API commands sent, as C(<load balancer>: <command>).", type: list, elements: str}
     waited: {description: "With O(roll.gate), seconds the run waited for this host's turn after reading.", type: float}
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+  sample: "option record needs the host (files or sockets there)"
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller, or halted before its turn) or 1.
+  returned: always
+  type: int
 forwarded:
   description:
     - The controller sockets (O(roll.load_balancers[].controller_socket)) the action plugin

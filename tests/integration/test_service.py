@@ -2,7 +2,10 @@
 scale up/down, only:, check mode, wait healthy, bad input."""
 from __future__ import annotations
 
+import glob
+
 import pytest
+from conftest import LAB_ID
 
 H = "app3"
 P = "sv-"
@@ -161,3 +164,101 @@ def test_bad_input_changes_nothing(lab, play, ids):
         rec = res.results(task=option)
         assert rec and rec[0]["status"] == "failed", option
         assert option in rec[0]["result"]["msg"], (option, rec[0]["result"]["msg"])
+
+
+EX = """
+- name: svc
+  dockyard.fleet.service:
+    name: sv-ex
+    image: %s
+    replicas: %d
+    port_base: 18401
+%s
+  ignore_errors: true
+"""
+
+
+def ex_task(image=V1, replicas=2, **opts):
+    extra = "".join("    %s: %s\n" % (k, v) for k, v in opts.items() if k != "environment")
+    task = EX % (image, replicas, extra.rstrip("\n"))
+    if "environment" in opts:
+        task += "  environment: %s\n" % opts["environment"]
+    return pb(task)
+
+
+def forwards():
+    """Engine sockets forwarded to the controller (the lab's ControlPath dir, conftest.py)."""
+    return set(glob.glob("/tmp/.dockyard-cp-lab%d/dyfwd-*.sock" % LAB_ID))
+
+
+def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
+    """execution: auto runs the service on the controller against app3's engine socket,
+    forwarded over the SSH master: no module run, the module's own result, check mode and
+    diff; a run on the host gives the same answers; where the controller cannot, auto goes to
+    the host and says why, and execution=controller fails naming the option."""
+    lab.clean(H, "sv-ex")
+    try:
+        first = play(ex_task())
+        assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
+        r = first.one(action="service")
+        assert r["execution"] == "controller" and r["invocations"] == 0, r
+        assert "execution_reason" not in r
+        assert [(x["name"], x["action"]) for x in r["replicas"]] == [
+            ("sv-ex-1", "created"), ("sv-ex-2", "created")]
+        assert sorted(c.name for c in lab.docker(H).containers.list(filters={"name": "sv-ex"})) == \
+            ["sv-ex-1", "sv-ex-2"]
+        assert not forwards()
+
+        # the same task, run by the module on the host and on the controller again: no change,
+        # the same replicas
+        on_host = play(ex_task(execution="host"))
+        again = play(ex_task())
+        rh, rc = on_host.one(action="service"), again.one(action="service")
+        assert on_host.changed == 0 and again.changed == 0
+        assert (rh["execution"], rh["invocations"], rc["execution"], rc["invocations"]) == \
+            ("host", 1, "controller", 0)
+        assert rh["replicas"] == rc["replicas"] and rh["ports"] == rc["ports"]
+
+        # check mode and diff on the controller: predicted, nothing changed
+        before = lab.snapshot(H)
+        chk = play(ex_task(image=V2), check=True, diff=True)
+        rchk = chk.one(action="service")
+        assert chk.changed == 1 and rchk["execution"] == "controller", chk.stdout[-3000:]
+        assert [x["action"] for x in rchk["replicas"]] == ["recreated", "recreated"]
+        assert rchk["diff"]["before"]["sv-ex-1"]["image"] == ids[V1]
+        assert lab.snapshot(H) == before
+
+        # a failure found by the engine: the same message on the controller and on the host,
+        # nothing changed (a stray container holds replica 3's name)
+        lab.docker(H).containers.create(V1, name="sv-ex-3")
+        before = lab.snapshot(H)
+        msgs = {}
+        for where in ("controller", "host"):
+            res = play(ex_task(replicas=3, execution=where))
+            rec = res.results(action="service")[0]
+            assert rec["status"] == "failed", (where, rec)
+            msgs[where] = rec["result"]["msg"]
+            assert rec["result"]["execution"] == where
+        assert msgs["controller"] == msgs["host"] and "not labelled" in msgs["host"], msgs
+        assert lab.snapshot(H) == before
+        lab.docker(H).containers.get("sv-ex-3").remove(force=True)
+
+        # auto goes to the host where the controller cannot, and says why
+        env = play(ex_task(environment="{DOCKER_TIMEOUT: '60'}"))
+        renv = env.one(action="service")
+        assert env.rc == 0 and env.changed == 0 and renv["execution"] == "host", renv
+        assert "DOCKER_TIMEOUT" in renv["execution_reason"] and renv["invocations"] == 1
+
+        # execution=controller where it cannot: fails naming the option, no module run
+        before = lab.snapshot(H)
+        tcp = play(ex_task(execution="controller", docker_host="tcp://127.0.0.1:2375"))
+        rec = tcp.results(action="service")[0]
+        assert rec["status"] == "failed" and rec["result"]["invocations"] == 0, rec
+        assert rec["result"]["msg"].startswith("execution: cannot run on the controller: docker_host "
+                                               "tcp://127.0.0.1:2375"), rec["result"]["msg"]
+        bogus = play(ex_task(execution="bogus"))
+        rec = bogus.results(action="service")[0]
+        assert rec["status"] == "failed" and "execution" in rec["result"]["msg"], rec
+        assert lab.snapshot(H) == before and not forwards()
+    finally:
+        lab.clean(H, "sv-ex")
