@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import copy
 import subprocess
+import traceback
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    blocker, cancel, engine_over_forward, engine_socket, environment_of)
+    blocker, cancel, engine_over_forward, engine_socket, environment_of, sdk_missing)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
     HOST_OPTIONS, MUTUALLY_EXCLUSIVE, service_argument_spec, service_main)
 
@@ -115,6 +116,8 @@ class ActionModule(ActionBase):
             # the module on the host gives its own message (the same checks)
             return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
         params = validated.validated_parameters
+        if why := sdk_missing(params):
+            return None, why
         sock, why = engine_socket(params, environment_of(self))
         if sock is None:
             return None, why
@@ -127,6 +130,11 @@ class ActionModule(ActionBase):
                 res = dict(failed=True, changed=False, msg="the service run ended without a result")
             except _Exit as done:
                 res = done.result
+            except Exception as exc:  # pylint: disable=broad-except
+                # as a module that crashes on the host: failed, with the error and its traceback
+                res = dict(failed=True, changed=False, exception=traceback.format_exc(),
+                           msg="the service run on the controller failed: %s: %s"
+                               % (type(exc).__name__, exc))
         finally:
             cancel(self, sock)
         res.update(invocations=0, execution="controller")

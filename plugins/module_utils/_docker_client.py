@@ -120,8 +120,11 @@ class DockerClient:
     imported only for ssh:// engines and for pulls and builds.
     """
 
-    def __init__(self, params, environ=None):
+    def __init__(self, params, environ=None, shown_host=None):
         self.conn = connection_params(params, environ)
+        # the engine as messages name it: the host's docker_host, also when the action plugin
+        # reaches it through a socket forwarded to the controller
+        self.shown_host = shown_host or self.conn["host"]
         self._sdk = None
         self._sdk_errors = None
         self.engine = None
@@ -132,7 +135,7 @@ class DockerClient:
                                         tls_hostname=self.conn["tls_hostname"])
             except (ValueError, OSError, ssl.SSLError) as exc:
                 raise DockerError("Cannot connect to the Docker engine at %s (option docker_host): %s"
-                                  % (self.conn["host"], _clean(exc))) from exc
+                                  % (self.shown_host, _clean(exc))) from exc
 
     # ------------------------------------------------------------ TLS (own client)
     def _ssl_context(self):
@@ -183,7 +186,7 @@ class DockerClient:
             return api_cls(**kwargs)
         except Exception as exc:  # pylint: disable=broad-except
             raise DockerError("Cannot connect to the Docker engine at %s (option docker_host): %s"
-                              % (self.conn["host"], _clean(exc))) from exc
+                              % (self.shown_host, _clean(exc))) from exc
 
     # ------------------------------------------------------------ calls
     def call(self, method, *args, **kwargs):
@@ -197,7 +200,7 @@ class DockerClient:
                 raise DockerError("Docker engine refused %s: %s" % (name, exc.explanation)) from exc
             except (OSError, http.client.HTTPException) as exc:
                 raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
-                                  % (self.conn["host"], _clean(exc))) from exc
+                                  % (self.shown_host, _clean(exc))) from exc
         api = self.api
         try:
             return getattr(api, method)(*args, **kwargs)
@@ -209,7 +212,7 @@ class DockerClient:
             raise DockerError("Docker engine error in %s: %s" % (name, _clean(exc))) from exc
         except OSError as exc:
             raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
-                              % (self.conn["host"], exc)) from exc
+                              % (self.shown_host, exc)) from exc
 
     def registry_digest(self, ref):
         """The manifest digest the registry has for ref now, asked without pulling."""

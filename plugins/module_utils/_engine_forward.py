@@ -10,6 +10,7 @@ why (blocker), and the callers then run the module on the host instead (or fail,
 task asked for the controller explicitly)."""
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
@@ -38,6 +39,15 @@ def engine_socket(params, environment):
     if params.get("tls") or params.get("validate_certs"):
         return None, "tls is set (only a tcp:// engine uses it)"
     return path, None
+
+
+def sdk_missing(params):
+    """Why a run that may pull cannot run on the controller (pulls go through the Docker SDK,
+    which the controller may not have), or None."""
+    if params.get("pull", "never") != "never" and importlib.util.find_spec("docker") is None:
+        return "the Docker SDK for Python (docker) is not installed on the controller, and " \
+            "option pull may need it"
+    return None
 
 
 def blocker(action):
@@ -70,7 +80,8 @@ def engine_over_forward(action, params, sock):
             forwarded = forward_to_controller(action, sock)
         except (ForwardError, OSError, subprocess.SubprocessError) as exc:
             return None, "cannot forward %s: %s" % (sock, exc)
-        client = DockerClient(dict(params, docker_host="unix://" + forwarded), environ={})
+        client = DockerClient(dict(params, docker_host="unix://" + forwarded), environ={},
+                              shown_host="unix://" + sock)
         try:
             client.call("version")
             return client, None

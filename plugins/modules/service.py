@@ -37,8 +37,9 @@ options:
         RV(execution_reason). A run on the controller needs the ssh connection plugin with
         ControlPersist, O(docker_host) a unix socket (the default) without TLS, no C(DOCKER_*)
         variable in the task's C(environment), no C(async), no C(become) to a non-root user,
-        and none of O(roll), O(ready), O(record), O(lock) (they use files and sockets on the
-        host). V(controller) fails, naming this option, where V(auto) would go to the host.
+        none of O(roll), O(ready), O(record), O(lock) (they use files and sockets on the
+        host), and the Docker SDK for Python on the controller unless O(pull=never) (pulls go
+        through it). V(controller) fails, naming this option, where V(auto) would go to the host.
     type: str
     default: auto
     choices: [auto, controller, host]

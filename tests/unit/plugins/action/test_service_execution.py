@@ -65,3 +65,26 @@ def test_async_and_become_to_another_user_send_the_run_to_the_host():
     assert "becomes deploy" in action(become=True, become_user="deploy")._controller_blocker({"name": "sv"})
     assert action(become=True, become_user="root")._controller_blocker({"name": "sv"}) is None
     assert action()._controller_blocker({"name": "sv", "roll": None}) is None
+
+
+def test_a_run_that_may_pull_stays_on_the_host_without_the_sdk_on_the_controller(monkeypatch):
+    import importlib.util
+
+    from ansible_collections.dockyard.fleet.plugins.module_utils import _engine_forward
+    assert _engine_forward.sdk_missing({"pull": "never"}) is None
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert _engine_forward.sdk_missing({"pull": "never"}) is None
+    why = _engine_forward.sdk_missing({"pull": "missing"})
+    assert "Docker SDK" in why and "option pull" in why
+
+
+def test_engine_errors_name_the_hosts_socket_not_the_forward(tmp_path):
+    from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+        DockerClient, DockerError)
+    forwarded = "unix://%s/dyfwd-0123.sock" % tmp_path      # nothing listens there
+    client = DockerClient({"docker_host": forwarded}, environ={},
+                          shown_host="unix:///var/run/docker.sock")
+    with pytest.raises(DockerError) as err:
+        client.call("version")
+    assert "unix:///var/run/docker.sock (option docker_host)" in str(err.value)
+    assert "dyfwd" not in str(err.value)
