@@ -30,8 +30,8 @@ options:
     description:
       - Where the run happens. V(controller) runs it on the controller (the action plugin)
         against the host's engine socket, forwarded over the task's SSH ControlMaster
-        (C(ssh -O forward)): the same options, checks, check mode, diff and result, with no
-        module run on the host (no Python started there, no module payload sent). V(host)
+        (C(ssh -O forward)), with the same options, checks, check mode, diff and result, and
+        no module run on the host (no Python started there, no module payload sent). V(host)
         runs the module on the host.
       - V(auto) (the default) is V(controller) where it can be, else V(host), and says why in
         RV(execution_reason). A run on the controller needs the ssh connection plugin with

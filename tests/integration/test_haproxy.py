@@ -576,7 +576,7 @@ DROP_PORTS = (8090, 8091)     # frontend, dropper
 
 def _requests(url, method, n):
     codes = []
-    for _ in range(n):
+    for _i in range(n):
         req = urllib.request.Request(url, method=method, data=b"x=1" if method == "POST" else None)
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
@@ -611,6 +611,7 @@ def test_a_request_dropped_by_its_server_is_retried_elsewhere_never_a_post(fleet
         cfg = lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout
         assert "option redispatch 1" in cfg and "retry-on conn-failure empty-response" in cfg, cfg
         assert "http-request disable-l7-retry unless { method GET HEAD OPTIONS }" in cfg, cfg
+
         def replica_up():      # show servers state: ... srv_name srv_addr srv_op_state (2: running)
             rows = [ln.split() for ln in cli(lab, "show servers state drop").splitlines()]
             return any(len(r) > 5 and r[3] == "replica" and r[5] == "2" for r in rows)
