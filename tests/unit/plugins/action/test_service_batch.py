@@ -106,12 +106,20 @@ def gated_host(tmp_path, me, log, ok=True, hold=0.05, prepared=None, hosts=HOSTS
 
 def test_gated_runs_prepare_at_once_and_roll_in_turn(tmp_path):
     log = []
-    threads = [start(gated_host, tmp_path, h, log, hold=0.1) for h in reversed(HOSTS)]
+    # app3 and app2 start first: both prepare while app1 has not even started (they do not
+    # wait for the hosts before them to prepare), and neither rolls before app1 has rolled.
+    # (Waiting for their "prepared" before starting app1 keeps the thread scheduling of a
+    # loaded machine out of the order checked.)
+    ready = {h: threading.Event() for h in HOSTS}
+    threads = [start(gated_host, tmp_path, h, log, hold=0.1, prepared=ready[h])
+               for h in ("app3", "app2")]
+    assert ready["app3"].wait(10) and ready["app2"].wait(10)
+    time.sleep(0.1)
+    assert sorted(log) == [("app2", "prepared"), ("app3", "prepared")]   # nobody rolled
+    threads.append(start(gated_host, tmp_path, "app1", log, hold=0.1))
     for th in threads:
         th.join(10)
-    prepared = [e for e in log if e[1] == "prepared"]
-    assert len(prepared) == 3 and log[:3] == prepared   # all prepared before the first roll
-    assert log[3:] == [(h, "rolls") for h in HOSTS]
+    assert log[2:] == [("app1", "prepared")] + [(h, "rolls") for h in HOSTS]
     assert not os.listdir(os.path.join(str(tmp_path), "dockyard-roll-%d" % os.getuid()))
 
 
