@@ -30,49 +30,20 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import traceback
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    blocker, cancel, engine_over_forward, engine_socket, environment_of, sdk_missing)
+    execution_result, run_on_controller)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
-    HOST_OPTIONS, MUTUALLY_EXCLUSIVE, service_argument_spec, service_main)
+    MUTUALLY_EXCLUSIVE, needs_the_host, service_argument_spec, service_main)
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Gate, Turns
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
     ForwardError, cancel_to_host, forward_to_host)
 
 MODULE = "dockyard.fleet.service"
-
-
-class _Exit(BaseException):
-    """module.exit_json / fail_json on the controller: the run ends here (as SystemExit ends
-    the module on the host), carrying its result."""
-
-    def __init__(self, result):
-        super().__init__()
-        self.result = result
-
-
-class ControllerModule:
-    """What the service run uses of AnsibleModule, for a run on the controller."""
-
-    def __init__(self, params, check_mode):
-        self.params = params
-        self.check_mode = check_mode
-
-    def exit_json(self, **result):
-        result.setdefault("changed", False)
-        raise _Exit(result)
-
-    def fail_json(self, msg, **result):
-        result.pop("exception", None)  # a traceback of the controller's code: not the host's
-        result.update(failed=True, msg=msg)
-        result.setdefault("changed", False)
-        raise _Exit(result)
 
 
 class ActionModule(ActionBase):
@@ -87,64 +58,15 @@ class ActionModule(ActionBase):
         execution = args.get("execution", "auto")
         why = None
         if execution in ("auto", "controller"):
-            res, why = self._on_controller(args)
-            if res is not None:
-                result.update(res)
-                return result
-            if execution == "controller":
-                result.update(failed=True, changed=False, invocations=0,
-                              msg="execution: cannot run on the controller: %s (execution=auto "
-                                  "runs the module on the host instead)" % why)
-                return result
-        result = self._on_host(result, args, task_vars)
-        if result.get("not_started"):
-            result["invocations"] = 0  # halted before its turn: the module never started
-        else:
-            result.update(invocations=1, execution="host")
-            if why:
-                result["execution_reason"] = why
-        return result
-
-    def _on_controller(self, args):
-        """execution auto/controller: the run here against the host's forwarded engine socket.
-        Returns (result, None), or (None, why not) with nothing changed."""
-        if execution_blocker := self._controller_blocker(args):
-            return None, execution_blocker
-        validated = ArgumentSpecValidator(service_argument_spec(),
-                                          mutually_exclusive=MUTUALLY_EXCLUSIVE).validate(args)
-        if validated.error_messages:
-            # the module on the host gives its own message (the same checks)
-            return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
-        params = validated.validated_parameters
-        if why := sdk_missing(params):
-            return None, why
-        sock, why = engine_socket(params, environment_of(self))
-        if sock is None:
-            return None, why
-        try:
-            client, why = engine_over_forward(self, params, sock)
-            if client is None:
-                return None, why
-            try:
-                service_main(ControllerModule(params, bool(self._task.check_mode)), client)
-                res = dict(failed=True, changed=False, msg="the service run ended without a result")
-            except _Exit as done:
-                res = done.result
-            except Exception as exc:  # pylint: disable=broad-except
-                # as a module that crashes on the host: failed, with the error and its traceback
-                res = dict(failed=True, changed=False, exception=traceback.format_exc(),
-                           msg="the service run on the controller failed: %s: %s"
-                               % (type(exc).__name__, exc))
-        finally:
-            cancel(self, sock)
-        res.update(invocations=0, execution="controller")
-        return res, None
-
-    def _controller_blocker(self, args):
-        host_only = [opt for opt in HOST_OPTIONS if args.get(opt)]
-        if host_only:
-            return "option %s needs the host (files or sockets there)" % host_only[0]
-        return blocker(self)
+            why = needs_the_host(args)
+            if why is None:
+                res, why = run_on_controller(self, args, service_argument_spec(), service_main,
+                                             mutually_exclusive=MUTUALLY_EXCLUSIVE)
+                if res is not None:
+                    result.update(res)
+                    return result
+        return execution_result(result, execution, why,
+                                lambda: self._on_host(result, args, task_vars))
 
     def _on_host(self, result, args, task_vars):
         roll = args.get("roll")

@@ -45,6 +45,11 @@ class DockerError(Exception):
         self.not_found = not_found
 
 
+# Option `execution` of the modules whose run the action plugin can do on the controller
+# (module_utils/_engine_forward.py); the module itself ignores it.
+EXECUTION_ARG = dict(type="str", default="auto", choices=["auto", "controller", "host"])
+
+
 def docker_common_args(**extra):
     """Argument spec of a Docker module: the shared connection options plus its own."""
     spec = dict(DOCKER_COMMON_ARGS)
@@ -110,6 +115,14 @@ def uses_sdk_transport(conn):
     return conn["host"].startswith("ssh://") or conn["use_ssh_client"]
 
 
+class NeedsHost(BaseException):
+    """A call that must not run from the controller (execution=controller): pulls and
+    registry queries use the registry credentials of the host's user, which only the module
+    on the host has. Raised before the call; a BaseException so that the run's own error
+    handling lets it through to the action plugin, which then runs the module on the host
+    (the service run pulls before it changes anything)."""
+
+
 class DockerClient:
     """A connected engine client for one module run.
 
@@ -123,8 +136,10 @@ class DockerClient:
     def __init__(self, params, environ=None, shown_host=None):
         self.conn = connection_params(params, environ)
         # the engine as messages name it: the host's docker_host, also when the action plugin
-        # reaches it through a socket forwarded to the controller
+        # reaches it through a socket forwarded to the controller (shown_host), which is then
+        # the client's caller: SDK_ONLY calls raise NeedsHost
         self.shown_host = shown_host or self.conn["host"]
+        self.on_controller = shown_host is not None
         self._sdk = None
         self._sdk_errors = None
         self.engine = None
@@ -191,6 +206,8 @@ class DockerClient:
     # ------------------------------------------------------------ calls
     def call(self, method, *args, **kwargs):
         name = _CALL_NAMES.get(method, method)
+        if self.on_controller and method in SDK_ONLY:
+            raise NeedsHost("a %s uses the registry credentials of the host" % name)
         if self.engine is not None and method not in SDK_ONLY:
             try:
                 return getattr(self.engine, method)(*args, **kwargs)

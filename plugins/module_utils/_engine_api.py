@@ -219,8 +219,8 @@ class EngineAPI:
         return data
 
     # ---------------------------------------------------------------- system
-    def version(self):
-        return self.request("GET", "version", self._path("/version"))
+    def version(self, timeout=None):
+        return self.request("GET", "version", self._path("/version"), timeout=timeout)
 
     def info(self):
         return self.request("GET", "info", self._path("/info"))

@@ -7,16 +7,23 @@ and dockyard.fleet.service (execution=controller).
 
 Only the plain local engine qualifies (engine_socket); a task that cannot use a forward says
 why (blocker), and the callers then run the module on the host instead (or fail, when the
-task asked for the controller explicitly)."""
+task asked for the controller explicitly). run_on_controller() does all of it for a module
+whose run is a function of (module, client): dockyard.fleet.service and container_info."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
+import traceback
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError)
+    DockerClient, DockerError, NeedsHost)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
     ForwardError, cancel_to_controller, forward_to_controller)
+
+
+# seconds the engine has to answer /version through a new forward
+PROBE_TIMEOUT = 10
 
 
 def engine_socket(params, environment):
@@ -39,15 +46,6 @@ def engine_socket(params, environment):
     if params.get("tls") or params.get("validate_certs"):
         return None, "tls is set (only a tcp:// engine uses it)"
     return path, None
-
-
-def sdk_missing(params):
-    """Why a run that may pull cannot run on the controller (pulls go through the Docker SDK,
-    which the controller may not have), or None."""
-    if params.get("pull", "never") != "never" and importlib.util.find_spec("docker") is None:
-        return "the Docker SDK for Python (docker) is not installed on the controller, and " \
-            "option pull may need it"
-    return None
 
 
 def blocker(action):
@@ -83,7 +81,9 @@ def engine_over_forward(action, params, sock):
         client = DockerClient(dict(params, docker_host="unix://" + forwarded), environ={},
                               shown_host="unix://" + sock)
         try:
-            client.call("version")
+            # a short question first: a master whose host is cut off answers nothing, and the
+            # run's own timeout (60 s by default) would be paid twice before the module runs
+            client.call("version", timeout=PROBE_TIMEOUT)
             return client, None
         except DockerError as exc:
             why = "the engine socket %s does not answer over the forward: %s" % (sock, exc)
@@ -98,3 +98,90 @@ def cancel(action, sock):
         cancel_to_controller(action, sock)
     except (ForwardError, OSError, subprocess.SubprocessError):
         pass
+
+
+# ------------------------------------------------------------------ a module run, here
+
+
+class ModuleExit(BaseException):
+    """module.exit_json / fail_json on the controller: the run ends here (as SystemExit ends
+    the module on the host), carrying its result. Not an Exception: the run's own `except
+    Exception` handlers cannot swallow the end."""
+
+    def __init__(self, result):
+        super().__init__()
+        self.result = result
+
+
+class ControllerModule:
+    """What a module's run uses of AnsibleModule, for a run on the controller."""
+
+    def __init__(self, params, check_mode):
+        self.params = params
+        self.check_mode = check_mode
+
+    def exit_json(self, **result):
+        result.setdefault("changed", False)
+        raise ModuleExit(result)
+
+    def fail_json(self, msg, **result):
+        result.pop("exception", None)  # a traceback of the controller's code: not the host's
+        result.update(failed=True, msg=msg)
+        result.setdefault("changed", False)
+        raise ModuleExit(result)
+
+
+def run_on_controller(action, args, argument_spec, run, **spec_rules):
+    """The module's run(module, client) here, against the host's engine socket forwarded to
+    the controller: (result, None), or (None, why not) with nothing done on the host.
+
+    args are the task's options; argument_spec and spec_rules (mutually_exclusive,
+    required_one_of, ...) what the module validates them with. Options that do not validate
+    are left to the module on the host (its own message)."""
+    if why := blocker(action):
+        return None, why
+    validated = ArgumentSpecValidator(argument_spec, **spec_rules).validate(args)
+    if validated.error_messages:
+        return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
+    params = validated.validated_parameters
+    sock, why = engine_socket(params, environment_of(action))
+    if sock is None:
+        return None, why
+    try:
+        client, why = engine_over_forward(action, params, sock)
+        if client is None:
+            return None, why
+        try:
+            run(ControllerModule(params, bool(action._task.check_mode)), client)
+            res = dict(failed=True, changed=False, msg="the run ended without a result")
+        except ModuleExit as done:
+            res = done.result
+        except NeedsHost as exc:  # before any change: the module on the host does the run
+            return None, str(exc)
+        except Exception as exc:  # pylint: disable=broad-except
+            # as a module that crashes on the host: failed, with the error and its traceback
+            res = dict(failed=True, changed=False, exception=traceback.format_exc(),
+                       msg="the run on the controller failed: %s: %s" % (type(exc).__name__, exc))
+    finally:
+        cancel(action, sock)
+    res.update(invocations=0, execution="controller")
+    return res, None
+
+
+def execution_result(result, execution, why, run_on_host):
+    """The task's result for execution auto / controller / host: run_on_controller's answer,
+    or the failure of execution=controller where it cannot, or run_on_host() (the module)
+    with execution, execution_reason and invocations set."""
+    if execution == "controller" and why is not None:
+        result.update(failed=True, changed=False, invocations=0,
+                      msg="execution: cannot run on the controller: %s (execution=auto runs "
+                          "the module on the host instead)" % why)
+        return result
+    result = run_on_host()
+    if result.get("not_started"):
+        result["invocations"] = 0  # halted before its turn: the module never started
+    else:
+        result.update(invocations=1, execution="host")
+        if why:
+            result["execution_reason"] = why
+    return result

@@ -10,7 +10,7 @@ import time
 import traceback
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
+    EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
@@ -455,7 +455,7 @@ def service_argument_spec():
     shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
     return docker_common_args(
         name=dict(type="str", required=True),
-        execution=dict(type="str", default="auto", choices=list(EXECUTION)),
+        execution=dict(EXECUTION_ARG),
         state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
         replicas=dict(type="int", default=1),
         port_base=dict(type="int"),
@@ -505,10 +505,17 @@ def service_argument_spec():
 
 
 MUTUALLY_EXCLUSIVE = [["port_base", "ports"]]
-# execution: where the run happens (the action plugin decides; the module ignores it)
-EXECUTION = ("auto", "controller", "host")
-# options whose work needs the host itself (files, forwarded sockets): the run goes there
-HOST_OPTIONS = ("roll", "ready", "record", "lock")
+# options whose work needs the host itself (files, forwarded sockets): the run goes there.
+# env_file is read by the run: a path on the host.
+HOST_OPTIONS = ("roll", "ready", "record", "lock", "env_file")
+
+
+def needs_the_host(args):
+    """Why these task options keep the run on the host (execution auto), or None."""
+    for opt in HOST_OPTIONS:
+        if args.get(opt):
+            return "option %s needs the host (files or sockets there)" % opt
+    return None
 
 
 def service_main(module, client=None):

@@ -26,6 +26,19 @@ options:
     description: Include stopped containers when selecting by O(labels).
     type: bool
     default: true
+  execution:
+    description:
+      - Where the run happens, as for O(dockyard.fleet.service#module:execution). V(auto) (the
+        default) reads the engine from the controller through the host's engine socket,
+        forwarded over the task's SSH ControlMaster, with no module run on the host, where it
+        can (ssh connection with ControlPersist, a local unix O(docker_host) without TLS, no
+        C(DOCKER_*) in the task's environment, no async, no become to a non-root user), and
+        runs the module on the host otherwise, saying why in RV(execution_reason).
+      - V(controller) fails, naming this option, where V(auto) would go to the host;
+        V(host) always runs the module.
+    type: str
+    default: auto
+    choices: [auto, controller, host]
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes.INFO_MODULE
@@ -53,6 +66,19 @@ exists:
   description: True when every named container exists (with O(labels) only, when any matched).
   returned: always
   type: bool
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: always
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
 containers:
   description: One entry per named container (in order), then the label matches.
   returned: always
@@ -78,54 +104,14 @@ containers:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
-from ansible_collections.dockyard.fleet.plugins.module_utils._info import (
-    container_view, label_filters, missing_view)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_info import (
+    REQUIRED_ONE_OF, container_info_argument_spec, container_info_main)
 
 
 def main():
-    spec = docker_common_args(
-        name=dict(type="list", elements="str", aliases=["names"]),
-        labels=dict(type="raw"),
-        all=dict(type="bool", default=True),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[["name", "labels"]])
-    labels = module.params["labels"]
-    if labels is not None and not isinstance(labels, (dict, list)):
-        module.fail_json(msg="labels: must be a dict or a list of key / key=value, got %s"
-                         % type(labels).__name__)
-    for n in module.params["name"] or []:
-        if not n or "/" in n.strip("/"):
-            module.fail_json(msg="name: %r is not a container name" % n)
-    try:
-        client = DockerClient(module.params)
-        out = []
-        exists = True
-        for n in module.params["name"] or []:
-            info = client.get("inspect_container", n.lstrip("/"))
-            if info is None or (info.get("Name") or "").lstrip("/") != n.lstrip("/") \
-                    and not (info.get("Id") or "").startswith(n):
-                out.append(missing_view(n.lstrip("/")))
-                exists = False
-            else:
-                out.append(container_view(info))
-        if labels:
-            seen = {c.get("id") for c in out}
-            found = client.call("containers", all=module.params["all"],
-                                filters={"label": label_filters(labels)})
-            for c in found:
-                if c["Id"] in seen:
-                    continue
-                info = client.get("inspect_container", c["Id"])
-                if info is not None:
-                    out.append(container_view(info))
-            if not module.params["name"]:
-                exists = bool(found)
-    except DockerError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, exists=exists, containers=out)
+    module = AnsibleModule(argument_spec=container_info_argument_spec(), supports_check_mode=True,
+                           required_one_of=REQUIRED_ONE_OF)
+    container_info_main(module)
 
 
 if __name__ == "__main__":

@@ -37,9 +37,10 @@ options:
         RV(execution_reason). A run on the controller needs the ssh connection plugin with
         ControlPersist, O(docker_host) a unix socket (the default) without TLS, no C(DOCKER_*)
         variable in the task's C(environment), no C(async), no C(become) to a non-root user,
-        none of O(roll), O(ready), O(record), O(lock) (they use files and sockets on the
-        host), and the Docker SDK for Python on the controller unless O(pull=never) (pulls go
-        through it). V(controller) fails, naming this option, where V(auto) would go to the host.
+        none of O(roll), O(ready), O(record), O(lock), O(env_file) (they use files and
+        sockets on the host), and no pull (a pull, or with O(pull=always) a registry question,
+        uses the registry credentials of the host's user, so a run on the controller that gets
+        there stops before any change and the module on the host does the run). V(controller) fails, naming this option, where V(auto) would go to the host.
     type: str
     default: auto
     choices: [auto, controller, host]

@@ -74,3 +74,53 @@ def test_container_and_host_info(lab, play):
         assert res.rc != 0 and res.one(task="bad")["msg"].startswith("images_filters:")
     finally:
         lab.clean(HOST, P)
+
+
+def test_container_info_on_the_controller_and_on_the_host_agree(lab, play):
+    """execution: auto reads app3's engine from the controller (no module run); host runs the
+    module: the same containers, in check mode too; where the controller cannot, auto goes to
+    the host and says why, and execution=controller fails naming the option."""
+    lab.clean(HOST, P)
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    c.containers.run("dockyard/demo:v1", name=P + "web", detach=True, labels={"app": "nfo"})
+    c.containers.create("dockyard/demo:v1", name=P + "stopped", labels={"app": "nfo"})
+    try:
+        args = dict(name=[P + "web", P + "missing"], labels={"app": "nfo"})
+        tasks = [(where, "dockyard.fleet.container_info", dict(args, execution=where))
+                 for where in ("auto", "host")]
+        tasks += [("env", "dockyard.fleet.container_info", dict(args)),
+                  ("tcp", "dockyard.fleet.container_info",
+                   dict(args, execution="controller", docker_host="tcp://127.0.0.1:2375")),
+                  ("gone", "dockyard.fleet.container_info",
+                   dict(name=P + "web", execution="controller", docker_host="unix:///run/no-such.sock"))]
+        book = yaml.safe_load(pb(tasks))
+        for t in book[0]["tasks"]:
+            if t["name"] == "env":
+                t["environment"] = {"DOCKER_TIMEOUT": "60"}
+            if t["name"] in ("tcp", "gone"):
+                t["ignore_errors"] = True
+        for check in (False, True):
+            res = play(yaml.safe_dump(book) + "\n", check=check)
+            assert res.rc == 0 and res.changed == 0, res.stdout[-3000:]
+            auto, host = res.one(task="auto"), res.one(task="host")
+            assert (auto["execution"], auto["invocations"]) == ("controller", 0), auto
+            assert (host["execution"], host["invocations"]) == ("host", 1), host
+            # the same containers (health aside: the new one's first check may land between)
+            same = [[{k: v for k, v in x.items() if k != "health"} for x in r["containers"]]
+                    for r in (auto, host)]
+            assert same[0] == same[1] and auto["exists"] is False
+            assert sorted(x["name"] for x in auto["containers"] if x["exists"]) == \
+                [P + "stopped", P + "web"]
+            env = res.one(task="env")
+            assert env["execution"] == "host" and "DOCKER_TIMEOUT" in env["execution_reason"]
+            tcp = res.results(task="tcp")[0]
+            assert tcp["status"] == "failed" and tcp["result"]["msg"].startswith(
+                "execution: cannot run on the controller: docker_host tcp://"), tcp
+            # the socket is forwarded but nothing answers there: the message names the
+            # host's socket, never the forward on the controller
+            gone = res.results(task="gone")[0]
+            assert gone["status"] == "failed" and "unix:///run/no-such.sock" in gone["result"]["msg"]
+            assert "dyfwd" not in gone["result"]["msg"], gone
+    finally:
+        lab.clean(HOST, P)

@@ -150,22 +150,28 @@ def test_container_and_service_pull_missing(lab, play, registry):
     lab.clean(host, PREFIX)
     lab.remove_image(host, ref)
     tasks = [
-        {"name": "one container", "dockyard.fleet.container": {
-            "name": PREFIX + "one", "image": ref, "pull": "missing"}},
         {"name": "two replicas", "dockyard.fleet.service": {
             "name": PREFIX + "svc", "image": ref, "pull": "missing", "replicas": 2,
             "port_base": 8481, "container_port": 80}},
+        {"name": "one container", "dockyard.fleet.container": {
+            "name": PREFIX + "one", "image": ref, "pull": "missing"}},
     ]
     pb = yaml.safe_dump([{"hosts": host, "tasks": tasks}])
     r = play(pb)
     assert r.rc == 0, r.stdout[-3000:]
     assert r.one(action="container")["changed"] and r.one(action="service")["changed"]
+    # the service run started on the controller, found it must pull (the host's registry
+    # credentials) before changing anything, and the module on the host did the run
+    svc = r.one(action="service")
+    assert svc["execution"] == "host" and svc["invocations"] == 1, svc
+    assert "registry credentials of the host" in svc["execution_reason"], svc
     running = {c.name: c.image.id for c in lab.docker(host).containers.list(
         filters={"name": PREFIX})}
     assert running == {PREFIX + "one": registry["ids"]["v2"], PREFIX + "svc-1": registry["ids"]["v2"],
                        PREFIX + "svc-2": registry["ids"]["v2"]}, running
     again = play(pb)
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    assert again.one(action="service")["execution"] == "controller"   # nothing to pull now
     lab.clean(host, PREFIX)
 
 

@@ -197,6 +197,7 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
     diff; a run on the host gives the same answers; where the controller cannot, auto goes to
     the host and says why, and execution=controller fails naming the option."""
     lab.clean(H, "sv-ex")
+    left = forwards()      # the forwards other plays keep (HAProxy's runtime API, ...)
     try:
         first = play(ex_task())
         assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
@@ -207,7 +208,7 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
             ("sv-ex-1", "created"), ("sv-ex-2", "created")]
         assert sorted(c.name for c in lab.docker(H).containers.list(filters={"name": "sv-ex"})) == \
             ["sv-ex-1", "sv-ex-2"]
-        assert not forwards()
+        assert forwards() == left
 
         # the same task, run by the module on the host and on the controller again: no change,
         # the same replicas
@@ -248,6 +249,13 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
         renv = env.one(action="service")
         assert env.rc == 0 and env.changed == 0 and renv["execution"] == "host", renv
         assert "DOCKER_TIMEOUT" in renv["execution_reason"] and renv["invocations"] == 1
+        # env_file is a file on the host (app3's own /etc): read there, by the module
+        lab.ssh(H, "printf 'EX=1\\n' > /etc/sv-ex.env")
+        envf = play(ex_task(env_file="/etc/sv-ex.env"))
+        renvf = envf.one(action="service")
+        assert envf.rc == 0 and envf.changed == 1 and renvf["execution"] == "host", envf.stdout[-3000:]
+        assert "option env_file" in renvf["execution_reason"]
+        assert "EX=1" in lab.docker(H).containers.get("sv-ex-1").attrs["Config"]["Env"]
 
         # execution=controller where it cannot: fails naming the option, no module run
         before = lab.snapshot(H)
@@ -259,6 +267,7 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
         bogus = play(ex_task(execution="bogus"))
         rec = bogus.results(action="service")[0]
         assert rec["status"] == "failed" and "execution" in rec["result"]["msg"], rec
-        assert lab.snapshot(H) == before and not forwards()
+        assert lab.snapshot(H) == before and forwards() == left
     finally:
         lab.clean(H, "sv-ex")
+        lab.ssh(H, "rm -f /etc/sv-ex.env", check=False)

@@ -1,6 +1,6 @@
-"""service execution=controller: what the action plugin decides before forwarding anything, and
-the stand-in for AnsibleModule that ends a run on the controller as exit_json/fail_json end
-the module on the host."""
+"""execution=controller (service, container_info): what the action plugins decide before
+forwarding anything, and the stand-in for AnsibleModule that ends a run on the controller as
+exit_json/fail_json end the module on the host (module_utils/_engine_forward.py)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.dockyard.fleet.plugins.action.service import (
-    ActionModule, ControllerModule, _Exit)
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
+    ControllerModule, ModuleExit, blocker)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
-    HOST_OPTIONS, MUTUALLY_EXCLUSIVE, service_argument_spec, service_main)
+    HOST_OPTIONS, MUTUALLY_EXCLUSIVE, needs_the_host, service_argument_spec, service_main)
 
 
 def validated(**args):
@@ -22,22 +22,20 @@ def validated(**args):
 
 
 def action(async_val=0, become=False, become_user=None):
-    a = ActionModule.__new__(ActionModule)
-    a._task = SimpleNamespace(async_val=async_val, check_mode=False)
-    a._play_context = SimpleNamespace(become=become, become_user=become_user)
-    return a
+    return SimpleNamespace(_task=SimpleNamespace(async_val=async_val, check_mode=False),
+                           _play_context=SimpleNamespace(become=become, become_user=become_user))
 
 
 def test_exit_and_fail_end_the_run_with_its_result():
     m = ControllerModule({"name": "x"}, check_mode=True)
-    with pytest.raises(_Exit) as done:
+    with pytest.raises(ModuleExit) as done:
         m.exit_json(replicas=[])
     assert done.value.result == {"changed": False, "replicas": []}
-    with pytest.raises(_Exit) as done:
+    with pytest.raises(ModuleExit) as done:
         m.fail_json(msg="option ports: ...", exception="Traceback ...", changed=True)
     assert done.value.result == {"failed": True, "msg": "option ports: ...", "changed": True}
     # not an Exception: the run's own `except Exception` handlers cannot swallow the end
-    assert not issubclass(_Exit, Exception)
+    assert not issubclass(ModuleExit, Exception)
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -48,7 +46,7 @@ def test_exit_and_fail_end_the_run_with_its_result():
 ])
 def test_input_checks_end_the_run_before_the_engine(args, needle):
     params = validated(name="sv", image="dockyard/demo:v1", **args)
-    with pytest.raises(_Exit) as done:
+    with pytest.raises(ModuleExit) as done:
         # a client that fails the test if touched: the checks come first
         service_main(ControllerModule(params, False), client=SimpleNamespace())
     assert done.value.result["failed"] and needle in done.value.result["msg"]
@@ -56,26 +54,29 @@ def test_input_checks_end_the_run_before_the_engine(args, needle):
 
 @pytest.mark.parametrize("opt", HOST_OPTIONS)
 def test_options_that_need_the_host_send_the_run_there(opt):
-    why = action()._controller_blocker({"name": "sv", opt: {"app": "x"}})
+    why = needs_the_host({"name": "sv", opt: {"app": "x"}})
     assert why == "option %s needs the host (files or sockets there)" % opt
 
 
 def test_async_and_become_to_another_user_send_the_run_to_the_host():
-    assert "async" in action(async_val=30)._controller_blocker({"name": "sv"})
-    assert "becomes deploy" in action(become=True, become_user="deploy")._controller_blocker({"name": "sv"})
-    assert action(become=True, become_user="root")._controller_blocker({"name": "sv"}) is None
-    assert action()._controller_blocker({"name": "sv", "roll": None}) is None
+    assert "async" in blocker(action(async_val=30))
+    assert "becomes deploy" in blocker(action(become=True, become_user="deploy"))
+    assert blocker(action(become=True, become_user="root")) is None
+    assert needs_the_host({"name": "sv", "roll": None}) is None
 
 
-def test_a_run_that_may_pull_stays_on_the_host_without_the_sdk_on_the_controller(monkeypatch):
-    import importlib.util
-
-    from ansible_collections.dockyard.fleet.plugins.module_utils import _engine_forward
-    assert _engine_forward.sdk_missing({"pull": "never"}) is None
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    assert _engine_forward.sdk_missing({"pull": "never"}) is None
-    why = _engine_forward.sdk_missing({"pull": "missing"})
-    assert "Docker SDK" in why and "option pull" in why
+def test_pulls_and_registry_queries_are_left_to_the_host(tmp_path):
+    from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+        DockerClient, NeedsHost)
+    client = DockerClient({"docker_host": "unix://%s/dyfwd-0123.sock" % tmp_path}, environ={},
+                          shown_host="unix:///var/run/docker.sock")
+    for call in ("pull", "inspect_distribution"):
+        with pytest.raises(NeedsHost) as why:
+            client.call(call, "registry.example/app:1")
+        assert "registry credentials of the host" in str(why.value)
+    assert not issubclass(NeedsHost, Exception)   # through the run's own error handling
+    # the module on the host pulls as before
+    assert DockerClient({"docker_host": "unix:///var/run/docker.sock"}, environ={}).on_controller is False
 
 
 def test_engine_errors_name_the_hosts_socket_not_the_forward(tmp_path):
@@ -88,3 +89,43 @@ def test_engine_errors_name_the_hosts_socket_not_the_forward(tmp_path):
         client.call("version")
     assert "unix:///var/run/docker.sock (option docker_host)" in str(err.value)
     assert "dyfwd" not in str(err.value)
+
+
+class FakeEngine:
+    """container_info's engine calls, answered from a dict of inspect results."""
+
+    def __init__(self, containers):
+        self.containers = containers
+        self.calls = []
+
+    def get(self, method, ref):
+        self.calls.append((method, ref))
+        return next((c for c in self.containers if c["Name"] == "/" + ref or c["Id"] == ref), None)
+
+    def call(self, method, **kw):
+        self.calls.append((method, kw["filters"]["label"]))
+        return [{"Id": c["Id"]} for c in self.containers if c["Config"]["Labels"].get("app") == "nfo"]
+
+
+def test_container_info_runs_on_the_controller_with_the_modules_answer():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_info import (
+        REQUIRED_ONE_OF, container_info_argument_spec, container_info_main)
+    v = ArgumentSpecValidator(container_info_argument_spec(), required_one_of=REQUIRED_ONE_OF)
+    params = v.validate({"name": ["web", "gone"], "labels": {"app": "nfo"}}).validated_parameters
+    web = {"Id": "a" * 64, "Name": "/web", "Image": "sha256:1", "Config": {"Image": "demo", "Labels": {"app": "nfo"}},
+           "State": {"Status": "running", "Running": True}, "NetworkSettings": {}, "HostConfig": {}}
+    other = dict(web, Id="b" * 64, Name="/other")
+    engine = FakeEngine([web, other])
+    with pytest.raises(ModuleExit) as done:
+        container_info_main(ControllerModule(params, True), client=engine)
+    res = done.value.result
+    assert res["changed"] is False and res["exists"] is False
+    assert [(c["name"], c["exists"]) for c in res["containers"]] == [
+        ("web", True), ("gone", False), ("other", True)]
+    # bad input ends the run before the engine
+    params = v.validate({"labels": "app=nfo"}).validated_parameters
+    engine = FakeEngine([])
+    with pytest.raises(ModuleExit) as done:
+        container_info_main(ControllerModule(params, False), client=engine)
+    assert done.value.result["failed"] and done.value.result["msg"].startswith("labels:")
+    assert engine.calls == []
