@@ -68,7 +68,7 @@ exists:
   type: bool
 execution:
   description: Where the run happened, V(controller) or V(host) (see O(execution)).
-  returned: always
+  returned: when the run started
   type: str
   sample: controller
 execution_reason:
