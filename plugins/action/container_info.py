@@ -14,7 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_info import (
     REQUIRED_ONE_OF, container_info_argument_spec, container_info_main)
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    execution_result, run_on_controller)
+    by_execution, run_on_controller)
 
 MODULE = "dockyard.fleet.container_info"
 
@@ -28,14 +28,10 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        execution = args.get("execution", "auto")
-        why = None
-        if execution in ("auto", "controller"):
-            res, why = run_on_controller(self, args, container_info_argument_spec(),
-                                         container_info_main, required_one_of=REQUIRED_ONE_OF)
-            if res is not None:
-                result.update(res)
-                return result
+
+        def on_controller():
+            return run_on_controller(self, args, container_info_argument_spec(),
+                                     container_info_main, required_one_of=REQUIRED_ONE_OF)
 
         def on_host():  # as ansible.builtin.normal does
             wrap_async = bool(self._task.async_val and not self._connection.has_native_async)
@@ -44,4 +40,4 @@ class ActionModule(ActionBase):
             if not wrap_async:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
             return result
-        return execution_result(result, execution, why, on_host)
+        return by_execution(result, args, on_controller, on_host)

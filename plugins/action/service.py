@@ -35,7 +35,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    execution_result, run_on_controller)
+    by_execution, run_on_controller)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
     MUTUALLY_EXCLUSIVE, needs_the_host, service_argument_spec, service_main)
 
@@ -55,18 +55,15 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = copy.deepcopy(self._task.args)
-        execution = args.get("execution", "auto")
-        why = None
-        if execution in ("auto", "controller"):
+
+        def on_controller():
             why = needs_the_host(args)
-            if why is None:
-                res, why = run_on_controller(self, args, service_argument_spec(), service_main,
-                                             mutually_exclusive=MUTUALLY_EXCLUSIVE)
-                if res is not None:
-                    result.update(res)
-                    return result
-        return execution_result(result, execution, why,
-                                lambda: self._on_host(result, args, task_vars))
+            if why is not None:
+                return None, why
+            return run_on_controller(self, args, service_argument_spec(), service_main,
+                                     mutually_exclusive=MUTUALLY_EXCLUSIVE)
+        return by_execution(result, args, on_controller,
+                            lambda: self._on_host(result, args, task_vars))
 
     def _on_host(self, result, args, task_vars):
         roll = args.get("roll")

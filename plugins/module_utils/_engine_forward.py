@@ -168,16 +168,24 @@ def run_on_controller(action, args, argument_spec, run, **spec_rules):
     return res, None
 
 
-def execution_result(result, execution, why, run_on_host):
-    """The task's result for execution auto / controller / host: run_on_controller's answer,
-    or the failure of execution=controller where it cannot, or run_on_host() (the module)
-    with execution, execution_reason and invocations set."""
-    if execution == "controller" and why is not None:
-        result.update(failed=True, changed=False, invocations=0,
-                      msg="execution: cannot run on the controller: %s (execution=auto runs "
-                          "the module on the host instead)" % why)
-        return result
-    result = run_on_host()
+def by_execution(result, args, on_controller, on_host):
+    """The task's result for option execution (auto / controller / host): on_controller()
+    (run_on_controller's (result, why not)) for auto and controller; where it cannot,
+    execution=controller fails naming the option and auto runs on_host() (the module), with
+    execution, execution_reason and invocations set."""
+    execution = args.get("execution", "auto")
+    why = None
+    if execution in ("auto", "controller"):
+        res, why = on_controller()
+        if res is not None:
+            result.update(res)
+            return result
+        if execution == "controller":
+            result.update(failed=True, changed=False, invocations=0,
+                          msg="execution: cannot run on the controller: %s (execution=auto "
+                              "runs the module on the host instead)" % why)
+            return result
+    result = on_host()
     if result.get("not_started"):
         result["invocations"] = 0  # halted before its turn: the module never started
     else:

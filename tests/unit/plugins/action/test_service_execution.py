@@ -129,3 +129,31 @@ def test_container_info_runs_on_the_controller_with_the_modules_answer():
         container_info_main(ControllerModule(params, False), client=engine)
     assert done.value.result["failed"] and done.value.result["msg"].startswith("labels:")
     assert engine.calls == []
+
+
+def test_by_execution_decides_where_the_run_goes():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import by_execution
+    ran = []
+
+    def here():
+        return {"changed": True, "execution": "controller", "invocations": 0}, None
+
+    def cannot():
+        return None, "docker_host tcp://x is not a unix socket on the host"
+
+    def host():
+        ran.append(1)
+        return {"changed": False}
+    assert by_execution({}, {}, here, host) == {"changed": True, "execution": "controller",
+                                                "invocations": 0}
+    assert by_execution({}, {"execution": "auto"}, cannot, host) == {
+        "changed": False, "execution": "host", "invocations": 1,
+        "execution_reason": "docker_host tcp://x is not a unix socket on the host"}
+    refused = by_execution({}, {"execution": "controller"}, cannot, host)
+    assert refused["failed"] and refused["invocations"] == 0
+    assert refused["msg"].startswith("execution: cannot run on the controller: docker_host")
+    assert by_execution({}, {"execution": "host"}, here, host) == {
+        "changed": False, "execution": "host", "invocations": 1}
+    assert len(ran) == 2        # auto's fallback and host; never for the refusal
+    halted = by_execution({}, {"execution": "host"}, here, lambda: {"not_started": True})
+    assert halted == {"not_started": True, "invocations": 0}
