@@ -2,15 +2,19 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of dockyard.fleet.service.
 
-A run that needs nothing on the host but its engine (no roll, ready, record or lock: those
-use files and sockets on the host) runs on the controller with execution=auto (the default)
-or controller: the host's engine socket is forwarded to the controller over the task's SSH
-ControlMaster (as dockyard.fleet.image does to stream an archive) and the module's own code
-(module_utils/_service.py) runs here against it, with the same options, checks, check mode,
-diff and result. No module run on the host: no Python started there, no module payload sent.
+A run that needs nothing on the host but its engine and its release files runs on the
+controller with execution=auto (the default) or controller: the host's engine socket is
+forwarded to the controller over the task's SSH ControlMaster (as dockyard.fleet.image does to
+stream an archive) and the module's own code (module_utils/_service.py) runs here against it,
+with the same options, checks, check mode, diff and result. No module run on the host: no
+module payload sent, no module_utils imported there. Options lock and record are each one
+short command on the host over the same connection (its Python running
+module_utils/_release.py on the host's files); ready reaches the load balancers given as
+controller_socket directly, on the controller. roll and env_file keep the run on the host.
 When that is not possible (another connection plugin, a tcp:// or TLS engine, DOCKER_* in the
-task's environment, async, become to a non-root user) auto runs the module on the host and
-says why in execution_reason; execution=controller fails instead, naming the option.
+task's environment, async, become to a non-root user, become with lock or record) auto runs
+the module on the host and says why in execution_reason; execution=controller fails instead,
+naming the option.
 
 Every other task goes to the module unchanged (one run), except one detail of options roll and
 ready: a load balancer given as `controller_socket` (a unix socket on the controller leading to its HAProxy
@@ -35,9 +39,9 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    by_execution, run_on_controller)
+    HostRelease, by_execution, host_calls_blocker, run_on_controller)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
-    MUTUALLY_EXCLUSIVE, needs_the_host, service_argument_spec, service_main)
+    MUTUALLY_EXCLUSIVE, needs_the_host, on_the_controller, service_argument_spec, service_main)
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll_turns import Gate, Turns
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
@@ -57,10 +61,12 @@ class ActionModule(ActionBase):
         args = copy.deepcopy(self._task.args)
 
         def on_controller():
-            why = needs_the_host(args)
+            why = needs_the_host(args, host_calls_blocker(self))
             if why is not None:
                 return None, why
-            return run_on_controller(self, args, service_argument_spec(), service_main,
+            files = HostRelease(self, task_vars)
+            return run_on_controller(self, on_the_controller(args), service_argument_spec(),
+                                     lambda module, client: service_main(module, client, files),
                                      mutually_exclusive=MUTUALLY_EXCLUSIVE)
         return by_execution(result, args, on_controller,
                             lambda: self._on_host(result, args, task_vars))

@@ -11,11 +11,13 @@ task asked for the controller explicitly). run_on_controller() does all of it fo
 whose run is a function of (module, client): dockyard.fleet.service and container_info."""
 from __future__ import annotations
 
+import json
 import subprocess
 import traceback
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.dockyard.fleet.plugins.module_utils import _release
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, NeedsHost)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
@@ -98,6 +100,76 @@ def cancel(action, sock):
         cancel_to_controller(action, sock)
     except (ForwardError, OSError, subprocess.SubprocessError):
         pass
+
+
+# ------------------------------------------------------------------ the host's release files
+
+
+def host_calls_blocker(action):
+    """Why this task cannot call the host's Python for the release files (HostRelease), or
+    None."""
+    if action._connection.transport not in ("ssh", "ansible.builtin.ssh"):
+        return "the connection is %s, not ssh" % action._connection.transport
+    if action._play_context.become:
+        return "the task uses become (the module writes them as the become user)"
+    return None
+
+
+def host_python(task_vars):
+    """The host's Python for a call: the inventory's ansible_python_interpreter, else the one
+    a module run discovered, else python3 from the PATH."""
+    explicit = task_vars.get("ansible_python_interpreter")
+    if isinstance(explicit, str) and explicit and "{" not in explicit:
+        return explicit
+    found = (task_vars.get("ansible_facts") or {}).get("discovered_interpreter_python")
+    return found if isinstance(found, str) and found else "python3"
+
+
+class HostRelease:
+    """Options lock and record of a service run on the controller: each one command on the
+    host over the task's connection (its SSH master), the host's Python running
+    module_utils/_release.py (sent with the call on stdin) on the host's files. No module
+    run: no payload built, no module_utils imported there but this file. The same calls and
+    errors as the module's (LocalRelease)."""
+
+    def __init__(self, action, task_vars):
+        self.action = action
+        self.python = host_python(task_vars)
+
+    def _call(self, name, *args):
+        with open(_release.__file__, encoding="utf-8") as f:
+            source = f.read()
+        program = "%s\nanswer_call(%r)\n" % (source, json.dumps({"call": name, "args": args}))
+        try:
+            res = self.action._low_level_execute_command(
+                "%s -" % self.action._connection._shell.quote(self.python), in_data=program,
+                sudoable=False)
+        except Exception as exc:  # pylint: disable=broad-except
+            return None, "the command over the connection failed: %s" % exc
+        try:
+            answer = json.loads((res.get("stdout") or "").strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            answer = None
+        if not isinstance(answer, dict) or res.get("rc") != 0:
+            return None, "%s on the host exited %s: %s" % (
+                self.python, res.get("rc"), (res.get("stderr") or res.get("stdout") or "").strip()[-300:])
+        if "held" in answer:
+            raise _release.LockHeld(answer["held"])
+        if "error" in answer:
+            raise _release.ReleaseError(answer["error"])
+        return answer["result"], None
+
+    def lock(self, lk, check_mode):
+        out, why = self._call("lock", lk, check_mode)
+        if why:  # nothing done yet: the module on the host does the run
+            raise NeedsHost("the deploy lock (option lock): %s" % why)
+        return out
+
+    def record(self, rec, image, changes, check_mode):
+        out, why = self._call("record", rec, image, changes, check_mode)
+        if why:
+            raise _release.ReleaseError(why)
+        return out
 
 
 # ------------------------------------------------------------------ a module run, here

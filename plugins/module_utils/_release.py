@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
@@ -218,3 +219,50 @@ def record_release(store, token, owner, version, image, keep=5, changes=False, r
     out["current"] = new["current"]
     out["previous"] = new["previous"]
     return out
+
+
+# ------------------------------------------------------------------ the service module's calls
+# dockyard.fleet.service's options lock and record, as calls with plain (JSON) arguments:
+# made in the module on the host (LocalRelease), or by the action plugin of a run on the
+# controller, which sends this file with the call to the host's Python over the task's
+# connection (one command each, no module run: _engine_forward.HostRelease).
+
+
+def lock_and_read(lk, check_mode):
+    """Option lock (its suboptions as lk): take the deploy lock; returns the status and the
+    release record found. Raises LockHeld or ReleaseError (OSError too)."""
+    store = ReleaseStore(lk["state_dir"], lk["app"], lk["audit_log"], lock_dir=lk["lock_dir"])
+    record = store.read()
+    status = take_lock(store, lk["token"], lk["owner"], lk["timeout"], lk["stale_after"],
+                       lk["force"], check_mode, options=("lock.timeout", "lock.stale_after"))
+    return {"lock": status, "current": record["current"], "previous": record["previous"]}
+
+
+def record_settled(rec, image, changes, check_mode):
+    """Option record (its suboptions as rec): record the release, audit, release the lock;
+    returns record_release()'s result."""
+    store = ReleaseStore(rec["state_dir"], rec["app"], rec["audit_log"], lock_dir=rec["lock_dir"])
+    return record_release(store, rec["token"], rec["owner"], rec["version"], image, rec["keep"],
+                          changes, None, rec["detail"], False, check_mode)
+
+
+class LocalRelease:
+    """The release files of the machine the run is on (the module on the host)."""
+    lock = staticmethod(lock_and_read)
+    record = staticmethod(record_settled)
+
+
+CALLS = {"lock": lock_and_read, "record": record_settled}
+
+
+def answer_call(raw):
+    """The host's side of a call from the controller: raw is {"call": name, "args": [...]}
+    as JSON; prints one JSON line: {"result": ...}, {"held": msg} or {"error": msg}."""
+    call = json.loads(raw)
+    try:
+        out = {"result": CALLS[call["call"]](*call["args"])}
+    except LockHeld as exc:
+        out = {"held": str(exc)}
+    except (ReleaseError, OSError) as exc:
+        out = {"error": str(exc)}
+    sys.stdout.write(json.dumps(out) + "\n")

@@ -23,11 +23,10 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
     GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    RELEASE_PATH_ARGS, LockHeld, ReleaseError, ReleaseStore, check_name, record_release,
-    take_lock)
+    RELEASE_PATH_ARGS, LocalRelease, LockHeld, ReleaseError, check_name)
 
 
-def run(module, spec, comparisons, client=None):
+def run(module, spec, comparisons, client=None, files=LocalRelease):
     p = module.params
     name, state = p["name"], p["state"]
     engine = ContainerEngine(client or DockerClient(p))
@@ -158,23 +157,20 @@ def run(module, spec, comparisons, client=None):
             module.fail_json(msg="the replicas run, but are not UP on every load balancer: %s"
                                  % "; ".join(late), changed=changed or bool(log), **result)
         changed = changed or bool(log)
-    exit_recorded(module, changed, settled=not open_changes, **result)
+    exit_recorded(module, changed, settled=not open_changes, files=files, **result)
 
 
-def exit_recorded(module, changed, settled=True, **result):
+def exit_recorded(module, changed, settled=True, files=LocalRelease, **result):
     """Exit with the run's result; with O(record), the release recorded first (only here: every
     change of the run is done), unless replicas are left pending a change (settled false). A
-    record that fails fails the run, naming what did change."""
+    record that fails fails the run, naming what did change. files: where the release files
+    are (LocalRelease, or the host's from a run on the controller)."""
     rec = module.params["record"]
     if rec and settled:
         try:
-            store = ReleaseStore(rec["state_dir"], rec["app"], rec["audit_log"],
-                                 lock_dir=rec["lock_dir"])
-            out = record_release(
-                store, rec["token"], rec["owner"], rec["version"],
-                rec["image"] or module.params["image"], rec["keep"],
-                changed if rec["changes"] is None else rec["changes"], None, rec["detail"],
-                False, module.check_mode)
+            out = files.record(rec, rec["image"] or module.params["image"],
+                               changed if rec["changes"] is None else rec["changes"],
+                               module.check_mode)
         except (ReleaseError, OSError) as exc:
             module.fail_json(msg="the replicas converged, but recording the release failed "
                                  "(option record): %s" % exc, changed=changed, **result)
@@ -416,22 +412,19 @@ def check_lock(p):
     return None
 
 
-def take_deploy_lock(module):
+def take_deploy_lock(module, files=LocalRelease):
     """O(lock): take the deploy lock before anything else; from then on every result of the
     run (failures too) says so (RV(lock), RV(release)), so that a rescue can release it."""
     lk = module.params["lock"]
     if not lk:
         return
     try:
-        store = ReleaseStore(lk["state_dir"], lk["app"], lk["audit_log"], lock_dir=lk["lock_dir"])
-        record = store.read()
-        status = take_lock(store, lk["token"], lk["owner"], lk["timeout"], lk["stale_after"],
-                           lk["force"], module.check_mode, options=("lock.timeout", "lock.stale_after"))
+        out = files.lock(lk, module.check_mode)
     except LockHeld as exc:
         module.fail_json(msg="option lock: %s" % exc, changed=False, lock="held_by_other")
     except (ReleaseError, OSError) as exc:
         module.fail_json(msg="option lock: %s" % exc, changed=False)
-    extra = dict(lock=status, release={"current": record["current"], "previous": record["previous"]})
+    extra = dict(lock=out["lock"], release={"current": out["current"], "previous": out["previous"]})
     for name in ("exit_json", "fail_json"):
         done = getattr(module, name)
         setattr(module, name, lambda done=done, **kw: done(**dict(extra, **kw)))
@@ -506,22 +499,50 @@ def service_argument_spec():
 
 MUTUALLY_EXCLUSIVE = [["port_base", "ports"]]
 # options whose work needs the host itself (files, forwarded sockets): the run goes there.
-# env_file is read by the run: a path on the host.
-HOST_OPTIONS = ("roll", "ready", "record", "lock", "env_file")
+# env_file is read by the run: a path on the host; roll takes turns through sockets forwarded
+# to the host and keeps its own state there.
+HOST_OPTIONS = ("roll", "env_file")
+# options a run on the controller does with a short call to the host over the task's
+# connection (the release files; _engine_forward.HostRelease), where it can make one
+HOST_CALL_OPTIONS = ("record", "lock")
 
 
-def needs_the_host(args):
-    """Why these task options keep the run on the host (execution auto), or None."""
+def needs_the_host(args, no_host_calls=None):
+    """Why these task options keep the run on the host (execution auto), or None.
+    no_host_calls: why the controller cannot call the host for the release files (options
+    lock and record), or None when it can. ready is done from the controller when every load
+    balancer is given as a controller_socket (a socket on the host is the module's)."""
     for opt in HOST_OPTIONS:
         if args.get(opt):
             return "option %s needs the host (files or sockets there)" % opt
+    ready = args.get("ready")
+    if ready:
+        lbs = ready.get("load_balancers") if isinstance(ready, dict) else None
+        for n, lb in enumerate(lbs if isinstance(lbs, list) else [None], 1):
+            if not isinstance(lb, dict) or not lb.get("controller_socket") or lb.get("socket"):
+                return "option ready.load_balancers[%d] is not a controller_socket alone (a " \
+                       "socket on the host is reached by the module there)" % n
+    for opt in HOST_CALL_OPTIONS:
+        if args.get(opt) and no_host_calls:
+            return "option %s needs the host's files: %s" % (opt, no_host_calls)
     return None
 
 
-def service_main(module, client=None):
+def on_the_controller(args):
+    """The task's options for a run on the controller: the load balancers of ready given as
+    controller sockets are reached directly (as socket, named by their path unless named)."""
+    args = copy.deepcopy(args)
+    for lb in (args.get("ready") or {}).get("load_balancers") or []:
+        lb["socket"] = lb.pop("controller_socket")
+        lb.setdefault("name", lb["socket"])
+    return args
+
+
+def service_main(module, client=None, files=LocalRelease):
     """The module's run once its arguments are validated: on the host (module) or on the
     controller against the host's engine socket forwarded over SSH (action plugin, with
-    client). Ends with module.exit_json or module.fail_json."""
+    client, and files: the host's release files for options lock and record). Ends with
+    module.exit_json or module.fail_json."""
     if module.params["converge"] == "missing" and module.params["state"] not in ("started", "present"):
         module.fail_json(msg="option converge=missing needs state started or present, not %s"
                          % module.params["state"])
@@ -539,10 +560,10 @@ def service_main(module, client=None):
         check_record(module.params) or check_lock(module.params)
     if roll_error:
         module.fail_json(msg=roll_error)
-    take_deploy_lock(module)
+    take_deploy_lock(module, files)
     try:
         if module.params["roll"] and not module.check_mode:
             run_roll(module, spec, comparisons, client)
-        run(module, spec, comparisons, client)
+        run(module, spec, comparisons, client, files)
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())

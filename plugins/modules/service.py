@@ -37,8 +37,11 @@ options:
         RV(execution_reason). A run on the controller needs the ssh connection plugin with
         ControlPersist, O(docker_host) a unix socket (the default) without TLS, no C(DOCKER_*)
         variable in the task's C(environment), no C(async), no C(become) to a non-root user,
-        none of O(roll), O(ready), O(record), O(lock), O(env_file) (they use files and
-        sockets on the host), and no pull (a pull, or with O(pull=always) a registry question,
+        neither O(roll) nor O(env_file) (they use files and sockets on the host), O(ready)
+        only with every load balancer given as C(controller_socket) (reached directly on the
+        controller), O(lock) and O(record) only without C(become) (each is then one short
+        command on the host over the connection, its Python running the release code on the
+        host's files), and no pull (a pull, or with O(pull=always) a registry question,
         uses the registry credentials of the host's user, so a run on the controller that gets
         there stops before any change and the module on the host does the run). V(controller) fails, naming this option, where V(auto) would go to the host.
     type: str
@@ -474,7 +477,7 @@ execution_reason:
   description: With O(execution=auto), why the run went to the host.
   returned: when O(execution=auto) ran the module on the host
   type: str
-  sample: "option record needs the host (files or sockets there)"
+  sample: "option roll needs the host (files or sockets there)"
 invocations:
   description: Module runs on the host for this task, 0 (on the controller, or halted before its turn) or 1.
   returned: always

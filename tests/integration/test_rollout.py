@@ -39,8 +39,7 @@ def versions(lab, hosts=None) -> dict:
     """{host: {replica name: (version label, status)}} straight from every host's engine."""
     out = {}
     for host in hosts or lab.app_hosts:
-        cs = lab.docker(host).containers.list(all=True, filters={"label": "dockyard.app=" + APP})
-        out[host] = {c.name: (c.labels.get("dockyard.version"), c.status) for c in cs}
+        out[host] = {name: (version, state) for name, version, state in lab.app_replicas(host, APP)}
     return out
 
 
@@ -95,6 +94,8 @@ def test_fresh_deploy_serves_v1_and_second_run_changes_nothing(lab, fleet_v1):
         svc = [r["result"] for r in fleet_v1.records
                if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
         assert "lock" not in svc[0], svc[0]
+        # the secret env file is read on the host: the module's run
+        assert svc[0]["execution"] == "host" and "env_file" in svc[0]["execution_reason"], svc[0]
         assert svc[0]["ready"]["servers"] == ["%s-1" % host, "%s-2" % host], svc[0]
         assert svc[0]["record"]["current"]["version"] == "v1", svc[0]["record"]
         assert svc[0]["record"]["lock"] == "released", svc[0]["record"]
@@ -448,6 +449,9 @@ def test_deploy_without_secrets_is_one_module_run_per_host(lab, fleet_v1):
             svc = [r["result"] for r in run.records
                    if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
             assert svc[0]["lock"] == "acquired", svc[0]
+            # lock, ready and record too: a run on the controller (no module run; the lock and
+            # the record are a command each on the host)
+            assert (svc[0]["execution"], svc[0]["invocations"]) == ("controller", 0), svc[0]
             assert (svc[0]["release"]["current"] or {}).get("version") == current, svc[0]
             assert svc[0]["record"]["lock"] == "released" and svc[0]["ready"]["servers"], svc[0]
             assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP,
@@ -472,6 +476,10 @@ def test_deploy_without_secrets_is_one_module_run_per_host(lab, fleet_v1):
     ran = _runs(res)
     for host in lab.app_hosts:
         assert ran.count((host, "release")) == 0 and ran.count((host, "service")) == 2, ran
+        # the plan (with the lock) on the controller, the roll by the module on the host
+        svc = [r["result"] for r in res.records
+               if r["host"] == host and r["action"].endswith("service") and r["status"] == "ok"]
+        assert [r["execution"] for r in svc] == ["controller", "host"], svc
         audit = lab.ssh(host, "tail -n 1 /var/log/dockyard/deploy.log").stdout
         assert "from=v1 to=v2 result=ok" in audit, audit
     # a failure after the service run took the lock (a third replica, new, that never gets

@@ -274,3 +274,103 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
     finally:
         lab.clean(H, "sv-ex")
         lab.ssh(H, "rm -f /etc/sv-ex.env", check=False)
+
+
+LK = "{app: sv-lk, token: %s, owner: tester, state_dir: /var/lib/dockyard/test-lk, lock_dir: /run/dockyard/test-lk, audit_log: /var/log/dockyard/test-lk.log}"
+REC = "{app: sv-lk, token: %s, owner: tester, version: '%s', detail: 2 replicas, state_dir: /var/lib/dockyard/test-lk, lock_dir: /run/dockyard/test-lk, audit_log: /var/log/dockyard/test-lk.log}"
+
+
+def lk_task(token="t1", version="v1", image=V1, **opts):
+    return ex_task(image=image, lock=LK % token, record=REC % (token, version), **opts)
+
+
+def test_lock_and_record_on_the_controller(lab, play, ids):
+    """Options lock and record keep a run on the controller: each is one command on the host
+    (its Python running the release code on the host's files), with the module's results and
+    errors. Compared with the module on the host; a lock held by another deploy stops both the
+    same way before any change; become sends the run to the module."""
+    lab.clean(H, "sv-ex")
+    lab.ssh(H, "rm -rf /var/lib/dockyard/test-lk /run/dockyard/test-lk /var/log/dockyard/test-lk.log")
+    audit = "tail -n 1 /var/log/dockyard/test-lk.log"
+    try:
+        # check mode first: would take the lock, records nothing, writes nothing on the host
+        chk = play(lk_task(), check=True)
+        rchk = chk.one(action="service")
+        assert chk.rc == 0 and rchk["execution"] == "controller", chk.stdout[-3000:]
+        assert rchk["lock"] == "would_acquire" and rchk["record"]["changed"], rchk
+        assert lab.ssh(H, "ls /var/lib/dockyard/test-lk /run/dockyard/test-lk /var/log/dockyard/test-lk.log",
+                       check=False).returncode != 0
+
+        first = play(lk_task())
+        r = first.one(action="service")
+        assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
+        assert (r["execution"], r["invocations"], r["lock"]) == ("controller", 0, "acquired"), r
+        assert r["release"] == {"current": None, "previous": []}
+        assert r["record"]["lock"] == "released" and r["record"]["current"]["version"] == "v1", r
+        assert "from=- to=v1 result=ok detail=2_replicas" in lab.ssh(H, audit).stdout
+        assert lab.ssh(H, "test -e /run/dockyard/test-lk/sv-lk.lock", check=False).returncode != 0
+
+        # the same run on the controller and by the module on the host: no change, no audit
+        # line, the same lock and record answers
+        lines = lab.ssh(H, "wc -l < /var/log/dockyard/test-lk.log").stdout
+        results = {}
+        for where in ("auto", "host"):
+            res = play(lk_task(execution=where))
+            results[where] = res.one(action="service")
+            assert res.rc == 0 and res.changed == 0, res.stdout[-3000:]
+        rc, rh = results["auto"], results["host"]
+        assert (rc["execution"], rh["execution"]) == ("controller", "host")
+        for key in ("lock", "release"):
+            assert rc[key] == rh[key], key
+        assert rc["record"] == rh["record"] and rc["record"]["lock"] == "released", (rc, rh)
+        assert lab.ssh(H, "wc -l < /var/log/dockyard/test-lk.log").stdout == lines
+
+        # v2 recorded from the controller: v1 becomes previous, one audit line
+        v2 = play(lk_task(version="v2", image=V2))
+        r2 = v2.one(action="service")
+        assert v2.rc == 0 and r2["execution"] == "controller", v2.stdout[-3000:]
+        assert r2["release"]["current"]["version"] == "v1"
+        assert [p["version"] for p in r2["record"]["previous"]] == ["v1"]
+        assert "from=v1 to=v2 result=ok" in lab.ssh(H, audit).stdout
+
+        # another deploy holds the lock: the same failure both ways, nothing changed
+        lab.ssh(H, "mkdir -p /run/dockyard/test-lk/sv-lk.lock && echo "
+                   "'{\"token\": \"other\", \"owner\": \"ops@elsewhere\", \"since\": %d}' "
+                   "> /run/dockyard/test-lk/sv-lk.lock/owner.json" % int(__import__("time").time()))
+        before = lab.snapshot(H)
+        msgs = {}
+        for where in ("controller", "host"):
+            res = play(lk_task(token="t3", version="v3", image=V1, execution=where))
+            rec = res.results(action="service")[0]
+            assert rec["status"] == "failed" and rec["result"]["lock"] == "held_by_other", rec
+            assert rec["result"]["execution"] == where
+            msgs[where] = rec["result"]["msg"]
+        assert msgs["controller"] == msgs["host"], msgs
+        assert "another deploy of 'sv-lk' holds the lock on this host: ops@elsewhere" in msgs["host"]
+        assert "option lock.timeout" in msgs["host"]
+        assert lab.snapshot(H) == before
+        assert "to=v2" in lab.ssh(H, audit).stdout
+        lab.ssh(H, "rm -rf /run/dockyard/test-lk/sv-lk.lock")
+
+        # become: the module writes the files as the become user, so the run is the module's
+        bec = play(pb("""
+- name: svc
+  dockyard.fleet.service:
+    name: sv-ex
+    image: %s
+    replicas: 2
+    port_base: 18401
+    lock: %s
+    record: %s
+  become: true
+  become_method: ansible.builtin.su
+""" % (V2, LK % "t4", REC % ("t4", "v2"))))
+        rb = bec.one(action="service")
+        assert bec.rc == 0 and bec.changed == 0 and rb["execution"] == "host", bec.stdout[-3000:]
+        assert "option record needs the host's files" in rb["execution_reason"] \
+            or "option lock needs the host's files" in rb["execution_reason"], rb
+        assert "become" in rb["execution_reason"]
+    finally:
+        lab.clean(H, "sv-ex")
+        lab.ssh(H, "rm -rf /var/lib/dockyard/test-lk /run/dockyard/test-lk /var/log/dockyard/test-lk.log",
+                check=False)

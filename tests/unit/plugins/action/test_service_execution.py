@@ -9,9 +9,13 @@ import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    ControllerModule, ModuleExit, blocker)
+    ControllerModule, HostRelease, ModuleExit, blocker, host_calls_blocker, host_python)
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import NeedsHost
+from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
+    LockHeld, ReleaseError)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
-    HOST_OPTIONS, MUTUALLY_EXCLUSIVE, needs_the_host, service_argument_spec, service_main)
+    HOST_CALL_OPTIONS, HOST_OPTIONS, MUTUALLY_EXCLUSIVE, needs_the_host, on_the_controller,
+    service_argument_spec, service_main)
 
 
 def validated(**args):
@@ -56,6 +60,102 @@ def test_input_checks_end_the_run_before_the_engine(args, needle):
 def test_options_that_need_the_host_send_the_run_there(opt):
     why = needs_the_host({"name": "sv", opt: {"app": "x"}})
     assert why == "option %s needs the host (files or sockets there)" % opt
+
+
+def test_ready_goes_with_the_run_when_every_load_balancer_is_a_controller_socket():
+    on_ctl = {"load_balancers": [{"controller_socket": "/c/a.sock", "backend": "app"},
+                                 {"controller_socket": "/c/b.sock", "backend": "app", "name": "lb2"}],
+              "server_prefix": "h-"}
+    assert needs_the_host({"name": "sv", "ready": on_ctl}) is None
+    args = on_the_controller({"name": "sv", "ready": on_ctl})
+    assert args["ready"]["load_balancers"] == [
+        {"socket": "/c/a.sock", "backend": "app", "name": "/c/a.sock"},
+        {"socket": "/c/b.sock", "backend": "app", "name": "lb2"}]
+    assert "controller_socket" in on_ctl["load_balancers"][0]   # the task's own args untouched
+    on_host = {"load_balancers": [on_ctl["load_balancers"][0], {"socket": "/run/x.sock", "backend": "app"}],
+               "server_prefix": "h-"}
+    assert "ready.load_balancers[2]" in needs_the_host({"name": "sv", "ready": on_host})
+
+
+@pytest.mark.parametrize("opt", HOST_CALL_OPTIONS)
+def test_lock_and_record_go_with_the_run_when_the_host_can_be_called(opt):
+    assert needs_the_host({"name": "sv", opt: {"app": "x"}}, None) is None
+    why = needs_the_host({"name": "sv", opt: {"app": "x"}}, "the connection is local, not ssh")
+    assert why == "option %s needs the host's files: the connection is local, not ssh" % opt
+
+
+def test_host_calls_need_ssh_without_become():
+    def act(transport, become=False):
+        a = action(become=become, become_user="root")
+        a._connection = SimpleNamespace(transport=transport)
+        return a
+    assert host_calls_blocker(act("ssh")) is None
+    assert host_calls_blocker(act("ansible.builtin.ssh")) is None
+    assert "local" in host_calls_blocker(act("local"))
+    assert "become" in host_calls_blocker(act("ssh", become=True))
+    assert host_python({"ansible_python_interpreter": "/usr/bin/python3.11"}) == "/usr/bin/python3.11"
+    assert host_python({"ansible_python_interpreter": "{{ x }}",
+                        "ansible_facts": {"discovered_interpreter_python": "/usr/bin/python3"}}) == "/usr/bin/python3"
+    assert host_python({}) == "python3"
+
+
+class LocalShell:
+    """The task's connection, as HostRelease uses it: the command runs here (this Python)."""
+
+    def __init__(self, python):
+        import shlex
+        self._connection = SimpleNamespace(_shell=SimpleNamespace(quote=shlex.quote))
+        self.python = python
+        self.commands = 0
+
+    def _low_level_execute_command(self, cmd, in_data=None, sudoable=True):
+        import subprocess
+        import sys
+        self.commands += 1
+        assert cmd.endswith(" -") and not sudoable
+        p = subprocess.run([sys.executable if self.python == "ok" else "/nonexistent/python", "-"],
+                           input=in_data, capture_output=True, text=True, check=False) \
+            if self.python != "missing" else SimpleNamespace(returncode=127, stdout="", stderr="python3: not found")
+        return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
+
+
+def test_host_release_calls_run_the_release_code_on_the_host(tmp_path):
+    """The calls a controller run makes for lock and record: the release module's code, run by
+    the host's Python from stdin, with its answers and errors (here the host is this machine)."""
+    paths = dict(state_dir=str(tmp_path / "rel"), lock_dir=str(tmp_path / "locks"),
+                 audit_log=str(tmp_path / "audit.log"))
+    lk = dict(app="web", token="t1", owner="me", timeout=0, stale_after=3600, force=False, **paths)
+    conn = LocalShell("ok")
+    files = HostRelease(conn, {})
+    assert files.lock(lk, True) == {"lock": "would_acquire", "current": None, "previous": []}
+    assert not (tmp_path / "locks").exists()                      # check mode: nothing written
+    assert files.lock(lk, False)["lock"] == "acquired"
+    assert files.lock(lk, False)["lock"] == "held"                # re-entrant for the token
+    with pytest.raises(LockHeld) as held:
+        files.lock(dict(lk, token="t2", owner="other"), False)
+    assert "another deploy of 'web' holds the lock" in str(held.value) and "lock.timeout" in str(held.value)
+    rec = dict(app="web", token="t1", owner="me", version="v1", image=None, keep=5, changes=None,
+               detail="3 replicas", **paths)
+    out = files.record(rec, "demo:v1", True, False)
+    assert out["changed"] and out["lock"] == "released" and out["current"]["version"] == "v1"
+    assert "to=v1 result=ok detail=3_replicas" in (tmp_path / "audit.log").read_text()
+    assert files.record(rec, "demo:v1", False, False)["changed"] is False
+    with pytest.raises(ReleaseError) as bad:
+        files.lock(dict(lk, app="../x"), False)
+    assert "not a valid app name" in str(bad.value)
+    assert conn.commands == 7
+
+
+def test_host_release_cannot_call_the_host_lock_goes_to_the_module_record_fails(tmp_path):
+    paths = dict(state_dir=str(tmp_path), lock_dir=str(tmp_path), audit_log=str(tmp_path / "a.log"))
+    files = HostRelease(LocalShell("missing"), {})
+    with pytest.raises(NeedsHost) as why:   # before any change: the module on the host runs
+        files.lock(dict(app="web", token="t", owner="o", timeout=0, stale_after=1, force=False, **paths), False)
+    assert "option lock" in str(why.value) and "python3: not found" in str(why.value)
+    with pytest.raises(ReleaseError) as err:
+        files.record(dict(app="web", token="t", owner="o", version="v", image="i", keep=1,
+                          changes=None, detail=None, **paths), "i", True, False)
+    assert "exited 127" in str(err.value)
 
 
 def test_async_and_become_to_another_user_send_the_run_to_the_host():
