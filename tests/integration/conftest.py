@@ -116,6 +116,14 @@ class Lab:
             "volumes": sorted(v["Name"] for v in (api.volumes().get("Volumes") or [])),
         }
 
+    def app_replicas(self, host: str, app: str) -> list:
+        """[(name, version label, state)] of an app's containers (label dockyard.app), sorted.
+        The engine's list alone: the SDK's containers.list inspects each container after
+        listing, and fails with NotFound on a replica a running roll removes in between."""
+        cs = self.docker(host).api.containers(all=True, filters={"label": "dockyard.app=" + app})
+        return sorted((c["Names"][0].lstrip("/"), (c.get("Labels") or {}).get("dockyard.version"),
+                       c["State"]) for c in cs)
+
     def ssh(self, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
         key = os.path.join(self.dir, "id_ed25519")
         kh = os.path.join(self.dir, "known_hosts")

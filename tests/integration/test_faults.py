@@ -38,8 +38,7 @@ def url(lab):
 def versions(lab):
     out = {}
     for host in lab.app_hosts:
-        cs = lab.docker(host).containers.list(all=True, filters={"label": "dockyard.app=" + APP})
-        out[host] = sorted((c.name, c.labels.get("dockyard.version"), c.status) for c in cs)
+        out[host] = lab.app_replicas(host, APP)
     return out
 
 

@@ -45,8 +45,7 @@ def replicas(lab, hosts=None):
     """{host: [(name, version label, status)]} of the app, from each host's engine."""
     out = {}
     for host in hosts or lab.app_hosts:
-        cs = lab.docker(host).containers.list(all=True, filters={"label": "dockyard.app=" + APP})
-        out[host] = sorted((c.name, c.labels.get("dockyard.version"), c.status) for c in cs)
+        out[host] = lab.app_replicas(host, APP)
     return out
 
 
