@@ -12,6 +12,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
+import threading
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
@@ -365,6 +366,35 @@ def describe(decision):
         else:
             out.append(STEP_WORDS[step])
     return out
+
+
+def apply_each(engine, jobs):
+    """Run jobs [(key, fn)], returning {key: fn()}: at once, each in a thread of its own, when
+    the engine's client keeps a connection per thread (the collection's own client; each
+    thread closes its own at the end), else one after the other (the SDK's). Every job runs
+    to its end; the first failure in the jobs' order is then raised."""
+    api = getattr(engine.client, "engine", None)
+    if len(jobs) < 2 or api is None:
+        return {key: fn() for key, fn in jobs}
+    results, errors = {}, {}
+
+    def work(key, fn):
+        try:
+            results[key] = fn()
+        except BaseException as exc:  # pylint: disable=broad-except
+            errors[key] = exc
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=work, args=job, daemon=True) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for key, _fn in jobs:
+        if key in errors:
+            raise errors[key]
+    return results
 
 
 def apply(engine, decision, spec, image_ref, extra_labels=None):

@@ -20,6 +20,7 @@ import os
 import socket
 import ssl
 import struct
+import threading
 from urllib.parse import quote, urlencode, urlsplit
 
 
@@ -121,8 +122,9 @@ class EngineAPI:
         self.timeout = timeout
         self.pinned = None if version in (None, "", "auto") else str(version).lstrip("v")
         self._tls = tls
-        self._conn = None
-        self._used = False
+        # one keep-alive connection per thread (several replicas are changed at once, each
+        # in a thread of its own: see _container_engine.apply_each)
+        self._local = threading.local()
         url = base_url
         if url.startswith("http+unix://"):
             url = "unix://" + url[len("http+unix://"):]
@@ -139,6 +141,22 @@ class EngineAPI:
             self._host = (parts.hostname, parts.port or (2376 if self._tls else 2375))
 
     # ---------------------------------------------------------------- transport
+    @property
+    def _conn(self):
+        return getattr(self._local, "conn", None)
+
+    @_conn.setter
+    def _conn(self, conn):
+        self._local.conn = conn
+
+    @property
+    def _used(self):
+        return getattr(self._local, "used", False)
+
+    @_used.setter
+    def _used(self, used):
+        self._local.used = used
+
     def _connect(self, timeout):
         if self._unix is not None:
             return _UnixConnection(self._unix, timeout)
@@ -148,6 +166,7 @@ class EngineAPI:
         return http.client.HTTPConnection(host, port, timeout=timeout)
 
     def close(self):
+        """Close this thread's connection."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None

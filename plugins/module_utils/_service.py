@@ -14,7 +14,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, WaitError, apply, decide, describe, resolve_image)
+    ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
     SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
@@ -108,11 +108,17 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         for r in removals:
             if r["name"] not in pending:
                 engine.remove(r["entry"]["Id"])
+        # the replicas that change, at once (each in a thread with its own engine connection):
+        # a fresh host's replicas start together, and their health checks' first runs with them
+        jobs = []
         for slot, rspec, d in decisions:
             if slot["name"] in pending:
                 ids[slot["name"]] = slot["existing"]["Id"]
-                continue
-            ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))
+            elif not d["steps"]:
+                ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))  # no call
+            else:
+                jobs.append((slot["name"], lambda d=d, rspec=rspec: apply(engine, d, rspec, spec.get("image"))))
+        ids.update(apply_each(engine, jobs))
         if state == "started" and p["wait"] != "none":
             touched = {n: cid for n, cid in ids.items() if cid and n not in pending}
             engine.wait(touched, p["wait"], p["wait_timeout"])

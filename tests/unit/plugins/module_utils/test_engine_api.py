@@ -149,6 +149,48 @@ def test_stale_keep_alive_connection_is_reopened(engine):
     api.close()
 
 
+def test_replicas_change_at_once_each_on_a_connection_of_its_own(engine):
+    """apply_each: the jobs run in threads at once, each on its own keep-alive connection to
+    the engine (closed at its end); every job runs to its end and the first failure in the
+    jobs' order is raised; without the stdlib client (the SDK) they run one after the other."""
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+        ContainerEngine, apply_each)
+    client = DockerClient({"docker_host": "unix://" + engine, "timeout": 5}, environ={})
+    eng = ContainerEngine(client)
+    barrier = threading.Barrier(3, timeout=5)   # all three in flight together, or it breaks
+    conns = []
+
+    def job(n):
+        def run():
+            barrier.wait()
+            got = client.call("inspect_container", "web-%d" % n)
+            conns.append(client.engine._conn)
+            return got["path"]
+        return run
+    out = apply_each(eng, [("web-%d" % n, job(n)) for n in (1, 2, 3)])
+    assert out == {"web-%d" % n: "/containers/web-%d/json" % n for n in (1, 2, 3)}
+    assert len({id(c) for c in conns}) == 3 and all(c.sock is None for c in conns)   # closed
+
+    done = []
+
+    def fails(n):
+        def run():
+            done.append(n)
+            if n > 1:
+                raise DockerError("replica %d failed" % n)
+            return n
+        return run
+    with pytest.raises(DockerError, match="replica 2 failed"):
+        apply_each(eng, [(n, fails(n)) for n in (1, 2, 3)])
+    assert sorted(done) == [1, 2, 3]
+
+    order = []
+    sdk = ContainerEngine(type("SDKClient", (), {"engine": None})())
+    assert apply_each(sdk, [(n, lambda n=n: order.append(n) or n) for n in (1, 2)]) == {1: 1, 2: 2}
+    assert order == [1, 2]
+    client.engine.close()
+
+
 def test_unreachable_socket_names_the_option(tmp_path):
     client = DockerClient({"docker_host": "unix://%s/none.sock" % tmp_path, "timeout": 2}, environ={})
     with pytest.raises(DockerError) as err:
