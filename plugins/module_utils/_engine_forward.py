@@ -142,7 +142,9 @@ class HostRelease:
         program = "%s\nanswer_call(%r)\n" % (source, json.dumps({"call": name, "args": args}))
         try:
             res = self.action._low_level_execute_command(
-                "%s -" % self.action._connection._shell.quote(self.python), in_data=program,
+                # as a module's shebang takes it: a path, or a command with its arguments
+                # ("/usr/bin/env python3"); -I -S: no user site, no site-packages (stdlib only)
+                "%s -I -S -" % self.python, in_data=program,
                 sudoable=False)
         except Exception as exc:  # pylint: disable=broad-except
             return None, "the command over the connection failed: %s" % exc

@@ -103,8 +103,7 @@ class LocalShell:
     """The task's connection, as HostRelease uses it: the command runs here (this Python)."""
 
     def __init__(self, python):
-        import shlex
-        self._connection = SimpleNamespace(_shell=SimpleNamespace(quote=shlex.quote))
+        self._connection = SimpleNamespace()
         self.python = python
         self.commands = 0
 
@@ -112,8 +111,8 @@ class LocalShell:
         import subprocess
         import sys
         self.commands += 1
-        assert cmd.endswith(" -") and not sudoable
-        p = subprocess.run([sys.executable if self.python == "ok" else "/nonexistent/python", "-"],
+        assert cmd == "python3 -I -S -" and not sudoable
+        p = subprocess.run([sys.executable if self.python == "ok" else "/nonexistent/python", "-I", "-S", "-"],
                            input=in_data, capture_output=True, text=True, check=False) \
             if self.python != "missing" else SimpleNamespace(returncode=127, stdout="", stderr="python3: not found")
         return {"rc": p.returncode, "stdout": p.stdout, "stderr": p.stderr}
