@@ -276,8 +276,10 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
         lab.ssh(H, "rm -f /etc/sv-ex.env", check=False)
 
 
-LK = "{app: sv-lk, token: %s, owner: tester, state_dir: /var/lib/dockyard/test-lk, lock_dir: /run/dockyard/test-lk, audit_log: /var/log/dockyard/test-lk.log}"
-REC = "{app: sv-lk, token: %s, owner: tester, version: '%s', detail: 2 replicas, state_dir: /var/lib/dockyard/test-lk, lock_dir: /run/dockyard/test-lk, audit_log: /var/log/dockyard/test-lk.log}"
+LK_PATHS = ("state_dir: /var/lib/dockyard/test-lk, lock_dir: /run/dockyard/test-lk, "
+            "audit_log: /var/log/dockyard/test-lk.log")
+LK = "{app: sv-lk, token: %s, owner: tester, " + LK_PATHS + "}"
+REC = "{app: sv-lk, token: %s, owner: tester, version: '%s', detail: 2 replicas, " + LK_PATHS + "}"
 
 
 def lk_task(token="t1", version="v1", image=V1, **opts):
