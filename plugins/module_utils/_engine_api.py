@@ -107,6 +107,12 @@ def demux(data):
     return b"".join(out)
 
 
+class _PerThread(threading.local):
+    """A thread's keep-alive connection, and whether a request went over it yet."""
+    conn = None
+    used = False
+
+
 class EngineAPI:
     """Connection to one engine for one module run.
 
@@ -124,7 +130,7 @@ class EngineAPI:
         self._tls = tls
         # one keep-alive connection per thread (several replicas are changed at once, each
         # in a thread of its own: see _container_engine.apply_each)
-        self._local = threading.local()
+        self._local = _PerThread()
         url = base_url
         if url.startswith("http+unix://"):
             url = "unix://" + url[len("http+unix://"):]
@@ -143,19 +149,11 @@ class EngineAPI:
     # ---------------------------------------------------------------- transport
     @property
     def _conn(self):
-        return getattr(self._local, "conn", None)
+        return self._local.conn
 
     @_conn.setter
     def _conn(self, conn):
         self._local.conn = conn
-
-    @property
-    def _used(self):
-        return getattr(self._local, "used", False)
-
-    @_used.setter
-    def _used(self, used):
-        self._local.used = used
 
     def _connect(self, timeout):
         if self._unix is not None:
@@ -196,7 +194,7 @@ class EngineAPI:
         for attempt in (0, 1):
             if self._conn is None:
                 self._conn = self._connect(wanted_timeout)
-                self._used = False
+                self._local.used = False
             elif self._conn.timeout != wanted_timeout:
                 self._conn.timeout = wanted_timeout
                 if self._conn.sock is not None:
@@ -206,7 +204,7 @@ class EngineAPI:
                 resp = self._conn.getresponse()
                 data = resp.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                reused = self._used
+                reused = self._local.used
                 self.close()
                 if attempt == 0 and reused and not hasattr(payload, "read"):
                     continue
@@ -214,7 +212,7 @@ class EngineAPI:
             except Exception:
                 self.close()
                 raise
-            self._used = True
+            self._local.used = True
             if resp.getheader("Connection", "").lower() == "close":
                 self.close()
             break
