@@ -123,6 +123,17 @@ options:
       start_period:
         description: Duration.
         type: str
+      start_interval:
+        description:
+          - Duration between checks during the start period (Docker 25, API 1.44).
+          - An older engine keeps no start interval and runs its first check a whole
+            O(healthcheck.interval) after the start. There, O(wait=healthy) runs the check's
+            test itself (C(docker exec), as the engine does) every O(healthcheck.start_interval)
+            while the engine says C(starting), and the first pass counts as healthy (the engine's
+            rule for a first passing check); failed probes count for nothing, the engine's own
+            checks still decide C(unhealthy). The result marks such replicas C(probed).
+          - Compared only where the engine reports a start interval (API 1.44 and newer).
+        type: str
       disable:
         description: Disable any healthcheck.
         type: bool
@@ -192,6 +203,8 @@ options:
       - With O(state=started), wait until the container is C(running) or C(healthy).
       - Fails early when the container exits or turns unhealthy, with its last health checks
         and log lines.
+      - With O(healthcheck.start_interval) on an engine older than API 1.44, C(healthy) is
+        reached by the first passing probe (see there).
     type: str
     default: none
     choices: [none, running, healthy]

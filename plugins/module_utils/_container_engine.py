@@ -26,6 +26,13 @@ class WaitError(Exception):
     """A container did not reach the awaited state; message carries health log and logs."""
 
 
+def start_probes(spec, names):
+    """{name: seconds} for ContainerEngine.wait(probes=...): the healthcheck's start_interval
+    of spec (a canonical container spec), for each name; {} without one."""
+    si = (spec.get("healthcheck") or {}).get("start_interval")
+    return {n: si / 1e9 for n in names} if si else {}
+
+
 class ContainerEngine:
     def __init__(self, client):
         self.client = client
@@ -138,15 +145,47 @@ class ContainerEngine:
             self.client.call("update_container", cid, **kwargs)
 
     # ------------------------------------------------------------ waiting
-    def wait(self, targets, mode, timeout, poll=0.25):
+    def probe(self, cid, test):
+        """Run a healthcheck test (["CMD", ...] or ["CMD-SHELL", "..."]) in the container once,
+        as the engine's own check does (docker exec, the container's user and env).
+        -> (exit code or None when it could not run, output)"""
+        if test[:1] == ["CMD"] and len(test) > 1:
+            cmd = test[1:]
+        elif test[:1] == ["CMD-SHELL"] and len(test) > 1:
+            cmd = ["/bin/sh", "-c", test[1]]
+        else:
+            return None, "no healthcheck test to run"
+        try:
+            eid = self.client.call("exec_create", cid, cmd, stdout=True, stderr=True)["Id"]
+            out = self.client.call("exec_start", eid)
+            code = self.client.call("exec_inspect", eid).get("ExitCode")
+        except DockerError as exc:
+            return None, str(exc)
+        text = out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out or "")
+        return code, text.strip()[:300]
+
+    def wait(self, targets, mode, timeout, poll=0.25, probes=None):
         """Wait until every container in targets ({name: id}) is running (or healthy).
 
         All containers are polled in one loop. Raises WaitError with the evidence of
         the first one that fails or, at the deadline, of every one still not there.
+
+        probes: {name: seconds}, the healthcheck's start_interval. Docker 25 (API 1.44) runs
+        the check that often during the start period; an older engine keeps no
+        start_interval and runs the first check only after a whole interval. For a
+        container whose engine kept none, while its health is "starting", the wait runs the
+        healthcheck's test itself every start_interval; its first pass counts as healthy (a
+        first passing check is what makes the engine say healthy too). Failures of these
+        probes count for nothing: the engine's own checks decide unhealthy.
+        Returns the names that passed by a probe before the engine said healthy.
         """
         pending = dict(targets)
         deadline = time.monotonic() + timeout
         last = {}
+        probes = dict(probes or {}) if mode == "healthy" else {}
+        probe_at, probed, probe_last = {}, set(), {}
+        if probes:
+            poll = min([poll] + list(probes.values()))
         while pending:
             for name, cid in list(pending.items()):
                 info = self.inspect(cid)
@@ -155,6 +194,7 @@ class ContainerEngine:
                 last[name] = info
                 st = info.get("State") or {}
                 health = (st.get("Health") or {}).get("Status")
+                hc_config = (info.get("Config") or {}).get("Healthcheck") or {}
                 if st.get("Status") in ("exited", "dead"):
                     raise WaitError(self.evidence(name, info, "exited (code %s) while waiting for %s"
                                                   % (st.get("ExitCode"), mode)))
@@ -170,15 +210,26 @@ class ContainerEngine:
                         del pending[name]
                     elif health == "unhealthy":
                         raise WaitError(self.evidence(name, info, "is unhealthy"))
+                    elif (name in probes and health == "starting" and st.get("Running")
+                          and not hc_config.get("StartInterval")
+                          and time.monotonic() >= probe_at.get(name, 0)):
+                        probe_at[name] = time.monotonic() + probes[name]
+                        code, out = self.probe(cid, list(hc_config.get("Test") or []))
+                        probe_last[name] = (code, out)
+                        if code == 0:
+                            del pending[name]
+                            probed.add(name)
             if not pending:
-                return
+                return probed
             if time.monotonic() >= deadline:
                 raise WaitError("\n".join(
-                    self.evidence(n, last[n], "not %s after %ss (option wait_timeout)" % (mode, timeout))
+                    self.evidence(n, last[n], "not %s after %ss (option wait_timeout)" % (mode, timeout),
+                                  probe_last.get(n))
                     for n in pending))
             time.sleep(poll)
+        return probed
 
-    def evidence(self, name, info, what):
+    def evidence(self, name, info, what, probe=None):
         lines = ["container %s %s; state %s" % (name, what, (info.get("State") or {}).get("Status"))]
         health = (info.get("State") or {}).get("Health") or {}
         if health.get("Log"):
@@ -186,6 +237,8 @@ class ContainerEngine:
             for entry in health["Log"][-3:]:
                 lines.append("  exit %s: %s" % (entry.get("ExitCode"),
                                                 (entry.get("Output") or "").strip()[:300]))
+        if probe:
+            lines.append("last start_interval probe: exit %s: %s" % probe)
         try:
             logs = self.client.call("logs", info["Id"], stdout=True, stderr=True, tail=20)
             text = logs.decode("utf-8", "replace") if isinstance(logs, bytes) else str(logs)
@@ -261,7 +314,8 @@ def create_config(spec, image_ref, extra_labels=None):
     if hc:
         config["Healthcheck"] = {api: hc[key] for key, api in (
             ("test", "Test"), ("interval", "Interval"), ("timeout", "Timeout"),
-            ("retries", "Retries"), ("start_period", "StartPeriod")) if key in hc}
+            ("retries", "Retries"), ("start_period", "StartPeriod"),
+            ("start_interval", "StartInterval")) if key in hc}
     for key, api_key in (("user", "User"), ("working_dir", "WorkingDir"), ("hostname", "Hostname"),
                          ("stop_signal", "StopSignal"), ("stop_timeout", "StopTimeout")):
         if spec.get(key) not in (None, ""):

@@ -51,6 +51,7 @@ CONTAINER_ARGS = dict(
         timeout=dict(type="str"),
         retries=dict(type="int"),
         start_period=dict(type="str"),
+        start_interval=dict(type="str"),
         disable=dict(type="bool", default=False),
     )),
     user=dict(type="str"),
@@ -289,7 +290,7 @@ def parse_mounts(mounts, option="mounts"):
 
 # ------------------------------------------------------------------ healthcheck
 def parse_healthcheck(hc, option="healthcheck"):
-    """-> {'test': [...], optional 'interval'/'timeout'/'start_period' ns, 'retries'}"""
+    """-> {'test': [...], optional 'interval'/'timeout'/'start_period'/'start_interval' ns, 'retries'}"""
     if hc is None:
         return None
     if hc.get("disable"):
@@ -312,7 +313,7 @@ def parse_healthcheck(hc, option="healthcheck"):
     out = {"test": test}
     if test == ["NONE"]:
         return out
-    for key in ("interval", "timeout", "start_period"):
+    for key in ("interval", "timeout", "start_period", "start_interval"):
         if hc.get(key) not in (None, ""):
             ns = parse_duration(hc[key], "%s.%s" % (option, key))
             if ns and ns < 1000 ** 2:

@@ -296,6 +296,20 @@ class EngineAPI:
                              "tail": tail}, raw=True)
         return demux(data)
 
+    def exec_create(self, container, cmd, stdout=True, stderr=True):
+        body = {"Cmd": list(cmd), "AttachStdout": bool(stdout), "AttachStderr": bool(stderr)}
+        return self.request("POST", "exec_create", self._path("/containers/{0}/exec", container),
+                            body=body)
+
+    def exec_start(self, exec_id):
+        """Run the exec to its end; its output (the engine closes the stream then)."""
+        data = self.request("POST", "exec_start", self._path("/exec/{0}/start", exec_id),
+                            body={"Detach": False, "Tty": False}, raw=True)
+        return demux(data)
+
+    def exec_inspect(self, exec_id):
+        return self.request("GET", "exec_inspect", self._path("/exec/{0}/json", exec_id))
+
     # ---------------------------------------------------------------- images
     def inspect_image(self, image):
         return self.request("GET", "inspect_image", self._path("/images/{0}/json", image))

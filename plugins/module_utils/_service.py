@@ -14,7 +14,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image)
+    ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, start_probes)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
     SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
@@ -103,7 +103,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         ready_names = [p["ready"]["server_prefix"] + str(slot["index"]) for slot, _r, _d in decisions]
         lbs = connect_lbs(module, "ready", ready_names)
 
-    ids = {}
+    ids, probed = {}, set()
     if not module.check_mode:
         for r in removals:
             if r["name"] not in pending:
@@ -121,7 +121,8 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         ids.update(apply_each(engine, jobs))
         if state == "started" and p["wait"] != "none":
             touched = {n: cid for n, cid in ids.items() if cid and n not in pending}
-            engine.wait(touched, p["wait"], p["wait_timeout"])
+            probed = engine.wait(touched, p["wait"], p["wait_timeout"],
+                                 probes=start_probes(spec, touched))
 
     for slot, rspec, d in decisions:
         info = d["current"]
@@ -139,6 +140,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
             "image_id": predicted_image if predicted_image else (info or {}).get("Image"),
             "id": None if predicted_image else (info or {}).get("Id"),
             "health": (st.get("Health") or {}).get("Status"),
+            "probed": slot["name"] in probed,
             "pending": slot["name"] in pending,
         })
     for r in removals:
@@ -151,7 +153,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
                              "action": "removed", "image": r["entry"].get("Image"),
                              "image_id": r["entry"].get("ImageID"), "health": None,
                              "id": r["entry"].get("Id") if r["name"] in pending else None,
-                             "pending": r["name"] in pending})
+                             "probed": False, "pending": r["name"] in pending})
     result = dict(replicas=replicas_out, ports=layout["ports"], actions=actions,
                   diff={"before": before, "after": after})
     if lbs:
@@ -185,12 +187,12 @@ def exit_recorded(module, changed, settled=True, files=LocalRelease, **result):
     module.exit_json(changed=changed, **result)
 
 
-def replica_out(slot, info, action):
+def replica_out(slot, info, action, probed=False):
     st = (info or {}).get("State") or {}
     return {"index": slot["index"], "name": slot["name"], "host_port": slot["host_port"],
             "action": action, "image": ((info or {}).get("Config") or {}).get("Image"),
             "image_id": (info or {}).get("Image"), "id": (info or {}).get("Id"),
-            "health": (st.get("Health") or {}).get("Status"), "pending": False}
+            "health": (st.get("Health") or {}).get("Status"), "probed": probed, "pending": False}
 
 
 def run_roll(module, spec, comparisons, client=None):
@@ -209,7 +211,7 @@ def run_roll(module, spec, comparisons, client=None):
                                  "(option name)" % (slot["name"], SERVICE_LABEL, name))
     lbs = connect_lbs(module, "roll", [r["server_prefix"] + str(i) for i in indexes])
     image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
-    decisions, before, after = {}, {}, {}
+    decisions, before, after, probed = {}, {}, {}, set()
 
     def converge(i, rspec, info, restart):
         slot = slots[i]
@@ -219,8 +221,9 @@ def run_roll(module, spec, comparisons, client=None):
                    p["recreate"], restart, current_image)
         cid = apply(engine, d, rspec, rspec["image"])
         if p["wait"] != "none":  # polled as often as the load balancers (roll.interval)
-            engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
-                        poll=min(0.25, r["interval"]))
+            probed.update(engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
+                                      poll=min(0.25, r["interval"]),
+                                      probes=start_probes(rspec, [slot["name"]])))
         return d
 
     def replace(i):
@@ -253,7 +256,8 @@ def run_roll(module, spec, comparisons, client=None):
         for i in indexes:
             d = decisions.get(i)
             replicas.append(replica_out(slots[i], engine.inspect(slots[i]["name"]),
-                                        replica_action(d["steps"]) if d else "unchanged"))
+                                        replica_action(d["steps"]) if d else "unchanged",
+                                        slots[i]["name"] in probed))
         res = dict(replicas=replicas, ports=layout["ports"], diff={"before": before, "after": after},
                    actions=["%s: %s" % (slots[i]["name"], w) for i in indexes if i in decisions
                             for w in describe(decisions[i])])

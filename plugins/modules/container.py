@@ -82,6 +82,9 @@ container:
     state: {description: "Engine state (running, exited...).", type: str}
     status: {description: Same as state., type: str}
     health: {description: Health status or null., type: str}
+    probed:
+      description: True when O(wait=healthy) took the first passing probe of O(healthcheck.start_interval) for healthy (the engine may still say C(starting)).
+      type: bool
     ports: {description: Published ports as the engine reports them., type: dict}
 actions:
   description: What was done (or, in check mode, would be done), in order.
@@ -100,7 +103,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, WaitError, apply, decide, describe, resolve_image, summary)
+    ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
 
 
@@ -149,15 +152,19 @@ def run(module, spec, comparisons):
         if "published_ports" in spec:
             after["published_ports"] = ports_view(spec["published_ports"])
 
-    info = current
+    info, probed = current, set()
     if not module.check_mode:
         image_ref = spec.get("image")
         cid = apply(engine, decision, spec, image_ref)
         info = engine.inspect(cid) if cid else None
         if cid and state == "started" and p["wait"] != "none":
-            engine.wait({name: cid}, p["wait"], p["wait_timeout"])
+            probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],
+                                 probes=start_probes(spec, [name]))
             info = engine.inspect(cid)
-    module.exit_json(changed=changed, actions=actions, container=summary(info, spec.get("image")),
+    container = summary(info, spec.get("image"))
+    if container:
+        container["probed"] = name in probed
+    module.exit_json(changed=changed, actions=actions, container=container,
                      diff={"before": before, "after": after})
 
 

@@ -446,6 +446,9 @@ replicas:
     image_id: {description: Image ID., type: str}
     id: {description: "Container ID (null when removed, or not yet created in check mode).", type: str}
     health: {description: Health status or null., type: str}
+    probed:
+      description: True when O(wait=healthy) took the first passing probe of O(healthcheck.start_interval) for healthy (the engine may still say C(starting)).
+      type: bool
     pending:
       description: True when O(converge=missing) left this replica as it is; RV(replicas[].action) is then what a full converge would do.
       type: bool

@@ -146,6 +146,67 @@ def test_explicit_ports_and_wait_failure(lab, play, ids):
     lab.clean(H, "sv-ports")
 
 
+def test_start_interval_probe_on_an_older_engine(lab, play, ids):
+    """healthcheck.start_interval on the lab's Docker 20.10 (API 1.41, no start interval):
+    wait=healthy probes the check's own test, so a 60 s interval does not hold the run; the
+    engine itself still says starting; probes that fail count for nothing; no false change."""
+    def task(image, start_interval, timeout=30, execution="auto", name="sv-si"):
+        return pb("""
+- name: svc
+  dockyard.fleet.service:
+    name: %s
+    image: %s
+    replicas: 2
+    port_base: 18281
+    execution: %s
+    healthcheck:
+      test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]
+      interval: 60s
+      retries: 1
+      %s
+    wait: healthy
+    wait_timeout: %d
+  ignore_errors: true
+""" % (name, image, execution, "start_interval: 200ms" if start_interval else "", timeout))
+
+    for execution in ("controller", "host"):
+        lab.clean(H, "sv-si")
+        res = play(task(V1, True, execution=execution))
+        assert res.rc == 0, res.stdout[-3000:]
+        r = res.one(action="service")
+        assert r["execution"] == execution and r["changed"]
+        assert [(x["action"], x["probed"], x["health"]) for x in r["replicas"]] == [
+            ("created", True, "starting")] * 2
+        for i in (1, 2):
+            c = lab.docker(H).api.inspect_container("sv-si-%d" % i)
+            assert c["State"]["Health"]["Status"] == "starting"
+            assert c["State"]["Health"]["Log"] == []  # the engine has not checked yet
+            assert c["Config"]["Healthcheck"]["Interval"] == 60 * 10 ** 9
+            assert "StartInterval" not in c["Config"]["Healthcheck"]
+        again = play(task(V1, True, execution=execution))
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        assert [x["action"] for x in again.one(action="service")["replicas"]] == ["unchanged"] * 2
+
+    # without start_interval the same wait waits for the engine's first check, 60 s away
+    lab.clean(H, "sv-si")
+    rec = play(task(V1, False, timeout=3)).results(action="service")[0]
+    assert rec["status"] == "failed"
+    assert "not healthy after 3s (option wait_timeout)" in rec["result"]["msg"]
+    assert "start_interval probe" not in rec["result"]["msg"]
+
+    # a test that fails is probed again and again, and only the engine can say unhealthy:
+    # here nothing says healthy before the deadline; the message shows the last probe
+    lab.clean(H, "sv-si")
+    rec = play(task(BROKEN, True, timeout=3)).results(action="service")[0]
+    assert rec["status"] == "failed"
+    msg = rec["result"]["msg"]
+    assert "not healthy after 3s (option wait_timeout)" in msg
+    assert "last start_interval probe: exit 1" in msg, msg
+    for i in (1, 2):
+        assert lab.docker(H).api.inspect_container("sv-si-%d" % i)["State"]["Health"]["Status"] == "starting"
+    lab.clean(H, "sv-si")
+
+
 def test_bad_input_changes_nothing(lab, play, ids):
     cases = {
         "ports": "{name: sv-bad, image: %s, replicas: 3, ports: [1, 2]}" % V1,
