@@ -454,7 +454,13 @@ ROLL_PLAY = """
         replicas: 2
         port_base: %d
         env: {V: "%s"}
-        wait: running
+        # a 60 s interval: only the start_interval probe (Docker 20.10 keeps none) gets the
+        # replicas healthy within the run
+        healthcheck:
+          test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]
+          interval: 60s
+          start_interval: 200ms
+        wait: healthy
         roll:
           load_balancers: [{controller_socket: "{{ api.controller_socket }}", backend: app, name: lb1}]
           server_prefix: app3-
@@ -474,6 +480,7 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
         assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
         res = first.one(action="service")
         assert res["roll"]["done"] == [1, 2] and res["forwarded"][0]["host"].startswith("/tmp/")
+        assert [(r["probed"], r["health"]) for r in res["replicas"]] == [(True, "starting")] * 2
         assert wait_until(lambda: all_up(lab)), stats(lab)
 
         again = play(ROLL_PLAY % "1")
@@ -492,6 +499,7 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
         # roll's: under a loaded CI machine one of their checks may time out (fall 2) and come
         # back a moment later (seen once: an immediate check of the whole backend failed)
         assert changed.one(action="service")["roll"]["done"] == [1, 2]
+        assert [r["probed"] for r in changed.one(action="service")["replicas"]] == [True, True]
         assert wait_until(lambda: all_up(lab)), {n: r["status"] for n, r in stats(lab).items()}
 
         check = play(ROLL_PLAY % "3", check=True)
