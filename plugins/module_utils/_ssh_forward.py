@@ -23,6 +23,7 @@ import secrets
 import shlex
 import socket
 import subprocess
+import tempfile
 
 SSH_PLUGINS = ("ssh", "ansible.builtin.ssh", "ansible.legacy.ssh")
 NO_MASTER = (b"No such file or directory", b"Connection refused", b"Control socket connect")
@@ -55,18 +56,44 @@ def mux(action, *args, timeout=30):
         raise ForwardError("forwarding a socket needs ControlPersist in ssh_args (the forward "
                            "lives in the connection's ControlMaster); ssh_args are %r"
                            % conn.get_option("ssh_args"))
-    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-    if proc.returncode != 0 and any(m in proc.stderr for m in NO_MASTER):
-        # No master yet: any command over the connection starts one (ControlMaster=auto).
-        # Several hosts' tasks delegated to one load balancer at once would each start a
-        # connection (one becomes the master, the others pay a handshake for nothing): the
-        # first one starts it under a lock, the others then find it.
-        with _master_lock(conn):
+    # Several hosts' tasks delegated to one load balancer at once would each start a
+    # connection when there is no master (one becomes the master, the others pay a handshake
+    # for nothing): requests to a host's master are made under a lock, so the first one
+    # starts it and the others then find it.
+    with _master_lock(conn):
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        if proc.returncode != 0 and any(m in proc.stderr for m in NO_MASTER):
+            started = _start_master_forwarding(conn, args, timeout)
+            if started is not None:
+                return started
+            # any command over the connection starts a master (ControlMaster=auto)
+            action._low_level_execute_command("true")
             proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-            if proc.returncode != 0 and any(m in proc.stderr for m in NO_MASTER):
-                action._low_level_execute_command("true")
-                proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def _start_master_forwarding(conn, args, timeout):
+    """A forward request (`-O forward -L|-R spec`) and no master: start the master with the
+    forward on its command line (`ssh -f -N` with the connection's options: ControlMaster=auto
+    makes it the master every later task of the host uses, ControlPersist ends it as it ends
+    Ansible's own). One process and one handshake, where the connection plugin's way is a
+    remote `true` (a session and a shell on the host) and then the request. Should a master
+    appear meanwhile, ssh hands it the forward and exits, as a request would.
+    -> (rc, stdout, stderr), or None where this cannot be done so (not a forward; a password,
+    which only the connection plugin's sshpass pipe gives)."""
+    if len(args) != 4 or tuple(args[:2]) != ("-O", "forward") or args[2] not in ("-L", "-R"):
+        return None
+    if conn.get_option("password") or getattr(getattr(conn, "_play_context", None), "password", None):
+        return None
+    cmd = conn._build_command(conn.get_option("ssh_executable"), "ssh", "-f", "-N",
+                              "-o", "ExitOnForwardFailure=yes", args[2], args[3], _host(conn))
+    # -f: the master goes on in the background with the standard streams it was given, so
+    # they must not be pipes this call would wait on to close
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=err, timeout=timeout, check=False)
+        err.seek(0)
+        return proc.returncode, b"", err.read()
 
 
 class _master_lock:

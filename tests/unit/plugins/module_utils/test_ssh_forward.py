@@ -15,7 +15,7 @@ class FakeConn:
 
     def __init__(self, cpdir, persist=True):
         self.opts = {"host": "10.77.0.11", "port": None, "remote_user": "root",
-                     "ssh_executable": "ssh", "control_path_dir": str(cpdir),
+                     "ssh_executable": "ssh", "control_path_dir": str(cpdir), "password": None,
                      "ssh_args": "-o ControlMaster=auto -o ControlPersist=60s" if persist else ""}
         self.persist = persist
 
@@ -47,6 +47,9 @@ def ssh(monkeypatch):
     def run(cmd, **_kw):
         calls.append([c.decode() for c in cmd])
         rc, err = replies.pop(0) if replies else (0, b"")
+        if hasattr(_kw.get("stderr"), "write"):  # a file, not a pipe (ssh -f)
+            _kw["stderr"].write(err)
+            return subprocess.CompletedProcess(cmd, rc, None, None)
         return subprocess.CompletedProcess(cmd, rc, b"", err)
 
     monkeypatch.setattr(fw.subprocess, "run", run)
@@ -66,27 +69,46 @@ def test_without_controlpersist_there_is_no_master_to_ask(tmp_path, ssh):
     assert not ssh[0]
 
 
-def test_no_master_yet_one_command_starts_it_and_the_request_is_made_again(tmp_path, ssh):
+def test_no_master_yet_a_forward_starts_it_with_the_forward(tmp_path, ssh):
+    """One `ssh -f -N` with the forward on its command line becomes the master (no remote
+    command, no second request); the host comes last, the streams are not pipes."""
     calls, replies = ssh
     replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
-    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))  # locked
-    action = FakeAction(FakeConn(tmp_path))
-    rc, _out, _err = fw.mux(action, "-O", "forward", "-L", "/a:/b")
-    assert rc == 0 and action.commands == ["true"] and len(calls) == 3
-    assert calls[0][-4:] == ["-O", "forward", "-L", "/a:/b"] or calls[0][-5:-1] == [
-        "-O", "forward", "-L", "/a:/b"]
-    assert calls[0][-1] == "10.77.0.11"   # the host comes last
-
-
-def test_a_master_started_meanwhile_by_another_task_is_used_not_started_again(tmp_path, ssh):
-    """Tasks of several hosts delegated to one load balancer at once: the one that gets the
-    lock second finds the master the first one started, and starts no connection."""
-    calls, replies = ssh
-    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
-    replies.append((0, b""))  # asked again under the lock: the master is there now
     action = FakeAction(FakeConn(tmp_path))
     rc, _out, _err = fw.mux(action, "-O", "forward", "-L", "/a:/b")
     assert rc == 0 and action.commands == [] and len(calls) == 2
+    assert calls[0][-5:] == ["-O", "forward", "-L", "/a:/b", "10.77.0.11"]
+    assert calls[1][1:3] == ["-o", 'ControlPath="/cp/x"']
+    assert calls[1][-7:] == ["-f", "-N", "-o", "ExitOnForwardFailure=yes", "-L", "/a:/b", "10.77.0.11"]
+    # the master could not forward (ExitOnForwardFailure): its answer is the request's
+    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
+    replies.append((255, b"Error: remote port forwarding failed"))
+    rc, _out, err = fw.mux(action, "-O", "forward", "-R", "/r:/l")
+    assert rc == 255 and b"forwarding failed" in err and calls[-1][-3:] == ["-R", "/r:/l", "10.77.0.11"]
+
+
+def test_no_master_and_no_forward_or_a_password_the_connection_starts_it(tmp_path, ssh):
+    calls, replies = ssh
+    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
+    action = FakeAction(FakeConn(tmp_path))
+    rc, _out, _err = fw.mux(action, "-O", "cancel", "-L", "/a:/b")
+    assert rc == 0 and action.commands == ["true"] and len(calls) == 2
+    assert calls[1][-5:] == ["-O", "cancel", "-L", "/a:/b", "10.77.0.11"]
+    conn = FakeConn(tmp_path)
+    conn.opts["password"] = "secret"  # only the connection plugin's sshpass pipe can give it
+    action = FakeAction(conn)
+    replies.append((255, b"Control socket connect(/cp/x): No such file or directory"))
+    rc, _out, _err = fw.mux(action, "-O", "forward", "-L", "/a:/b")
+    assert rc == 0 and action.commands == ["true"] and "-N" not in calls[-1]
+
+
+def test_requests_to_a_master_are_made_under_a_lock_per_host(tmp_path, ssh):
+    """Tasks of several hosts delegated to one load balancer at once: the one that gets the
+    lock second finds the master the first one started, and starts no connection."""
+    calls, _replies = ssh
+    action = FakeAction(FakeConn(tmp_path))
+    rc, _out, _err = fw.mux(action, "-O", "forward", "-L", "/a:/b")
+    assert rc == 0 and action.commands == [] and len(calls) == 1
     names = [p.name for p in tmp_path.iterdir()]
     assert len(names) == 1 and names[0].startswith("dyfwd-") and names[0].endswith(".lock")
 
