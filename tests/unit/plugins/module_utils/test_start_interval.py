@@ -45,11 +45,11 @@ def test_compared_only_where_the_engine_keeps_it():
 class FakeEngine:
     """inspect answers from a script of health states; exec answers from a script of exits."""
 
-    def __init__(self, health, exits, start_interval=None, test=TEST):
+    def __init__(self, health, exits, start_interval=None, test=None):
         self.health = list(health)      # engine's status per inspect (last one repeats)
         self.exits = list(exits)        # probe exit codes (or DockerError) in order
         self.calls = []
-        self.hc = {"Test": test}
+        self.hc = {"Test": list(test or TEST)}
         if start_interval:
             self.hc["StartInterval"] = start_interval
 
