@@ -184,8 +184,8 @@ class ContainerEngine:
         last = {}
         probes = dict(probes or {}) if mode == "healthy" else {}
         probe_at, probed, probe_last = {}, set(), {}
-        if probes:
-            poll = min([poll] + list(probes.values()))
+        if probes:  # the engine is read as often as a probe may run, but not in a busy loop
+            poll = max(0.05, min([poll] + list(probes.values())))
         while pending:
             for name, cid in list(pending.items()):
                 info = self.inspect(cid)

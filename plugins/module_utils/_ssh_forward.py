@@ -77,8 +77,10 @@ def _start_master_forwarding(conn, args, timeout):
     forward on its command line (`ssh -f -N` with the connection's options: ControlMaster=auto
     makes it the master every later task of the host uses, ControlPersist ends it as it ends
     Ansible's own). One process and one handshake, where the connection plugin's way is a
-    remote `true` (a session and a shell on the host) and then the request. Should a master
-    appear meanwhile, ssh hands it the forward and exits, as a request would.
+    remote `true` (a session and a shell on the host) and then the request. A master that
+    exists by the time ssh starts is handed the forward, and ssh exits, as a request would
+    (a master started by another task in the moment between makes this one a plain
+    connection that holds the forward until the host or the controller ends it).
     -> (rc, stdout, stderr), or None where this cannot be done so (not a forward; a password,
     which only the connection plugin's sshpass pipe gives)."""
     if len(args) != 4 or tuple(args[:2]) != ("-O", "forward") or args[2] not in ("-L", "-R"):
@@ -97,7 +99,8 @@ def _start_master_forwarding(conn, args, timeout):
 
 
 class _master_lock:
-    """An exclusive lock (flock) per host in the ControlPath directory, while a master starts."""
+    """An exclusive lock (flock) per host in the ControlPath directory, around the requests to
+    the host's master and its start."""
 
     def __init__(self, conn):
         cpdir = os.path.expanduser(conn.get_option("control_path_dir"))
