@@ -308,6 +308,23 @@ def test_wait_healthy_and_failure_evidence(lab, play, ids):
 """ % V1))
     assert ok.rc == 0
     assert ok.one(action="container")["container"]["health"] == "healthy"
+    assert ok.one(action="container")["container"]["probed"] is False
+    # healthcheck.start_interval on Docker 20.10 (which keeps none): the wait probes the
+    # check's test, so a 60 s interval does not hold it; the engine itself still says starting
+    first, _second = twice(play, pb("""
+- dockyard.fleet.container:
+    name: ct-si
+    image: %s
+    healthcheck:
+      test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]
+      interval: 60s
+      start_interval: 200ms
+    wait: healthy
+    wait_timeout: 30
+""" % V1))
+    c = first.one(action="container")["container"]
+    assert (c["probed"], c["health"]) == (True, "starting")
+    assert inspect(lab, "ct-si")["State"]["Health"]["Status"] == "starting"
     bad = play(pb("""
 - dockyard.fleet.container: {name: ct-broken, image: %s, wait: healthy, wait_timeout: 60}
   ignore_errors: true
