@@ -21,4 +21,6 @@ def test_molecule_scenario(lab, role):
                           capture_output=True, text=True, timeout=900, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
+    # the working tree's collection, not a copy installed under a concurrent run
+    assert "Performing prerun" not in out, out[-3000:]
     assert "idempotence" in out.lower()
