@@ -7,10 +7,10 @@ controller with execution=auto (the default) or controller: the host's engine so
 forwarded to the controller over the task's SSH ControlMaster (as dockyard.fleet.image does to
 stream an archive) and the module's own code (module_utils/_service.py) runs here against it,
 with the same options, checks, check mode, diff and result. No module run on the host: no
-module payload sent, no module_utils imported there. Options lock and record are each one
-short command on the host over the same connection (its Python running
-module_utils/_release.py on the host's files); ready reaches the load balancers given as
-controller_socket directly, on the controller. roll and env_file keep the run on the host.
+module payload sent, no module_utils imported there. Options lock and record are calls in
+one SSH session on the host over the same connection, open from the lock to the record (its
+Python running module_utils/_release.py on the host's files); ready reaches the load
+balancers given as controller_socket directly, on the controller. roll and env_file keep the run on the host.
 When that is not possible (another connection plugin, a tcp:// or TLS engine, DOCKER_* in the
 task's environment, async, become to a non-root user, become with lock or record) auto runs
 the module on the host and says why in execution_reason; execution=controller fails instead,
@@ -65,9 +65,12 @@ class ActionModule(ActionBase):
             if why is not None:
                 return None, why
             files = HostRelease(self, task_vars)
-            return run_on_controller(self, on_the_controller(args), service_argument_spec(),
-                                     lambda module, client: service_main(module, client, files),
-                                     mutually_exclusive=MUTUALLY_EXCLUSIVE)
+            try:
+                return run_on_controller(self, on_the_controller(args), service_argument_spec(),
+                                         lambda module, client: service_main(module, client, files),
+                                         mutually_exclusive=MUTUALLY_EXCLUSIVE)
+            finally:
+                files.close()
         return by_execution(result, args, on_controller,
                             lambda: self._on_host(result, args, task_vars))
 

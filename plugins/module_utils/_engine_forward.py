@@ -12,6 +12,7 @@ whose run is a function of (module, client): dockyard.fleet.service and containe
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import traceback
 
@@ -21,7 +22,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils import _release
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, NeedsHost)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
-    ForwardError, cancel_to_controller, forward_to_controller)
+    ForwardError, Session, cancel_to_controller, forward_to_controller)
 
 
 # seconds the engine has to answer /version through a new forward
@@ -126,35 +127,65 @@ def host_python(task_vars):
 
 
 class HostRelease:
-    """Options lock and record of a service run on the controller: each one command on the
-    host over the task's connection (its SSH master), the host's Python running
-    module_utils/_release.py (sent with the call on stdin) on the host's files. No module
-    run: no payload built, no module_utils imported there but this file. The same calls and
-    errors as the module's (LocalRelease)."""
+    """Options lock and record of a service run on the controller, on the host's files: the
+    host's Python runs module_utils/_release.py (sent over stdin) in one SSH session over the
+    task's connection (its SSH master), kept open from the run's first call (the lock) to its
+    last (the record) and ended by close(). No module run: no payload built, no module_utils
+    imported there but this file. The same calls and errors as the module's (LocalRelease).
+    Where the task has no such session (a password), each call is one command instead."""
+
+    # the session's program: the first line of stdin is the code to run (JSON), then calls
+    BOOT = "import json,sys;exec(json.loads(sys.stdin.readline()))"
 
     def __init__(self, action, task_vars):
         self.action = action
         self.python = host_python(task_vars)
+        self.session = None  # None: not started yet; False: none to be had (one command per call)
+
+    @staticmethod
+    def _source():
+        with open(_release.__file__, encoding="utf-8") as f:
+            return f.read()
+
+    def _over_session(self, call):
+        """(stdout, rc, stderr) of call over the run's session, started at the first call;
+        None where the task has none."""
+        if self.session is None:
+            # as a module's shebang takes it: a path, or a command with its arguments
+            # ("/usr/bin/env python3"); -I -S: no user site, no site-packages (stdlib only)
+            command = "%s -I -S -c %s" % (self.python, shlex.quote(self.BOOT))
+            self.session = Session.open(self.action, command) or False
+            if self.session:
+                self.session.send(json.dumps(self._source() + "\nserve()\n"))
+        if not self.session:
+            return None
+        answer = self.session.answer(_release.ANSWER) if self.session.send(call) else None
+        if answer is not None:
+            return answer, 0, ""
+        rc, stderr = self.session.close()  # ended without an answer: says why
+        self.session = False
+        return "", rc if rc else 1, stderr or "the session ended without an answer"
+
+    def _one_command(self, call):
+        program = "%s\nanswer_call(%r)\n" % (self._source(), call)
+        res = self.action._low_level_execute_command(
+            "%s -I -S -" % self.python, in_data=program, sudoable=False)
+        return res.get("stdout") or "", res.get("rc"), res.get("stderr") or ""
 
     def _call(self, name, *args):
-        with open(_release.__file__, encoding="utf-8") as f:
-            source = f.read()
-        program = "%s\nanswer_call(%r)\n" % (source, json.dumps({"call": name, "args": args}))
+        call = json.dumps({"call": name, "args": args})
         try:
-            res = self.action._low_level_execute_command(
-                # as a module's shebang takes it: a path, or a command with its arguments
-                # ("/usr/bin/env python3"); -I -S: no user site, no site-packages (stdlib only)
-                "%s -I -S -" % self.python, in_data=program,
-                sudoable=False)
+            out = self._over_session(call)
+            stdout, rc, stderr = out if out is not None else self._one_command(call)
         except Exception as exc:  # pylint: disable=broad-except
             return None, "the command over the connection failed: %s" % exc
         try:
-            answer = json.loads((res.get("stdout") or "").strip().splitlines()[-1])
+            answer = json.loads(stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
             answer = None
-        if not isinstance(answer, dict) or res.get("rc") != 0:
+        if not isinstance(answer, dict) or rc != 0:
             return None, "%s on the host exited %s: %s" % (
-                self.python, res.get("rc"), (res.get("stderr") or res.get("stdout") or "").strip()[-300:])
+                self.python, rc, (stderr or stdout).strip()[-300:])
         if "held" in answer:
             raise _release.LockHeld(answer["held"])
         if "error" in answer:
@@ -172,6 +203,12 @@ class HostRelease:
         if why:
             raise _release.ReleaseError(why)
         return out
+
+    def close(self):
+        """The session ended (the host's Python exits), if there is one."""
+        if self.session:
+            self.session.close()
+        self.session = False
 
 
 # ------------------------------------------------------------------ a module run, here

@@ -225,7 +225,7 @@ def record_release(store, token, owner, version, image, keep=5, changes=False, r
 # dockyard.fleet.service's options lock and record, as calls with plain (JSON) arguments:
 # made in the module on the host (LocalRelease), or by the action plugin of a run on the
 # controller, which sends this file with the call to the host's Python over the task's
-# connection (one command each, no module run: _engine_forward.HostRelease).
+# connection (one session for both, serve(); no module run: _engine_forward.HostRelease).
 
 
 def lock_and_read(lk, check_mode):
@@ -255,7 +255,12 @@ class LocalRelease:
 CALLS = {"lock": lock_and_read, "record": record_settled}
 
 
-def answer_call(raw):
+# The prefix of an answer in a session (serve): lines of stdout without it are not answers
+# (whatever the login shell of the host prints before the program starts).
+ANSWER = "dockyard-release-answer: "
+
+
+def answer_call(raw, prefix=""):
     """The host's side of a call from the controller: raw is {"call": name, "args": [...]}
     as JSON; prints one JSON line: {"result": ...}, {"held": msg} or {"error": msg}."""
     call = json.loads(raw)
@@ -265,4 +270,16 @@ def answer_call(raw):
         out = {"held": str(exc)}
     except (ReleaseError, OSError) as exc:
         out = {"error": str(exc)}
-    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.write(prefix + json.dumps(out) + "\n")
+
+
+def serve():
+    """The host's side of a session (one per service run on the controller: its lock and its
+    record over one SSH session): one call per line of stdin, each answered at once on a line
+    of stdout starting with ANSWER, until the controller closes stdin."""
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        answer_call(line, ANSWER)
+        sys.stdout.flush()

@@ -202,3 +202,77 @@ def cancel_to_host(action, forwards, removed=()):
     left = [r for r, _l in forwards if r not in set(removed)]
     if left:
         action._low_level_execute_command("rm -f %s" % " ".join(shlex.quote(r) for r in left))
+
+
+# ------------------------------------------------------------------ a session kept open
+
+
+class Session:
+    """A command on the host over the task's SSH connection (its ControlMaster) with stdin
+    and stdout kept open: lines sent, answer lines read, for as long as the caller needs. One
+    session and one start of the program on the host, where a command per exchange starts a
+    session, the user's login shell and the program each time."""
+
+    def __init__(self, proc, err):
+        self.proc = proc
+        self.err = err
+
+    @classmethod
+    def open(cls, action, command):
+        """command (a shell command line, run by /bin/sh on the host as Ansible runs its
+        own) started over the task's connection: a Session, or None where the task has no
+        such connection (not the ssh plugin; a password, which only the plugin's sshpass
+        pipe gives)."""
+        conn = action._connection
+        name = getattr(conn, "_load_name", None) or getattr(conn, "transport", None)
+        if name not in SSH_PLUGINS:
+            return None
+        if conn.get_option("password") or getattr(getattr(conn, "_play_context", None), "password", None):
+            return None
+        cmd = conn._build_command(conn.get_option("ssh_executable"), "ssh", _host(conn),
+                                  "/bin/sh -c %s" % shlex.quote(command))
+        err = tempfile.TemporaryFile()
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+        except OSError:
+            err.close()
+            raise
+        return cls(proc, err)
+
+    def send(self, line):
+        """One line to the command's stdin; False when the command has ended."""
+        try:
+            self.proc.stdin.write(line.encode("utf-8") + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def answer(self, prefix):
+        """The next line of the command's stdout that starts with prefix (without it), or None
+        when the command ended first (other lines are skipped)."""
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                return None
+            text = line.decode("utf-8", "replace")
+            if text.startswith(prefix):
+                return text[len(prefix):]
+
+    def close(self, timeout=10):
+        """stdin closed (the command ends), the command awaited (killed after timeout
+        seconds): (exit code, stderr)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait()
+        self.proc.stdout.close()
+        self.err.seek(0)
+        stderr = self.err.read().decode("utf-8", "replace")
+        self.err.close()
+        return rc, stderr

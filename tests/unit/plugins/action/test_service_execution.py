@@ -3,6 +3,7 @@ forwarding anything, and the stand-in for AnsibleModule that ends a run on the c
 exit_json/fail_json end the module on the host (module_utils/_engine_forward.py)."""
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -155,6 +156,72 @@ def test_host_release_cannot_call_the_host_lock_goes_to_the_module_record_fails(
         files.record(dict(app="web", token="t", owner="o", version="v", image="i", keep=1,
                           changes=None, detail=None, **paths), "i", True, False)
     assert "exited 127" in str(err.value)
+
+
+class SessionShell(LocalShell):
+    """The task's ssh connection, as a session of HostRelease uses it: its command (what ssh
+    would run on the host) runs here, after what a login shell may print first."""
+
+    def __init__(self, python, noise="", password=None):
+        super().__init__(python)
+        self._connection = SimpleNamespace(
+            _load_name="ssh", _build_command=self._build,
+            get_option=lambda name: {"ssh_executable": "ssh", "host": "app1",
+                                     "password": password}.get(name))
+        self.noise = noise
+        self.sessions = []
+
+    def _build(self, binary, subsystem, host, command):
+        assert (binary, subsystem, host) == ("ssh", "ssh", "app1")
+        self.sessions.append(command)
+        return ["/bin/sh", "-c", self.noise + command]
+
+
+def test_host_release_calls_share_one_session_from_the_lock_to_the_record(tmp_path):
+    """A run's lock and record are two calls in one session on the host (one start of the
+    host's Python, not one per call); lines the login shell prints are not answers."""
+    paths = dict(state_dir=str(tmp_path / "rel"), lock_dir=str(tmp_path / "locks"),
+                 audit_log=str(tmp_path / "audit.log"))
+    lk = dict(app="web", token="t1", owner="me", timeout=0, stale_after=3600, force=False, **paths)
+    conn = SessionShell("ok", noise="echo welcome to app1; echo '{\"held\": \"no\"}'; ")
+    files = HostRelease(conn, {"ansible_python_interpreter": sys.executable})
+    assert files.lock(lk, False)["lock"] == "acquired"
+    with pytest.raises(LockHeld):  # an answer that is an error leaves the session open
+        files.lock(dict(lk, token="t2", owner="other"), False)
+    rec = dict(app="web", token="t1", owner="me", version="v1", image=None, keep=5, changes=None,
+               detail="3 replicas", **paths)
+    out = files.record(rec, "demo:v1", True, False)
+    assert out["changed"] and out["lock"] == "released" and out["current"]["version"] == "v1"
+    session = files.session
+    files.close()
+    assert session.proc.returncode == 0 and files.session is False
+    assert len(conn.sessions) == 1 and conn.commands == 0
+    assert conn.sessions[0].startswith("/bin/sh -c ") and " -I -S -c " in conn.sessions[0]
+    files.close()  # twice: nothing left to end
+
+
+def test_host_release_session_that_cannot_start_lock_goes_to_the_module(tmp_path):
+    paths = dict(state_dir=str(tmp_path), lock_dir=str(tmp_path), audit_log=str(tmp_path / "a.log"))
+    conn = SessionShell("ok")
+    files = HostRelease(conn, {"ansible_python_interpreter": "/nonexistent/python3"})
+    with pytest.raises(NeedsHost) as why:   # before any change: the module on the host runs
+        files.lock(dict(app="web", token="t", owner="o", timeout=0, stale_after=1, force=False, **paths), False)
+    assert "/nonexistent/python3 on the host exited 127" in str(why.value)
+    assert "not found" in str(why.value)
+    # the session is over: a later call goes as one command (here: the fake's python)
+    assert files.session is False
+    files.close()
+
+
+def test_host_release_with_a_password_makes_one_command_per_call(tmp_path):
+    paths = dict(state_dir=str(tmp_path / "rel"), lock_dir=str(tmp_path / "locks"),
+                 audit_log=str(tmp_path / "audit.log"))
+    conn = SessionShell("ok", password="secret")
+    files = HostRelease(conn, {})
+    lk = dict(app="web", token="t1", owner="me", timeout=0, stale_after=3600, force=False, **paths)
+    assert files.lock(lk, False)["lock"] == "acquired"
+    assert files.lock(lk, False)["lock"] == "held"
+    assert conn.sessions == [] and conn.commands == 2
 
 
 def test_async_and_become_to_another_user_send_the_run_to_the_host():
