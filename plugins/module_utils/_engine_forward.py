@@ -157,6 +157,11 @@ class HostRelease:
             self.session = Session.open(self.action, command) or False
             if self.session:
                 self.session.send(json.dumps(self._source() + "\nserve()\n"))
+        elif self.session and self.session.ended():
+            # ended since the last call (which it answered): this call never reached it, so
+            # it goes as one command (a new session)
+            self.session.close()
+            self.session = False
         if not self.session:
             return None
         answer = self.session.answer(_release.ANSWER) if self.session.send(call) else None

@@ -239,6 +239,10 @@ class Session:
             raise
         return cls(proc, err)
 
+    def ended(self):
+        """Whether the command has ended."""
+        return self.proc.poll() is not None
+
     def send(self, line):
         """One line to the command's stdin; False when the command has ended."""
         try:

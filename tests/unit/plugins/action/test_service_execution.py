@@ -112,7 +112,7 @@ class LocalShell:
         import subprocess
         import sys
         self.commands += 1
-        assert cmd == "python3 -I -S -" and not sudoable
+        assert cmd.endswith(" -I -S -") and not sudoable
         p = subprocess.run([sys.executable if self.python == "ok" else "/nonexistent/python", "-I", "-S", "-"],
                            input=in_data, capture_output=True, text=True, check=False) \
             if self.python != "missing" else SimpleNamespace(returncode=127, stdout="", stderr="python3: not found")
@@ -198,6 +198,25 @@ def test_host_release_calls_share_one_session_from_the_lock_to_the_record(tmp_pa
     assert len(conn.sessions) == 1 and conn.commands == 0
     assert conn.sessions[0].startswith("/bin/sh -c ") and " -I -S -c " in conn.sessions[0]
     files.close()  # twice: nothing left to end
+
+
+def test_host_release_session_that_ended_between_calls_record_goes_as_one_command(tmp_path):
+    """A session that ended after answering the lock (the host's Python killed, say): the
+    record never reached it, so it goes as one command, and is recorded."""
+    paths = dict(state_dir=str(tmp_path / "rel"), lock_dir=str(tmp_path / "locks"),
+                 audit_log=str(tmp_path / "audit.log"))
+    conn = SessionShell("ok")
+    files = HostRelease(conn, {"ansible_python_interpreter": sys.executable})
+    lk = dict(app="web", token="t1", owner="me", timeout=0, stale_after=3600, force=False, **paths)
+    assert files.lock(lk, False)["lock"] == "acquired"
+    files.session.proc.kill()
+    files.session.proc.wait()
+    rec = dict(app="web", token="t1", owner="me", version="v1", image=None, keep=5, changes=None,
+               detail=None, **paths)
+    out = files.record(rec, "demo:v1", True, False)
+    assert out["changed"] and out["lock"] == "released"
+    assert len(conn.sessions) == 1 and conn.commands == 1 and files.session is False
+    files.close()
 
 
 def test_host_release_session_that_cannot_start_lock_goes_to_the_module(tmp_path):
