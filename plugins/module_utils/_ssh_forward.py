@@ -33,9 +33,20 @@ class ForwardError(Exception):
     """A forward could not be made; the message says why and what to change."""
 
 
+def _plugin_name(conn):
+    return getattr(conn, "_load_name", None) or getattr(conn, "transport", None)
+
+
+def _password(conn):
+    """Whether the connection logs in with a password (which only the plugin's sshpass pipe
+    gives to ssh)."""
+    return bool(conn.get_option("password")
+                or getattr(getattr(conn, "_play_context", None), "password", None))
+
+
 def _connection(action):
     conn = action._connection
-    name = getattr(conn, "_load_name", None) or getattr(conn, "transport", None)
+    name = _plugin_name(conn)
     if name not in SSH_PLUGINS:
         raise ForwardError("forwarding a socket needs the ssh connection plugin; this host uses "
                            "%r (set ansible_connection=ssh, or give the load balancer's runtime "
@@ -85,7 +96,7 @@ def _start_master_forwarding(conn, args, timeout):
     which only the connection plugin's sshpass pipe gives)."""
     if len(args) != 4 or tuple(args[:2]) != ("-O", "forward") or args[2] not in ("-L", "-R"):
         return None
-    if conn.get_option("password") or getattr(getattr(conn, "_play_context", None), "password", None):
+    if _password(conn):
         return None
     cmd = conn._build_command(conn.get_option("ssh_executable"), "ssh", "-f", "-N",
                               "-o", "ExitOnForwardFailure=yes", args[2], args[3], _host(conn))
@@ -224,10 +235,7 @@ class Session:
         such connection (not the ssh plugin; a password, which only the plugin's sshpass
         pipe gives)."""
         conn = action._connection
-        name = getattr(conn, "_load_name", None) or getattr(conn, "transport", None)
-        if name not in SSH_PLUGINS:
-            return None
-        if conn.get_option("password") or getattr(getattr(conn, "_play_context", None), "password", None):
+        if _plugin_name(conn) not in SSH_PLUGINS or _password(conn):
             return None
         cmd = conn._build_command(conn.get_option("ssh_executable"), "ssh", _host(conn),
                                   "/bin/sh -c %s" % shlex.quote(command))
