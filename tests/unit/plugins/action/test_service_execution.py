@@ -166,8 +166,7 @@ class SessionShell(LocalShell):
         super().__init__(python)
         self._connection = SimpleNamespace(
             _load_name="ssh", _build_command=self._build,
-            get_option=lambda name: {"ssh_executable": "ssh", "host": "app1",
-                                     "password": password}.get(name))
+            get_option={"ssh_executable": "ssh", "host": "app1", "password": password}.get)
         self.noise = noise
         self.sessions = []
 
