@@ -568,6 +568,34 @@ def test_a_run_with_nothing_to_do_is_one_module_run(fleet, play):
     assert again.rc == 0 and again.changed == 0 and len(_remote_runs(again)) == 1, again.stdout[-3000:]
 
 
+def test_a_reload_an_earlier_run_owed_is_made_by_the_next(fleet, play):
+    """A run that wrote a new config and failed before its handlers leaves HAProxy serving the
+    old one; the next run finds the file as it should be and reloads anyway (the probe sees
+    HAProxy's newest worker older than the file); the run after that changes nothing."""
+    lab = fleet
+    owed = dict(BASE_VARS, haproxy_defaults_extra=["timeout http-keep-alive 3s"])
+    reloads = master_reloads(lab)
+    failed = play(ROLE_PLAY + "  tasks:\n    - name: Fail before the handlers\n"
+                              "      ansible.builtin.fail: {msg: stopped before the handlers}\n",
+                  extra_vars=owed)
+    assert failed.rc != 0 and "stopped before the handlers" in failed.stdout, failed.stdout[-3000:]
+    assert "timeout http-keep-alive 3s" in lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout
+    assert master_reloads(lab) == reloads          # written, never reloaded
+    try:
+        owed_run = play(ROLE_PLAY, extra_vars=owed)
+        assert owed_run.rc == 0, owed_run.stdout[-3000:]
+        assert _changed(owed_run) == ["Reload HAProxy (master-worker daemon)",
+                                      "Reload the configuration an earlier run wrote but did not reload"], \
+            _changed(owed_run)
+        assert master_reloads(lab) == reloads + 1
+        again = play(ROLE_PLAY, extra_vars=owed)
+        assert again.rc == 0 and again.changed == 0 and len(_remote_runs(again)) == 1, again.stdout[-3000:]
+    finally:
+        back = play(ROLE_PLAY, extra_vars=BASE_VARS)
+        assert back.rc == 0, back.stdout[-3000:]
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+
+
 # On lb1: a "server" that reads each request, writes its method to a log and closes the
 # connection without a byte of answer (what a replica does when its engine stops it mid-request).
 DROPPER = r"""
