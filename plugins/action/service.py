@@ -10,7 +10,8 @@ with the same options, checks, check mode, diff and result. No module run on the
 module payload sent, no module_utils imported there. Options lock and record are calls in
 one SSH session on the host over the same connection, open from the lock to the record (its
 Python running module_utils/_release.py on the host's files); ready reaches the load
-balancers given as controller_socket directly, on the controller. roll and env_file keep the run on the host.
+balancers given as controller_socket directly, on the controller. roll and env_file keep the
+run on the host.
 When that is not possible (another connection plugin, a tcp:// or TLS engine, DOCKER_* in the
 task's environment, async, become to a non-root user, become with lock or record) auto runs
 the module on the host and says why in execution_reason; execution=controller fails instead,

@@ -33,9 +33,10 @@ def test_stale_when_a_file_was_written_after_the_newest_worker_started(tmp_path)
         assert helper.stale(a, os.getpid()) is False            # reloaded since both writes
         os.utime(cert, (now + 100, now + 100))
         assert helper.stale(a, os.getpid()) is True             # a certificate never reloaded
-        assert helper.stale(SimpleNamespace(config=str(config), certificate=""), os.getpid()) is False
+        no_tls = SimpleNamespace(config=str(config), certificate="")
+        assert helper.stale(no_tls, os.getpid()) is False
         os.utime(config, (now + 100, now + 100))
-        assert helper.stale(SimpleNamespace(config=str(config), certificate=""), os.getpid()) is True
+        assert helper.stale(no_tls, os.getpid()) is True
         # no worker (none of the master's children): not stale, the start step handles it
         assert helper.stale(a, worker.pid) is False
         # no file: nothing to compare
