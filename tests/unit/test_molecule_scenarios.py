@@ -27,5 +27,6 @@ def test_no_prerun_and_the_working_tree_collection():
         # relative one points nowhere
         coll = conf["provisioner"]["config_options"]["defaults"]["collections_path"]
         assert coll == "${MOLECULE_PROJECT_DIRECTORY}/../../collections", name
-        link = os.path.join(REPO, "collections", "ansible_collections", "dockyard", "fleet")
-        assert os.path.realpath(link) == os.path.realpath(REPO)
+    # ... which reaches the working tree through the repository's link
+    link = os.path.join(REPO, "collections", "ansible_collections", "dockyard", "fleet")
+    assert os.path.realpath(link) == os.path.realpath(REPO)
