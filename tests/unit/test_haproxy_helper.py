@@ -22,11 +22,15 @@ def test_stale_when_a_file_was_written_after_the_newest_worker_started(tmp_path)
     config.write_text("global\n")
     cert.write_text("pem\n")
     a = SimpleNamespace(config=str(config), certificate=str(cert))
+    before = time.time()
     worker = subprocess.Popen(["sleep", "30"])
     try:
         now = time.time()
         started = helper._started(worker.pid)   # pylint: disable=protected-access
-        assert started is not None and abs(started - now) < 5
+        # to the clock tick (10 ms), not to the second: btime's whole seconds made it up to 1 s
+        # early, and a worker started just after a write looked stale
+        assert started is not None and before - 0.03 <= started <= now + 0.01, \
+            (before, started, now)
         old = now - 100
         os.utime(config, (old, old))
         os.utime(cert, (old, old))
@@ -45,3 +49,16 @@ def test_stale_when_a_file_was_written_after_the_newest_worker_started(tmp_path)
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_a_worker_started_right_after_the_write_is_not_stale(tmp_path):
+    config = tmp_path / "haproxy.cfg"
+    for _ in range(5):
+        config.write_text("global\n")                          # written, then reloaded at once
+        worker = subprocess.Popen(["sleep", "30"])
+        try:
+            assert helper.stale(SimpleNamespace(config=str(config), certificate=""),
+                                os.getpid()) is False
+        finally:
+            worker.kill()
+            worker.wait()
