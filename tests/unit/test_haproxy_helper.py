@@ -53,12 +53,12 @@ def test_stale_when_a_file_was_written_after_the_newest_worker_started(tmp_path)
 
 def test_a_worker_started_right_after_the_write_is_not_stale(tmp_path):
     config = tmp_path / "haproxy.cfg"
-    for _ in range(5):
+    for attempt in range(5):
         config.write_text("global\n")                          # written, then reloaded at once
         worker = subprocess.Popen(["sleep", "30"])
         try:
             assert helper.stale(SimpleNamespace(config=str(config), certificate=""),
-                                os.getpid()) is False
+                                os.getpid()) is False, attempt
         finally:
             worker.kill()
             worker.wait()
