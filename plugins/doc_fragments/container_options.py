@@ -106,10 +106,15 @@ options:
     description:
       - Healthcheck. Only the fields you set are compared (the image fills in the others).
       - O(healthcheck.disable=true) or O(healthcheck.test=[NONE]) disables the image's healthcheck.
+      - Timings without O(healthcheck.test) keep the image's test (its C(HEALTHCHECK)) and change
+        only how often and how long it runs (for example O(healthcheck.start_interval) alone).
+        Nothing set at all is the same as leaving the option out.
     type: dict
     suboptions:
       test:
-        description: A string (run by the shell) or a list (C(CMD) is implied unless it starts with C(CMD), C(CMD-SHELL) or C(NONE)).
+        description:
+          - A string (run by the shell) or a list (C(CMD) is implied unless it starts with C(CMD), C(CMD-SHELL) or C(NONE)).
+          - Left out, the image's test.
         type: raw
       interval:
         description: Duration such as C(30s), C(1m30s), C(500ms) or a number of seconds.

@@ -289,15 +289,22 @@ def parse_mounts(mounts, option="mounts"):
 
 
 # ------------------------------------------------------------------ healthcheck
+TIMINGS = ("interval", "timeout", "start_period", "start_interval", "retries")
+
+
 def parse_healthcheck(hc, option="healthcheck"):
-    """-> {'test': [...], optional 'interval'/'timeout'/'start_period'/'start_interval' ns, 'retries'}"""
+    """-> {optional 'test': [...], optional 'interval'/'timeout'/'start_period'/'start_interval'
+    ns, 'retries'}; None when nothing is set (the image's). Without a test the engine keeps
+    the image's (HEALTHCHECK) with the timings given here."""
     if hc is None:
         return None
     if hc.get("disable"):
         return {"test": ["NONE"]}
     test = hc.get("test")
     if test is None:
-        raise SpecError(option + ".test", "is required unless disable is true")
+        if all(hc.get(k) in (None, "") for k in TIMINGS):
+            return None
+        return _timings(hc, option, {})
     if isinstance(test, str):
         test = ["NONE"] if test.strip().upper() == "NONE" else ["CMD-SHELL", test]
     elif isinstance(test, (list, tuple)):
@@ -310,9 +317,12 @@ def parse_healthcheck(hc, option="healthcheck"):
             test = ["CMD"] + test
     else:
         raise SpecError(option + ".test", "must be a string or a list")
-    out = {"test": test}
     if test == ["NONE"]:
-        return out
+        return {"test": test}
+    return _timings(hc, option, {"test": test})
+
+
+def _timings(hc, option, out):
     for key in ("interval", "timeout", "start_period", "start_interval"):
         if hc.get(key) not in (None, ""):
             ns = parse_duration(hc[key], "%s.%s" % (option, key))
@@ -442,8 +452,8 @@ def parse_spec(params):
         if p.get("restart_policy") not in (None, "on-failure"):
             raise SpecError("restart_retries", "only applies to restart_policy on-failure")
         spec["restart_retries"] = p["restart_retries"]
-    if p.get("healthcheck") is not None:
-        spec["healthcheck"] = parse_healthcheck(p["healthcheck"])
+    if (hc := parse_healthcheck(p.get("healthcheck"))) is not None:
+        spec["healthcheck"] = hc
     for key in ("user", "working_dir", "hostname", "log_driver", "stop_signal"):
         if p.get(key) not in (None, ""):
             spec[key] = str(p[key])

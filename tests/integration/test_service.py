@@ -3,6 +3,7 @@ scale up/down, only:, check mode, wait healthy, bad input."""
 from __future__ import annotations
 
 import glob
+import json
 
 import pytest
 from conftest import LAB_ID
@@ -10,6 +11,8 @@ from conftest import LAB_ID
 H = "app3"
 P = "sv-"
 V1, V2, BROKEN = "dockyard/demo:v1", "dockyard/demo:v2", "dockyard/demo:broken"
+# the demo image's own HEALTHCHECK test (tools/lab)
+IMAGE_TEST = ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1/health"]
 
 
 def pb(tasks: str, hosts: str = H) -> str:
@@ -150,7 +153,7 @@ def test_start_interval_probe_on_an_older_engine(lab, play, ids):
     """healthcheck.start_interval on the lab's Docker 20.10 (API 1.41, no start interval):
     wait=healthy probes the check's own test, so a 60 s interval does not hold the run; the
     engine itself still says starting; probes that fail count for nothing; no false change."""
-    def task(image, start_interval, timeout=30, execution="auto", name="sv-si"):
+    def task(image, start_interval, timeout=30, execution="auto", name="sv-si", test=True):
         return pb("""
 - name: svc
   dockyard.fleet.service:
@@ -160,14 +163,15 @@ def test_start_interval_probe_on_an_older_engine(lab, play, ids):
     port_base: 18281
     execution: %s
     healthcheck:
-      test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]
+      %s
       interval: 60s
       retries: 1
       %s
     wait: healthy
     wait_timeout: %d
   ignore_errors: true
-""" % (name, image, execution, "start_interval: 200ms" if start_interval else "", timeout))
+""" % (name, image, execution, ("test: " + json.dumps(IMAGE_TEST)) if test else "",
+            "start_interval: 200ms" if start_interval else "", timeout))
 
     for execution in ("controller", "host"):
         lab.clean(H, "sv-si")
@@ -186,6 +190,16 @@ def test_start_interval_probe_on_an_older_engine(lab, play, ids):
         again = play(task(V1, True, execution=execution))
         assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
         assert [x["action"] for x in again.one(action="service")["replicas"]] == ["unchanged"] * 2
+
+    # timings only: the image's test is kept (not restated), probed, and no false change
+    lab.clean(H, "sv-si")
+    res = play(task(V1, True, test=False))
+    assert res.rc == 0, res.stdout[-3000:]
+    assert [(x["action"], x["probed"]) for x in res.one(action="service")["replicas"]] == [
+        ("created", True)] * 2
+    hc = lab.docker(H).api.inspect_container("sv-si-1")["Config"]["Healthcheck"]
+    assert hc["Test"] == IMAGE_TEST and hc["Interval"] == 60 * 10 ** 9 and hc["Retries"] == 1
+    assert play(task(V1, True, test=False)).changed == 0
 
     # without start_interval the same wait waits for the engine's first check, 60 s away
     lab.clean(H, "sv-si")

@@ -81,8 +81,20 @@ def test_healthcheck_forms():
 def test_healthcheck_bad():
     with pytest.raises(SpecError, match="healthcheck.timeout"):
         parse_healthcheck({"test": "x", "timeout": "forever"})
+    with pytest.raises(SpecError, match="healthcheck.interval"):
+        parse_healthcheck({"interval": "soon"})                # no test: timings still checked
     with pytest.raises(SpecError, match="healthcheck.test"):
-        parse_healthcheck({"interval": "1s"})
+        parse_healthcheck({"test": []})
+
+
+def test_healthcheck_without_test_keeps_the_images():
+    """Only timings: the engine takes the image's test (HEALTHCHECK) with them; nothing set
+    at all is the image's healthcheck as it is (no healthcheck in the spec)."""
+    assert parse_healthcheck({"interval": "1s", "retries": 2}) == {
+        "interval": 10 ** 9, "retries": 2}
+    assert parse_healthcheck({"test": None, "interval": None, "timeout": None, "retries": None,
+                              "start_period": None, "start_interval": "", "disable": False}) is None
+    assert "healthcheck" not in parse_spec({"image": "a:v1", "healthcheck": {"test": None}})
     with pytest.raises(SpecError, match="healthcheck.test"):
         parse_healthcheck({"test": []})
 

@@ -26,6 +26,21 @@ def test_parsed_and_sent():
     assert start_probes(parse_spec({"image": "a:v1"}), ["a-1"]) == {}
 
 
+def test_timings_without_a_test_keep_the_images():
+    """healthcheck without test: the timings are sent without Test (the engine fills in the
+    image's), compared alone (the image's test is no change), and the wait probes the test
+    the engine reports (the image's)."""
+    spec = parse_spec({"image": "a:v1", "healthcheck": {"interval": "60s", "start_interval": "1s"}})
+    assert create_config(spec, "a:v1")["Healthcheck"] == {"Interval": 60 * 10 ** 9,
+                                                          "StartInterval": 10 ** 9}
+    assert start_probes(spec, ["a-1"]) == {"a-1": 1.0}
+    merged = actual_from_inspect(_container({"Test": TEST, "Interval": 60 * 10 ** 9}))
+    assert compare(spec, merged, None, None, "sha256:1") == []
+    other = actual_from_inspect(_container({"Test": TEST, "Interval": 30 * 10 ** 9}))
+    assert [(d["option"], d["before"], d["after"]) for d in compare(spec, other, None, None, "sha256:1")] \
+        == [("healthcheck", {"interval": 30 * 10 ** 9}, {"interval": 60 * 10 ** 9})]
+
+
 def _container(hc):
     return {"Id": "c1", "Image": "sha256:1", "State": {"Status": "running", "Running": True},
             "Config": {"Healthcheck": hc, "Image": "a:v1"}, "HostConfig": {},
