@@ -289,7 +289,7 @@ def parse_mounts(mounts, option="mounts"):
 
 
 # ------------------------------------------------------------------ healthcheck
-TIMINGS = ("interval", "timeout", "start_period", "start_interval", "retries")
+DURATIONS = ("interval", "timeout", "start_period", "start_interval")
 
 
 def parse_healthcheck(hc, option="healthcheck"):
@@ -302,7 +302,7 @@ def parse_healthcheck(hc, option="healthcheck"):
         return {"test": ["NONE"]}
     test = hc.get("test")
     if test is None:
-        if all(hc.get(k) in (None, "") for k in TIMINGS):
+        if all(hc.get(k) in (None, "") for k in DURATIONS + ("retries",)):
             return None
         return _timings(hc, option, {})
     if isinstance(test, str):
@@ -323,7 +323,8 @@ def parse_healthcheck(hc, option="healthcheck"):
 
 
 def _timings(hc, option, out):
-    for key in ("interval", "timeout", "start_period", "start_interval"):
+    """out with the durations (ns) and retries of hc, checked."""
+    for key in DURATIONS:
         if hc.get(key) not in (None, ""):
             ns = parse_duration(hc[key], "%s.%s" % (option, key))
             if ns and ns < 1000 ** 2:
