@@ -108,6 +108,8 @@ options:
       - O(healthcheck.disable=true) or O(healthcheck.test=[NONE]) disables the image's healthcheck.
       - Timings without O(healthcheck.test) keep the image's test (its C(HEALTHCHECK)) and change
         only how often and how long it runs (for example O(healthcheck.start_interval) alone).
+        On an image without a C(HEALTHCHECK) (or with C(HEALTHCHECK NONE)) they would apply to
+        no check, so the task fails naming O(healthcheck.test) before anything is created.
         Nothing set at all is the same as leaving the option out.
     type: dict
     suboptions:

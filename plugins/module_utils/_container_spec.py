@@ -322,6 +322,21 @@ def parse_healthcheck(hc, option="healthcheck"):
     return _timings(hc, option, {"test": test})
 
 
+def check_image_healthcheck(spec, image_info, option="healthcheck"):
+    """Timings without a test take the image's HEALTHCHECK test: on an image without one the
+    container would get no check at all and the timings would be lost without a word. Raises
+    SpecError naming option healthcheck.test, before anything is changed. Nothing to check
+    while the image is not known (check mode before a pull)."""
+    hc = spec.get("healthcheck")
+    if not hc or "test" in hc or not image_info:
+        return
+    test = ((image_info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    if not test or test[0] == "NONE":
+        raise SpecError(option + ".test", "needed: image %s has no HEALTHCHECK, so the timings "
+                        "given (%s) would apply to no check; give the test, or set %s.disable"
+                        % (spec.get("image") or image_info.get("Id"), ", ".join(sorted(hc)), option))
+
+
 def _timings(hc, option, out):
     """out with the durations (ns) and retries of hc, checked."""
     for key in DURATIONS:

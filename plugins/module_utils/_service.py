@@ -12,7 +12,7 @@ import traceback
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec)
+    CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
     ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, start_probes)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
@@ -45,6 +45,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
                                                        module.check_mode)
         if pulled or would_pull:
             actions.append("pulled image")
+        check_image_healthcheck(spec, image_info)
 
     # Decide everything before touching anything.
     decisions = []
@@ -211,6 +212,7 @@ def run_roll(module, spec, comparisons, client=None):
                                  "(option name)" % (slot["name"], SERVICE_LABEL, name))
     lbs = connect_lbs(module, "roll", [r["server_prefix"] + str(i) for i in indexes])
     image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
+    check_image_healthcheck(spec, image_info)
     decisions, before, after, probed = {}, {}, {}, set()
 
     def converge(i, rspec, info, restart):
@@ -575,5 +577,7 @@ def service_main(module, client=None, files=LocalRelease):
         if module.params["roll"] and not module.check_mode:
             run_roll(module, spec, comparisons, client)
         run(module, spec, comparisons, client, files)
+    except SpecError as exc:  # found once the image is known, before any change
+        module.fail_json(msg=str(exc))
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())

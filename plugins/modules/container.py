@@ -101,7 +101,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    CONTAINER_ARGS, SpecError, parse_comparisons, parse_spec, validate_name)
+    CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
     ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
@@ -122,6 +122,7 @@ def run(module, spec, comparisons):
                                                            module.check_mode)
             if pulled or would_pull:
                 actions.append("pulled image")
+            check_image_healthcheck(spec, image_info)
     current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
     decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
                       p["restart"], current_image)
@@ -182,6 +183,8 @@ def main():
         module.fail_json(msg=str(exc))
     try:
         run(module, spec, comparisons)
+    except SpecError as exc:  # found once the image is known, before any change
+        module.fail_json(msg=str(exc))
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())
 

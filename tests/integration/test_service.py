@@ -241,6 +241,39 @@ def test_bad_input_changes_nothing(lab, play, ids):
         assert option in rec[0]["result"]["msg"], (option, rec[0]["result"]["msg"])
 
 
+def test_timings_on_an_image_without_healthcheck_change_nothing(lab, play, ids):
+    """healthcheck timings without a test take the image's HEALTHCHECK; on an image with
+    none (here HEALTHCHECK NONE) they would give no check: service (on the controller and on
+    the host) and container fail naming healthcheck.test and the image, before creating
+    anything."""
+    api = lab.docker(H).api
+    src = api.create_container(V1, name="sv-nohc-src")
+    nohc = "dockyard/demo:nohc"
+    api.commit(src["Id"], repository="dockyard/demo", tag="nohc",
+               conf={"Healthcheck": {"Test": ["NONE"]}})
+    api.remove_container(src["Id"])
+    try:
+        assert api.inspect_image(nohc)["Config"]["Healthcheck"]["Test"] == ["NONE"]
+        hc = "healthcheck: {interval: 5s, retries: 1}"
+        tasks = "\n".join([
+            "- name: %s\n  dockyard.fleet.service: {name: sv-nohc, image: %s, replicas: 2, "
+            "port_base: 18311, execution: %s, wait: healthy, %s}\n  ignore_errors: true"
+            % (ex, nohc, ex, hc) for ex in ("controller", "host")] + [
+            "- name: container\n  dockyard.fleet.container: {name: sv-nohc-c, image: %s, %s}\n"
+            "  ignore_errors: true" % (nohc, hc)])
+        before = lab.snapshot(H)
+        res = play(pb(tasks))
+        assert lab.snapshot(H) == before
+        for task in ("controller", "host", "container"):
+            rec = res.results(task=task)
+            assert rec and rec[0]["status"] == "failed", (task, rec)
+            msg = rec[0]["result"]["msg"]
+            assert msg.startswith("healthcheck.test: needed: image %s has no HEALTHCHECK" % nohc), (task, msg)
+            assert "Traceback" not in rec[0]["result"].get("module_stderr", "")
+    finally:
+        api.remove_image(nohc, force=True)
+
+
 EX = """
 - name: svc
   dockyard.fleet.service:

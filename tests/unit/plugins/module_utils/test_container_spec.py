@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    SpecError, parse_duration, parse_healthcheck, parse_memory, parse_mounts, parse_port,
+    SpecError, check_image_healthcheck, parse_duration, parse_healthcheck, parse_memory, parse_mounts, parse_port,
     parse_ports, parse_spec, parse_volumes, read_env_file, validate_name, parse_comparisons,
     image_repo_tag, looks_like_image_id, normalize_ip, split_command)
 
@@ -95,6 +95,24 @@ def test_healthcheck_without_test_keeps_the_images():
     assert parse_healthcheck({"test": None, "interval": None, "timeout": None, "retries": None,
                               "start_period": None, "start_interval": "", "disable": False}) is None
     assert "healthcheck" not in parse_spec({"image": "a:v1", "healthcheck": {"test": None}})
+
+
+def test_timings_need_an_image_with_a_healthcheck():
+    """Timings alone on an image without HEALTHCHECK (none, or HEALTHCHECK NONE) would give
+    no check: refused, naming healthcheck.test and the image. A test given, disable, no
+    healthcheck option, or an image not known yet (check mode before a pull): no objection."""
+    timings = parse_spec({"image": "shop:v2", "healthcheck": {"interval": "5s", "retries": 1}})
+    with_test = {"Config": {"Healthcheck": {"Test": ["CMD", "true"]}}}
+    for image in ({"Id": "sha256:ab", "Config": {}}, {"Config": {"Healthcheck": None}},
+                  {"Config": {"Healthcheck": {"Test": ["NONE"]}}}):
+        with pytest.raises(SpecError, match=r"^healthcheck.test: needed: image shop:v2 has no "
+                                            r"HEALTHCHECK, so the timings given \(interval, retries\)"):
+            check_image_healthcheck(timings, image)
+    check_image_healthcheck(timings, with_test)
+    check_image_healthcheck(timings, None)
+    for other in ({"image": "shop:v2"}, {"image": "shop:v2", "healthcheck": {"test": ["CMD", "true"]}},
+                  {"image": "shop:v2", "healthcheck": {"disable": True}}):
+        check_image_healthcheck(parse_spec(other), {"Config": {}})
 
 
 def test_volumes():
