@@ -61,6 +61,8 @@ class ActionModule(ActionBase):
         del tmp
         args = copy.deepcopy(self._task.args)
 
+        took_lock = []
+
         def on_controller():
             why = needs_the_host(args, host_calls_blocker(self))
             if why is not None:
@@ -72,8 +74,16 @@ class ActionModule(ActionBase):
                                          mutually_exclusive=MUTUALLY_EXCLUSIVE)
             finally:
                 files.close()
-        return by_execution(result, args, on_controller,
-                            lambda: self._on_host(result, args, task_vars))
+                took_lock.append(files.took_lock)
+
+        def on_host():
+            res = self._on_host(result, args, task_vars)
+            # handed over after the lock was taken here (a pull needs the host): the module
+            # finds it already this run's ("held"), but this run is the one that took it
+            if any(took_lock) and res.get("lock") == "held":
+                res["lock"] = "acquired"
+            return res
+        return by_execution(result, args, on_controller, on_host)
 
     def _on_host(self, result, args, task_vars):
         roll = args.get("roll")

@@ -141,6 +141,7 @@ class HostRelease:
         self.action = action
         self.python = host_python(task_vars)
         self.session = None  # None: not started yet; False: none to be had (one command per call)
+        self.took_lock = False  # whether this run's lock call acquired the lock
 
     @staticmethod
     def _source():
@@ -201,6 +202,7 @@ class HostRelease:
         out, why = self._call("lock", lk, check_mode)
         if why:  # nothing done yet: the module on the host does the run
             raise NeedsHost("the deploy lock (option lock): %s" % why)
+        self.took_lock = self.took_lock or out.get("lock") == "acquired"
         return out
 
     def record(self, rec, image, changes, check_mode):

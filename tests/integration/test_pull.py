@@ -175,6 +175,37 @@ def test_container_and_service_pull_missing(lab, play, registry):
     lab.clean(host, PREFIX)
 
 
+def test_service_with_lock_that_must_pull_reports_the_lock_it_took(lab, play, registry):
+    """A run on the controller takes the lock, then finds it must pull (the host's registry
+    credentials) and hands over to the module on the host before changing anything: the
+    result says the lock was acquired by this run (the module alone would find it `held`,
+    already this token's). The next run with the same token runs on the controller: held."""
+    host = "app2"
+    paths = {"state_dir": "/var/lib/dockyard/test-pl", "lock_dir": "/run/dockyard/test-pl",
+             "audit_log": "/var/log/dockyard/test-pl.log"}
+    lab.clean(host, PREFIX)
+    lab.remove_image(host, REPO_V + ":v1")
+    lab.ssh(host, "rm -rf %s %s %s" % tuple(paths.values()))
+    task = {"name": "locked", "dockyard.fleet.service": {
+        "name": PREFIX + "lk", "image": REPO_V + ":v1", "pull": "missing", "replicas": 1,
+        "port_base": 8491, "container_port": 80,
+        "lock": dict(paths, app=PREFIX + "lk", token="t-pl", owner="tester")}}
+    try:
+        r = play(_play(host, task))
+        svc = r.one(action="service")
+        assert r.rc == 0 and svc["changed"], r.stdout[-3000:]
+        assert (svc["execution"], svc["invocations"], svc["lock"]) == ("host", 1, "acquired"), svc
+        assert "registry credentials of the host" in svc["execution_reason"], svc
+        assert lab.ssh(host, "test -d /run/dockyard/test-pl/%slk.lock" % PREFIX, check=False).returncode == 0
+        again = play(_play(host, task))
+        svc = again.one(action="service")
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        assert (svc["execution"], svc["lock"]) == ("controller", "held"), svc
+    finally:
+        lab.ssh(host, "rm -rf %s %s %s" % tuple(paths.values()))
+        lab.clean(host, PREFIX)
+
+
 def test_pull_of_a_missing_tag_fails_naming_the_option(lab, play, registry):
     host = "app3"
     lab.clean(host, PREFIX)

@@ -129,8 +129,10 @@ def test_host_release_calls_run_the_release_code_on_the_host(tmp_path):
     files = HostRelease(conn, {})
     assert files.lock(lk, True) == {"lock": "would_acquire", "current": None, "previous": []}
     assert not (tmp_path / "locks").exists()                      # check mode: nothing written
+    assert not files.took_lock
     assert files.lock(lk, False)["lock"] == "acquired"
     assert files.lock(lk, False)["lock"] == "held"                # re-entrant for the token
+    assert files.took_lock                                        # this run took it (kept)
     with pytest.raises(LockHeld) as held:
         files.lock(dict(lk, token="t2", owner="other"), False)
     assert "another deploy of 'web' holds the lock" in str(held.value) and "lock.timeout" in str(held.value)
