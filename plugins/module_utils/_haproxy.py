@@ -137,6 +137,40 @@ def parse_servers_state(text: str) -> list:
     return [dict(zip(header, ln.split())) for ln in lines[2:]]
 
 
+def combined_command(backend=None) -> str:
+    """Both reads in one line: HAProxy runs `;`-separated commands on one connection."""
+    if backend:
+        return "show stat %s 4 -1;show servers state %s" % (backend, backend)
+    return "show stat -1 4 -1;show servers state"
+
+
+def split_combined(text: str):
+    """Split the reply of combined_command() into (show stat text, show servers state text).
+
+    Every reply ends with an empty line. `show servers state` starts with its format
+    version line `1` followed by `# be_id ...`; errors (`No such proxy.`, `Can't find
+    backend.`, `Permission denied`) are single lines.
+    """
+    lines = text.splitlines()
+    for i in range(len(lines) - 1):
+        if lines[i].strip() == "1" and lines[i + 1].startswith("# be_id"):
+            return "\n".join(lines[:i]).strip("\n") + "\n", "\n".join(lines[i:]) + "\n"
+    # No servers-state block: split at the first empty line after some content.
+    blocks, cur = [], []
+    for ln in lines:
+        if ln.strip():
+            cur.append(ln)
+        elif cur:
+            blocks.append("\n".join(cur))
+            cur = []
+    if cur:
+        blocks.append("\n".join(cur))
+    if len(blocks) >= 2:
+        return blocks[0] + "\n", "\n".join(blocks[1:]) + "\n"
+    raise HAProxyError("unexpected reply from HAProxy to %r: %s"
+                       % (combined_command(), text.strip()[:500] or "(nothing)"))
+
+
 def _int(value, default=0):
     try:
         return int(value)
@@ -254,9 +288,11 @@ def wait_for(fetch, state: str, timeout: float, interval: float, clock=time.mono
 
 # ---------------------------------------------------------------- one step (I/O through client)
 def fetch_views(client, backend: str, names: list) -> dict:
-    """One read of the backend for every named server: {name: view}."""
-    stat = parse_show_stat(client.command("show stat %s 4 -1" % backend))
-    state = parse_servers_state(client.command("show servers state %s" % backend))
+    """One read of the backend for every named server: {name: view}. One exchange: both
+    commands on one connection."""
+    stat_text, state_text = split_combined(client.command(combined_command(backend)))
+    stat = parse_show_stat(stat_text)
+    state = parse_servers_state(state_text)
     return {name: server_view(stat, state, backend, name) for name in names}
 
 

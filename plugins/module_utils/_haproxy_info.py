@@ -1,50 +1,17 @@
 # Copyright: dockyard.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure logic of dockyard.fleet.haproxy_info: one combined runtime-API exchange
-(`show stat ...;show servers state ...`) split and shaped into one row per server.
+"""Pure logic of dockyard.fleet.haproxy_info: the reply of one combined runtime-API exchange
+(`show stat ...;show servers state ...`, _haproxy.combined_command) shaped into one row per
+server.
 
 Builds on the parsers of _haproxy (not changed here). Private to dockyard.fleet.
 """
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, admin_state, parse_servers_state, parse_show_stat)
+    HAProxyError, admin_state, parse_servers_state, parse_show_stat, split_combined)
 
 PSEUDO_SERVERS = ("FRONTEND", "BACKEND")
-
-
-def combined_command(backend=None) -> str:
-    """Both reads in one line: HAProxy runs `;`-separated commands on one connection."""
-    if backend:
-        return "show stat %s 4 -1;show servers state %s" % (backend, backend)
-    return "show stat -1 4 -1;show servers state"
-
-
-def split_combined(text: str):
-    """Split the reply of combined_command() into (show stat text, show servers state text).
-
-    Every reply ends with an empty line. `show servers state` starts with its format
-    version line `1` followed by `# be_id ...`; errors (`No such proxy.`, `Can't find
-    backend.`, `Permission denied`) are single lines.
-    """
-    lines = text.splitlines()
-    for i in range(len(lines) - 1):
-        if lines[i].strip() == "1" and lines[i + 1].startswith("# be_id"):
-            return "\n".join(lines[:i]).strip("\n") + "\n", "\n".join(lines[i:]) + "\n"
-    # No servers-state block: split at the first empty line after some content.
-    blocks, cur = [], []
-    for ln in lines:
-        if ln.strip():
-            cur.append(ln)
-        elif cur:
-            blocks.append("\n".join(cur))
-            cur = []
-    if cur:
-        blocks.append("\n".join(cur))
-    if len(blocks) >= 2:
-        return blocks[0] + "\n", "\n".join(blocks[1:]) + "\n"
-    raise HAProxyError("unexpected reply from HAProxy to %r: %s"
-                       % (combined_command(), text.strip()[:500] or "(nothing)"))
 
 
 def _int(value, default=0):

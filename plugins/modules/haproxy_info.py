@@ -83,9 +83,9 @@ backends:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient)
+    HAProxyError, RuntimeClient, combined_command)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
-    backends_of, combined_command, parse_combined)
+    backends_of, parse_combined)
 
 
 def main():

@@ -206,6 +206,9 @@ class FakeHAProxy:
         self.state_header = fixture("show_servers_state_mixed.txt").splitlines()[1][2:].split()
 
     def command(self, cmd):
+        if ";" in cmd:  # commands on one connection: each reply ends with an empty line
+            self.exchanges = getattr(self, "exchanges", 0) + 1
+            return "".join(self.command(c) + "\n" for c in cmd.split(";"))
         self.sent.append(cmd)
         if cmd.startswith("show stat"):
             for s in self.servers.values():
@@ -254,6 +257,10 @@ def test_run_step_ready_then_drain_in_order():
     assert sets == ["set server app/a state ready", "set server app/b state drain"]
     assert not second["late"] and second["views"]["b"]["after"]["scur"] == 0
     assert second["views"]["b"]["before"]["scur"] == 2
+    # every read (before, each poll) is one exchange: both show commands on one connection
+    reads = [c for c in ha.sent if c.startswith("show stat")]
+    assert len(reads) >= 4 and ha.exchanges == len(reads)
+    assert len([c for c in ha.sent if c.startswith("show servers state")]) == len(reads)
 
 
 def test_run_step_check_mode_sends_no_set_and_predicts():

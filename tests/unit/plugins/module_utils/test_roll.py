@@ -40,6 +40,9 @@ class FakeHAProxy:
         self.sent, self.fail = [], set()
 
     def command(self, cmd):
+        if ";" in cmd:  # commands on one connection: each reply ends with an empty line
+            self.exchanges = getattr(self, "exchanges", 0) + 1
+            return "".join(self.command(c) + "\n" for c in cmd.split(";"))
         self.sent.append(cmd)
         if cmd in self.fail:
             raise HAProxyError("stats socket /run/haproxy.sock failed during %r: "

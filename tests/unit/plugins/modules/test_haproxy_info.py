@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import HAProxyError
+from ansible_collections.dockyard.fleet.plugins.module_utils import _haproxy as ha
 from ansible_collections.dockyard.fleet.plugins.module_utils import _haproxy_info as hi
 
 COMBINED_ALL = (
@@ -82,12 +83,12 @@ def by_name(servers):
 
 
 def test_combined_command_is_one_line():
-    assert hi.combined_command() == "show stat -1 4 -1;show servers state"
-    assert hi.combined_command("app") == "show stat app 4 -1;show servers state app"
+    assert ha.combined_command() == "show stat -1 4 -1;show servers state"
+    assert ha.combined_command("app") == "show stat app 4 -1;show servers state app"
 
 
 def test_split_combined():
-    stat, state = hi.split_combined(COMBINED_ALL)
+    stat, state = ha.split_combined(COMBINED_ALL)
     assert stat.startswith("# pxname,svname")
     assert state.startswith("1\n# be_id")
     assert "be_id" not in stat and "pxname" not in state
