@@ -329,6 +329,26 @@ def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
     assert rolled == list(lab.app_hosts), rolled
 
 
+def test_rollback_as_it_comes_is_one_batch_whose_hosts_take_turns(lab, fleet_v1):
+    """rollback.yml without batch settings, on the one-run cycle: one batch of every host
+    (one batch id), the rolls one host after another, nothing dropped. v2 is deployed first,
+    so that there is a release to go back from."""
+    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="v2"))
+    assert res.rc == 0 and all_on(lab, "v2"), res.stdout[-4000:]
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/rollback.yml", extra_vars=fleet(lab))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert all_on(lab, "v1"), versions(lab)
+    batch_ids = {r["result"]["ansible_facts"]["deploy__batch_id"] for r in res.records
+                 if "deploy__batch_id" in (r["result"].get("ansible_facts") or {})}
+    assert len(batch_ids) == 1, batch_ids
+    rolled = [r["host"] for r in res.records
+              if r["action"].endswith("service") and r["result"].get("roll")]
+    assert rolled == list(lab.app_hosts), rolled
+
+
 def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
     """One batch of every host whose rolls take turns (the playbook's default with the one-run
     cycle): the first host's broken replica gets v1 back, and the later hosts are halted
