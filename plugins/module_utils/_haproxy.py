@@ -144,8 +144,9 @@ def combined_command(backend=None) -> str:
     return "show stat -1 4 -1;show servers state"
 
 
-def split_combined(text: str):
-    """Split the reply of combined_command() into (show stat text, show servers state text).
+def split_combined(text: str, backend=None):
+    """Split the reply of combined_command(backend) into (show stat text, show servers state
+    text).
 
     Every reply ends with an empty line. `show servers state` starts with its format
     version line `1` followed by `# be_id ...`; errors (`No such proxy.`, `Can't find
@@ -168,7 +169,7 @@ def split_combined(text: str):
     if len(blocks) >= 2:
         return blocks[0] + "\n", "\n".join(blocks[1:]) + "\n"
     raise HAProxyError("unexpected reply from HAProxy to %r: %s"
-                       % (combined_command(), text.strip()[:500] or "(nothing)"))
+                       % (combined_command(backend), text.strip()[:500] or "(nothing)"))
 
 
 def _int(value, default=0):
@@ -290,7 +291,7 @@ def wait_for(fetch, state: str, timeout: float, interval: float, clock=time.mono
 def fetch_views(client, backend: str, names: list) -> dict:
     """One read of the backend for every named server: {name: view}. One exchange: both
     commands on one connection."""
-    stat_text, state_text = split_combined(client.command(combined_command(backend)))
+    stat_text, state_text = split_combined(client.command(combined_command(backend)), backend)
     stat = parse_show_stat(stat_text)
     state = parse_servers_state(state_text)
     return {name: server_view(stat, state, backend, name) for name in names}

@@ -67,7 +67,7 @@ def parse_combined(text: str, backend=None) -> list:
 
     A refusal in either part raises HAProxyError naming the option at fault.
     """
-    stat_text, state_text = split_combined(text)
+    stat_text, state_text = split_combined(text, backend)
     try:
         stat_rows = parse_show_stat(stat_text)
         state_rows = parse_servers_state(state_text)

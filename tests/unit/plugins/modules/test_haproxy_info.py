@@ -92,6 +92,8 @@ def test_split_combined():
     assert stat.startswith("# pxname,svname")
     assert state.startswith("1\n# be_id")
     assert "be_id" not in stat and "pxname" not in state
+    with pytest.raises(HAProxyError, match=r"to 'show stat app 4 -1;show servers state app': garbage"):
+        ha.split_combined("garbage\n", "app")
 
 
 def test_all_backends():
