@@ -2,8 +2,8 @@
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    SpecError, check_image_healthcheck, parse_duration, parse_healthcheck, parse_memory, parse_mounts, parse_port,
-    parse_ports, parse_spec, parse_volumes, read_env_file, validate_name, parse_comparisons,
+    SpecError, check_image_healthcheck, parse_duration, parse_healthcheck, parse_memory,
+    parse_mounts, parse_port, parse_ports, parse_spec, parse_volumes, read_env_file, validate_name, parse_comparisons,
     image_repo_tag, looks_like_image_id, normalize_ip, split_command)
 
 

@@ -202,12 +202,13 @@ class FakeHAProxy:
     def __init__(self, servers):
         self.servers = servers   # name -> {"admin": "ready|drain|maint", "status", "scur"}
         self.sent = []
+        self.exchanges = 0  # connections that carried several commands
         self.stat_header = fixture("show_stat_mixed.csv").splitlines()[0][2:].rstrip(",").split(",")
         self.state_header = fixture("show_servers_state_mixed.txt").splitlines()[1][2:].split()
 
     def command(self, cmd):
         if ";" in cmd:  # commands on one connection: each reply ends with an empty line
-            self.exchanges = getattr(self, "exchanges", 0) + 1
+            self.exchanges += 1
             return "".join(self.command(c) + "\n" for c in cmd.split(";"))
         self.sent.append(cmd)
         if cmd.startswith("show stat"):

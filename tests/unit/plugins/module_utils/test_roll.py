@@ -38,10 +38,11 @@ class FakeHAProxy:
         self.servers = {n: {"admin": "ready", "status": "UP", "scur": scur, "stuck": False,
                             "broken": False} for n in names}
         self.sent, self.fail = [], set()
+        self.exchanges = 0  # connections that carried several commands
 
     def command(self, cmd):
         if ";" in cmd:  # commands on one connection: each reply ends with an empty line
-            self.exchanges = getattr(self, "exchanges", 0) + 1
+            self.exchanges += 1
             return "".join(self.command(c) + "\n" for c in cmd.split(";"))
         self.sent.append(cmd)
         if cmd in self.fail:
