@@ -109,7 +109,8 @@ options:
       - Timings without O(healthcheck.test) keep the image's test (its C(HEALTHCHECK)) and change
         only how often and how long it runs (for example O(healthcheck.start_interval) alone).
         On an image without a C(HEALTHCHECK) (or with C(HEALTHCHECK NONE)) they would apply to
-        no check, so the task fails naming O(healthcheck.test) before anything is created.
+        no check, so the task fails naming O(healthcheck.test) before any container is
+        changed (and reports C(changed) when it pulled the image first).
         Nothing set at all is the same as leaving the option out.
     type: dict
     suboptions:

@@ -84,11 +84,13 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
 
 
 class SpecError(ValueError):
-    """Bad user input; the message names the option."""
+    """Bad user input; the message names the option. changed: whether the run changed the
+    host before it found the error (an image pulled first)."""
 
-    def __init__(self, option, msg):
+    def __init__(self, option, msg, changed=False):
         super().__init__("%s: %s" % (option, msg))
         self.option = option
+        self.changed = changed
 
 
 # ------------------------------------------------------------------ scalars
@@ -322,19 +324,24 @@ def parse_healthcheck(hc, option="healthcheck"):
     return _timings(hc, option, {"test": test})
 
 
-def check_image_healthcheck(spec, image_info, option="healthcheck"):
+def check_image_healthcheck(spec, image_info, option="healthcheck", pulled=False,
+                            which="image %s"):
     """Timings without a test take the image's HEALTHCHECK test: on an image without one the
     container would get no check at all and the timings would be lost without a word. Raises
-    SpecError naming option healthcheck.test, before anything is changed. Nothing to check
-    while the image is not known (check mode before a pull)."""
+    SpecError naming option healthcheck.test, before any container is changed (changed: the
+    image was pulled just before, which the message says). Nothing to check while the image
+    is not known (check mode before a pull). which: how the message names the image (%s)."""
     hc = spec.get("healthcheck")
     if not hc or "test" in hc or not image_info:
         return
     test = ((image_info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
     if not test or test[0] == "NONE":
-        raise SpecError(option + ".test", "needed: image %s has no HEALTHCHECK, so the timings "
-                        "given (%s) would apply to no check; give the test, or set %s.disable"
-                        % (spec.get("image") or image_info.get("Id"), ", ".join(sorted(hc)), option))
+        raise SpecError(option + ".test", "needed: %s has no HEALTHCHECK, so the timings given "
+                        "(%s) would apply to no check; give the test, or set %s.disable%s"
+                        % (which % (spec.get("image") or image_info.get("Id")),
+                           ", ".join(sorted(hc)), option,
+                           " (no container was changed, but the image to run was pulled)"
+                           if pulled else ""), changed=pulled)
 
 
 def _timings(hc, option, out):

@@ -45,7 +45,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
                                                        module.check_mode)
         if pulled or would_pull:
             actions.append("pulled image")
-        check_image_healthcheck(spec, image_info)
+        check_image_healthcheck(spec, image_info, pulled=pulled)
 
     # Decide everything before touching anything.
     decisions = []
@@ -212,7 +212,7 @@ def run_roll(module, spec, comparisons, client=None):
                                  "(option name)" % (slot["name"], SERVICE_LABEL, name))
     lbs = connect_lbs(module, "roll", [r["server_prefix"] + str(i) for i in indexes])
     image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
-    check_image_healthcheck(spec, image_info)
+    check_image_healthcheck(spec, image_info, pulled=pulled)
     decisions, before, after, probed = {}, {}, {}, set()
 
     def converge(i, rspec, info, restart):
@@ -277,6 +277,11 @@ def run_roll(module, spec, comparisons, client=None):
                    engine.image(current["Image"]) if current else None)
         if d["steps"]:
             todo.append(i)
+    if todo and rollback is not None:
+        # a rollback replica without a check could never be awaited healthy: refused now
+        # (the image is usually on the host: the release before), not halfway through a roll
+        check_image_healthcheck(rb_spec, engine.image(rb_spec["image"]), pulled=pulled,
+                                which="the rollback image %s (roll.rollback_image)")
     waited = None
     if r.get("gate"):  # everything above only read: now wait for this host's turn
         t0 = time.monotonic()
@@ -577,7 +582,7 @@ def service_main(module, client=None, files=LocalRelease):
         if module.params["roll"] and not module.check_mode:
             run_roll(module, spec, comparisons, client)
         run(module, spec, comparisons, client, files)
-    except SpecError as exc:  # found once the image is known, before any change
-        module.fail_json(msg=str(exc))
+    except SpecError as exc:  # found once the image is known, before any container changes
+        module.fail_json(msg=str(exc), changed=exc.changed)
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())

@@ -122,7 +122,7 @@ def run(module, spec, comparisons):
                                                            module.check_mode)
             if pulled or would_pull:
                 actions.append("pulled image")
-            check_image_healthcheck(spec, image_info)
+            check_image_healthcheck(spec, image_info, pulled=pulled)
     current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
     decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
                       p["restart"], current_image)
@@ -183,8 +183,8 @@ def main():
         module.fail_json(msg=str(exc))
     try:
         run(module, spec, comparisons)
-    except SpecError as exc:  # found once the image is known, before any change
-        module.fail_json(msg=str(exc))
+    except SpecError as exc:  # found once the image is known, before any container changes
+        module.fail_json(msg=str(exc), changed=exc.changed)
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())
 

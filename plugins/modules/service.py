@@ -158,7 +158,11 @@ options:
         type: float
         default: 0.25
       rollback_image:
-        description: Image of the previous release, put back on a replica that fails. Without it a failed replica stays out of service.
+        description:
+          - Image of the previous release, put back on a replica that fails. Without it a failed replica stays out of service.
+          - With O(healthcheck) timings but no O(healthcheck.test), an image here that is on the host without a C(HEALTHCHECK)
+            fails the task naming O(healthcheck.test) before any replica changes (a replica put back on it could not be
+            awaited healthy).
         type: str
       rollback_labels:
         description: Labels of the previous release (merged over O(labels)) for a replica put back on O(roll.rollback_image).

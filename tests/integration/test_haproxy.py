@@ -507,12 +507,50 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
         assert all("V=2" in lab.docker("app3").containers.get(n).attrs["Config"]["Env"]
                    for n in ("rl-1", "rl-2"))
     finally:
-        lab.clean("app3", "rl-")
-        for i, port in enumerate(PORTS, 1):
-            lab.docker("app3").containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
-                                              entrypoint=SLOW_CMD, ports={"80/tcp": port},
-                                              detach=True)
+        _serve_from_app3_again(lab)
+
+
+def _serve_from_app3_again(lab):
+    """The fleet's servers on app3 again, after a test that rolled its own replicas there."""
+    lab.clean("app3", "rl-")
+    for i, port in enumerate(PORTS, 1):
+        lab.docker("app3").containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
+                                          entrypoint=SLOW_CMD, ports={"80/tcp": port},
+                                          detach=True)
     assert wait_until(lambda: all_up(lab)), stats(lab)
+
+
+def test_a_roll_whose_rollback_image_has_no_healthcheck_changes_nothing(fleet, play):
+    """healthcheck timings without a test, and a rollback image without a HEALTHCHECK: a
+    replica put back on it could never be awaited healthy, so the roll fails naming
+    healthcheck.test and roll.rollback_image before anything changes (twice the same)."""
+    lab = fleet
+    api = lab.docker("app3").api
+    src = api.create_container("dockyard/demo:v1", name="rl-nohc-src")
+    api.commit(src["Id"], repository="dockyard/demo", tag="nohc",
+               conf={"Healthcheck": {"Test": ["NONE"]}})
+    api.remove_container(src["Id"])
+    test_line = '          test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]\n'
+    prefix_line = "          server_prefix: app3-\n"
+    pb = ROLL_PLAY % "1"
+    assert test_line in pb and prefix_line in pb
+    pb = pb.replace(test_line, "").replace(
+        prefix_line, prefix_line + "          rollback_image: dockyard/demo:nohc\n")
+    lab.clean("app3", PREFIX)  # the roll's ports: a roll that would otherwise succeed
+    try:
+        before = lab.snapshot("app3")
+        for run in (1, 2):
+            r = play(pb)
+            assert r.rc != 0, r.stdout[-3000:]
+            res = r.one(action="service")
+            assert res["msg"].startswith(
+                "healthcheck.test: needed: the rollback image dockyard/demo:nohc "
+                "(roll.rollback_image) has no HEALTHCHECK"), (run, res["msg"])
+            assert res["changed"] is False and "roll" not in res, res
+            assert lab.snapshot("app3") == before, run
+    finally:
+        api.remove_image("dockyard/demo:nohc", force=True)
+        _serve_from_app3_again(lab)
 
 
 LOCAL = {"set_fact", "assert", "validate_argument_spec", "debug", "meta", "include_tasks",

@@ -206,6 +206,48 @@ def test_service_with_lock_that_must_pull_reports_the_lock_it_took(lab, play, re
         lab.clean(host, PREFIX)
 
 
+def test_timings_on_a_pulled_image_without_healthcheck_report_the_pull(lab, play, registry):
+    """healthcheck timings without a test, on an image pulled by the run that has no
+    HEALTHCHECK: the run fails naming healthcheck.test before creating anything, and reports
+    changed (the pull changed the host). Again: nothing to pull, failed, changed false."""
+    engine = lab.docker(PUSHER)
+    src = engine.api.create_container("dockyard/demo:v1", name=PREFIX + "nohc-src")
+    engine.api.commit(src["Id"], repository=REPO_V, tag="nohc",
+                      conf={"Healthcheck": {"Test": ["NONE"]}})
+    engine.api.remove_container(src["Id"])
+    _push(lab, REPO_V + ":nohc", "nohc")
+    host, ref = "app3", REPO_V + ":nohc"
+    lab.clean(host, PREFIX)
+    lab.remove_image(host, ref)
+    hc = {"interval": "5s", "retries": 1}
+    tasks = [
+        {"name": "service", "ignore_errors": True, "dockyard.fleet.service": {
+            "name": PREFIX + "nohc", "image": ref, "pull": "missing", "replicas": 2,
+            "port_base": 8501, "container_port": 80, "healthcheck": hc}},
+        {"name": "container", "ignore_errors": True, "dockyard.fleet.container": {
+            "name": PREFIX + "nohc-c", "image": ref, "pull": "missing", "healthcheck": hc}},
+    ]
+    pb = yaml.safe_dump([{"hosts": host, "tasks": tasks}])
+    try:
+        for run, pulled_by in ((1, "service"), (2, None)):
+            r = play(pb)
+            for task in ("service", "container"):
+                rec = r.results(task=task)
+                assert rec and rec[0]["status"] == "failed", (run, task, rec)
+                res = rec[0]["result"]
+                assert res["msg"].startswith("healthcheck.test: needed: image %s has no HEALTHCHECK"
+                                             % ref), (run, task, res["msg"])
+                # only the first task of the first run pulled (the container found it there)
+                assert res["changed"] is (task == pulled_by), (run, task, res)
+                assert ("but the image to run was pulled" in res["msg"]) is (task == pulled_by), res
+            assert ref in _image_ids(lab, host)
+            assert not lab.docker(host).containers.list(all=True, filters={"name": PREFIX}), run
+    finally:
+        lab.clean(host, PREFIX)
+        lab.remove_image(host, ref)
+        lab.remove_image(PUSHER, ref)
+
+
 def test_pull_of_a_missing_tag_fails_naming_the_option(lab, play, registry):
     host = "app3"
     lab.clean(host, PREFIX)

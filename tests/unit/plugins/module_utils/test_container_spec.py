@@ -108,6 +108,19 @@ def test_timings_need_an_image_with_a_healthcheck():
         with pytest.raises(SpecError, match=r"^healthcheck.test: needed: image shop:v2 has no "
                                             r"HEALTHCHECK, so the timings given \(interval, retries\)"):
             check_image_healthcheck(timings, image)
+    with pytest.raises(SpecError) as refused:
+        check_image_healthcheck(timings, {"Config": {}})
+    assert refused.value.changed is False and "pulled" not in str(refused.value)
+    # found after a pull: the run changed the host (the pull), and says so
+    with pytest.raises(SpecError, match=r"no container was changed, but the image to run was "
+                                        r"pulled\)$") as refused:
+        check_image_healthcheck(timings, {"Config": {}}, pulled=True)
+    assert refused.value.changed is True
+    # the rollback image of a roll, named as such
+    with pytest.raises(SpecError, match=r"^healthcheck.test: needed: the rollback image shop:v1 "
+                                        r"\(roll.rollback_image\) has no HEALTHCHECK"):
+        check_image_healthcheck(dict(timings, image="shop:v1"), {"Config": {}},
+                                which="the rollback image %s (roll.rollback_image)")
     check_image_healthcheck(timings, with_test)
     check_image_healthcheck(timings, None)
     for other in ({"image": "shop:v2"}, {"image": "shop:v2", "healthcheck": {"test": ["CMD", "true"]}},
