@@ -258,6 +258,29 @@ def run_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None, che
     return Result(proc.returncode, proc.stdout, proc.stderr, recap, records)
 
 
+def run_molecule(role: str, timeout: int, **env_vars: str) -> str:
+    """`molecule test` of roles/<role>'s default scenario against this worker's lab (the
+    role's molecule.yml reads DOCKYARD_LAB_ID); the output, asserting it passed. Molecule's
+    state and generated inventory go to a directory of the run's own, removed after it (by
+    default molecule leaves one per scenario in ~/.ansible/tmp)."""
+    env = dict(os.environ, DOCKYARD_LAB_ID=str(LAB_ID), NO_COLOR="1", PY_COLORS="0",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               PATH=os.path.join(REPO, ".venv", "bin") + os.pathsep + os.environ.get("PATH", ""),
+               **env_vars)
+    env.pop("ANSIBLE_CONFIG", None)
+    env.pop("ANSIBLE_INVENTORY", None)
+    with tempfile.TemporaryDirectory(prefix="dockyard-molecule-%s-" % role) as state:
+        env["MOLECULE_EPHEMERAL_DIRECTORY"] = state
+        proc = subprocess.run(["molecule", "test"], cwd=os.path.join(REPO, "roles", role),
+                              env=env, capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    # the working tree's collection, not a copy installed under a concurrent run
+    assert "Performing prerun" not in out, out[-3000:]
+    return out
+
+
 @pytest.fixture
 def play(lab):
     """play(yaml_or_path, **kw) -> Result; see run_playbook."""
