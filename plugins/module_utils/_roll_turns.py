@@ -11,7 +11,8 @@ already locked (rename) tells "not started yet" from "ended".
 
 Files, in <tmp>/dockyard-roll-<uid>/<sha1 of batch_id>/ (mode 0700): <n>.lock (held while
 host n's run lives), <n>.end (written when it ends), failed (the first host that failed).
-The last host of the list removes the directory when it ends. Private to dockyard.fleet.
+The last host of the list removes the directory when it ends; one left behind (that host's
+worker was killed) is removed by a later batch once it is a day old. Private to dockyard.fleet.
 
 Gate: so that a host's module run need not start only once the host before it has ended
 (starting it is most of the time between two hosts' rolls), the run starts at once and
@@ -31,8 +32,28 @@ import threading
 import time
 
 
+STALE_AFTER = 24 * 3600  # seconds: no batch's rolls last that long
+
+
 def _key(text):
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _sweep(root, keep, now=None):
+    """Remove the batch directories under root untouched for STALE_AFTER (left by a last
+    host whose worker died before it could remove its batch's), but keep."""
+    cutoff = (now or time.time()) - STALE_AFTER
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            old = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff
+        except OSError:
+            continue
+        if old and entry.path != keep:
+            shutil.rmtree(entry.path, ignore_errors=True)
 
 
 class Turns:
@@ -49,6 +70,8 @@ class Turns:
         self._fd = None
         os.makedirs(root, mode=0o700, exist_ok=True)
         os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        if self.last:  # once per batch
+            _sweep(root, self.dir)
 
     def _path(self, host, ext):
         return os.path.join(self.dir, "%s.%s" % (_key(host), ext))

@@ -79,6 +79,21 @@ def test_outside_the_list_waits_for_all_of_it_and_first_failure_is_kept(tmp_path
     assert oct(os.stat(t.dir).st_mode & 0o777) == "0o700"
 
 
+def test_a_batch_directory_left_behind_is_removed_by_a_later_batch_a_day_on(tmp_path):
+    """A last host whose worker died leaves its batch's directory: the last host of a later
+    batch removes it once untouched for a day; a younger one (a batch still rolling) stays."""
+    first = Turns("b-old", "app1", ["app1", "app2"], base=str(tmp_path))
+    young = Turns("b-young", "app1", ["app1", "app2"], base=str(tmp_path))
+    first.start()
+    young.start()
+    day_ago = time.time() - 24 * 3600 - 60
+    os.utime(first.dir, (day_ago, day_ago))
+    Turns("b-new", "app1", ["app1", "app2"], base=str(tmp_path))  # not the last: no sweep
+    assert os.path.isdir(first.dir)
+    new = Turns("b-new", "app2", ["app1", "app2"], base=str(tmp_path))  # the last host
+    assert not os.path.exists(first.dir) and os.path.isdir(young.dir) and os.path.isdir(new.dir)
+
+
 # ------------------------------------------------------------------ roll.gate
 # The module side (wait_for_turn, on the host) against the controller side (Gate) over a real
 # unix socket (the forward in between is OpenSSH's, tested by the integration tests).
