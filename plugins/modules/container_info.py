@@ -26,21 +26,9 @@ options:
     description: Include stopped containers when selecting by O(labels).
     type: bool
     default: true
-  execution:
-    description:
-      - Where the run happens, as for O(dockyard.fleet.service#module:execution). V(auto) (the
-        default) reads the engine from the controller through the host's engine socket,
-        forwarded over the task's SSH ControlMaster, with no module run on the host, where it
-        can (ssh connection with ControlPersist, a local unix O(docker_host) without TLS, no
-        C(DOCKER_*) in the task's environment, no async, no become to a non-root user), and
-        runs the module on the host otherwise, saying why in RV(execution_reason).
-      - V(controller) fails, naming this option, where V(auto) would go to the host;
-        V(host) always runs the module.
-    type: str
-    default: auto
-    choices: [auto, controller, host]
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.execution
   - dockyard.fleet.attributes.INFO_MODULE
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
 notes:

@@ -11,6 +11,7 @@ description:
   - Returns the engine's version, API version and object counts, and on request lists of
     containers, images, networks and volumes (optionally filtered) and disk usage.
   - One engine call per requested list. Never changes anything; works in check mode.
+  - Runs on the controller where it can (O(execution)), with no module run on the host.
   - The C(*_filters) options take the filters the Docker Engine API documents for that list;
     an unknown filter, or a value outside the set the engine takes (for example C(status) of
     a container), fails naming the option before the engine is called.
@@ -53,6 +54,7 @@ options:
     default: false
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.execution
   - dockyard.fleet.attributes.INFO_MODULE
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
 author: dockyard.fleet contributors (!UNKNOWN)
@@ -75,6 +77,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
 host_info:
   description: Engine facts.
   returned: always
@@ -114,50 +129,13 @@ disk_usage:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
-from ansible_collections.dockyard.fleet.plugins.module_utils._info import (
-    LIST_KINDS, FilterError, disk_usage_summary, filter_refusal, host_summary, list_filters,
-    list_view)
+from ansible_collections.dockyard.fleet.plugins.module_utils._host_info import (
+    host_info_argument_spec, host_info_main)
 
 
 def main():
-    spec = docker_common_args(
-        containers=dict(type="bool", default=False),
-        containers_all=dict(type="bool", default=True),
-        containers_filters=dict(type="dict"),
-        images=dict(type="bool", default=False),
-        images_filters=dict(type="dict"),
-        networks=dict(type="bool", default=False),
-        networks_filters=dict(type="dict"),
-        volumes=dict(type="bool", default=False),
-        volumes_filters=dict(type="dict"),
-        disk_usage=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        filters = list_filters(p)
-    except FilterError as exc:
-        module.fail_json(msg=str(exc))
-    result = dict(changed=False)
-    try:
-        client = DockerClient(p)
-        result["host_info"] = host_summary(client.call("version"), client.call("info"))
-        for kind in LIST_KINDS:
-            if not p[kind]:
-                continue
-            kwargs = dict(all=p["containers_all"]) if kind == "containers" else {}
-            try:
-                answer = client.call(kind, filters=filters[kind], **kwargs)
-            except DockerError as exc:
-                module.fail_json(msg=filter_refusal(kind, filters[kind], str(exc)))
-            result[kind] = list_view(kind, answer)
-        if p["disk_usage"]:
-            result["disk_usage"] = disk_usage_summary(client.call("df"))
-    except DockerError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=host_info_argument_spec(), supports_check_mode=True)
+    host_info_main(module)
 
 
 if __name__ == "__main__":

@@ -26,12 +26,13 @@ def test_container_and_host_info(lab, play):
             ("several", "dockyard.fleet.container_info", dict(name=[P + "web", P + "missing"])),
             ("labels", "dockyard.fleet.container_info", dict(labels={"app": "nfo"})),
             ("host", "dockyard.fleet.host_info", {}),
-            ("lists", "dockyard.fleet.host_info", dict(
-                containers=True, containers_filters={"label": ["app=nfo"]},
-                images=True, images_filters={"reference": "dockyard/demo"},
-                networks=True, volumes=True, volumes_filters={"label": "app=nfo"},
-                disk_usage=True)),
         ]
+        lists = dict(containers=True, containers_filters={"label": ["app=nfo"]},
+                     images=True, images_filters={"reference": "dockyard/demo"},
+                     networks=True, volumes=True, volumes_filters={"label": "app=nfo"},
+                     disk_usage=True)
+        tasks += [("lists", "dockyard.fleet.host_info", lists),
+                  ("lists on the host", "dockyard.fleet.host_info", dict(lists, execution="host"))]
         before = lab.snapshot(HOST)
         for check in (True, False):
             res = play(pb(tasks), check=check)
@@ -69,9 +70,20 @@ def test_container_and_host_info(lab, play):
             assert "bridge" in {n["name"] for n in lists["networks"]}
             assert [v["name"] for v in lists["volumes"]] == [P + "vol"]
             assert lists["disk_usage"]["images"]["count"] >= 1
+            # read from the controller (no module run), the same answers as the module's
+            on_host = res.one(task="lists on the host")
+            for r, where in ((res.one(task="host"), "controller"), (lists, "controller"),
+                             (on_host, "host")):
+                assert (r["execution"], r["invocations"]) == (where, int(where == "host")), r
+            for kind, key in (("containers", "name"), ("images", "id"), ("networks", "name"),
+                              ("volumes", "name")):
+                assert sorted(x[key] for x in lists[kind]) == sorted(x[key] for x in on_host[kind]), kind
+            assert lists["host_info"]["server_version"] == on_host["host_info"]["server_version"]
 
-        res = play(pb([("bad", "dockyard.fleet.host_info", dict(images_filters={"dangling": True}))]))
-        assert res.rc != 0 and res.one(task="bad")["msg"].startswith("images_filters:")
+        for where in ("auto", "host"):  # the same message from either side, before any call
+            res = play(pb([("bad", "dockyard.fleet.host_info",
+                            dict(images_filters={"dangling": True}, execution=where))]))
+            assert res.rc != 0 and res.one(task="bad")["msg"].startswith("images_filters:"), where
     finally:
         lab.clean(HOST, P)
 

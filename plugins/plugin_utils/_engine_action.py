@@ -1,0 +1,53 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The action plugin of a read-only engine module (container_info, host_info).
+
+With execution=auto (the default) or controller, the module's run (its module_utils/_*.py
+main) happens on the controller, against the host's engine socket forwarded over the task's
+SSH ControlMaster: no module run on the host. Where that is not possible, auto runs the module
+on the host and says why (execution_reason); controller fails instead, naming the option
+(module_utils/_engine_forward.py). Private to dockyard.fleet.
+"""
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
+    by_execution, run_on_controller)
+
+
+class EngineReadAction(ActionBase):
+    """Set MODULE (the module's name), and argument_spec() and main(module, client) (its
+    module_utils' spec and run); SPEC_RULES: the module's required_one_of and the like."""
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = True
+
+    MODULE = None
+    SPEC_RULES = {}
+
+    @staticmethod
+    def argument_spec():
+        raise NotImplementedError
+
+    @staticmethod
+    def main(module, client):
+        raise NotImplementedError
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = dict(self._task.args)
+
+        def on_controller():
+            return run_on_controller(self, args, self.argument_spec(), self.main,
+                                     **self.SPEC_RULES)
+
+        def on_host():  # as ansible.builtin.normal does
+            wrap_async = bool(self._task.async_val and not self._connection.has_native_async)
+            result.update(self._execute_module(module_name=self.MODULE, module_args=args,
+                                               task_vars=task_vars, wrap_async=wrap_async))
+            if not wrap_async:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+            return result
+        return by_execution(result, args, on_controller, on_host)
