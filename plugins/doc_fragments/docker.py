@@ -77,4 +77,9 @@ requirements:
 notes:
   - Connection options can be set once for a whole play with the C(module_defaults) keyword
     and the group C(group/dockyard.fleet.docker).
+  - With TLS, the files given (O(ca_path), O(client_cert), O(client_key)) are checked before
+    the engine is contacted, and a TLS failure says which option to set (O(ca_path) and
+    O(validate_certs) for a certificate that does not verify, O(tls_hostname) for one that
+    names another host, O(client_cert) and O(client_key) for an engine that refuses the
+    client, O(tls) for an engine that answers plain HTTP requests with a TLS error).
 """

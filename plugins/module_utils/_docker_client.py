@@ -156,6 +156,7 @@ class DockerClient:
     def _ssl_context(self):
         if not (self.conn["tls"] and self.conn["host"].startswith("tcp://")):
             return None
+        check_tls_files(self.conn, self.shown_host)
         if self.conn["verify"]:
             # the certificate must chain to ca_path and name the engine's host (or tls_hostname)
             ctx = ssl.create_default_context(cafile=self.conn["ca"] or None)
@@ -188,6 +189,7 @@ class DockerClient:
                               % ".".join(map(str, version)))
         tls = False
         if self.conn["tls"] and self.conn["host"].startswith("tcp://"):
+            check_tls_files(self.conn, self.shown_host)
             client_cert = None
             if self.conn["cert"] and self.conn["key"]:
                 client_cert = (self.conn["cert"], self.conn["key"])
@@ -214,10 +216,12 @@ class DockerClient:
             except EngineAPIError as exc:
                 if exc.status == 404:
                     raise DockerError("Docker engine: %s" % exc.explanation, not_found=True) from exc
-                raise DockerError("Docker engine refused %s: %s" % (name, exc.explanation)) from exc
+                raise DockerError("Docker engine refused %s: %s%s" % (
+                    name, exc.explanation, tls_hint(exc.explanation, self.conn, self.shown_host))) from exc
             except (OSError, http.client.HTTPException) as exc:
-                raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
-                                  % (self.shown_host, _clean(exc))) from exc
+                raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s%s"
+                                  % (self.shown_host, _clean(exc),
+                                     tls_hint(_clean(exc), self.conn, self.shown_host))) from exc
         api = self.api
         try:
             return getattr(api, method)(*args, **kwargs)
@@ -228,8 +232,9 @@ class DockerClient:
         except self._sdk_errors.DockerException as exc:
             raise DockerError("Docker engine error in %s: %s" % (name, _clean(exc))) from exc
         except OSError as exc:
-            raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s"
-                              % (self.shown_host, exc)) from exc
+            hint = tls_hint(str(exc), self.conn, self.shown_host)
+            raise DockerError("Cannot reach the Docker engine at %s (option docker_host): %s%s"
+                              % (self.shown_host, exc, hint)) from exc
 
     def registry_digest(self, ref):
         """The manifest digest the registry has for ref now, asked without pulling."""
@@ -243,6 +248,50 @@ class DockerClient:
             if exc.not_found:
                 return None
             raise
+
+
+TLS_FILES = (("ca", "ca_path"), ("cert", "client_cert"), ("key", "client_key"))
+
+
+def check_tls_files(conn, shown_host):
+    """Before any connection: the TLS files given (or found in DOCKER_CERT_PATH) exist, and
+    the client certificate comes with its key. DockerError naming the option otherwise."""
+    if bool(conn["cert"]) != bool(conn["key"]):
+        given, missing = ("client_cert", "client_key") if conn["cert"] else ("client_key", "client_cert")
+        raise DockerError("%s: needed with %s (the client certificate and its key go together, "
+                          "for the engine at %s)" % (missing, given, shown_host))
+    for key, option in TLS_FILES:
+        if conn[key] and not os.path.isfile(conn[key]):
+            raise DockerError("%s: %s is not a file on the host that runs the module (TLS to the "
+                              "engine at %s)" % (option, conn[key], shown_host))
+
+
+def tls_hint(text, conn, shown_host):
+    """What to set, for a TLS failure (or plain HTTP to a TLS engine) seen as `text`; '' when
+    it is not one."""
+    if not shown_host.startswith("tcp://"):
+        return ""
+    low = text.lower()
+    if "http request to an https server" in low:
+        return " (the engine at %s speaks TLS: set option tls, or validate_certs with ca_path, " \
+               "and client_cert and client_key when it checks clients)" % shown_host
+    if "certificate_verify_failed" in low or "certificate verify failed" in low:
+        if "mismatch" in low:
+            name = conn["tls_hostname"] or shown_host[len("tcp://"):].rsplit(":", 1)[0]
+            return " (the engine's certificate is not for %s: set option tls_hostname to a " \
+                   "name it has)" % name
+        return " (the engine's certificate does not verify against %s: options ca_path and " \
+               "validate_certs)" % ("ca_path %s" % conn["ca"] if conn["ca"] else
+                                    "the system's CAs, as no ca_path is given")
+    if "alert_bad_certificate" in low or "certificate_required" in low or \
+            "alert_unknown_ca" in low:
+        return " (the engine refused the client: set options client_cert and client_key to a " \
+               "certificate its CA signed)" if not conn["cert"] else \
+            " (the engine refused client_cert %s: it must be signed by the CA the engine " \
+            "trusts)" % conn["cert"]
+    if conn["tls"] and ("wrong_version_number" in low or "record layer failure" in low):
+        return " (no TLS at %s: leave options tls and validate_certs unset)" % shown_host
+    return ""
 
 
 def _explain(exc):

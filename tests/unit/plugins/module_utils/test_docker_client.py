@@ -1,5 +1,5 @@
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, connection_params)
+    DockerClient, DockerError, check_tls_files, connection_params, tls_hint)
 import pytest
 
 
@@ -26,3 +26,47 @@ def test_unreachable_engine_is_a_clear_error(tmp_path):
     with pytest.raises(DockerError) as err:
         client.call("version")
     assert "docker_host" in str(err.value)
+
+
+TCP = "tcp://10.0.0.1:2376"
+
+
+def _conn(**params):
+    return connection_params(dict({"docker_host": TCP}, **params), environ={})
+
+
+def test_tls_files_are_checked_before_any_connection(tmp_path):
+    """A TLS file that is not there, or a client certificate without its key, fails naming
+    the option before the engine is contacted (the real TLS engine: test_tls.py)."""
+    cert = tmp_path / "cert.pem"
+    cert.write_text("x")
+    check_tls_files(_conn(tls=True), TCP)  # nothing given: nothing to check
+    check_tls_files(_conn(tls=True, client_cert=str(cert), client_key=str(cert)), TCP)
+    for params, message in (
+            ({"ca_path": str(tmp_path / "ca.pem")}, "ca_path: %s/ca.pem is not a file" % tmp_path),
+            ({"client_cert": str(cert)}, "client_key: needed with client_cert"),
+            ({"client_key": str(cert)}, "client_cert: needed with client_key"),
+            ({"client_cert": str(cert), "client_key": str(tmp_path / "k")}, "client_key: ")):
+        with pytest.raises(DockerError, match="^" + message):
+            check_tls_files(_conn(validate_certs=True, **params), TCP)
+    with pytest.raises(DockerError, match="^ca_path: .* is not a file"):
+        DockerClient({"docker_host": TCP, "validate_certs": True, "ca_path": str(tmp_path / "no")},
+                     environ={})
+
+
+def test_tls_failures_say_which_option_to_set():
+    ca = _conn(validate_certs=True, ca_path="/certs/ca.pem")
+    verify = "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer"
+    assert "against ca_path /certs/ca.pem: options ca_path and validate_certs" in tls_hint(verify, ca, TCP)
+    assert "against the system's CAs, as no ca_path is given" in tls_hint(verify, _conn(validate_certs=True), TCP)
+    mismatch = "certificate verify failed: IP address mismatch, certificate is not valid for '10.0.0.1'"
+    assert "is not for 10.0.0.1: set option tls_hostname" in tls_hint(mismatch, ca, TCP)
+    assert "is not for web.example:" in tls_hint(mismatch, _conn(validate_certs=True, tls_hostname="web.example"), TCP)
+    refused = "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate"
+    assert "set options client_cert and client_key" in tls_hint(refused, ca, TCP)
+    assert "refused client_cert /c.pem" in tls_hint(refused, _conn(tls=True, client_cert="/c.pem", client_key="/k"), TCP)
+    assert "speaks TLS: set option tls" in tls_hint("Client sent an HTTP request to an HTTPS server.", _conn(), TCP)
+    assert "no TLS at %s" % TCP in tls_hint("[SSL: WRONG_VERSION_NUMBER] wrong version number", ca, TCP)
+    # not a TLS matter, or not a tcp:// engine: no hint
+    assert tls_hint("Connection refused", ca, TCP) == ""
+    assert tls_hint(verify, ca, "unix:///var/run/docker.sock") == ""
