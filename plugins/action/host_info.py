@@ -1,15 +1,16 @@
 # Copyright: dockyard.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of dockyard.fleet.host_info: the module's run (module_utils/_host_info.py)
-on the controller where it can, else the module on the host (plugin_utils/_engine_action.py)."""
+on the controller where it can, else the module on the host (plugin_utils/_controller_read.py)."""
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._host_info import (
     host_info_argument_spec, host_info_main)
-from ansible_collections.dockyard.fleet.plugins.plugin_utils._engine_action import EngineReadAction
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
+    ControllerReadAction)
 
 
-class ActionModule(EngineReadAction):
+class ActionModule(ControllerReadAction):
     MODULE = "dockyard.fleet.host_info"
     argument_spec = staticmethod(host_info_argument_spec)
     main = staticmethod(host_info_main)

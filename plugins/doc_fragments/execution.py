@@ -5,7 +5,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Option execution of the read-only engine modules (container_info, host_info), whose
-    # action plugin reads the engine from the controller (plugin_utils/_engine_action.py).
+    # action plugin reads the engine from the controller (plugin_utils/_controller_read.py).
     DOCUMENTATION = r"""
 options:
   execution:

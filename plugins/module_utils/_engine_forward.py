@@ -57,7 +57,7 @@ def blocker(action):
         return "the task is async (the forward lives as long as the task)"
     pc = action._play_context
     if pc.become and (pc.become_user or "root") != "root":
-        return "the task becomes %s (the forward opens the engine socket as the SSH user)" \
+        return "the task becomes %s (the forward opens the socket as the SSH user)" \
             % pc.become_user
     return None
 
@@ -270,20 +270,28 @@ def run_on_controller(action, args, argument_spec, run, **spec_rules):
         if client is None:
             return None, why
         try:
-            run(ControllerModule(params, bool(action._task.check_mode)), client)
-            res = dict(failed=True, changed=False, msg="the run ended without a result")
-        except ModuleExit as done:
-            res = done.result
+            res = run_here(action, params, lambda module: run(module, client))
         except NeedsHost as exc:  # before any change: the module on the host does the run
             return None, str(exc)
-        except Exception as exc:  # pylint: disable=broad-except
-            # as a module that crashes on the host: failed, with the error and its traceback
-            res = dict(failed=True, changed=False, exception=traceback.format_exc(),
-                       msg="the run on the controller failed: %s: %s" % (type(exc).__name__, exc))
     finally:
         cancel(action, sock)
-    res.update(invocations=0, execution="controller")
     return res, None
+
+
+def run_here(action, params, run):
+    """The result of a module's run(module) on the controller, with validated params (as the
+    module would end: exit_json, fail_json, or a crash with its traceback)."""
+    try:
+        run(ControllerModule(params, bool(action._task.check_mode)))
+        res = dict(failed=True, changed=False, msg="the run ended without a result")
+    except ModuleExit as done:
+        res = done.result
+    except Exception as exc:  # pylint: disable=broad-except
+        # as a module that crashes on the host: failed, with the error and its traceback
+        res = dict(failed=True, changed=False, exception=traceback.format_exc(),
+                   msg="the run on the controller failed: %s: %s" % (type(exc).__name__, exc))
+    res.update(invocations=0, execution="controller")
+    return res
 
 
 def by_execution(result, args, on_controller, on_host):

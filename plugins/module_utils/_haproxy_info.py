@@ -9,7 +9,8 @@ Builds on the parsers of _haproxy (not changed here). Private to dockyard.fleet.
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, admin_state, parse_servers_state, parse_show_stat, split_combined)
+    HAProxyError, RuntimeClient, admin_state, combined_command, parse_servers_state,
+    parse_show_stat, split_combined)
 
 PSEUDO_SERVERS = ("FRONTEND", "BACKEND")
 
@@ -85,3 +86,39 @@ def backends_of(servers: list) -> list:
         if s["backend"] not in seen:
             seen.append(s["backend"])
     return seen
+
+
+def haproxy_info_argument_spec():
+    return dict(
+        socket=dict(type="str", default="/run/haproxy/admin.sock"),
+        backend=dict(type="str"),
+        timeout=dict(type="float", default=10.0),
+        # as the engine modules' (_docker_client.EXECUTION_ARG), without importing their client
+        execution=dict(type="str", default="auto", choices=["auto", "controller", "host"]),
+    )
+
+
+def haproxy_info_main(module, reach=None):
+    """The module's run once its options are validated; ends with module.exit_json or
+    fail_json. reach: where the runtime API answers instead of option socket (the host's
+    socket forwarded to the controller: the action plugin); messages name option socket."""
+    p = module.params
+    sock = (p["socket"] or "").strip()
+    if not sock or any(c.isspace() for c in sock):
+        module.fail_json(msg="option socket must be a unix socket path or host:port without "
+                             "spaces, got %r" % p["socket"])
+    backend = p["backend"]
+    if backend is not None:
+        backend = backend.strip()
+        if not backend or any(c.isspace() or c == ";" for c in backend):
+            module.fail_json(msg="option backend must be a backend name without spaces or ';', "
+                                 "got %r" % p["backend"])
+    if p["timeout"] <= 0:
+        module.fail_json(msg="option timeout must be > 0, got %s" % p["timeout"])
+
+    client = RuntimeClient(reach or sock, timeout=p["timeout"])
+    try:
+        servers = parse_combined(client.command(combined_command(backend)), backend)
+    except HAProxyError as exc:
+        module.fail_json(msg=str(exc).replace(reach, sock) if reach else str(exc), changed=False)
+    module.exit_json(changed=False, servers=servers, backends=backends_of(servers))

@@ -31,8 +31,24 @@ options:
     description: Socket timeout in seconds.
     type: float
     default: 10.0
+  execution:
+    description:
+      - Where the run happens. V(auto) (the default) reads the runtime API from the controller,
+        through the load balancer's unix O(socket) forwarded over the task's SSH ControlMaster
+        (as M(dockyard.fleet.socket_forward) does), with no module run on the host, where it can
+        (ssh connection with ControlPersist, a unix O(socket), no async, no become to a
+        non-root user, an SSH user the socket lets in); elsewhere, and when the read over the
+        forward fails, it runs the module on the HAProxy host, saying why in
+        RV(execution_reason).
+      - V(controller) fails, naming this option, where V(auto) would go to the host;
+        V(host) always runs the module.
+    type: str
+    default: auto
+    choices: [auto, controller, host]
 notes:
-  - Runs on the HAProxy host (it opens the stats socket there).
+  - Opens the stats socket on the HAProxy host, from the module there or through the forward
+    (O(execution)); a forward made here is cancelled at the end, one that was there already
+    (M(dockyard.fleet.socket_forward)) is left as it was.
 seealso:
   - module: dockyard.fleet.haproxy_server
   - name: HAProxy management guide, runtime API
@@ -52,6 +68,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
 servers:
   description: One entry per server, in HAProxy's order.
   returned: always
@@ -82,41 +111,13 @@ backends:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, combined_command)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
-    backends_of, parse_combined)
+    haproxy_info_argument_spec, haproxy_info_main)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            socket=dict(type="str", default="/run/haproxy/admin.sock"),
-            backend=dict(type="str"),
-            timeout=dict(type="float", default=10.0),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    sock = (p["socket"] or "").strip()
-    if not sock or any(c.isspace() for c in sock):
-        module.fail_json(msg="option socket must be a unix socket path or host:port without "
-                             "spaces, got %r" % p["socket"])
-    backend = p["backend"]
-    if backend is not None:
-        backend = backend.strip()
-        if not backend or any(c.isspace() or c == ";" for c in backend):
-            module.fail_json(msg="option backend must be a backend name without spaces or ';', "
-                                 "got %r" % p["backend"])
-    if p["timeout"] <= 0:
-        module.fail_json(msg="option timeout must be > 0, got %s" % p["timeout"])
-
-    client = RuntimeClient(sock, timeout=p["timeout"])
-    try:
-        servers = parse_combined(client.command(combined_command(backend)), backend)
-    except HAProxyError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(changed=False, servers=servers, backends=backends_of(servers))
+    module = AnsibleModule(argument_spec=haproxy_info_argument_spec(), supports_check_mode=True)
+    haproxy_info_main(module)
 
 
 if __name__ == "__main__":

@@ -131,11 +131,20 @@ def test_haproxy_info_reads_every_server(fleet, play):
     - dockyard.fleet.haproxy_info:
         backend: app
     - dockyard.fleet.haproxy_info: {}
+    - dockyard.fleet.haproxy_info:
+        backend: app
+        execution: host
 """
     for check in (False, True):           # read-only: same answer, never changed
         res = play(pb, check=check)
         assert res.rc == 0 and res.changed == 0, res.stdout[-3000:]
-        one, every = [r["result"] for r in res.results(action="haproxy_info")]
+        one, every, on_host = [r["result"] for r in res.results(action="haproxy_info")]
+        # read from the controller through the forwarded socket (no module run on lb1), the
+        # same servers as the module on lb1 reads
+        assert [(r["execution"], r["invocations"]) for r in (one, every, on_host)] == \
+            [("controller", 0), ("controller", 0), ("host", 1)]
+        assert [(s["server"], s["admin_state"], s["weight"]) for s in one["servers"]] == \
+            [(s["server"], s["admin_state"], s["weight"]) for s in on_host["servers"]]
         real = stats(lab)
         by = {s["server"]: s for s in one["servers"]}
         assert set(by) == set(real) == {"%s-%d" % (h, i) for h in lab.app_hosts for i in (1, 2)}
@@ -165,11 +174,28 @@ def test_haproxy_info_errors_name_the_option(fleet, play):
         backend: "app;disable server app/app1-1"
       ignore_errors: true
 """)
-    msgs = [r["result"]["msg"] for r in res.results(action="haproxy_info")]
+    results = [r["result"] for r in res.results(action="haproxy_info")]
+    msgs = [r["msg"] for r in results]
     assert "option backend" in msgs[0] and "nosuch" in msgs[0]
-    assert "option socket" in msgs[1]
+    assert "option socket" in msgs[1] and "/run/haproxy/nothing.sock" in msgs[1]
     assert "option backend" in msgs[2]
+    # auto tried the controller, then the module on lb1 (its own message)
+    assert [(r["execution"], "the runtime API over the forward" in r["execution_reason"])
+            for r in results[:2]] == [("host", True)] * 2, results
     assert stats(fleet)["app1-1"]["status"] == "UP"      # nothing was injected
+    # execution=controller: the failure on the controller, naming the host's socket
+    res = play("""
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.haproxy_info:
+        socket: /run/haproxy/nothing.sock
+        execution: controller
+      ignore_errors: true
+""")
+    r = res.results(action="haproxy_info")[0]["result"]
+    assert r["execution"] == "controller" and "/run/haproxy/nothing.sock" in r["msg"], r
+    assert "dyfwd" not in r["msg"], r
 
 
 def test_status_playbook_prints_one_table(fleet, play):

@@ -1,10 +1,12 @@
 # Copyright: dockyard.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The action plugin of a read-only engine module (container_info, host_info).
+"""The action plugin of a read-only module whose run can happen on the controller
+(container_info, host_info, haproxy_info).
 
 With execution=auto (the default) or controller, the module's run (its module_utils/_*.py
 main) happens on the controller, against the host's engine socket forwarded over the task's
-SSH ControlMaster: no module run on the host. Where that is not possible, auto runs the module
+SSH ControlMaster (haproxy_info: the runtime-API socket, on_controller): no module run on the
+host. Where that is not possible, auto runs the module
 on the host and says why (execution_reason); controller fails instead, naming the option
 (module_utils/_engine_forward.py). Private to dockyard.fleet.
 """
@@ -16,9 +18,10 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward imp
     by_execution, run_on_controller)
 
 
-class EngineReadAction(ActionBase):
+class ControllerReadAction(ActionBase):
     """Set MODULE (the module's name), and argument_spec() and main(module, client) (its
-    module_utils' spec and run); SPEC_RULES: the module's required_one_of and the like."""
+    module_utils' spec and run); SPEC_RULES: the module's required_one_of and the like. A
+    module that reads something else than the engine overrides on_controller()."""
     TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = True
@@ -34,14 +37,15 @@ class EngineReadAction(ActionBase):
     def main(module, client):
         raise NotImplementedError
 
+    def on_controller(self, args):
+        """(result, None), or (None, why not) with nothing done on the host: the run against
+        the host's engine socket forwarded to the controller."""
+        return run_on_controller(self, args, self.argument_spec(), self.main, **self.SPEC_RULES)
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-
-        def on_controller():
-            return run_on_controller(self, args, self.argument_spec(), self.main,
-                                     **self.SPEC_RULES)
 
         def on_host():  # as ansible.builtin.normal does
             wrap_async = bool(self._task.async_val and not self._connection.has_native_async)
@@ -50,4 +54,4 @@ class EngineReadAction(ActionBase):
             if not wrap_async:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
             return result
-        return by_execution(result, args, on_controller, on_host)
+        return by_execution(result, args, lambda: self.on_controller(args), on_host)

@@ -1,0 +1,60 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of dockyard.fleet.haproxy_info.
+
+With execution=auto (the default) or controller, the module's run (module_utils/
+_haproxy_info.py) happens here, against the load balancer's runtime-API socket forwarded to
+the controller over the task's SSH ControlMaster (module_utils/_ssh_forward.py, as
+socket_forward does): no module run on the host. A forward made here is cancelled at the end;
+one that was there already (socket_forward's, for a deploy) is left alone. Where that is not
+possible, and with auto when the read over the forward fails (an SSH user the socket does not
+let in), the module runs on the host and says why (execution_reason); controller fails
+instead, naming the option."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
+    blocker, run_here)
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
+    haproxy_info_argument_spec, haproxy_info_main)
+from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
+    ForwardError, cancel_to_controller, controller_path, forward_to_controller)
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
+    ControllerReadAction)
+
+
+class ActionModule(ControllerReadAction):
+    MODULE = "dockyard.fleet.haproxy_info"
+    argument_spec = staticmethod(haproxy_info_argument_spec)
+
+    def on_controller(self, args):
+        """(result, None), or (None, why not) with nothing done on the host."""
+        if why := blocker(self):
+            return None, why
+        validated = ArgumentSpecValidator(self.argument_spec()).validate(args)
+        if validated.error_messages:
+            return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
+        params = validated.validated_parameters
+        sock = (params["socket"] or "").strip()
+        if not sock.startswith("/"):
+            return None, "option socket %s is not a unix socket path on the host" % sock
+        try:
+            there = os.path.exists(controller_path(self, sock))
+            local = forward_to_controller(self, sock)
+        except (ForwardError, OSError, subprocess.SubprocessError) as exc:
+            return None, "cannot forward %s: %s" % (sock, exc)
+        try:
+            res = run_here(self, params, lambda module: haproxy_info_main(module, reach=local))
+        finally:
+            if not there:
+                try:
+                    cancel_to_controller(self, sock)
+                except (ForwardError, OSError, subprocess.SubprocessError):
+                    pass  # the master ends it with ControlPersist
+        if res.get("failed") and args.get("execution", "auto") == "auto":
+            return None, "the runtime API over the forward: %s" % res["msg"]
+        return res, None
