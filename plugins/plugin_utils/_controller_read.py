@@ -6,8 +6,8 @@
 With execution=auto (the default) or controller, the module's run (its module_utils/_*.py
 main) happens on the controller, against the host's engine socket forwarded over the task's
 SSH ControlMaster (haproxy_info: the runtime-API socket, on_controller): no module run on the
-host. Where that is not possible, auto runs the module
-on the host and says why (execution_reason); controller fails instead, naming the option
+host. Where that is not possible, auto runs the module on the host and says why
+(execution_reason); controller fails instead, naming the option
 (module_utils/_engine_forward.py). Private to dockyard.fleet.
 """
 from __future__ import annotations
