@@ -143,6 +143,9 @@ class DockerClient:
         self._sdk = None
         self._sdk_errors = None
         self.engine = None
+        # the engine's version answer, when a probe (the action plugin's, over a forward)
+        # asked for it already: a run that needs it reads it here, not again
+        self.probed_version = None
         if not uses_sdk_transport(self.conn):
             try:
                 self.engine = EngineAPI(self.conn["host"], version=self.conn["api_version"],

@@ -86,7 +86,7 @@ def engine_over_forward(action, params, sock):
         try:
             # a short question first: a master whose host is cut off answers nothing, and the
             # run's own timeout (60 s by default) would be paid twice before the module runs
-            client.call("version", timeout=PROBE_TIMEOUT)
+            client.probed_version = client.call("version", timeout=PROBE_TIMEOUT)
             return client, None
         except DockerError as exc:
             why = "the engine socket %s does not answer over the forward: %s" % (sock, exc)

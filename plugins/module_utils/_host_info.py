@@ -38,7 +38,8 @@ def host_info_main(module, client=None):
     result = dict(changed=False)
     try:
         client = client or DockerClient(p)
-        result["host_info"] = host_summary(client.call("version"), client.call("info"))
+        version = client.probed_version or client.call("version")
+        result["host_info"] = host_summary(version, client.call("info"))
         for kind in LIST_KINDS:
             if not p[kind]:
                 continue
