@@ -397,8 +397,18 @@ def decide(name, spec, state, current, image_info, comparisons=None, recreate=Fa
         running = bool((current.get("State") or {}).get("Running"))
         diffs = compare(spec, actual_from_inspect(current), current_image or image_info,
                         comparisons, image_info["Id"] if image_info else None)
+        # the engine starts, stops or updates nothing marked for removal: made anew
+        recreate = recreate or unusable(current)
     steps = plan(state, current is not None, running, diffs, recreate, restart)
     return {"name": name, "current": current, "diffs": diffs, "steps": steps}
+
+
+def unusable(current):
+    """Whether the engine refuses to start the container ("marked for removal"): dead (a
+    removal, or a stop, the engine could not finish, as after a host lost power mid-change)
+    or being removed. Only a new one of the same name can serve then."""
+    st = current.get("State") or {}
+    return bool(st.get("Dead")) or st.get("Status") in ("dead", "removing")
 
 
 STEP_WORDS = {"remove": "removed", "create": "created", "start": "started", "stop": "stopped",

@@ -241,6 +241,43 @@ def test_bad_input_changes_nothing(lab, play, ids):
         assert option in rec[0]["result"]["msg"], (option, rec[0]["result"]["msg"])
 
 
+def test_a_replica_left_dead_by_a_crash_is_made_anew(lab, play, ids):
+    """The engine crashed while it removed a replica (its config says RemovalInProgress): at
+    its next start it marks the container dead and will not start it ("marked for removal"),
+    as after a host that lost power mid-roll. The next run recreates that replica (same
+    config), the other is left as it is; the run after it changes nothing."""
+    task = ("- name: svc\n  dockyard.fleet.service: {name: sv-dead, image: %s, replicas: 2, "
+            "port_base: 18321, restart_policy: unless-stopped, wait: healthy}\n" % V1)
+    first = play(pb(task))
+    assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
+    api = lab.docker(H).api
+    victim = api.inspect_container("sv-dead-1")["Id"]
+    other = api.inspect_container("sv-dead-2")["Id"]
+    lab.tool("docker-stop", H)
+    try:
+        path = "/var/lib/dockyard-lab/%d/%s/docker/containers/%s/config.v2.json" % (LAB_ID, H, victim)
+        with open(path) as f:
+            config = json.load(f)
+        config["State"]["RemovalInProgress"] = True
+        with open(path, "w") as f:
+            json.dump(config, f)
+    finally:
+        lab.tool("docker-start", H)
+    try:
+        state = api.inspect_container(victim)["State"]
+        assert state["Dead"] and state["Status"] == "dead", state
+        fixed = play(pb(task))
+        assert fixed.rc == 0 and fixed.changed == 1, fixed.stdout[-3000:]
+        by_name = {r["name"]: r for r in fixed.one(action="service")["replicas"]}
+        assert by_name["sv-dead-1"]["action"] == "recreated" and by_name["sv-dead-1"]["id"] != victim
+        assert by_name["sv-dead-2"]["id"] == other
+        assert api.inspect_container("sv-dead-1")["State"]["Health"]["Status"] == "healthy"
+        again = play(pb(task))
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    finally:
+        lab.clean(H, "sv-dead")
+
+
 def test_timings_on_an_image_without_healthcheck_change_nothing(lab, play, ids):
     """healthcheck timings without a test take the image's HEALTHCHECK; on an image with
     none (here HEALTHCHECK NONE) they would give no check: service (on the controller and on

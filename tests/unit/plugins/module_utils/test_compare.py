@@ -301,3 +301,22 @@ def test_update_networks_connects_reconnects_and_disconnects():
         ("disconnect_container_from_network", "app", None),
         ("connect_container_to_network", "app", ["web", "www"]),
         ("disconnect_container_from_network", "old", None)]
+
+
+def test_a_container_marked_for_removal_is_made_anew():
+    """A container the engine marked dead (a removal or stop it could not finish: a host that
+    lost power mid-change) or is removing cannot be started: one with the same config is
+    recreated, not started; in any state asked but absent, where removing it is the change."""
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+        decide, describe)
+    spec = parse_spec({"image": "dockyard/demo:v1", "published_ports": ["8080:80"],
+                       "env": {"A": "1"}, "labels": {"x": "y"}})
+    alive = copy.deepcopy(CONTAINER)
+    assert decide("web", spec, "started", alive, IMAGE)["steps"] == []
+    for st in ({"Status": "dead", "Running": False, "Dead": True},
+               {"Status": "removing", "Running": False}):
+        dead = dict(copy.deepcopy(CONTAINER), State=st)
+        d = decide("web", spec, "started", dead, IMAGE)
+        assert d["steps"] == ["remove", "create", "start"] and describe(d)[0] == "recreated", st
+        assert decide("web", spec, "present", dead, IMAGE)["steps"] == ["remove", "create"]
+        assert decide("web", spec, "absent", dead, IMAGE)["steps"] == ["remove"]
