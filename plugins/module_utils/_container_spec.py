@@ -324,6 +324,12 @@ def parse_healthcheck(hc, option="healthcheck"):
     return _timings(hc, option, {"test": test})
 
 
+def timings_without_test(spec):
+    """Whether the spec's healthcheck gives timings and takes its test from the image."""
+    hc = spec.get("healthcheck")
+    return bool(hc) and "test" not in hc
+
+
 def check_image_healthcheck(spec, image_info, option="healthcheck", pulled=False,
                             which="image %s"):
     """Timings without a test take the image's HEALTHCHECK test: on an image without one the
@@ -331,9 +337,9 @@ def check_image_healthcheck(spec, image_info, option="healthcheck", pulled=False
     SpecError naming option healthcheck.test, before any container is changed (changed: the
     image was pulled just before, which the message says). Nothing to check while the image
     is not known (check mode before a pull). which: how the message names the image (%s)."""
-    hc = spec.get("healthcheck")
-    if not hc or "test" in hc or not image_info:
+    if not timings_without_test(spec) or not image_info:
         return
+    hc = spec["healthcheck"]
     test = ((image_info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
     if not test or test[0] == "NONE":
         raise SpecError(option + ".test", "needed: %s has no HEALTHCHECK, so the timings given "

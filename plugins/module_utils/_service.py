@@ -12,7 +12,8 @@ import traceback
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec)
+    CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec,
+    timings_without_test)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
     ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, start_probes)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
@@ -277,9 +278,10 @@ def run_roll(module, spec, comparisons, client=None):
                    engine.image(current["Image"]) if current else None)
         if d["steps"]:
             todo.append(i)
-    if todo and rollback is not None:
+    if todo and rollback is not None and timings_without_test(spec):
         # a rollback replica without a check could never be awaited healthy: refused now
-        # (the image is usually on the host: the release before), not halfway through a roll
+        # (the image is usually on the host: the release before), not halfway through a roll;
+        # its image is read only when the check depends on it
         check_image_healthcheck(rb_spec, engine.image(rb_spec["image"]), pulled=pulled,
                                 which="the rollback image %s (roll.rollback_image)")
     waited = None

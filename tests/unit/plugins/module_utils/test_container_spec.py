@@ -4,7 +4,7 @@ import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     SpecError, check_image_healthcheck, parse_duration, parse_healthcheck, parse_memory,
     parse_mounts, parse_port, parse_ports, parse_spec, parse_volumes, read_env_file, validate_name, parse_comparisons,
-    image_repo_tag, looks_like_image_id, normalize_ip, split_command)
+    image_repo_tag, looks_like_image_id, normalize_ip, split_command, timings_without_test)
 
 
 @pytest.mark.parametrize("spec,expected", [
@@ -123,6 +123,10 @@ def test_timings_need_an_image_with_a_healthcheck():
                                 which="the rollback image %s (roll.rollback_image)")
     check_image_healthcheck(timings, with_test)
     check_image_healthcheck(timings, None)
+    # what a roll asks before it reads its rollback image (an engine call only then)
+    assert timings_without_test(timings)
+    assert not timings_without_test(parse_spec({"image": "shop:v2"}))
+    assert not timings_without_test(parse_spec({"image": "shop:v2", "healthcheck": {"test": ["CMD", "true"]}}))
     for other in ({"image": "shop:v2"}, {"image": "shop:v2", "healthcheck": {"test": ["CMD", "true"]}},
                   {"image": "shop:v2", "healthcheck": {"disable": True}}):
         check_image_healthcheck(parse_spec(other), {"Config": {}})
