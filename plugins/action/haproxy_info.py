@@ -15,10 +15,8 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    blocker, run_here)
+    controller_params, run_here)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
     haproxy_info_argument_spec, haproxy_info_main)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
@@ -33,12 +31,9 @@ class ActionModule(ControllerReadAction):
 
     def on_controller(self, args):
         """(result, None), or (None, why not) with nothing done on the host."""
-        if why := blocker(self):
+        params, why = controller_params(self, args, self.argument_spec())
+        if params is None:
             return None, why
-        validated = ArgumentSpecValidator(self.argument_spec()).validate(args)
-        if validated.error_messages:
-            return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
-        params = validated.validated_parameters
         sock = (params["socket"] or "").strip()
         if not sock.startswith("/"):
             return None, "option socket %s is not a unix socket path on the host" % sock

@@ -249,6 +249,18 @@ class ControllerModule:
         raise ModuleExit(result)
 
 
+def controller_params(action, args, argument_spec, **spec_rules):
+    """(the task's options validated as the module would, None), or (None, why the run cannot
+    happen on the controller): a forward the task cannot use (blocker), or options that do not
+    validate (left to the module on the host, for its own message)."""
+    if why := blocker(action):
+        return None, why
+    validated = ArgumentSpecValidator(argument_spec, **spec_rules).validate(args)
+    if validated.error_messages:
+        return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
+    return validated.validated_parameters, None
+
+
 def run_on_controller(action, args, argument_spec, run, **spec_rules):
     """The module's run(module, client) here, against the host's engine socket forwarded to
     the controller: (result, None), or (None, why not) with nothing done on the host.
@@ -256,12 +268,9 @@ def run_on_controller(action, args, argument_spec, run, **spec_rules):
     args are the task's options; argument_spec and spec_rules (mutually_exclusive,
     required_one_of, ...) what the module validates them with. Options that do not validate
     are left to the module on the host (its own message)."""
-    if why := blocker(action):
+    params, why = controller_params(action, args, argument_spec, **spec_rules)
+    if params is None:
         return None, why
-    validated = ArgumentSpecValidator(argument_spec, **spec_rules).validate(args)
-    if validated.error_messages:
-        return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
-    params = validated.validated_parameters
     sock, why = engine_socket(params, environment_of(action))
     if sock is None:
         return None, why
