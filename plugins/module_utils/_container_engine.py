@@ -110,8 +110,28 @@ class ContainerEngine:
         else:
             self.client.call("restart", cid, timeout=timeout)
 
-    def remove(self, cid):
-        self.client.call("remove_container", cid, force=True, v=False)
+    def remove(self, cid, wait=None):
+        """Remove a container (force: a running one is killed first). One the engine is
+        already removing (another client's rm, a removal slowed by a large writable layer)
+        is refused with 409 "already in progress": that removal is awaited instead, up to
+        `wait` seconds (the engine timeout, option timeout); rm is asked again when it ended
+        without removing the container. One already gone counts as removed."""
+        if wait is None:
+            wait = getattr(self.client, "conn", {}).get("timeout", 60)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.client.call("remove_container", cid, force=True, v=False)
+                return
+            except DockerError as exc:
+                if exc.not_found:
+                    return
+                if not removal_in_progress(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise DockerError("%s (the engine was still removing container %s after %s s, "
+                                      "option timeout)" % (exc, cid[:12], wait)) from exc
+            time.sleep(0.2)
 
     def update_networks(self, cid, before, after):
         """Connect, reconnect (other aliases or address) or disconnect networks in place.
@@ -401,6 +421,11 @@ def decide(name, spec, state, current, image_info, comparisons=None, recreate=Fa
         recreate = recreate or unusable(current)
     steps = plan(state, current is not None, running, diffs, recreate, restart)
     return {"name": name, "current": current, "diffs": diffs, "steps": steps}
+
+
+def removal_in_progress(exc):
+    """Whether an engine error is rm's 409 for a container another removal is already at."""
+    return "is already in progress" in str(exc)
 
 
 def unusable(current):

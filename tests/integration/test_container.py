@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 
 import pytest
 
@@ -275,6 +277,48 @@ def test_states(lab, play, ids):
     assert inspect(lab, "ct-state")["State"]["Running"]
     twice(play, pb("- dockyard.fleet.container: {name: ct-state, state: absent}"))
     assert not [c for c in lab.docker(H).containers.list(all=True) if c.name == "ct-state"]
+
+
+def _removing(lab, name, files=300000):
+    """Start another client's `rm -f` of name, slowed by a writable layer of many files, and
+    return once the engine reports it removing (the thread of that rm)."""
+    api = lab.docker(H).api
+    eid = api.exec_create(name, ["/bin/busybox", "sh", "-c", "mkdir /d && cd /d && /bin/busybox seq 1 %d "
+                                 "| /bin/busybox xargs /bin/busybox touch" % files])["Id"]
+    api.exec_start(eid)
+    assert api.exec_inspect(eid)["ExitCode"] == 0
+    other = threading.Thread(target=lab.docker(H).api.remove_container, args=(name,),
+                             kwargs={"force": True}, daemon=True)
+    other.start()
+    for _ in range(100):
+        if api.inspect_container(name)["State"]["Status"] == "removing":
+            return other
+        time.sleep(0.05)
+    raise AssertionError("the engine never reported %s removing" % name)
+
+
+def test_a_container_the_engine_is_removing_is_awaited(lab, play, ids):
+    """Another client's removal still running (its rm answers 409 "already in progress" to
+    ours): the run waits for it and creates the container anew; state absent waits for it
+    too. Each twice: the second run changes nothing."""
+    task = "- dockyard.fleet.container: {name: ct-rmwait, image: %s, state: %s}" % (V1, "%s")
+    twice(play, pb(task % "started"))
+    old = inspect(lab, "ct-rmwait")["Id"]
+    other = _removing(lab, "ct-rmwait")
+    first, _second = twice(play, pb(task % "started"))
+    other.join(60)
+    r = first.one(action="container")
+    assert r["changed"] and r["actions"] == ["recreated", "started"], r
+    assert r["diff"]["before"]["state"] == "removing", r
+    new = inspect(lab, "ct-rmwait")
+    assert new["Id"] != old and new["State"]["Running"]
+
+    other = _removing(lab, "ct-rmwait")
+    first, _second = twice(play, pb(task % "absent"))
+    other.join(60)
+    r = first.one(action="container")
+    assert r["changed"] and r["diff"]["before"]["state"] == "removing", r
+    assert not [c for c in lab.docker(H).containers.list(all=True) if c.name == "ct-rmwait"]
 
 
 def test_bad_input_fails_naming_option_and_changes_nothing(lab, play, ids):
