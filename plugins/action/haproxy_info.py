@@ -6,13 +6,13 @@ With execution=auto (the default) or controller, the module's run (module_utils/
 _haproxy_info.py) happens here, against the load balancer's runtime-API socket forwarded to
 the controller over the task's SSH ControlMaster (module_utils/_ssh_forward.py, as
 socket_forward does): no module run on the host. A forward made here is cancelled at the end;
-one that was there already (socket_forward's, for a deploy) is left alone. Where that is not
+a live one that was there already (socket_forward's, for a deploy) is left alone (a socket
+file left by a master that has gone is no forward: it is made anew, and cancelled). Where that is not
 possible, and with auto when the read over the forward fails (an SSH user the socket does not
 let in), the module runs on the host and says why (execution_reason); controller fails
 instead, naming the option."""
 from __future__ import annotations
 
-import os
 import subprocess
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
@@ -20,7 +20,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward imp
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
     haproxy_info_argument_spec, haproxy_info_main)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
-    ForwardError, cancel_to_controller, controller_path, forward_to_controller)
+    ForwardError, cancel_to_controller, open_forward_to_controller)
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
     ControllerReadAction)
 
@@ -38,14 +38,13 @@ class ActionModule(ControllerReadAction):
         if not sock.startswith("/"):
             return None, "option socket %s is not a unix socket path on the host" % sock
         try:
-            there = os.path.exists(controller_path(self, sock))
-            local = forward_to_controller(self, sock)
+            local, made = open_forward_to_controller(self, sock)
         except (ForwardError, OSError, subprocess.SubprocessError) as exc:
             return None, "cannot forward %s: %s" % (sock, exc)
         try:
             res = run_here(self, params, lambda module: haproxy_info_main(module, reach=local))
         finally:
-            if not there:
+            if made:
                 try:
                     cancel_to_controller(self, sock)
                 except (ForwardError, OSError, subprocess.SubprocessError):

@@ -164,8 +164,16 @@ def controller_path(action, remote_path):
 def forward_to_controller(action, remote_path):
     """Make the host's unix socket remote_path reachable on the controller; returns its path
     there. Idempotent: a master that forwards it already answers yes."""
+    return open_forward_to_controller(action, remote_path)[0]
+
+
+def open_forward_to_controller(action, remote_path):
+    """forward_to_controller, and whether this call made the forward: (path, made). made is
+    False only when a live forward was there already (a socket file nothing listens on was
+    left by a master that has gone: it is removed and the forward made anew)."""
     local = controller_path(action, remote_path)
-    if os.path.exists(local) and not _live(local):
+    live = os.path.exists(local) and _live(local)
+    if not live and os.path.exists(local):
         _unlink(local)  # left by a master that has gone
     spec = "%s:%s" % (local, remote_path)
     rc, _out, err = mux(action, "-O", "forward", "-L", spec)
@@ -175,7 +183,7 @@ def forward_to_controller(action, remote_path):
     if rc != 0:
         raise ForwardError("cannot forward %s from the host to the controller: %s"
                            % (remote_path, err.decode("utf-8", "replace").strip()))
-    return local
+    return local, not live
 
 
 def cancel_to_controller(action, remote_path):

@@ -5,7 +5,9 @@ callback on a serial play, and playbooks/teardown.yml - against real engines and
 HAProxy (role dockyard.fleet.haproxy on lb1)."""
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
 
 import pytest
@@ -196,6 +198,54 @@ def test_haproxy_info_errors_name_the_option(fleet, play):
     r = res.results(action="haproxy_info")[0]["result"]
     assert r["execution"] == "controller" and "/run/haproxy/nothing.sock" in r["msg"], r
     assert "dyfwd" not in r["msg"], r
+
+
+def test_haproxy_info_replaces_and_cancels_a_forward_a_gone_master_left(fleet, play):
+    """A forward's socket file on the controller that nothing listens on (its SSH master was
+    killed) is no forward: haproxy_info makes its own and cancels it at the end; a live one
+    (socket_forward's) it leaves alone."""
+    forward = """
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.socket_forward: {path: /run/haproxy/admin.sock, state: %s}
+"""
+    info = """
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.haproxy_info: {backend: app, execution: controller}
+"""
+    res = play(forward % "present")
+    assert res.rc == 0, res.stdout[-3000:]
+    local = res.results(action="socket_forward")[0]["result"]["controller_socket"]
+    try:
+        res = play(info)                   # a live forward: read through it, left alone
+        assert res.rc == 0, res.stdout[-3000:]
+        assert os.path.exists(local) and _listening(local)
+        assert play(forward % "absent").rc == 0
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(local)
+        stale.close()                      # as a killed master leaves it
+        assert os.path.exists(local) and not _listening(local)
+        res = play(info)
+        assert res.rc == 0, res.stdout[-3000:]
+        r = res.results(action="haproxy_info")[0]["result"]
+        assert r["execution"] == "controller" and {s["server"] for s in r["servers"]} >= {"app1-1"}, r
+        assert not os.path.exists(local)   # made by this run, so cancelled by it
+    finally:
+        play(forward % "absent")
+
+
+def _listening(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
 
 
 def test_status_playbook_prints_one_table(fleet, play):

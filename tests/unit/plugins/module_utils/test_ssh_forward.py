@@ -3,6 +3,8 @@ fake connection and a fake `ssh` (subprocess.run). The real forwards are exercis
 integration tests (the deploy role's one-run rolling cycle over the lab's SSH)."""
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 
 import pytest
@@ -130,6 +132,27 @@ def test_forward_to_controller_is_one_name_per_socket_and_removes_a_dead_one(tmp
     replies.append((255, b"mux_client_forward: forwarding request failed"))
     with pytest.raises(fw.ForwardError, match="cannot forward /run/haproxy/admin.sock"):
         fw.forward_to_controller(action, "/run/haproxy/admin.sock")
+
+
+def test_open_forward_says_whether_it_made_the_forward(tmp_path, ssh):
+    """made is False only for a live forward: one a socket file nothing listens on stood for
+    (a master that has gone) is made anew, and is the caller's to cancel."""
+    _calls, _replies = ssh
+    action = FakeAction(FakeConn(tmp_path))
+    local = fw.controller_path(action, "/run/haproxy/admin.sock")
+    assert fw.open_forward_to_controller(action, "/run/haproxy/admin.sock") == (local, True)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(local)
+    stale.close()                            # the file stays, nothing listens
+    assert fw.open_forward_to_controller(action, "/run/haproxy/admin.sock") == (local, True)
+    assert not os.path.exists(local)
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(local)
+    live.listen(1)
+    try:
+        assert fw.open_forward_to_controller(action, "/run/haproxy/admin.sock") == (local, False)
+    finally:
+        live.close()
 
 
 def test_forward_to_host_takes_a_fresh_path_and_cancel_removes_it(tmp_path, ssh):
