@@ -314,6 +314,26 @@ def test_rolling_restart_per_step_mode_drops_nothing(lab, fleet_v1):
         assert ran.count((host, "haproxy_server")) >= 2, ran
 
 
+def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fleet_v1):
+    """-e deploy_roll_in_turn=false (the role's name for it, not rolling_restart_in_turn):
+    the shipped playbook then makes batches of one host (serial 1), never one batch whose
+    hosts would all roll at once. Nothing dropped."""
+    before = versions(lab)
+    client = load(lab)
+    res = run_playbook(lab, "playbooks/rolling_restart.yml",
+                       extra_vars=fleet(lab, deploy_roll_in_turn=False))
+    stats = client.stop()
+    assert res.rc == 0, res.stdout[-4000:]
+    assert stats.failed == 0, stats.summary()
+    assert versions(lab) == before
+    ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
+           if r["status"] != "skipped" and r["action"].rsplit(".", 1)[-1] in ("release", "service")]
+    # a host's lock and roll, then the next host's: one host per batch
+    assert ran == [(h, a) for h in lab.app_hosts for a in ("release", "service")], ran
+    assert not [r for r in res.records if r["action"].endswith("service")
+                and (r["result"].get("roll") or {}).get("waited")], "a roll waited for a turn"
+
+
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
     """Batches of 2 whose hosts take turns within each batch (deploy_roll_in_turn set by hand):
     every batch has its own turns (a host of batch 2 does not wait for batch 1's)."""
