@@ -3,7 +3,8 @@ tcp://<address>:2376 with --tlsverify (client certificates required), certificat
 `tools/lab up` in <lab dir>/tls. The modules talk to app2's engine through that address from
 the module run on app2 (the connection options set once with module_defaults, as the docs
 teach). Each converging run twice: the second changes nothing. Bad TLS settings fail with a
-message naming the option, and change nothing."""
+message naming the option, and change nothing. A plain-TCP engine (a relay on app2's loopback)
+is converged too, and tls against it says there is no TLS there."""
 from __future__ import annotations
 
 import os
@@ -124,3 +125,36 @@ def test_bad_tls_settings_fail_naming_the_option_and_change_nothing(lab, play, t
             assert engine_words in msg and hint in msg, (why, task, msg)
             assert "Traceback" not in msg, (why, msg)
         assert lab.snapshot(H) == before, why
+
+
+def test_plain_tcp_engine_converges_and_tls_to_it_says_so(lab, play, tls):
+    """An engine over plain TCP (a socat relay on the host's loopback to its engine socket:
+    dockerd's own TCP listener is TLS-only here): a container converges through it, twice;
+    tls true against it fails before anything changes, saying there is no TLS there."""
+    plain = "tcp://127.0.0.1:2375"
+    pid = lab.ssh(H, "nohup socat TCP-LISTEN:2375,bind=127.0.0.1,reuseaddr,fork "
+                     "UNIX-CONNECT:/var/run/docker.sock >/dev/null 2>&1 & echo $!").stdout.strip()
+    try:
+        lab.ssh(H, "for i in $(seq 50); do socat -u /dev/null TCP:127.0.0.1:2375 2>/dev/null "
+                   "&& exit 0; sleep 0.1; done; exit 1")
+        ct = ("ct", "dockyard.fleet.container", {"name": P + "plain", "image": "dockyard/demo:v1",
+                                                 "labels": {"via": "tcp"}}, {})
+        first = play(book({"docker_host": plain}, [ct]))
+        assert first.rc == 0 and first.changed == 1, first.stdout[-3000:]
+        assert lab.docker(H).containers.get(P + "plain").labels["via"] == "tcp"
+        again = play(book({"docker_host": plain}, [ct]))
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+        before = lab.snapshot(H)
+        bad = dict(ct[2], labels={"via": "tls"})
+        res = play(book({"docker_host": plain, "tls": True},
+                        [("ct", ct[1], bad, {"ignore_errors": True}),
+                         ("info", "dockyard.fleet.host_info", {}, {"ignore_errors": True})]))
+        for task in ("ct", "info"):
+            rec = res.results(task=task)
+            assert rec and rec[0]["status"] == "failed", (task, res.stdout[-3000:])
+            msg = rec[0]["result"]["msg"]
+            assert "no TLS at %s: leave options tls and validate_certs unset" % plain in msg, msg
+        assert lab.snapshot(H) == before
+    finally:
+        lab.ssh(H, "kill %s" % pid, check=False)
