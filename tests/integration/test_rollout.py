@@ -317,7 +317,7 @@ def test_rolling_restart_per_step_mode_drops_nothing(lab, fleet_v1):
 def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fleet_v1):
     """-e deploy_roll_in_turn=false (the role's name for it, not rolling_restart_in_turn):
     the shipped playbook then makes batches of one host (serial 1), never one batch whose
-    hosts would all roll at once. Nothing dropped."""
+    hosts would all roll at once. Nothing dropped. Then a ramp of batches, [1, "100%"]."""
     before = versions(lab)
     client = load(lab)
     res = run_playbook(lab, "playbooks/rolling_restart.yml",
@@ -332,6 +332,17 @@ def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fl
     assert ran == [(h, a) for h in lab.app_hosts for a in ("release", "service")], ran
     assert not [r for r in res.records if r["action"].endswith("service")
                 and (r["result"].get("roll") or {}).get("waited")], "a roll waited for a turn"
+
+    # a ramp reaches the play keyword as a list: app1 alone, then the other two together
+    res = run_playbook(lab, "playbooks/rolling_restart.yml",
+                       extra_vars=fleet(lab, rolling_restart_serial=[1, "100%"]))
+    assert res.rc == 0, res.stdout[-4000:]
+    ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
+           if r["status"] != "skipped" and r["action"].rsplit(".", 1)[-1] in ("release", "service")]
+    first, rest = lab.app_hosts[0], lab.app_hosts[1:]
+    assert ran[:2] == [(first, "release"), (first, "service")], ran
+    assert sorted(ran[2:2 + len(rest)]) == [(h, "release") for h in rest], ran
+    assert versions(lab) == before
 
 
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
