@@ -131,7 +131,9 @@ class _master_lock:
         return False
 
 
-def _live(path):
+def listening(path):
+    """Whether something accepts connections on the unix socket path (a forward's file that
+    nothing listens on was left by a master that has gone)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.settimeout(2)
@@ -172,7 +174,7 @@ def open_forward_to_controller(action, remote_path):
     False only when a live forward was there already (a socket file nothing listens on was
     left by a master that has gone: it is removed and the forward made anew)."""
     local = controller_path(action, remote_path)
-    live = os.path.exists(local) and _live(local)
+    live = os.path.exists(local) and listening(local)
     if not live and os.path.exists(local):
         _unlink(local)  # left by a master that has gone
     spec = "%s:%s" % (local, remote_path)

@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import listening
+
 APP = "stx"
 PORTS = (8281, 8282)
 SECRET = "s3cr3t-rollout-value"
@@ -222,12 +224,12 @@ def test_haproxy_info_replaces_and_cancels_a_forward_a_gone_master_left(fleet, p
     try:
         res = play(info)                   # a live forward: read through it, left alone
         assert res.rc == 0, res.stdout[-3000:]
-        assert os.path.exists(local) and _listening(local)
+        assert os.path.exists(local) and listening(local)
         assert play(forward % "absent").rc == 0
         stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stale.bind(local)
         stale.close()                      # as a killed master leaves it
-        assert os.path.exists(local) and not _listening(local)
+        assert os.path.exists(local) and not listening(local)
         res = play(info)
         assert res.rc == 0, res.stdout[-3000:]
         r = res.results(action="haproxy_info")[0]["result"]
@@ -235,17 +237,6 @@ def test_haproxy_info_replaces_and_cancels_a_forward_a_gone_master_left(fleet, p
         assert not os.path.exists(local)   # made by this run, so cancelled by it
     finally:
         play(forward % "absent")
-
-
-def _listening(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def test_status_playbook_prints_one_table(fleet, play):
