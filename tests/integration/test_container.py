@@ -290,7 +290,7 @@ def _removing(lab, name, files=300000):
     other = threading.Thread(target=lab.docker(H).api.remove_container, args=(name,),
                              kwargs={"force": True}, daemon=True)
     other.start()
-    for _ in range(100):
+    for dummy in range(100):
         if api.inspect_container(name)["State"]["Status"] == "removing":
             return other
         time.sleep(0.05)

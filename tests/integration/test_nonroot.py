@@ -59,9 +59,9 @@ def book(user, tasks):
 def test_engine_runs_as_a_non_root_ssh_user(lab, play, users, user):
     in_group = USERS[user]
     name = P + user
-    tasks = [{"name": "svc", "dockyard.fleet.service": {
-                 "name": name, "image": "dockyard/demo:v1", "replicas": 2, "wait": "healthy",
-                 "port_base": 18701 if in_group else 18711}},
+    svc = {"name": name, "image": "dockyard/demo:v1", "replicas": 2, "wait": "healthy",
+           "port_base": 18701 if in_group else 18711}
+    tasks = [{"name": "svc", "dockyard.fleet.service": svc},
              {"name": "info", "dockyard.fleet.container_info": {"name": name + "-1"}},
              {"name": "host", "dockyard.fleet.host_info": {}}]
     whoami = lab.ssh(H, "su -s /bin/sh -c 'id -un' %s" % user).stdout.strip()
