@@ -194,6 +194,15 @@ def test_module_errors_name_the_option(fleet, play):
     assert "option server" in r.one(action="haproxy_server")["msg"]
     r = play(module_play(backend="nope", server="app1-1", state="drain"))
     assert "option backend" in r.one(action="haproxy_server")["msg"]
+    # ';' separates runtime-API commands: a name that smuggles in a second one is refused
+    # before the socket is opened, and nothing changes
+    states = {n: row["status"] for n, row in stats(fleet).items()}
+    for opts in (dict(backend="app", server="app1-1;disable server app/app1-2"),
+                 dict(backend="app;disable server app/app1-2", server="app1-1")):
+        r = play(module_play(state="drain", **opts))
+        msg = r.one(action="haproxy_server")["msg"]
+        assert r.rc != 0 and "without spaces or ';'" in msg, msg
+    assert {n: row["status"] for n, row in stats(fleet).items()} == states
     r = play(module_play(backend="app", server="app1-1", state="drain",
                          socket="/run/haproxy/user.sock"))
     msg = r.one(action="haproxy_server")["msg"]
