@@ -39,6 +39,17 @@ class HAProxyError(Exception):
     """A failure talking to HAProxy, with a message naming the option at fault."""
 
 
+def name_problem(value, option, what="name", empty_ok=False):
+    """Why value cannot be (the start of) a backend or server name in a runtime-API command,
+    or None. ';' separates commands there (a name must never smuggle in a second one), and a
+    space ends an argument."""
+    text = value or ""
+    if (not text and not empty_ok) or any(c.isspace() or c == ";" for c in text):
+        return "option %s must be a %s%s without spaces or ';', got %r" % (
+            option, "" if empty_ok else "non-empty ", what, value)
+    return None
+
+
 # ---------------------------------------------------------------- client (I/O)
 class RuntimeClient:
     """One runtime-API command per connection, over a unix socket or TCP host:port."""

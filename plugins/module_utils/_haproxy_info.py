@@ -9,8 +9,8 @@ Builds on the parsers of _haproxy (not changed here). Private to dockyard.fleet.
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, admin_state, combined_command, parse_servers_state,
-    parse_show_stat, split_combined)
+    HAProxyError, RuntimeClient, admin_state, combined_command, name_problem,
+    parse_servers_state, parse_show_stat, split_combined)
 
 PSEUDO_SERVERS = ("FRONTEND", "BACKEND")
 
@@ -109,10 +109,10 @@ def haproxy_info_main(module, reach=None):
                              "spaces, got %r" % p["socket"])
     backend = p["backend"]
     if backend is not None:
+        problem = name_problem(backend, "backend", "backend name")
+        if problem:
+            module.fail_json(msg=problem)
         backend = backend.strip()
-        if not backend or any(c.isspace() or c == ";" for c in backend):
-            module.fail_json(msg="option backend must be a backend name without spaces or ';', "
-                                 "got %r" % p["backend"])
     if p["timeout"] <= 0:
         module.fail_json(msg="option timeout must be > 0, got %s" % p["timeout"])
 

@@ -20,7 +20,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compare import dif
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
     SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, fetch_views)
+    HAProxyError, RuntimeClient, fetch_views, name_problem)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
     GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
@@ -338,11 +338,20 @@ def connect_lbs(module, opt, names):
     return lbs
 
 
-def check_lbs(opt, lbs):
-    """Why the load balancers of option opt (roll, ready) cannot be used, or None."""
+def check_lbs(opt, lbs, server_prefix):
+    """Why the load balancers of option opt (roll, ready) cannot be used, or None. The
+    backend and the server names go into runtime-API commands: no spaces, no ';'."""
     if not lbs:
         return "option %s.load_balancers lists no load balancer" % opt
+    problem = name_problem(server_prefix, "%s.server_prefix" % opt, "server name prefix",
+                           empty_ok=True)
+    if problem:
+        return problem
     for n, lb in enumerate(lbs, 1):
+        problem = name_problem(lb.get("backend"), "%s.load_balancers[%d].backend" % (opt, n),
+                               "backend name")
+        if problem:
+            return problem
         if lb.get("controller_socket"):
             return ("option %s.load_balancers[%d].controller_socket is forwarded by the action "
                     "plugin of dockyard.fleet.service, which did not run (use the module by its "
@@ -357,7 +366,7 @@ def check_roll(p):
         return None
     if p["state"] != "started" or p["converge"] != "all":
         return "option roll needs state=started and converge=all"
-    lb_error = check_lbs("roll", r["load_balancers"])
+    lb_error = check_lbs("roll", r["load_balancers"], r["server_prefix"])
     if lb_error:
         return lb_error
     for opt in ("drain_timeout", "ready_timeout", "interval"):
@@ -377,7 +386,7 @@ def check_ready(p):
         return "options ready and roll are mutually exclusive (a roll ends every replica UP)"
     if p["state"] != "started":
         return "option ready needs state=started"
-    lb_error = check_lbs("ready", r["load_balancers"])
+    lb_error = check_lbs("ready", r["load_balancers"], r["server_prefix"])
     if lb_error:
         return lb_error
     for opt in ("timeout", "interval"):

@@ -222,16 +222,14 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, compared, late_message, run_step)
+    HAProxyError, RuntimeClient, compared, late_message, name_problem, run_step)
 
 
 def _check_names(module, opt, values):
     for value in values:
-        text = (value or "").strip()
-        # ';' separates runtime-API commands: a name must never smuggle in a second one.
-        if not text or any(c.isspace() or c == ";" for c in text):
-            module.fail_json(msg="option %s must be a non-empty name without spaces or ';', got %r"
-                             % (opt, value))
+        problem = name_problem(value, opt)
+        if problem:
+            module.fail_json(msg=problem)
     if len(set(values)) != len(values):
         module.fail_json(msg="option %s names a server twice: %s" % (opt, ", ".join(values)))
 

@@ -229,6 +229,15 @@ def test_bad_input_changes_nothing(lab, play, ids):
         "memory": "{name: sv-bad, image: %s, replicas: 2, memory: lots}" % V1,
         "name": "{name: 'sv bad', image: %s}" % V1,
         "image": "{name: sv-bad, image: 'dockyard/demo:absent', pull: never}",
+        # backend and server names go into HAProxy runtime-API commands, where ';' starts
+        # another command: refused before any load balancer is asked
+        "ready.server_prefix": "{name: sv-bad, image: %s, replicas: 2, port_base: 18300, "
+                               "ready: {server_prefix: 'x;clear counters all;', load_balancers: "
+                               "[{socket: /run/haproxy/admin.sock, backend: app}]}}" % V1,
+        "roll.load_balancers[1].backend": "{name: sv-bad, image: %s, replicas: 2, port_base: "
+                                          "18300, roll: {server_prefix: x-, load_balancers: "
+                                          "[{socket: /run/haproxy/admin.sock, backend: "
+                                          "'app;disable server app/x-1'}]}}" % V1,
     }
     tasks = "\n".join("- name: %s\n  dockyard.fleet.service: %s\n  ignore_errors: true" % (k, v)
                       for k, v in cases.items())

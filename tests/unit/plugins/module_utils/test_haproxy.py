@@ -286,3 +286,16 @@ def test_run_step_no_change_is_no_command():
     ha = _fleet()
     step = h.run_step(ha, "app", ["b"], state="ready", wait=True)
     assert step["commands"] == [] and not step["late"]
+
+
+def test_runtime_api_names_never_carry_a_second_command():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import name_problem
+    assert name_problem("app1-1", "server") is None
+    assert name_problem("app1-1;disable server app/app1-2", "server") == (
+        "option server must be a non-empty name without spaces or ';', "
+        "got 'app1-1;disable server app/app1-2'")
+    assert "option backend" in name_problem(" app", "backend")
+    assert "non-empty" in name_problem("", "server")
+    assert name_problem("", "roll.server_prefix", "server name prefix", empty_ok=True) is None
+    assert name_problem("a b-", "roll.server_prefix", "server name prefix", empty_ok=True) == (
+        "option roll.server_prefix must be a server name prefix without spaces or ';', got 'a b-'")
