@@ -7,10 +7,10 @@ _haproxy_info.py) happens here, against the load balancer's runtime-API socket f
 the controller over the task's SSH ControlMaster (module_utils/_ssh_forward.py, as
 socket_forward does): no module run on the host. A forward made here is cancelled at the end;
 a live one that was there already (socket_forward's, for a deploy) is left alone (a socket
-file left by a master that has gone is no forward: it is made anew, and cancelled). Where that is not
-possible, and with auto when the read over the forward fails (an SSH user the socket does not
-let in), the module runs on the host and says why (execution_reason); controller fails
-instead, naming the option."""
+file left by a master that has gone is no forward: it is made anew, and cancelled). Where
+that is not possible, and with auto when the read over the forward fails (an SSH user the
+socket does not let in), the module runs on the host and says why (execution_reason);
+controller fails instead, naming the option."""
 from __future__ import annotations
 
 import subprocess

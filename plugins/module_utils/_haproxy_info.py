@@ -112,7 +112,6 @@ def haproxy_info_main(module, reach=None):
         problem = name_problem(backend, "backend", "backend name")
         if problem:
             module.fail_json(msg=problem)
-        backend = backend.strip()
     if p["timeout"] <= 0:
         module.fail_json(msg="option timeout must be > 0, got %s" % p["timeout"])
 
