@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -25,11 +26,19 @@ SUDOERS = "/etc/sudoers.d/dockyard-lab-nonroot"
 
 
 def _drop_users():
-    for user in USERS:
-        subprocess.run(["pkill", "-KILL", "-u", user], check=False, capture_output=True)
-        subprocess.run(["userdel", "-r", user], check=False, capture_output=True)
+    """Remove the users, once their processes (the SSH sessions of the controller's masters)
+    are gone: userdel refuses a user a process still runs as."""
     if os.path.exists(SUDOERS):
         os.unlink(SUDOERS)
+    for user in USERS:
+        for dummy in range(50):
+            if subprocess.run(["id", user], check=False, capture_output=True).returncode != 0:
+                break
+            subprocess.run(["pkill", "-KILL", "-u", user], check=False, capture_output=True)
+            subprocess.run(["userdel", "-r", user], check=False, capture_output=True)
+            time.sleep(0.1)
+        else:
+            raise AssertionError("user %s could not be removed" % user)
 
 
 @pytest.fixture(scope="module")
