@@ -314,10 +314,11 @@ def test_rolling_restart_per_step_mode_drops_nothing(lab, fleet_v1):
         assert ran.count((host, "haproxy_server")) >= 2, ran
 
 
-def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fleet_v1):
+def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fleet_v1, tmp_path):
     """-e deploy_roll_in_turn=false (the role's name for it, not rolling_restart_in_turn):
     the shipped playbook then makes batches of one host (serial 1), never one batch whose
-    hosts would all roll at once. Nothing dropped. Then a ramp of batches, [1, "100%"]."""
+    hosts would all roll at once. Nothing dropped. Then a ramp of batches, [1, "100%"], from
+    the inventory."""
     before = versions(lab)
     client = load(lab)
     res = run_playbook(lab, "playbooks/rolling_restart.yml",
@@ -333,9 +334,12 @@ def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fl
     assert not [r for r in res.records if r["action"].endswith("service")
                 and (r["result"].get("roll") or {}).get("waited")], "a roll waited for a turn"
 
-    # a ramp reaches the play keyword as a list: app1 alone, then the other two together
-    res = run_playbook(lab, "playbooks/rolling_restart.yml",
-                       extra_vars=fleet(lab, rolling_restart_serial=[1, "100%"]))
+    # a ramp from the inventory (group_vars of app, which the play keyword itself cannot
+    # see) reaches the play keyword as a list: app1 alone, then the other two together
+    extra = tmp_path / "batches.yml"
+    extra.write_text(json.dumps({"app": {"vars": {"rolling_restart_serial": [1, "100%"]}}}))
+    res = run_playbook(lab, "playbooks/rolling_restart.yml", extra_vars=fleet(lab),
+                       env={"ANSIBLE_INVENTORY": "%s,%s" % (lab.inventory, extra)})
     assert res.rc == 0, res.stdout[-4000:]
     ran = [(r["host"], r["action"].rsplit(".", 1)[-1]) for r in res.records
            if r["status"] != "skipped" and r["action"].rsplit(".", 1)[-1] in ("release", "service")]
