@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 
+import docker
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
@@ -290,10 +291,12 @@ def _removing(lab, name, files=100000):
                                  "| /bin/busybox xargs /bin/busybox touch" % files])["Id"]
     api.exec_start(eid)
     assert api.exec_inspect(eid)["ExitCode"] == 0
-    other = threading.Thread(target=lab.docker(H).api.remove_container, args=(name,),
+    # another client indeed: a connection of its own, not the poll's below
+    remover = docker.APIClient(base_url="unix://" + lab.docker_sock(H), timeout=120)
+    other = threading.Thread(target=remover.remove_container, args=(name,),
                              kwargs={"force": True}, daemon=True)
     other.start()
-    for dummy in range(100):
+    for dummy in range(200):
         if api.inspect_container(name)["State"]["Status"] == "removing":
             return other
         time.sleep(0.05)
