@@ -519,11 +519,12 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
         _serve_from_app3_again(lab)
 
 
-def _serve_from_app3_again(lab):
-    """The fleet's servers on app3 again, after a test that rolled its own replicas there."""
-    lab.clean("app3", "rl-")
+def _serve_from_app3_again(lab, host="app3"):
+    """The fleet's servers on host again, after a test that rolled its own replicas there."""
+    lab.clean(host, "rl-")
+    lab.clean(host, "rt-")
     for i, port in enumerate(PORTS, 1):
-        lab.docker("app3").containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
+        lab.docker(host).containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
                                           entrypoint=SLOW_CMD, ports={"80/tcp": port},
                                           detach=True)
     assert wait_until(lambda: all_up(lab)), stats(lab)
@@ -560,6 +561,105 @@ def test_a_roll_whose_rollback_image_has_no_healthcheck_changes_nothing(fleet, p
     finally:
         api.remove_image("dockyard/demo:nohc", force=True)
         _serve_from_app3_again(lab)
+
+
+
+TURNS_PLAY = """
+- hosts: app2,app3
+  gather_facts: false
+  vars:
+    # not the ssh plugin: no forward to the host, so no roll.gate; the action plugin
+    # waits for each host's turn on the controller (host keys: paramiko has no option for
+    # the lab's known_hosts file)
+    ansible_connection: paramiko_ssh
+    ansible_paramiko_host_key_checking: false
+  tasks:
+    - dockyard.fleet.service:
+        name: rt
+        image: dockyard/demo:%s
+        replicas: 2
+        port_base: %d
+        env: {V: "%s"}
+        healthcheck:
+          test: [CMD, /bin/busybox, wget, -q, -O, /dev/null, "http://127.0.0.1/health"]
+          interval: 1s
+          retries: 2
+        wait: healthy
+        roll:
+          load_balancers: [{socket: "%s:%d", backend: app, name: lb1}]
+          server_prefix: "{{ inventory_hostname }}-"
+          drain_timeout: 10
+          ready_timeout: 30
+          rollback_image: dockyard/demo:v1
+          batch_id: "%s"
+          batch_hosts: [app3, app2]
+"""
+
+
+def test_hosts_take_turns_without_the_ssh_plugin(fleet, play):
+    """roll.batch_id over a connection that cannot forward a socket (paramiko_ssh): no
+    roll.gate, the action plugin awaits each host's turn on the controller before the module
+    starts. app3 then app2 (the list's order, whatever order the forks start in); a second run
+    changes nothing; a broken release fails on app3 (rolled back) and halts app2 unchanged.
+    The load balancer's runtime API is a TCP relay on lb1 (a unix socket there is not
+    reachable from the app hosts, and a controller socket needs the ssh plugin)."""
+    lab = fleet
+    hosts = ("app3", "app2")
+    port = 9999
+    addr = lab.lb["lb1"]
+    relay = lab.ssh("lb1", "nohup socat TCP-LISTEN:%d,bind=%s,reuseaddr,fork "
+                           "UNIX-CONNECT:/run/haproxy/admin.sock >/dev/null 2>&1 & echo $!"
+                    % (port, addr)).stdout.strip()
+    env = {"ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "false"}
+    for h in hosts:
+        lab.clean(h, PREFIX)
+        lab.clean(h, "rt-")
+        lab.load_image(h, "dockyard/demo:broken")
+
+    def run(image, v, batch):
+        return play(TURNS_PLAY % (image, PORTS[0], v, addr, port, batch), env=env)
+
+    try:
+        lab.ssh("lb1", "for i in $(seq 50); do socat -u /dev/null TCP:%s:%d 2>/dev/null "
+                       "&& exit 0; sleep 0.1; done; exit 1" % (addr, port))
+        first = run("v1", "1", "turns-1")
+        assert first.rc == 0 and first.changed == 2, first.stdout[-3000:]
+        for h in hosts:
+            res = first.one(action="service", host=h)
+            assert res["execution"] == "host", res
+            assert res["roll"]["done"] == [1, 2] and "waited" not in res["roll"], res["roll"]
+            assert "forwarded" not in res, res
+        # app2's run started once app3's had ended: its replicas made after app3's last one
+        # was started (without turns the two hosts roll at the same time)
+        made = {h: {n: lab.docker(h).api.inspect_container(n) for n in ("rt-1", "rt-2")}
+                for h in hosts}
+        assert min(c["Created"] for c in made["app2"].values()) > \
+            max(c["State"]["StartedAt"] for c in made["app3"].values()), made
+        assert wait_until(lambda: all_up(lab)), stats(lab)
+
+        again = run("v1", "1", "turns-2")
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        assert [again.one(action="service", host=h)["roll"]["commands"] for h in hosts] == [[], []]
+
+        before = lab.snapshot("app2")
+        broken = run("broken", "2", "turns-3")
+        assert broken.rc != 0
+        assert [r["status"] for r in broken.results(action="service")] == ["failed"] * 2
+        failed = broken.one(action="service", host="app3")
+        assert failed["rolled_back"] and failed["failed_index"] == 1, failed
+        halted = broken.one(action="service", host="app2")
+        assert halted["not_started"] is True and halted["halted_by"] == "app3", halted
+        assert halted["changed"] is False and "roll" not in halted, halted
+        assert lab.snapshot("app2") == before
+        for h in hosts:  # app3 back on v1 (its replica 2 never rolled), app2 untouched
+            for n in ("rt-1", "rt-2"):
+                c = lab.docker(h).api.inspect_container(n)
+                assert c["Config"]["Image"] == "dockyard/demo:v1" and c["State"]["Running"], (h, n)
+        assert wait_until(lambda: all_up(lab)), stats(lab)
+    finally:
+        lab.ssh("lb1", "kill %s" % relay, check=False)
+        for h in hosts:
+            _serve_from_app3_again(lab, h)
 
 
 LOCAL = {"set_fact", "assert", "validate_argument_spec", "debug", "meta", "include_tasks",
