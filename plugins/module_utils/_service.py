@@ -18,7 +18,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine i
     ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, start_probes)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
-    SERVICE_LABEL, plan_replicas, replica_action, replica_spec)
+    SERVICE_LABEL, entry_name, plan_replicas, replica_action, replica_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, fetch_views, name_problem)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
@@ -63,7 +63,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         d = decide(slot["name"], rspec, state, current, image_info, comparisons,
                    p["recreate"], p["restart"], current_image)
         decisions.append((slot, rspec, d))
-    removals = [{"index": None, "name": (e.get("Names") or ["?"])[0].lstrip("/"), "entry": e}
+    removals = [{"index": None, "name": entry_name(e), "entry": e}
                 for e in layout["remove"]]
     # converge=missing: existing replicas and removals are only planned
     only_missing = p["converge"] == "missing"
@@ -207,6 +207,10 @@ def run_roll(module, spec, comparisons, client=None):
     layout = plan_replicas(name, p["replicas"], existing, "started", p["port_base"], p["ports"],
                            indexes, p["container_port"])
     slots = {s["index"]: s for s in layout["slots"]}
+    if layout["above"]:  # a roll converges 1..replicas (or only) and removes nothing
+        module.warn("replicas above replicas=%d left as they are (a roll neither restarts nor "
+                    "removes them; a run without roll does): %s"
+                    % (p["replicas"], ", ".join(entry_name(e) for e in layout["above"])))
     for slot in slots.values():
         if not slot["existing"] and engine.inspect(slot["name"]) is not None:
             module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or rename it "

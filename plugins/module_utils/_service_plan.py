@@ -42,6 +42,11 @@ def host_ports(replicas, port_base=None, ports=None):
     return {i: None for i in range(1, replicas + 1)}
 
 
+def entry_name(entry):
+    """The container name of an engine listing entry (without the leading slash)."""
+    return (entry.get("Names") or ["?"])[0].lstrip("/")
+
+
 def _index_of(entry, name):
     labels = entry.get("Labels") or {}
     try:
@@ -60,9 +65,10 @@ def plan_replicas(name, replicas, existing, state="started", port_base=None, por
 
     existing: the one listing of containers labelled dockyard.service=<name>.
     Returns {"slots": [{index, name, host_port, existing}], "remove": [entry...],
-             "ports": {"1": port...}}. Slots are the replicas to converge (all, or
-    those in `only`); removals are replicas above N and strays (labelled for the
-    service but not named like a replica), skipped when `only` is set.
+             "above": [entry...], "ports": {"1": port...}}. Slots are the replicas to
+    converge (all, or those in `only`); removals are replicas above N and strays (labelled
+    for the service but not named like a replica), skipped when `only` is set; "above" lists
+    the replicas above N whether or not they are removed.
     """
     validate_name(name)
     if replicas < 0:
@@ -88,16 +94,15 @@ def plan_replicas(name, replicas, existing, state="started", port_base=None, por
                   "existing": by_index.get(i)} for i in sorted(targets) if by_index.get(i)]
         if only:
             remove = []
-        return {"slots": slots, "remove": remove, "ports": {}}
-    for index, entry in sorted(by_index.items()):
-        if index > replicas:
-            remove.append(entry)
+        return {"slots": slots, "remove": remove, "above": [], "ports": {}}
+    above = [entry for index, entry in sorted(by_index.items()) if index > replicas]
+    remove.extend(above)
     wanted = sorted(set(only)) if only else list(range(1, replicas + 1))
     slots = [{"index": i, "name": replica_name(name, i), "host_port": hp[i],
               "existing": by_index.get(i)} for i in wanted]
     if only:
         remove = []
-    return {"slots": slots, "remove": remove,
+    return {"slots": slots, "remove": remove, "above": above,
             "ports": {str(i): p for i, p in sorted(hp.items())}}
 
 

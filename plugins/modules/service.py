@@ -90,6 +90,8 @@ options:
         load balancer until its sessions end, replaced or restarted as the other options say,
         awaited per O(wait), put back in service and awaited until every load balancer sees it UP
         with a passing check. The run that puts replica i back in service drains the next one.
+      - A roll scales nothing - replicas above O(replicas) are left as they are (a warning names
+        them); a run without O(roll) removes them.
       - If a replica fails (not healthy, not UP in time), the previous release
         (O(roll.rollback_image)) goes back on it, it is put back in service and the module fails
         with RV(failed_index), RV(failed_step) and RV(rolled_back); the replicas after it are not

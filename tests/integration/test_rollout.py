@@ -229,10 +229,22 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
     started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
                for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
     assert len(started) == 2 * len(lab.app_hosts) and all_on(lab, "v2"), versions(lab)
+    # a third replica of the service on the first host (left by hand: deploy_replicas is 2):
+    # the roll leaves it as it is and says so
+    host1 = lab.app_hosts[0]
+    api1 = lab.docker(host1).api
+    labels = {k: v for k, v in api1.inspect_container(APP + "-1")["Config"]["Labels"].items()
+              if k != "dockyard.app"}
+    extra = api1.create_container("dockyard/demo:v2", name=APP + "-3",
+                                  labels=dict(labels, **{"dockyard.replica": "3"}))["Id"]
     client = load(lab)
     res = run_playbook(lab, "playbooks/rolling_restart.yml", extra_vars=fleet(lab))
     stats = client.stop()
     assert res.rc == 0, res.stdout[-4000:]
+    warned = [w for r in res.records if r["host"] == host1 for w in r["result"].get("warnings") or []]
+    assert any("replicas above replicas=2 left as they are" in w and APP + "-3" in w
+               for w in warned), warned
+    assert api1.inspect_container(APP + "-3")["Id"] == extra
     assert stats.failed == 0, stats.summary()
     assert set(stats.versions) == {"v2"}, stats.summary()
     assert all_on(lab, "v2"), versions(lab)
@@ -286,6 +298,8 @@ def test_rolling_restart_in_place_keeps_the_release_each_host_runs(lab, fleet_v1
                        extra_vars=fleet(lab, deploy_strategy="all_at_once"))
     assert res.rc == 0, res.stdout[-4000:]
     assert all_on(lab, "v2"), versions(lab)
+    # a run without roll converges the count: the third replica is gone
+    assert not api1.containers(all=True, filters={"name": "^/%s-3$" % APP})
     for (host, name), before in started.items():
         after = lab.docker(host).api.inspect_container(name)["State"]["StartedAt"]
         assert after > before, (host, name, before, after)

@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import SpecError
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
-    host_ports, plan_replicas, replica_action, replica_spec)
+    entry_name, host_ports, plan_replicas, replica_action, replica_spec)
 
 
 def entry(name, index, cid=None):
@@ -41,6 +41,7 @@ def test_scale_down_removes_above_n():
     assert idx(p["slots"]) == [1, 2]
     assert p["slots"][0]["existing"]["Id"] == "id-web-1"
     assert sorted(e["Names"][0] for e in p["remove"]) == ["/web-3", "/web-4"]
+    assert [entry_name(e) for e in p["above"]] == ["web-3", "web-4"]
 
 
 def test_scale_up_keeps_existing():
@@ -57,7 +58,7 @@ def test_strays_removed():
     bad = entry("web-5", 5)
     bad["Labels"]["dockyard.replica"] = "five"
     p = plan_replicas("web", 2, [stray, dup, bad, entry("web-2", 2)], port_base=8081)
-    assert len(p["remove"]) == 3
+    assert len(p["remove"]) == 3 and p["above"] == []   # strays are not "above"
     assert p["slots"][1]["existing"]["Id"] == "id-web-2"
 
 
@@ -67,6 +68,7 @@ def test_only():
     assert idx(p["slots"]) == [2]
     assert p["slots"][0]["host_port"] == 8082
     assert p["remove"] == []          # others untouched, no scale-down
+    assert [entry_name(e) for e in p["above"]] == ["web-4"]   # but said (a roll warns)
     assert p["ports"] == {"1": 8081, "2": 8082, "3": 8083}
 
 
