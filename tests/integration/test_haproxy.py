@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -569,10 +570,8 @@ TURNS_PLAY = """
   gather_facts: false
   vars:
     # not the ssh plugin: no forward to the host, so no roll.gate; the action plugin
-    # waits for each host's turn on the controller (host keys: paramiko has no option for
-    # the lab's known_hosts file)
+    # waits for each host's turn on the controller
     ansible_connection: paramiko_ssh
-    ansible_paramiko_host_key_checking: false
   tasks:
     - dockyard.fleet.service:
         name: rt
@@ -596,7 +595,7 @@ TURNS_PLAY = """
 """
 
 
-def test_hosts_take_turns_without_the_ssh_plugin(fleet, play):
+def test_hosts_take_turns_without_the_ssh_plugin(fleet, play, tmp_path):
     """roll.batch_id over a connection that cannot forward a socket (paramiko_ssh): no
     roll.gate, the action plugin awaits each host's turn on the controller before the module
     starts. app3 then app2 (the list's order, whatever order the forks start in); a second run
@@ -610,7 +609,14 @@ def test_hosts_take_turns_without_the_ssh_plugin(fleet, play):
     relay = lab.ssh("lb1", "nohup socat TCP-LISTEN:%d,bind=%s,reuseaddr,fork "
                            "UNIX-CONNECT:/run/haproxy/admin.sock >/dev/null 2>&1 & echo $!"
                     % (port, addr)).stdout.strip()
-    env = {"ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "false"}
+    # paramiko checks host keys against ~/.ssh/known_hosts only: a HOME of the test's own
+    # with the lab's keys (checking stays on)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(os.path.join(lab.dir, "known_hosts"), home / ".ssh" / "known_hosts")
+    env = {"HOME": str(home), "ANSIBLE_PARAMIKO_RECORD_HOST_KEYS": "false",
+           "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+           "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
     for h in hosts:
         lab.clean(h, PREFIX)
         lab.clean(h, "rt-")
