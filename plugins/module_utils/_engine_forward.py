@@ -237,15 +237,24 @@ class ControllerModule:
     def __init__(self, params, check_mode):
         self.params = params
         self.check_mode = check_mode
+        self.warnings = []
+
+    def warn(self, warning):
+        """As AnsibleModule.warn: shown with the task's result."""
+        self.warnings.append(warning)
 
     def exit_json(self, **result):
         result.setdefault("changed", False)
+        if self.warnings:
+            result["warnings"] = list(self.warnings)
         raise ModuleExit(result)
 
     def fail_json(self, msg, **result):
         result.pop("exception", None)  # a traceback of the controller's code: not the host's
         result.update(failed=True, msg=msg)
         result.setdefault("changed", False)
+        if self.warnings:
+            result["warnings"] = list(self.warnings)
         raise ModuleExit(result)
 
 

@@ -564,31 +564,41 @@ class ImageManager:
         if keep is None:
             return []
         repo = self.name["repo"]
-        images = self.client.call("images", name=repo)
-        candidates = tags_of_repo(images, repo)
+        extra = []
         if self.check:
             # tags this run would add are candidates too
-            known = {c["tag"] for c in candidates}
-            for tag in current.get("RepoTags") or []:
-                if tag.rpartition(":")[0] == repo and tag not in known:
-                    candidates.append(dict(tag=tag, id=current["Id"], created=current.get("Created")))
-        # precise creation times (the list gives whole seconds)
-        created = {}
-        for c in candidates:
-            cid = norm_id(c["id"])
-            if cid not in created:
-                info = self.inspect(cid) if not cid.startswith("sha256:(") else None
-                created[cid] = (info or {}).get("Created") or c["created"]
-            c["created"] = created[cid]
-        used = {c.get("ImageID") for c in self.client.call("containers", all=True)}
-        _kept, removed = select_keep(candidates, current["Id"], used, keep)
+            extra = [dict(tag=tag, id=current["Id"], created=current.get("Created"))
+                     for tag in current.get("RepoTags") or [] if tag.rpartition(":")[0] == repo]
+        removed = prune_repo(self.client, repo, current, keep, self.check, extra)
         for tag in removed:
             self.changed = True
             self.removed.append(tag)
             self.actions.append("removed %s (keep %d)" % (tag, keep))
-            if not self.check:
-                self.client.call("remove_image", tag)
         return removed
+
+
+def prune_repo(client, repo, current, keep, check_mode=False, extra=()):
+    """Untag the images of repository `repo` beyond `keep` (select_keep: `current`, an image
+    inspect, first, then the newest; images any container uses always stay). extra: more
+    candidates, dict(tag, id, created) (the tags a check-mode run would add). Returns the
+    tags removed, or that would be in check mode. client: DockerClient-like."""
+    candidates = tags_of_repo(client.call("images", name=repo), repo)
+    known = {c["tag"] for c in candidates}
+    candidates += [dict(c) for c in extra if c["tag"] not in known]
+    # precise creation times (the list gives whole seconds)
+    created = {}
+    for c in candidates:
+        cid = norm_id(c["id"])
+        if cid not in created:
+            info = client.get("inspect_image", cid) if not cid.startswith("sha256:(") else None
+            created[cid] = (info or {}).get("Created") or c["created"]
+        c["created"] = created[cid]
+    used = {c.get("ImageID") for c in client.call("containers", all=True)}
+    _kept, removed = select_keep(candidates, current["Id"], used, keep)
+    if not check_mode:
+        for tag in removed:
+            client.call("remove_image", tag)
+    return removed
 
 
 def registry_of(repo):

@@ -167,26 +167,52 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
             module.fail_json(msg="the replicas run, but are not UP on every load balancer: %s"
                                  % "; ".join(late), changed=changed or bool(log), **result)
         changed = changed or bool(log)
-    exit_recorded(module, changed, settled=not open_changes, files=files, **result)
+    exit_recorded(module, changed, settled=not open_changes, files=files, engine=engine, **result)
 
 
-def exit_recorded(module, changed, settled=True, files=LocalRelease, **result):
+def exit_recorded(module, changed, settled=True, files=LocalRelease, engine=None, **result):
     """Exit with the run's result; with O(record), the release recorded first (only here: every
     change of the run is done), unless replicas are left pending a change (settled false). A
     record that fails fails the run, naming what did change. files: where the release files
-    are (LocalRelease, or the host's from a run on the controller)."""
+    are (LocalRelease, or the host's from a run on the controller). With record.keep_images,
+    the older images of the release's repository are untagged just before (the deploy lock,
+    when the run holds it, is still held: no other deploy's rollback image goes)."""
     rec = module.params["record"]
     if rec and settled:
+        image = rec["image"] or module.params["image"]
+        pruned = prune_images(module, engine, image, rec.get("keep_images"))
         try:
-            out = files.record(rec, rec["image"] or module.params["image"],
-                               changed if rec["changes"] is None else rec["changes"],
+            out = files.record(rec, image, changed if rec["changes"] is None else rec["changes"],
                                module.check_mode)
         except (ReleaseError, OSError) as exc:
             module.fail_json(msg="the replicas converged, but recording the release failed "
-                                 "(option record): %s" % exc, changed=changed, **result)
+                                 "(option record): %s" % exc, changed=changed or bool(pruned),
+                             **result)
+        if pruned is not None:
+            out["images_removed"] = pruned
         result["record"] = out
-        changed = changed or out["changed"]
+        changed = changed or out["changed"] or bool(pruned)
     module.exit_json(changed=changed, **result)
+
+
+def prune_images(module, engine, image, keep):
+    """record.keep_images: untag the images of image's repository beyond keep (the image
+    module's rule); returns the tags removed (or that would be, in check mode), None without
+    keep. A failure is a warning: the release is recorded all the same."""
+    if not keep or engine is None:
+        return None
+    from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
+        parse_reference, prune_repo)
+    try:
+        current = engine.image(image)
+        if current is None:
+            return []
+        return prune_repo(engine.client, parse_reference(image)["repo"], current, keep,
+                          module.check_mode)
+    except (DockerError, ValueError) as exc:
+        module.warn("the release is recorded, but removing older images failed "
+                    "(option record.keep_images): %s" % exc)
+        return []
 
 
 def replica_out(slot, info, action, probed=False):
@@ -316,7 +342,7 @@ def run_roll(module, spec, comparisons, client=None):
     done = {"done": result["done"], "seconds": result["seconds"], "commands": result["log"]}
     if waited is not None:
         done["waited"] = waited
-    exit_recorded(module, changed, **outcome({"roll": done}))
+    exit_recorded(module, changed, engine=engine, **outcome({"roll": done}))
 
 
 def connect_lbs(module, opt, names):
@@ -414,6 +440,9 @@ def check_record(p):
         return "option record.image is required when option image is not given"
     if rec["keep"] < 1:
         return "option record.keep must be at least 1, got %d" % rec["keep"]
+    if rec.get("keep_images") is not None and rec["keep_images"] < 1:
+        return "option record.keep_images must be at least 1 (the release's image is always " \
+               "kept), got %d" % rec["keep_images"]
     try:
         check_name(rec["app"], "record.app")
     except ReleaseError as exc:
@@ -513,6 +542,7 @@ def service_argument_spec():
             version=dict(type="str", required=True),
             image=dict(type="str"),
             keep=dict(type="int", default=5),
+            keep_images=dict(type="int"),
             changes=dict(type="bool"),
             detail=dict(type="str"),
             **RELEASE_PATH_ARGS,

@@ -301,6 +301,18 @@ options:
         description: How many releases (the current one included) the record remembers.
         type: int
         default: 5
+      keep_images:
+        description:
+          - Just before recording, keep only this many images of the repository of
+            O(record.image), counting that one, as O(dockyard.fleet.image#module:keep) does
+            (newest first by creation time; images any container uses always stay and do not
+            count). Tags of the others are removed and returned in RV(record.images_removed).
+          - Done here rather than when the image is put on the host so that it happens under
+            the deploy lock (O(lock), or a lock this run's O(record.token) holds): a deploy
+            that waits for the lock cannot remove an image another deploy's rollback needs.
+          - A failure to remove is a warning; the release is recorded all the same.
+        type: int
+        version_added: 0.3.0
       changes:
         description: Write the audit line even if the version did not move. Defaults to whether this run changed something.
         type: bool
@@ -529,6 +541,7 @@ record:
     current: {description: The current release after the run., type: dict}
     previous: {description: "Earlier releases, most recent first.", type: list, elements: dict}
     audit_line: {description: "The audit line written, if any.", type: str}
+    images_removed: {description: "With O(record.keep_images), the tags removed (or that would be, in check mode).", type: list, elements: str}
 failed_index:
   description: With O(roll), the replica at which the roll stopped.
   returned: failure of a roll

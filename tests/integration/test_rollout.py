@@ -458,6 +458,69 @@ def test_concurrent_deploys_of_one_app_cannot_interleave(lab, fleet_v1):
     assert {rep[0] for rep in versions(lab)[host].values()} == {"v2"}
 
 
+
+LOCK_PLAY = """
+- hosts: %s
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.release: {app: %s, state: %s, token: another-deploy, owner: someone-else}
+"""
+
+
+def test_older_images_go_under_the_lock_once_the_release_is_recorded(lab, fleet_v1):
+    """deploy_keep_images 1: a deploy that finds the lock held by another deploy has loaded
+    nothing it needs and removed no image (the other deploy may still roll back to one of
+    them); once the lock is free the deploy rolls, records the release and only then removes
+    the repository's other images that no container uses; a rerun changes nothing."""
+    host = lab.app_hosts[0]
+    api = lab.docker(host).api
+    tags = ("dockyard/demo:v1", "dockyard/demo:v2", "dockyard/demo:broken")
+
+    def demo_tags():
+        return sorted(t for i in api.images(name="dockyard/demo") for t in i.get("RepoTags") or [])
+
+    for tag in tags:
+        lab.load_image(host, tag)
+    running = {rep[0] for rep in versions(lab, [host])[host].values()}
+    assert len(running) == 1, running
+    target = "v1" if running == {"v2"} else "v2"
+    # without secrets: the service run takes the lock, after the image step (with secrets a
+    # release run takes it first, before the image step)
+    extra = {k: v for k, v in fleet(lab, deploy_version=target, deploy_keep_images=1).items()
+             if k != "deploy_secret_env"}
+    try:
+        held = run_playbook(lab, LOCK_PLAY % (host, APP, "locked"))
+        assert held.rc == 0, held.stdout[-3000:]
+        blocked = run_playbook(lab, "playbooks/deploy.yml", limit=host, extra_vars=extra)
+        assert blocked.rc != 0 and "holds the lock" in blocked.stdout, blocked.stdout[-3000:]
+        assert [r["status"] for r in blocked.records if r["action"].endswith("image")] == ["ok"]
+        assert demo_tags() == sorted(tags)          # nothing removed without the lock
+        assert {rep[0] for rep in versions(lab, [host])[host].values()} == running
+
+        freed = run_playbook(lab, LOCK_PLAY % (host, APP, "unlocked"))
+        assert freed.rc == 0, freed.stdout[-3000:]
+        res = run_playbook(lab, "playbooks/deploy.yml", limit=host, extra_vars=extra)
+        assert res.rc == 0, res.stdout[-4000:]
+        assert {rep[0] for rep in versions(lab, [host])[host].values()} == {target}
+        used = {c["Image"] for c in api.containers(all=True)}
+        kept = sorted(t for t in tags if t.endswith(":" + target) or t in used)
+        assert demo_tags() == kept, (demo_tags(), used)
+        removed = [t for r in res.records if r["host"] == host and r["status"] == "ok"
+                   for t in (r["result"].get("record") or {}).get("images_removed")
+                   or (r["result"].get("removed") if r["action"].endswith("image") else None) or []]
+        assert sorted(removed) == sorted(set(tags) - set(kept)), removed
+        # the record was written after the removal: the release is the target
+        rec = json.loads(lab.ssh(host, "cat /var/lib/dockyard/releases/%s.json" % APP).stdout)
+        assert rec["current"]["version"] == target, rec
+
+        again = run_playbook(lab, "playbooks/deploy.yml", limit=host, extra_vars=extra)
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    finally:
+        run_playbook(lab, LOCK_PLAY % (host, APP, "unlocked"))
+        for tag in tags:  # the later tests' images
+            lab.load_image(host, tag)
+
+
 def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
     victim = lab.app_hosts[1]
     client = load(lab, seconds=300)
