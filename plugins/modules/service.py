@@ -308,7 +308,7 @@ options:
             (newest first by creation time; images any container uses always stay and do not
             count). Tags of the others are removed and returned in RV(record.images_removed).
           - Done here rather than when the image is put on the host so that it happens under
-            the deploy lock (O(lock), or a lock this run's O(record.token) holds): a deploy
+            the deploy lock (O(lock), or a lock this run's O(record.token) holds), so a deploy
             that waits for the lock cannot remove an image another deploy's rollback needs.
           - A failure to remove is a warning; the release is recorded all the same.
         type: int

@@ -526,8 +526,8 @@ def _serve_from_app3_again(lab, host="app3"):
     lab.clean(host, "rt-")
     for i, port in enumerate(PORTS, 1):
         lab.docker(host).containers.run("dockyard/demo:v1", name="%s%d" % (PREFIX, i),
-                                          entrypoint=SLOW_CMD, ports={"80/tcp": port},
-                                          detach=True)
+                                        entrypoint=SLOW_CMD, ports={"80/tcp": port},
+                                        detach=True)
     assert wait_until(lambda: all_up(lab)), stats(lab)
 
 
@@ -562,7 +562,6 @@ def test_a_roll_whose_rollback_image_has_no_healthcheck_changes_nothing(fleet, p
     finally:
         api.remove_image("dockyard/demo:nohc", force=True)
         _serve_from_app3_again(lab)
-
 
 
 TURNS_PLAY = """

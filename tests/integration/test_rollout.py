@@ -458,7 +458,6 @@ def test_concurrent_deploys_of_one_app_cannot_interleave(lab, fleet_v1):
     assert {rep[0] for rep in versions(lab)[host].values()} == {"v2"}
 
 
-
 LOCK_PLAY = """
 - hosts: %s
   gather_facts: false
