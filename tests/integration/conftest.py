@@ -287,3 +287,43 @@ def play(lab):
     def _play(playbook: str, **kw) -> Result:
         return run_playbook(lab, playbook, **kw)
     return _play
+
+
+# ------------------------------------------------------------------ fault test files
+
+
+def app_vars(app: str, port_base: int, **extra) -> dict:
+    """The deploy role's variables for an app of its own behind lb1 (2 replicas per host)."""
+    return dict({"deploy_app": app, "deploy_port_base": port_base, "deploy_replicas": 2,
+                 "deploy_haproxy_backend": app, "haproxy_backend_name": app}, **extra)
+
+
+def site_fleet(lab: Lab, app_vars_: dict, on_version):
+    """Generator for a module-scoped fixture: the app's replicas removed, site.yml to v1,
+    on_version(lab, "v1") asserted; after the module the replicas removed again."""
+    app = app_vars_["deploy_app"]
+    for host in lab.app_hosts:
+        lab.clean(host, app + "-")
+    res = run_playbook(lab, "playbooks/site.yml", extra_vars=dict(app_vars_, deploy_version="v1"),
+                       timeout=1800)
+    assert res.rc == 0, res.stdout[-4000:]
+    assert on_version(lab, "v1")
+    yield
+    for host in lab.app_hosts:
+        lab.clean(host, app + "-")
+
+
+class Figures(dict):
+    """What a fault test file measured, {fault: {figure: value}}, written to
+    tests/output/<name> after every save (docs/reliability.md quotes it)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.path = os.path.join(REPO, "tests", "output", name)
+
+    def save(self, fault: str, **figures) -> None:
+        """Add figures of a fault (to those saved before for it) and write the file."""
+        self.setdefault(fault, {}).update(figures)
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "w") as f:
+            json.dump(self, f, indent=1, sort_keys=True)

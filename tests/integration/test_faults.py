@@ -6,7 +6,6 @@ The tests build on one fleet (app `flt`, 2 replicas per host behind lb1), in fil
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -14,21 +13,12 @@ import time
 
 import pytest
 
-from conftest import LAB_ID, REPO, run_playbook, start_playbook
+from conftest import LAB_ID, Figures, app_vars, run_playbook, site_fleet, start_playbook
 from loadclient import LoadClient
 
 APP = "flt"
-VARS = {"deploy_app": APP, "deploy_port_base": 8281, "deploy_replicas": 2,
-        "deploy_haproxy_backend": APP, "haproxy_backend_name": APP, "deploy_wait_timeout": 60}
-SUMMARY = os.path.join(REPO, "tests", "output", "faults_summary.json")
-FIGURES: dict = {}
-
-
-def _save(name, **figures):
-    FIGURES[name] = figures
-    os.makedirs(os.path.dirname(SUMMARY), exist_ok=True)
-    with open(SUMMARY, "w") as f:
-        json.dump(FIGURES, f, indent=1, sort_keys=True)
+VARS = app_vars(APP, 8281, deploy_wait_timeout=60)
+FIGURES = Figures("faults_summary.json")
 
 
 def url(lab):
@@ -49,15 +39,7 @@ def all_on(lab, version):
 
 @pytest.fixture(scope="module")
 def fleet(lab):
-    for host in lab.app_hosts:
-        lab.clean(host, APP + "-")
-    res = run_playbook(lab, "playbooks/site.yml", extra_vars=dict(VARS, deploy_version="v1"),
-                       timeout=1800)
-    assert res.rc == 0, res.stdout[-4000:]
-    assert all_on(lab, "v1"), versions(lab)
-    yield
-    for host in lab.app_hosts:
-        lab.clean(host, APP + "-")
+    yield from site_fleet(lab, VARS, all_on)
 
 
 def test_truncated_archive_fails_before_touching_the_hosts(lab, fleet, tmp_path):
@@ -70,7 +52,7 @@ def test_truncated_archive_fails_before_touching_the_hosts(lab, fleet, tmp_path)
     res = run_playbook(lab, "playbooks/deploy.yml", timeout=1800,
                        extra_vars=dict(VARS, deploy_version="v2", deploy_image_archive=str(bad)))
     stats = client.stop()
-    _save("truncated_archive", requests=stats.total, failed=stats.failed, rc=res.rc)
+    FIGURES.save("truncated_archive", requests=stats.total, failed=stats.failed, rc=res.rc)
     assert res.rc != 0
     failed = [r for r in res.records if r["status"] == "failed"]
     assert failed and failed[0]["action"].endswith("image"), res.stdout[-3000:]
@@ -102,7 +84,7 @@ def test_haproxy_killed_then_role_rerun_starts_it(lab, fleet):
         if after.failed == 0:
             break
         time.sleep(1)
-    _save("haproxy_killed", requests_while_down=down.total, failed_while_down=down.failed,
+    FIGURES.save("haproxy_killed", requests_while_down=down.total, failed_while_down=down.failed,
           requests_after_rerun=after.total, failed_after_rerun=after.failed,
           site_changed=res.changed)
     assert after.failed == 0, after.summary()
@@ -128,7 +110,7 @@ def test_link_cut_and_healed_mid_deploy(lab, fleet):
     first_rc = play.returncode
     rerun = run_playbook(lab, "playbooks/deploy.yml", timeout=1800,
                          extra_vars=dict(extra, deploy_lock_break=True))
-    _save("link_cut_mid_deploy", requests=during.total, failed=during.failed,
+    FIGURES.save("link_cut_mid_deploy", requests=during.total, failed=during.failed,
           first_run_rc=first_rc, rerun_rc=rerun.rc, errors=during.errors[:5])
     assert rerun.rc == 0, (out[-2000:], rerun.stdout[-3000:])
     assert all_on(lab, "v2"), versions(lab)
@@ -237,5 +219,5 @@ def test_next_replica_that_does_not_drain_stops_the_rollout(lab, fleet):
                          extra_vars=dict(VARS, deploy_version=target))
     assert rerun.rc == 0, rerun.stdout[-3000:]
     assert all_on(lab, target), versions(lab)
-    _save("next_replica_not_drained", requests=stats.total, failed=stats.failed,
+    FIGURES.save("next_replica_not_drained", requests=stats.total, failed=stats.failed,
           first_run_rc=res.rc, rerun_rc=rerun.rc)

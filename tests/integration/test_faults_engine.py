@@ -9,7 +9,6 @@ order: v1 -> v2 (dockerd stopped), v2 -> v1 (sshd gone), v1 -> v2 (disk full).
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -19,26 +18,17 @@ import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     RuntimeClient, parse_show_stat)
-from conftest import LAB_ID, REPO, run_playbook
+from conftest import LAB_ID, Figures, app_vars, run_playbook, site_fleet
 from loadclient import LoadClient
 from test_faults import url
 from test_haproxy import wait_until
 
 APP = "fle"
-VARS = {"deploy_app": APP, "deploy_port_base": 8381, "deploy_replicas": 2,
-        "deploy_haproxy_backend": APP, "haproxy_backend_name": APP, "deploy_wait_timeout": 60}
+VARS = app_vars(APP, 8381, deploy_wait_timeout=60)
 # One batch of every host, and one failed host of three does not stop the others. (With the
 # default serial 1 / max_fail_percentage 0 the play stops at the faulty host's batch.)
 ROLL = {"rolling_restart_serial": "100%", "rolling_restart_max_fail_percentage": 50}
-SUMMARY = os.path.join(REPO, "tests", "output", "faults_engine_summary.json")
-FIGURES: dict = {}
-
-
-def _save(name, **figures):
-    FIGURES[name] = figures
-    os.makedirs(os.path.dirname(SUMMARY), exist_ok=True)
-    with open(SUMMARY, "w") as f:
-        json.dump(FIGURES, f, indent=1, sort_keys=True)
+FIGURES = Figures("faults_engine_summary.json")
 
 
 def replicas(lab, hosts=None):
@@ -127,15 +117,7 @@ def heal(lab, version):
 
 @pytest.fixture(scope="module")
 def fleet(lab):
-    for host in lab.app_hosts:
-        lab.clean(host, APP + "-")
-    res = run_playbook(lab, "playbooks/site.yml", extra_vars=dict(VARS, deploy_version="v1"),
-                       timeout=1800)
-    assert res.rc == 0, res.stdout[-4000:]
-    assert on_version(lab, "v1"), replicas(lab)
-    yield
-    for host in lab.app_hosts:
-        lab.clean(host, APP + "-")
+    yield from site_fleet(lab, VARS, on_version)
 
 
 def test_dockerd_stopped_mid_deploy(lab, fleet):
@@ -180,7 +162,7 @@ def test_dockerd_stopped_mid_deploy(lab, fleet):
         fault = short_load(lab)
         lb = lb_status(lab)
         audit = lab.ssh(victim, "tail -n 1 /var/log/dockyard/deploy.log").stdout.strip()
-        _save("dockerd_stopped_mid_deploy", victim=victim, requests=during.total,
+        FIGURES.save("dockerd_stopped_mid_deploy", victim=victim, requests=during.total,
               failed=during.failed, versions=dict(during.versions), errors=during.errors[:5],
               after_lb_down={"requests": others_serve.total, "failed": others_serve.failed,
                              "versions": dict(others_serve.versions)},
@@ -210,8 +192,7 @@ def test_dockerd_stopped_mid_deploy(lab, fleet):
         client.stop()
         meanwhile.stop()
         lab.tool("docker-start", victim)
-    FIGURES["dockerd_stopped_mid_deploy"].update(heal(lab, "v2"))
-    _save("dockerd_stopped_mid_deploy", **FIGURES["dockerd_stopped_mid_deploy"])
+    FIGURES.save("dockerd_stopped_mid_deploy", **heal(lab, "v2"))
 
 
 def test_sshd_gone_host_unreachable_others_deploy(lab, fleet):
@@ -232,7 +213,7 @@ def test_sshd_gone_host_unreachable_others_deploy(lab, fleet):
         rep = report(res, victim)
         fault = short_load(lab)
         lb = lb_status(lab)
-        _save("sshd_gone", victim=victim, requests=during.total, failed=during.failed,
+        FIGURES.save("sshd_gone", victim=victim, requests=during.total, failed=during.failed,
               versions=dict(during.versions), errors=during.errors[:5], play_s=round(play_s, 1),
               while_down=fault, lb_victim={k: v for k, v in lb.items()
                                            if k.startswith(victim + "-")}, **rep)
@@ -250,8 +231,7 @@ def test_sshd_gone_host_unreachable_others_deploy(lab, fleet):
     finally:
         client.stop()
         lab.tool("sshd-start", victim)
-    FIGURES["sshd_gone"].update(heal(lab, "v1"))
-    _save("sshd_gone", **FIGURES["sshd_gone"])
+    FIGURES.save("sshd_gone", **heal(lab, "v1"))
 
 
 def test_engine_disk_full_when_loading_the_image(lab, fleet):
@@ -275,7 +255,7 @@ def test_engine_disk_full_when_loading_the_image(lab, fleet):
         lb = lb_status(lab)
         images = sorted(t for i in engine.images.list() for t in (i.tags or []))
         audit = lab.ssh(victim, "tail -n 1 /var/log/dockyard/deploy.log").stdout.strip()
-        _save("engine_disk_full", victim=victim, requests=during.total, failed=during.failed,
+        FIGURES.save("engine_disk_full", victim=victim, requests=during.total, failed=during.failed,
               versions=dict(during.versions), errors=during.errors[:5], play_s=round(play_s, 1),
               while_full=fault, victim_images=images, audit=audit,
               lb_victim={k: v for k, v in lb.items() if k.startswith(victim + "-")}, **rep)
@@ -297,5 +277,4 @@ def test_engine_disk_full_when_loading_the_image(lab, fleet):
     finally:
         client.stop()
         lab.tool("disk-free", victim)
-    FIGURES["engine_disk_full"].update(heal(lab, "v2"))
-    _save("engine_disk_full", **FIGURES["engine_disk_full"])
+    FIGURES.save("engine_disk_full", **heal(lab, "v2"))
