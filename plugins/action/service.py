@@ -40,7 +40,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    HostRelease, by_execution, host_calls_blocker, run_on_controller)
+    HostRelease, answer_timeout, by_execution, host_calls_blocker, run_on_controller)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service import (
     MUTUALLY_EXCLUSIVE, needs_the_host, on_the_controller, service_argument_spec, service_main)
 
@@ -67,7 +67,7 @@ class ActionModule(ActionBase):
             why = needs_the_host(args, host_calls_blocker(self))
             if why is not None:
                 return None, why
-            files = HostRelease(self, task_vars)
+            files = HostRelease(self, task_vars, answer_timeout=answer_timeout(args))
             try:
                 return run_on_controller(self, on_the_controller(args), service_argument_spec(),
                                          lambda module, client: service_main(module, client, files),

@@ -22,7 +22,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils import _release
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, NeedsHost)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
-    ForwardError, Session, cancel_to_controller, forward_to_controller)
+    ForwardError, Session, SessionTimeout, cancel_to_controller, forward_to_controller)
 
 
 # seconds the engine has to answer /version through a new forward
@@ -126,6 +126,15 @@ def host_python(task_vars):
     return found if isinstance(found, str) and found else "python3"
 
 
+def answer_timeout(args, default=60):
+    """HostRelease's answer_timeout for a task's options: its option timeout (the engine's
+    timeout, default 60), or the default where it is not a number (validation says so)."""
+    try:
+        return max(1, int(args.get("timeout", default)))
+    except (TypeError, ValueError):
+        return default
+
+
 class HostRelease:
     """Options lock and record of a service run on the controller, on the host's files: the
     host's Python runs module_utils/_release.py (sent over stdin) in one SSH session over the
@@ -137,20 +146,24 @@ class HostRelease:
     # the session's program: the first line of stdin is the code to run (JSON), then calls
     BOOT = "import json,sys;exec(json.loads(sys.stdin.readline()))"
 
-    def __init__(self, action, task_vars):
+    def __init__(self, action, task_vars, answer_timeout=60):
         self.action = action
         self.python = host_python(task_vars)
         self.session = None  # None: not started yet; False: none to be had (one command per call)
         self.took_lock = False  # whether this run's lock call acquired the lock
+        # seconds a call over the session may take beyond its own wait (the lock's timeout):
+        # the run's engine timeout (option timeout)
+        self.answer_timeout = answer_timeout
 
     @staticmethod
     def _source():
         with open(_release.__file__, encoding="utf-8") as f:
             return f.read()
 
-    def _over_session(self, call):
+    def _over_session(self, call, timeout):
         """(stdout, rc, stderr) of call over the run's session, started at the first call;
-        None where the task has none."""
+        None where the task has none. Raises SessionTimeout when the host's program gives no
+        answer within timeout seconds (the session is then ended)."""
         if self.session is None:
             # as a module's shebang takes it: a path, or a command with its arguments
             # ("/usr/bin/env python3"); -I -S: no user site, no site-packages (stdlib only)
@@ -165,7 +178,12 @@ class HostRelease:
             self.session = False
         if not self.session:
             return None
-        answer = self.session.answer(_release.ANSWER) if self.session.send(call) else None
+        try:
+            answer = self.session.answer(_release.ANSWER, timeout) if self.session.send(call) else None
+        except SessionTimeout:
+            self.session.close(timeout=1)
+            self.session = False
+            raise
         if answer is not None:
             return answer, 0, ""
         rc, stderr = self.session.close()  # ended without an answer: says why
@@ -178,11 +196,20 @@ class HostRelease:
             "%s -I -S -" % self.python, in_data=program, sudoable=False)
         return res.get("stdout") or "", res.get("rc"), res.get("stderr") or ""
 
-    def _call(self, name, *args):
+    def _call(self, name, *args, wait=0):
+        """The host's answer to one call, (result, None), or (None, why it could not be made).
+        wait: seconds the call itself may wait on the host (the lock's timeout); beyond it and
+        answer_timeout, a call left unanswered fails the run (ReleaseError): it may have been
+        made, so it is not made again elsewhere."""
         call = json.dumps({"call": name, "args": args})
         try:
-            out = self._over_session(call)
+            out = self._over_session(call, wait + self.answer_timeout)
             stdout, rc, stderr = out if out is not None else self._one_command(call)
+        except SessionTimeout:
+            raise _release.ReleaseError(
+                "%s on the host gave no answer to the %s call within %ss (the call's own wait "
+                "plus option timeout): the host answers SSH, but the program hangs (its disk?)"
+                % (self.python, name, wait + self.answer_timeout)) from None
         except Exception as exc:  # pylint: disable=broad-except
             return None, "the command over the connection failed: %s" % exc
         try:
@@ -199,7 +226,7 @@ class HostRelease:
         return answer["result"], None
 
     def lock(self, lk, check_mode):
-        out, why = self._call("lock", lk, check_mode)
+        out, why = self._call("lock", lk, check_mode, wait=lk["timeout"])
         if why:  # nothing done yet: the module on the host does the run
             raise NeedsHost("the deploy lock (option lock): %s" % why)
         self.took_lock = self.took_lock or out.get("lock") == "acquired"

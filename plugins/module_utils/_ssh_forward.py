@@ -20,10 +20,12 @@ import fcntl
 import hashlib
 import os
 import secrets
+import select
 import shlex
 import socket
 import subprocess
 import tempfile
+import time
 
 SSH_PLUGINS = ("ssh", "ansible.builtin.ssh", "ansible.legacy.ssh")
 NO_MASTER = (b"No such file or directory", b"Connection refused", b"Control socket connect")
@@ -31,6 +33,10 @@ NO_MASTER = (b"No such file or directory", b"Connection refused", b"Control sock
 
 class ForwardError(Exception):
     """A forward could not be made; the message says why and what to change."""
+
+
+class SessionTimeout(Exception):
+    """Session.answer: no answer within the time given."""
 
 
 def _plugin_name(conn):
@@ -237,6 +243,7 @@ class Session:
     def __init__(self, proc, err):
         self.proc = proc
         self.err = err
+        self._buf = b""
 
     @classmethod
     def open(cls, action, command):
@@ -270,13 +277,28 @@ class Session:
             return False
         return True
 
-    def answer(self, prefix):
+    def answer(self, prefix, timeout=None):
         """The next line of the command's stdout that starts with prefix (without it), or None
-        when the command ended first (other lines are skipped)."""
+        when the command ended first (other lines are skipped). With timeout (seconds), raises
+        SessionTimeout when no such line came within it: the command is still running (a
+        host that answers SSH but whose program hangs, on a stuck disk for one)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
         while True:
-            line = self.proc.stdout.readline()
-            if not line:
-                return None
+            end = self._buf.find(b"\n")
+            if end < 0:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not select.select([fd], [], [], left)[0]:
+                        raise SessionTimeout("no answer within %ss" % timeout)
+                chunk = os.read(fd, 65536)
+                if chunk:
+                    self._buf += chunk
+                    continue
+                if not self._buf:
+                    return None
+                end = len(self._buf)  # the last line, without its newline
+            line, self._buf = self._buf[:end + 1], self._buf[end + 1:]
             text = line.decode("utf-8", "replace")
             if text.startswith(prefix):
                 return text[len(prefix):]

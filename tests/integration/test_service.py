@@ -526,6 +526,23 @@ def test_lock_and_record_on_the_controller(lab, play, ids):
         assert "option record needs the host's files" in rb["execution_reason"] \
             or "option lock needs the host's files" in rb["execution_reason"], rb
         assert "become" in rb["execution_reason"]
+
+        # the host answers SSH but the release code hangs on its files (the record a FIFO no
+        # one writes: open() blocks, as on a stuck disk): the run fails after lock.timeout +
+        # option timeout, from the controller, instead of holding the task; nothing changed
+        rel = "/var/lib/dockyard/test-lk/sv-lk.json"
+        lab.ssh(H, "mv %s %s.kept && mkfifo %s" % (rel, rel, rel))
+        try:
+            before = lab.snapshot(H)
+            hung = play(lk_task(token="t5", version="v5", timeout=10), timeout=300)
+            rec = hung.results(action="service")[0]
+            assert rec["status"] == "failed" and rec["result"]["execution"] == "controller", rec
+            assert "gave no answer to the lock call within 10s" in rec["result"]["msg"], rec
+            assert "option lock:" in rec["result"]["msg"] and rec["result"]["changed"] is False
+            assert lab.snapshot(H) == before
+        finally:  # a writer ends the blocked open (the hung reader then exits)
+            lab.ssh(H, "timeout 5 sh -c 'echo > %s'; rm -f %s; mv %s.kept %s" % (rel, rel, rel, rel),
+                    check=False)
     finally:
         lab.clean(H, "sv-ex")
         lab.ssh(H, "rm -rf /var/lib/dockyard/test-lk /run/dockyard/test-lk /var/log/dockyard/test-lk.log",

@@ -220,6 +220,26 @@ def test_host_release_session_that_ended_between_calls_record_goes_as_one_comman
     files.close()
 
 
+
+def test_host_release_call_left_unanswered_fails_after_its_wait_and_the_timeout(tmp_path):
+    """The host answers SSH but its program hangs (a stuck disk under the state directory):
+    the lock call fails after lock.timeout + answer_timeout, naming both, instead of holding
+    the task for ever; it is not made again elsewhere (it may have been made), and the
+    session is ended."""
+    hang = tmp_path / "python-that-hangs"
+    hang.write_text("#!/bin/sh\nexec cat >/dev/null\n")
+    hang.chmod(0o755)
+    paths = dict(state_dir=str(tmp_path), lock_dir=str(tmp_path), audit_log=str(tmp_path / "a.log"))
+    conn = SessionShell("ok")
+    files = HostRelease(conn, {"ansible_python_interpreter": str(hang)}, answer_timeout=1)
+    lk = dict(app="web", token="t", owner="o", timeout=1, stale_after=1, force=False, **paths)
+    with pytest.raises(ReleaseError) as err:
+        files.lock(lk, False)
+    assert "gave no answer to the lock call within 2s" in str(err.value)
+    assert "option timeout" in str(err.value)
+    assert files.session is False and conn.commands == 0 and len(conn.sessions) == 1
+    files.close()
+
 def test_host_release_session_that_cannot_start_lock_goes_to_the_module(tmp_path):
     paths = dict(state_dir=str(tmp_path), lock_dir=str(tmp_path), audit_log=str(tmp_path / "a.log"))
     conn = SessionShell("ok")
