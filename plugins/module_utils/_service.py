@@ -198,7 +198,8 @@ def exit_recorded(module, changed, settled=True, files=LocalRelease, engine=None
 def prune_images(module, engine, image, keep):
     """record.keep_images: untag the images of image's repository beyond keep (the image
     module's rule); returns the tags removed (or that would be, in check mode), None without
-    keep. A failure is a warning: the release is recorded all the same."""
+    keep. A failure is a warning: the release is recorded all the same (it is the deploy's
+    outcome; the images are housekeeping)."""
     if not keep or engine is None:
         return None
     from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
@@ -210,8 +211,8 @@ def prune_images(module, engine, image, keep):
         return prune_repo(engine.client, parse_reference(image)["repo"], current, keep,
                           module.check_mode)
     except (DockerError, ValueError) as exc:
-        module.warn("the release is recorded, but removing older images failed "
-                    "(option record.keep_images): %s" % exc)
+        module.warn("older images of %s were not removed (option record.keep_images; the "
+                    "release is recorded all the same): %s" % (image, exc))
         return []
 
 
