@@ -85,8 +85,8 @@ def test_haproxy_killed_then_role_rerun_starts_it(lab, fleet):
             break
         time.sleep(1)
     FIGURES.save("haproxy_killed", requests_while_down=down.total, failed_while_down=down.failed,
-          requests_after_rerun=after.total, failed_after_rerun=after.failed,
-          site_changed=res.changed)
+                 requests_after_rerun=after.total, failed_after_rerun=after.failed,
+                 site_changed=res.changed)
     assert after.failed == 0, after.summary()
     assert res.changed >= 1
 
@@ -111,7 +111,7 @@ def test_link_cut_and_healed_mid_deploy(lab, fleet):
     rerun = run_playbook(lab, "playbooks/deploy.yml", timeout=1800,
                          extra_vars=dict(extra, deploy_lock_break=True))
     FIGURES.save("link_cut_mid_deploy", requests=during.total, failed=during.failed,
-          first_run_rc=first_rc, rerun_rc=rerun.rc, errors=during.errors[:5])
+                 first_run_rc=first_rc, rerun_rc=rerun.rc, errors=during.errors[:5])
     assert rerun.rc == 0, (out[-2000:], rerun.stdout[-3000:])
     assert all_on(lab, "v2"), versions(lab)
     after = LoadClient(url(lab), max_requests=60, max_seconds=30).run()
@@ -220,4 +220,4 @@ def test_next_replica_that_does_not_drain_stops_the_rollout(lab, fleet):
     assert rerun.rc == 0, rerun.stdout[-3000:]
     assert all_on(lab, target), versions(lab)
     FIGURES.save("next_replica_not_drained", requests=stats.total, failed=stats.failed,
-          first_run_rc=res.rc, rerun_rc=rerun.rc)
+                 first_run_rc=res.rc, rerun_rc=rerun.rc)

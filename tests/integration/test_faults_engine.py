@@ -163,12 +163,12 @@ def test_dockerd_stopped_mid_deploy(lab, fleet):
         lb = lb_status(lab)
         audit = lab.ssh(victim, "tail -n 1 /var/log/dockyard/deploy.log").stdout.strip()
         FIGURES.save("dockerd_stopped_mid_deploy", victim=victim, requests=during.total,
-              failed=during.failed, versions=dict(during.versions), errors=during.errors[:5],
-              after_lb_down={"requests": others_serve.total, "failed": others_serve.failed,
-                             "versions": dict(others_serve.versions)},
-              play_s=round(play_s, 1), while_down=fault,
-              lb_victim={k: v for k, v in lb.items() if k.startswith(victim + "-")},
-              audit=audit, **rep)
+                     failed=during.failed, versions=dict(during.versions), errors=during.errors[:5],
+                     after_lb_down={"requests": others_serve.total, "failed": others_serve.failed,
+                                    "versions": dict(others_serve.versions)},
+                     play_s=round(play_s, 1), while_down=fault,
+                     lb_victim={k: v for k, v in lb.items() if k.startswith(victim + "-")},
+                     audit=audit, **rep)
         assert rep["rc"] == 2, res.stdout[-3000:]
         assert rep["failed_hosts"] == [victim] and rep["unreachable_hosts"] == [], rep
         assert rep["message"].startswith("Deploy of %s v2 failed on %s:" % (APP, victim)), rep
@@ -214,9 +214,9 @@ def test_sshd_gone_host_unreachable_others_deploy(lab, fleet):
         fault = short_load(lab)
         lb = lb_status(lab)
         FIGURES.save("sshd_gone", victim=victim, requests=during.total, failed=during.failed,
-              versions=dict(during.versions), errors=during.errors[:5], play_s=round(play_s, 1),
-              while_down=fault, lb_victim={k: v for k, v in lb.items()
-                                           if k.startswith(victim + "-")}, **rep)
+                     versions=dict(during.versions), errors=during.errors[:5], play_s=round(play_s, 1),
+                     while_down=fault, lb_victim={k: v for k, v in lb.items()
+                                                  if k.startswith(victim + "-")}, **rep)
         assert rep["rc"] == 4, res.stdout[-3000:]
         assert rep["unreachable_hosts"] == [victim] and rep["failed_hosts"] == [], rep
         assert rep["first_failure"]["status"] == "unreachable", rep
@@ -256,9 +256,9 @@ def test_engine_disk_full_when_loading_the_image(lab, fleet):
         images = sorted(t for i in engine.images.list() for t in (i.tags or []))
         audit = lab.ssh(victim, "tail -n 1 /var/log/dockyard/deploy.log").stdout.strip()
         FIGURES.save("engine_disk_full", victim=victim, requests=during.total, failed=during.failed,
-              versions=dict(during.versions), errors=during.errors[:5], play_s=round(play_s, 1),
-              while_full=fault, victim_images=images, audit=audit,
-              lb_victim={k: v for k, v in lb.items() if k.startswith(victim + "-")}, **rep)
+                     versions=dict(during.versions), errors=during.errors[:5], play_s=round(play_s, 1),
+                     while_full=fault, victim_images=images, audit=audit,
+                     lb_victim={k: v for k, v in lb.items() if k.startswith(victim + "-")}, **rep)
         assert rep["rc"] == 2, res.stdout[-3000:]
         assert rep["failed_hosts"] == [victim] and rep["unreachable_hosts"] == [], rep
         assert rep["first_failure"]["action"].endswith("image"), rep

@@ -220,7 +220,6 @@ def test_host_release_session_that_ended_between_calls_record_goes_as_one_comman
     files.close()
 
 
-
 def test_host_release_call_left_unanswered_fails_after_its_wait_and_the_timeout(tmp_path):
     """The host answers SSH but its program hangs (a stuck disk under the state directory):
     the lock call fails after lock.timeout + answer_timeout, naming both, instead of holding
@@ -239,6 +238,7 @@ def test_host_release_call_left_unanswered_fails_after_its_wait_and_the_timeout(
     assert "option timeout" in str(err.value)
     assert files.session is False and conn.commands == 0 and len(conn.sessions) == 1
     files.close()
+
 
 def test_host_release_session_that_cannot_start_lock_goes_to_the_module(tmp_path):
     paths = dict(state_dir=str(tmp_path), lock_dir=str(tmp_path), audit_log=str(tmp_path / "a.log"))
