@@ -467,10 +467,10 @@ LOCK_PLAY = """
 
 
 def test_older_images_go_under_the_lock_once_the_release_is_recorded(lab, fleet_v1):
-    """deploy_keep_images 1: a deploy that finds the lock held by another deploy has loaded
-    nothing it needs and removed no image (the other deploy may still roll back to one of
-    them); once the lock is free the deploy rolls, records the release and only then removes
-    the repository's other images that no container uses; a rerun changes nothing."""
+    """deploy_keep_images 1: a deploy that finds the lock held by another deploy (its image
+    step runs before the lock) removes no image (the other deploy may still roll back to one
+    of them); once the lock is free the deploy rolls, removes the repository's other images
+    that no container uses and records the release; a rerun changes nothing."""
     host = lab.app_hosts[0]
     api = lab.docker(host).api
     tags = ("dockyard/demo:v1", "dockyard/demo:v2", "dockyard/demo:broken")
@@ -508,7 +508,7 @@ def test_older_images_go_under_the_lock_once_the_release_is_recorded(lab, fleet_
                    for t in (r["result"].get("record") or {}).get("images_removed")
                    or (r["result"].get("removed") if r["action"].endswith("image") else None) or []]
         assert sorted(removed) == sorted(set(tags) - set(kept)), removed
-        # the record was written after the removal: the release is the target
+        # and the release is recorded (the removal came just before it, under the lock)
         rec = json.loads(lab.ssh(host, "cat /var/lib/dockyard/releases/%s.json" % APP).stdout)
         assert rec["current"]["version"] == target, rec
 
