@@ -528,13 +528,17 @@ def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
     extra = fleet(lab, deploy_version="v2", rolling_restart_serial="100%",
                   rolling_restart_max_fail_percentage=50)
     play = start_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
-    # wait until the victim's first replica has been replaced: the middle of its batch
+    # wait until the victim's first replica is being replaced (no longer v1 and running):
+    # the middle of its batch. (Waiting for the new replica to exist, as this test did,
+    # left so little of the victim's roll on a fast machine that it sometimes ended before
+    # the stop reached it, and the play succeeded.)
+    before = versions(lab, [victim])[victim].get(APP + "-1")
+    assert before == ("v1", "running"), before
     deadline = time.time() + 180
     while time.time() < deadline and play.poll() is None:
-        reps = versions(lab, [victim])[victim]
-        if reps.get(APP + "-1", (None,))[0] == "v2":
+        if versions(lab, [victim])[victim].get(APP + "-1") != before:
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
     lab.tool("stop", victim)
     out = play.communicate(timeout=600)[0]
     stats = client.stop()
