@@ -525,13 +525,18 @@ def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
     client = load(lab, seconds=300)
     # Ansible ends a play when a whole batch fails, whatever max_fail_percentage says: the
     # others can only finish when they share the victim's batch.
+    # The victim's replicas are checked every 8 s (the image's check every 2 s elsewhere):
+    # each of its new replicas takes at least 8 s to be healthy, so its roll is still going
+    # when the stop below reaches it, however fast the machine. (With the image's check the
+    # whole roll of the victim could end first, and the play succeeded.)
+    slow = {"test": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null",
+                     "http://127.0.0.1/health"], "interval": "8s", "timeout": "5s", "retries": 3}
     extra = fleet(lab, deploy_version="v2", rolling_restart_serial="100%",
-                  rolling_restart_max_fail_percentage=50)
+                  rolling_restart_max_fail_percentage=50,
+                  deploy_healthcheck="{{ %r if inventory_hostname == %r else {} }}" % (slow, victim))
     play = start_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
     # wait until the victim's first replica is being replaced (no longer v1 and running):
-    # the middle of its batch. (Waiting for the new replica to exist, as this test did,
-    # left so little of the victim's roll on a fast machine that it sometimes ended before
-    # the stop reached it, and the play succeeded.)
+    # the middle of its batch
     before = versions(lab, [victim])[victim].get(APP + "-1")
     assert before == ("v1", "running"), before
     deadline = time.time() + 180
