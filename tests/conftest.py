@@ -27,5 +27,6 @@ def pytest_terminal_summary(terminalreporter):
         per_worker[worker_of[path]] += secs
         if secs >= 10:
             terminalreporter.write_line("%8.1fs  %-5s %s" % (secs, worker_of[path], path))
-    terminalreporter.write_line("per worker: " + ", ".join(
-        "%s %.1fs" % kv for kv in sorted(per_worker.items())))
+    if len(per_worker) > 1:
+        terminalreporter.write_line("per worker: " + ", ".join(
+            "%s %.1fs" % kv for kv in sorted(per_worker.items())))

@@ -139,14 +139,9 @@ def network_differences(desired, actual):
 
 def network_view(desired, actual):
     """Diff view of a network: the options the user set, as the engine has them (or will)."""
+    view = _common_view(desired, actual)
     if actual is None:
-        return dict(present=False)
-    view = dict(present=True, name=actual.get("Name"), driver=actual.get("Driver"))
-    if desired.get("driver_options"):
-        view["driver_options"] = {k: (actual.get("Options") or {}).get(k)
-                                  for k in desired["driver_options"]}
-    if desired.get("labels"):
-        view["labels"] = {k: (actual.get("Labels") or {}).get(k) for k in desired["labels"]}
+        return view
     for key, field in (("internal", "Internal"), ("attachable", "Attachable"),
                        ("enable_ipv6", "EnableIPv6")):
         if desired.get(key) is not None:
@@ -236,6 +231,13 @@ def volume_differences(desired, actual):
 
 
 def volume_view(desired, actual):
+    """Diff view of a volume: the options the user set, as the engine has them (or will)."""
+    return _common_view(desired, actual)
+
+
+def _common_view(desired, actual):
+    """What network_view and volume_view share: presence, name, driver, and the driver
+    options and labels the user set (only those keys)."""
     if actual is None:
         return dict(present=False)
     view = dict(present=True, name=actual.get("Name"), driver=actual.get("Driver"))

@@ -3,7 +3,8 @@ import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
     InputError, network_after, network_create_args, network_desired, network_differences,
-    volume_desired, volume_differences, attached_containers, format_differences)
+    network_view, volume_desired, volume_differences, volume_view, attached_containers,
+    format_differences)
 
 ENGINE_NET = {
     "Name": "app", "Id": "n1", "Driver": "bridge", "Internal": False, "Attachable": False,
@@ -94,3 +95,18 @@ def test_volume_compare_only_user_keys():
 def test_volume_needs_name():
     with pytest.raises(InputError, match="^name:"):
         volume_desired(dict(name=""))
+
+
+def test_diff_views_show_only_what_the_user_set():
+    assert network_view(_net(), None) == volume_view(volume_desired(dict(name="v")), None) \
+        == {"present": False}
+    view = network_view(_net(labels={"team": "api"}, internal=True), ENGINE_NET)
+    # the label the user set as the engine has it, not the one another tool added
+    assert view == {"present": True, "name": "app", "driver": "bridge",
+                    "labels": {"team": "web"}, "internal": False}
+    actual = {"Name": "v", "Driver": "local", "Options": {"type": "tmpfs", "o": "size=1m"},
+              "Labels": None}
+    assert volume_view(volume_desired(dict(name="v", driver_options={"type": "tmpfs"},
+                                           labels={"a": "1"})), actual) == \
+        {"present": True, "name": "v", "driver": "local", "driver_options": {"type": "tmpfs"},
+         "labels": {"a": None}}
