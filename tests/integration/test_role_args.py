@@ -57,6 +57,9 @@ ROLE_VARS = {
         "deploy_strategy": _not_choice(["rolling", "all_at_once"]),
         "deploy_wait": _not_choice(["healthy", "running"]),
         "deploy_roll_mode": _not_choice(["auto", "one_run", "per_step"]),
+        # a key another variable sets (image), a value of the wrong type
+        "deploy_container_options": st.sampled_from([{"image": "dockyard/other:v9"},
+                                                     {"read_only": "maybe"}]),
     },
     "haproxy": {
         "haproxy_frontend_port": _not_int(), "haproxy_maxconn": _not_int(),
