@@ -191,10 +191,41 @@ options:
     description: tmpfs mounts C(/path[:options]).
     type: list
     elements: str
+  privileged:
+    description: Give the container extended privileges (all capabilities, the host's devices).
+    type: bool
+  security_opts:
+    description: Security options, for example C(no-new-privileges) or C(apparmor=unconfined).
+    type: list
+    elements: str
+  etc_hosts:
+    description:
+      - Extra C(/etc/hosts) entries, hostname to IP address (or Docker's C(host-gateway)).
+    type: dict
+  dns_servers:
+    description: DNS servers, in the order the container's resolver tries them.
+    type: list
+    elements: str
+  ulimits:
+    description:
+      - Resource limits as C(name:soft[:hard]), for example C(nofile:1024:2048); the hard limit is the
+        soft one when left out, C(-1) is unlimited.
+    type: list
+    elements: str
+  sysctls:
+    description: Namespaced kernel parameters, for example C(net.core.somaxconn) to C(1024).
+    type: dict
+  shm_size:
+    description:
+      - Size of C(/dev/shm), for example C(256m) (binary units). Unset, the engine's default
+        (64 MiB), which is then not compared.
+    type: str
   comparisons:
     description:
       - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).
       - Defaults are C(strict) for every option except O(networks) (C(allow_more_present)).
+        C(strict) for O(dns_servers) compares their order too; C(allow_more_present) only
+        that the container has them.
         C(strict) for O(env) and O(labels) means the container holds exactly the image's values
         overlaid with yours; C(allow_more_present) only checks yours.
     type: dict

@@ -31,7 +31,9 @@ DEFAULT_COMPARISONS = {
     "user": "strict", "working_dir": "strict", "hostname": "strict", "memory": "strict",
     "cpus": "strict", "log_driver": "strict", "log_options": "strict", "stop_signal": "strict",
     "stop_timeout": "strict", "init": "strict", "read_only": "strict", "cap_add": "strict",
-    "cap_drop": "strict", "tmpfs": "strict",
+    "cap_drop": "strict", "tmpfs": "strict", "privileged": "strict", "security_opts": "strict",
+    "etc_hosts": "strict", "dns_servers": "strict", "ulimits": "strict", "sysctls": "strict",
+    "shm_size": "strict",
 }
 # What the engine's update API changes on a live container.
 # Applied to the existing container, no recreate: `docker update` for the first four, network
@@ -64,6 +66,18 @@ def _cpus(host):
     if host.get("CpuQuota") and host.get("CpuPeriod"):
         return round(host["CpuQuota"] / float(host["CpuPeriod"]), 3)
     return 0.0
+
+
+def _etc_hosts(entries):
+    """ExtraHosts ('name:address', or 'name=address' on newer engines) -> {name: address}."""
+    out = {}
+    for entry in entries or []:
+        sep = min((i for i in (entry.find(":"), entry.find("=")) if i > 0), default=-1)
+        if sep < 0:
+            continue
+        addr = entry[sep + 1:].strip()
+        out[entry[:sep].strip()] = normalize_ip(addr) or addr  # 0.0.0.0 stays itself
+    return out
 
 
 def actual_from_inspect(inspect):
@@ -129,6 +143,14 @@ def actual_from_inspect(inspect):
         "cap_add": sorted(set(normalize_cap(c) for c in host.get("CapAdd") or [])),
         "cap_drop": sorted(set(normalize_cap(c) for c in host.get("CapDrop") or [])),
         "tmpfs": dict(host.get("Tmpfs") or {}),
+        "privileged": bool(host.get("Privileged")),
+        "security_opts": sorted(set(host.get("SecurityOpt") or [])),
+        "etc_hosts": _etc_hosts(host.get("ExtraHosts")),
+        "dns_servers": [normalize_ip(d) or d for d in host.get("Dns") or []],
+        "ulimits": sorted("%s:%d:%d" % (u.get("Name"), u.get("Soft"), u.get("Hard"))
+                          for u in host.get("Ulimits") or []),
+        "sysctls": dict(host.get("Sysctls") or {}),
+        "shm_size": host.get("ShmSize") or 0,
     }
 
 
@@ -204,7 +226,7 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
             d = _dict_diff(want, have or {}, mode, implied)
             if d:
                 add(option, d[0], d[1])
-        elif option == "tmpfs":
+        elif option in ("tmpfs", "etc_hosts", "sysctls"):
             d = _dict_diff(want, have or {}, mode)
             if d:
                 add(option, d[0], d[1])
@@ -213,10 +235,15 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
             d = _list_diff(want_t, have, mode)
             if d:
                 add(option, ports_view(d[0]), ports_view(d[1]))
-        elif option in ("cap_add", "cap_drop"):
+        elif option in ("cap_add", "cap_drop", "security_opts", "ulimits"):
             d = _list_diff(want, have, mode)
             if d:
                 add(option, d[0], d[1])
+        elif option == "dns_servers":
+            # in order (the resolvers' order); allow_more_present: these, in any order
+            if (mode == "allow_more_present" and not set(want) <= set(have or [])) or \
+                    (mode != "allow_more_present" and want != (have or [])):
+                add(option, have, want)
         elif option == "volumes":
             want_b = set(tuple(b) for b in want["binds"])
             have_b = set(have["binds"])

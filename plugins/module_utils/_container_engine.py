@@ -309,9 +309,16 @@ def create_config(spec, image_ref, extra_labels=None):
         host["LogConfig"] = {"Type": spec.get("log_driver") or "json-file",
                              "Config": spec.get("log_options") or {}}
     for key, api_key in (("init", "Init"), ("read_only", "ReadonlyRootfs"), ("cap_add", "CapAdd"),
-                         ("cap_drop", "CapDrop"), ("tmpfs", "Tmpfs")):
+                         ("cap_drop", "CapDrop"), ("tmpfs", "Tmpfs"), ("privileged", "Privileged"),
+                         ("security_opts", "SecurityOpt"), ("dns_servers", "Dns"),
+                         ("sysctls", "Sysctls"), ("shm_size", "ShmSize")):
         if spec.get(key):
             host[api_key] = spec[key]
+    if spec.get("etc_hosts"):
+        host["ExtraHosts"] = ["%s:%s" % kv for kv in sorted(spec["etc_hosts"].items())]
+    if spec.get("ulimits"):
+        host["Ulimits"] = [dict(zip(("Name", "Soft", "Hard"), (n, int(soft), int(hard))))
+                           for n, soft, hard in (u.split(":") for u in spec["ulimits"])]
 
     config = {"Image": image_ref, "HostConfig": host, "Tty": False, "OpenStdin": False,
               "StdinOnce": False, "AttachStdin": False, "AttachStdout": False,

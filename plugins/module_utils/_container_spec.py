@@ -68,6 +68,13 @@ CONTAINER_ARGS = dict(
     cap_add=dict(type="list", elements="str"),
     cap_drop=dict(type="list", elements="str"),
     tmpfs=dict(type="list", elements="str"),
+    privileged=dict(type="bool"),
+    security_opts=dict(type="list", elements="str"),
+    etc_hosts=dict(type="dict"),
+    dns_servers=dict(type="list", elements="str"),
+    ulimits=dict(type="list", elements="str"),
+    sysctls=dict(type="dict"),
+    shm_size=dict(type="str"),
     comparisons=dict(type="dict"),
     recreate=dict(type="bool", default=False),
     restart=dict(type="bool", default=False),
@@ -80,7 +87,8 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "mounts", "networks", "network_mode", "restart_policy", "restart_retries",
             "healthcheck", "user", "working_dir", "hostname", "memory", "cpus", "log_driver",
             "log_options", "stop_signal", "stop_timeout", "init", "read_only", "cap_add",
-            "cap_drop", "tmpfs")
+            "cap_drop", "tmpfs", "privileged", "security_opts", "etc_hosts", "dns_servers",
+            "ulimits", "sysctls", "shm_size")
 
 
 class SpecError(ValueError):
@@ -381,6 +389,59 @@ def parse_tmpfs(specs, option="tmpfs"):
     return out
 
 
+def parse_etc_hosts(hosts, option="etc_hosts"):
+    """{hostname: address} -> the same with addresses normalised. Docker's special
+    C(host-gateway) is kept as it is."""
+    out = {}
+    for name, addr in (hosts or {}).items():
+        name, addr = str(name).strip(), str(addr).strip()
+        if not name or ":" in name or any(c.isspace() for c in name):
+            raise SpecError(option, "invalid hostname %r" % (name,))
+        if addr != "host-gateway":
+            try:
+                addr = ipaddress.ip_address(addr).compressed
+            except ValueError as exc:
+                raise SpecError("%s.%s" % (option, name), "invalid IP address %r (or "
+                                "host-gateway)" % (addr,)) from exc
+        out[name] = addr
+    return out
+
+
+def parse_dns_servers(servers, option="dns_servers"):
+    """Resolver addresses, in order (the order is the resolvers' order)."""
+    out = []
+    for i, addr in enumerate(servers or []):
+        try:
+            out.append(ipaddress.ip_address(str(addr).strip()).compressed)
+        except ValueError as exc:
+            raise SpecError("%s[%d]" % (option, i), "invalid IP address %r" % (addr,)) from exc
+    return out
+
+
+def parse_ulimits(specs, option="ulimits"):
+    """['nofile:1024:2048', 'nproc:512'] -> sorted 'name:soft:hard' (hard = soft when left
+    out; -1 is unlimited), one per name."""
+    out = {}
+    for i, spec in enumerate(specs or []):
+        parts = str(spec).strip().split(":")
+        name = parts[0].strip().lower()
+        try:
+            if not re.match(r"^[a-z]+$", name) or len(parts) not in (2, 3):
+                raise ValueError
+            soft = int(parts[1])
+            hard = int(parts[2]) if len(parts) == 3 else soft
+        except ValueError as exc:
+            raise SpecError("%s[%d]" % (option, i), "invalid ulimit %r (use name:soft[:hard], "
+                            "for example nofile:1024:2048)" % (spec,)) from exc
+        if soft < -1 or hard < -1 or (hard != -1 and (soft == -1 or soft > hard)):
+            raise SpecError("%s[%d]" % (option, i), "soft limit above the hard one in %r"
+                            % (spec,))
+        if name in out:
+            raise SpecError("%s[%d]" % (option, i), "ulimit %s given twice" % name)
+        out[name] = "%s:%d:%d" % (name, soft, hard)
+    return sorted(out.values())
+
+
 def read_env_file(path, option="env_file"):
     env = {}
     try:
@@ -504,6 +565,20 @@ def parse_spec(params):
             spec[key] = sorted(set(normalize_cap(c) for c in p[key]))
     if p.get("tmpfs") is not None:
         spec["tmpfs"] = parse_tmpfs(p["tmpfs"])
+    if p.get("privileged") is not None:
+        spec["privileged"] = bool(p["privileged"])
+    if p.get("security_opts") is not None:
+        spec["security_opts"] = sorted(set(str(o).strip() for o in p["security_opts"]))
+    if p.get("etc_hosts") is not None:
+        spec["etc_hosts"] = parse_etc_hosts(p["etc_hosts"])
+    if p.get("dns_servers") is not None:
+        spec["dns_servers"] = parse_dns_servers(p["dns_servers"])
+    if p.get("ulimits") is not None:
+        spec["ulimits"] = parse_ulimits(p["ulimits"])
+    if p.get("sysctls") is not None:
+        spec["sysctls"] = {str(k).strip(): stringify(v) for k, v in p["sysctls"].items()}
+    if p.get("shm_size") not in (None, ""):
+        spec["shm_size"] = parse_memory(p["shm_size"], "shm_size")
     if p.get("wait_timeout") is not None and p["wait_timeout"] <= 0:
         raise SpecError("wait_timeout", "must be positive")
     return spec

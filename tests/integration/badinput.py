@@ -302,6 +302,10 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         ({"networks": [{"name": "bridge", "ipv4_address": "10.300.0.1"}]}, ["networks"]),
         ({"networks": [{"aliases": ["x"]}]}, ["networks", "name"]),
         ({"tmpfs": ["relative/path"]}, ["tmpfs"]),
+        ({"etc_hosts": {"db": "not-an-address"}}, ["etc_hosts"]),
+        ({"dns_servers": ["10.0.0.2", "dns.example"]}, ["dns_servers"]),
+        ({"ulimits": ["nofile:2048:1024"]}, ["ulimits"]),
+        ({"shm_size": "lots"}, ["shm_size"]),
     ]
     if is_service:
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),

@@ -145,6 +145,52 @@ def test_option_groups_and_traps_are_idempotent(lab, play, ids, tmp_path):
         "/anon", "/hosttmp", "/mnt/t", "/mnt/v", "/named"]
 
 
+def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):
+    """privileged, security_opts, etc_hosts, dns_servers, ulimits, sysctls, shm_size: made as
+    asked (the engine's inspect and the container's own files), a rerun changes nothing, a
+    changed ulimit is predicted in check mode (nothing touched) and then recreates."""
+    base = """
+- name: host options
+  dockyard.fleet.container:
+    name: ct-host
+    image: %s
+    privileged: false
+    security_opts: [no-new-privileges]
+    etc_hosts: {db.internal: 10.9.8.7, v6.internal: "0:0:0:0:0:0:0:1"}
+    dns_servers: [10.9.8.53, 10.9.8.54]
+    ulimits: ["nofile:%s", "NPROC:512"]
+    sysctls: {net.core.somaxconn: 1024}
+    shm_size: 32m
+"""
+    twice(play, pb(base % (V1, "1024:2048")))
+    c = inspect(lab, "ct-host")
+    hc = c["HostConfig"]
+    assert hc["Privileged"] is False and hc["SecurityOpt"] == ["no-new-privileges"]
+    assert sorted(hc["ExtraHosts"]) == ["db.internal:10.9.8.7", "v6.internal:::1"]
+    assert hc["Dns"] == ["10.9.8.53", "10.9.8.54"]
+    assert sorted((u["Name"], u["Soft"], u["Hard"]) for u in hc["Ulimits"]) == [
+        ("nofile", 1024, 2048), ("nproc", 512, 512)]
+    assert hc["Sysctls"] == {"net.core.somaxconn": "1024"} and hc["ShmSize"] == 32 * 1024 ** 2
+    # what the container itself sees
+    api = lab.docker(H).api
+    for cmd, want in ((["cat", "/etc/hosts"], "10.9.8.7\tdb.internal"),
+                      (["cat", "/etc/resolv.conf"], "nameserver 10.9.8.53"),
+                      (["cat", "/proc/sys/net/core/somaxconn"], "1024"),
+                      (["sh", "-c", "ulimit -n"], "1024")):
+        ex = api.exec_create("ct-host", ["/bin/busybox"] + cmd)
+        assert want in api.exec_start(ex).decode(), cmd
+
+    before = lab.snapshot(H)
+    res = play(pb(base % (V1, "4096:4096")), check=True, diff=True)
+    assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+    r = res.one(action="container")
+    assert r["actions"] == ["recreated", "started"]
+    assert r["diff"]["after"] == {"ulimits": ["nofile:4096:4096", "nproc:512:512"]}
+    assert lab.snapshot(H) == before and inspect(lab, "ct-host")["Id"] == c["Id"]
+    twice(play, pb(base % (V1, "4096:4096")))
+    assert inspect(lab, "ct-host")["Id"] != c["Id"]
+
+
 def test_networks(lab, play, ids):
     api = lab.docker(H).api
     if not api.networks(names=["ct-neta"]):

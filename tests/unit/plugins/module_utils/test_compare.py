@@ -320,3 +320,36 @@ def test_a_container_marked_for_removal_is_made_anew():
         assert d["steps"] == ["remove", "create", "start"] and describe(d)[0] == "recreated", st
         assert decide("web", spec, "present", dead, IMAGE)["steps"] == ["remove", "create"]
         assert decide("web", spec, "absent", dead, IMAGE)["steps"] == ["remove"]
+
+
+def test_host_options_as_the_engine_reports_them():
+    def host(c):
+        c["HostConfig"].update({
+            "Privileged": False, "SecurityOpt": ["no-new-privileges"],
+            "ExtraHosts": ["db:10.0.0.5", "v6:::1"], "Dns": ["10.0.0.2", "1.1.1.1"],
+            "Ulimits": [{"Name": "nproc", "Soft": 512, "Hard": 512},
+                        {"Name": "nofile", "Soft": 1024, "Hard": 2048}],
+            "Sysctls": {"net.core.somaxconn": "1024"}, "ShmSize": 134217728})
+    same = {"privileged": False, "security_opts": ["no-new-privileges"],
+            "etc_hosts": {"db": "10.0.0.5", "v6": "0::1"}, "dns_servers": ["10.0.0.2", "1.1.1.1"],
+            "ulimits": ["nofile:1024:2048", "nproc:512"],
+            "sysctls": {"net.core.somaxconn": 1024}, "shm_size": "128m"}
+    assert diffs_for(same, mutate=host) == []
+    # newer engines write name=address
+    assert diffs_for({"etc_hosts": {"db": "10.0.0.5"}}, mutate=lambda c: c["HostConfig"].update(
+        {"ExtraHosts": ["db=10.0.0.5"]})) == []
+    changed = dict(same, privileged=True, etc_hosts={"db": "10.0.0.6", "v6": "::1"},
+                   dns_servers=["1.1.1.1", "10.0.0.2"], ulimits=["nofile:1024:4096", "nproc:512"],
+                   sysctls={"net.core.somaxconn": 1024, "net.ipv4.tcp_syncookies": 1},
+                   shm_size="64m", security_opts=[])
+    diffs = diffs_for(changed, mutate=host)
+    assert options(diffs) == ["dns_servers", "etc_hosts", "privileged", "security_opts", "shm_size",
+                              "sysctls", "ulimits"]
+    assert not any(d["updatable"] for d in diffs)  # each needs a new container
+    # allow_more_present: the container may have more hosts, sysctls, resolvers (any order)
+    loose = {k: "allow_more_present" for k in ("etc_hosts", "dns_servers", "sysctls", "ulimits")}
+    assert diffs_for({"etc_hosts": {"db": "10.0.0.5"}, "dns_servers": ["1.1.1.1"],
+                      "sysctls": {}, "ulimits": ["nproc:512"]}, mutate=host,
+                     comparisons=loose) == []
+    # an engine default is not compared unless set: ShmSize 64 MiB
+    assert diffs_for({"image": "dockyard/demo:v1"}, mutate=host) == []

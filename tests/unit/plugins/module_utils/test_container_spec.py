@@ -262,3 +262,35 @@ def test_pull_would_change_compares_the_registrys_digest_with_the_hosts():
     assert pull_would_change(info, "nginx", None)
     assert distribution_digest({"Descriptor": {"digest": "sha256:aaa", "size": 527}}) == "sha256:aaa"
     assert distribution_digest({}) is None and distribution_digest(None) is None
+
+
+def test_host_options_parsed():
+    spec = parse_spec({
+        "privileged": False, "security_opts": ["no-new-privileges", "no-new-privileges"],
+        "etc_hosts": {"db": "10.0.0.5", "v6": "0:0:0:0:0:0:0:1", "gw": "host-gateway"},
+        "dns_servers": ["10.0.0.2", " 1.1.1.1 "], "ulimits": ["NOFILE:1024:2048", "nproc:-1"],
+        "sysctls": {"net.core.somaxconn": 1024}, "shm_size": "128m",
+    })
+    assert spec["privileged"] is False
+    assert spec["security_opts"] == ["no-new-privileges"]
+    assert spec["etc_hosts"] == {"db": "10.0.0.5", "v6": "::1", "gw": "host-gateway"}
+    assert spec["dns_servers"] == ["10.0.0.2", "1.1.1.1"]  # the order is kept
+    assert spec["ulimits"] == ["nofile:1024:2048", "nproc:-1:-1"]
+    assert spec["sysctls"] == {"net.core.somaxconn": "1024"}
+    assert spec["shm_size"] == 128 * 1024 ** 2
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"etc_hosts": {"db": "not-an-ip"}}, "etc_hosts.db:"),
+    ({"etc_hosts": {"a:b": "10.0.0.1"}}, "etc_hosts:"),
+    ({"dns_servers": ["10.0.0.2", "dns.example"]}, "dns_servers[1]:"),
+    ({"ulimits": ["nofile"]}, "ulimits[0]:"),
+    ({"ulimits": ["nofile:x"]}, "ulimits[0]:"),
+    ({"ulimits": ["nofile:2048:1024"]}, "ulimits[0]:"),
+    ({"ulimits": ["nofile:1", "NOFILE:2"]}, "ulimits[1]:"),
+    ({"shm_size": "lots"}, "shm_size:"),
+])
+def test_host_options_bad_input_names_the_option(params, option):
+    with pytest.raises(SpecError) as exc:
+        parse_spec(params)
+    assert str(exc.value).startswith(option), exc.value

@@ -214,6 +214,9 @@ SPEC_PARAMS = dict(
     user="1000", working_dir="/www", hostname="web", stop_signal="SIGTERM", stop_timeout=5,
     init=True, read_only=True, cap_add=["NET_ADMIN"], cap_drop=["ALL"], tmpfs=["/tmp:size=1m"],
     log_driver="json-file", log_options={"max-size": "1m"},
+    privileged=True, security_opts=["no-new-privileges"], etc_hosts={"db": "10.0.0.5", "a": "::1"},
+    dns_servers=["10.0.0.2", "1.1.1.1"], ulimits=["nofile:1024:2048", "nproc:512"],
+    sysctls={"net.core.somaxconn": 1024}, shm_size="128m",
 )
 
 
@@ -234,7 +237,11 @@ def test_create_body_matches_the_sdk():
         port_bindings=bindings, binds=["%s:%s:%s" % b for b in spec["volumes"]["binds"]],
         restart_policy={"Name": "on-failure", "MaximumRetryCount": 3}, mem_limit=spec["memory"],
         cpu_period=100000, cpu_quota=50000, log_config={"Type": "json-file", "Config": {"max-size": "1m"}},
-        init=True, read_only=True, cap_add=spec["cap_add"], cap_drop=spec["cap_drop"], tmpfs=spec["tmpfs"])
+        init=True, read_only=True, cap_add=spec["cap_add"], cap_drop=spec["cap_drop"], tmpfs=spec["tmpfs"],
+        privileged=True, security_opt=["no-new-privileges"], extra_hosts={"db": "10.0.0.5", "a": "::1"},
+        dns=["10.0.0.2", "1.1.1.1"], sysctls={"net.core.somaxconn": "1024"}, shm_size=128 * 1024 ** 2,
+        ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=2048),
+                 docker.types.Ulimit(name="nproc", soft=512, hard=512)])
     exposed = []
     for cport, _ip, _hp in spec["published_ports"]:
         num, proto = cport.split("/")
