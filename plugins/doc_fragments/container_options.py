@@ -210,6 +210,9 @@ options:
     description:
       - Resource limits as C(name:soft[:hard]), for example C(nofile:1024:2048); the hard limit is the
         soft one when left out, C(-1) is unlimited.
+      - The names C(docker run --ulimit) takes - C(core), C(cpu), C(data), C(fsize), C(locks),
+        C(memlock), C(msgqueue), C(nice), C(nofile), C(nproc), C(rss), C(rtprio), C(rttime),
+        C(sigpending), C(stack) (any case).
     type: list
     elements: str
   sysctls:

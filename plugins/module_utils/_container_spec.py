@@ -395,7 +395,7 @@ def parse_etc_hosts(hosts, option="etc_hosts"):
     out = {}
     for name, addr in (hosts or {}).items():
         name, addr = str(name).strip(), str(addr).strip()
-        if not name or ":" in name or any(c.isspace() for c in name):
+        if not name or ":" in name or "=" in name or any(c.isspace() for c in name):
             raise SpecError(option, "invalid hostname %r" % (name,))
         if addr != "host-gateway":
             try:
@@ -418,6 +418,11 @@ def parse_dns_servers(servers, option="dns_servers"):
     return out
 
 
+# The names the engine takes (setrlimit's, as `docker run --ulimit` spells them).
+ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
+                "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
+
+
 def parse_ulimits(specs, option="ulimits"):
     """['nofile:1024:2048', 'nproc:512'] -> sorted 'name:soft:hard' (hard = soft when left
     out; -1 is unlimited), one per name."""
@@ -425,17 +430,21 @@ def parse_ulimits(specs, option="ulimits"):
     for i, spec in enumerate(specs or []):
         parts = str(spec).strip().split(":")
         name = parts[0].strip().lower()
+        where = "%s[%d]" % (option, i)
         try:
-            if not re.match(r"^[a-z]+$", name) or len(parts) not in (2, 3):
+            if len(parts) not in (2, 3):
                 raise ValueError
             soft = int(parts[1])
             hard = int(parts[2]) if len(parts) == 3 else soft
         except ValueError as exc:
-            raise SpecError("%s[%d]" % (option, i), "invalid ulimit %r (use name:soft[:hard], "
-                            "for example nofile:1024:2048)" % (spec,)) from exc
-        if soft < -1 or hard < -1 or (hard != -1 and (soft == -1 or soft > hard)):
-            raise SpecError("%s[%d]" % (option, i), "soft limit above the hard one in %r"
-                            % (spec,))
+            raise SpecError(where, "invalid ulimit %r (use name:soft[:hard], for example "
+                                   "nofile:1024:2048)" % (spec,)) from exc
+        if name not in ULIMIT_NAMES:
+            raise SpecError(where, "unknown ulimit %r (known: %s)" % (name, ", ".join(ULIMIT_NAMES)))
+        if soft < -1 or hard < -1:
+            raise SpecError(where, "a limit below -1 in %r (-1 is unlimited)" % (spec,))
+        if hard != -1 and (soft == -1 or soft > hard):
+            raise SpecError(where, "soft limit above the hard one in %r" % (spec,))
         if name in out:
             raise SpecError("%s[%d]" % (option, i), "ulimit %s given twice" % name)
         out[name] = "%s:%d:%d" % (name, soft, hard)

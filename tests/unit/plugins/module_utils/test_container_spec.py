@@ -288,6 +288,10 @@ def test_host_options_parsed():
     ({"ulimits": ["nofile:x"]}, "ulimits[0]:"),
     ({"ulimits": ["nofile:2048:1024"]}, "ulimits[0]:"),
     ({"ulimits": ["nofile:1", "NOFILE:2"]}, "ulimits[1]:"),
+    ({"ulimits": ["nofile:1", "openfiles:2"]}, "ulimits[1]: unknown ulimit"),
+    ({"ulimits": ["nofile:-5"]}, "ulimits[0]: a limit below -1"),
+    ({"ulimits": ["nofile:-1:1024"]}, "ulimits[0]: soft limit above"),
+    ({"etc_hosts": {"a=b": "10.0.0.1"}}, "etc_hosts:"),
     ({"shm_size": "lots"}, "shm_size:"),
 ])
 def test_host_options_bad_input_names_the_option(params, option):
