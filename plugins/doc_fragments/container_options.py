@@ -223,6 +223,15 @@ options:
       - Size of C(/dev/shm), for example C(256m) (binary units). Unset, the engine's default
         (64 MiB), which is then not compared.
     type: str
+  devices:
+    description:
+      - Host devices in the container, C(/dev/host[:/dev/container][:permissions]); the container path
+        is the host's when left out, the permissions (any of C(r), C(w), C(m)) C(rwm).
+    type: list
+    elements: str
+  pids_limit:
+    description: Most processes the container may run; C(0) or C(-1) for no limit.
+    type: int
   comparisons:
     description:
       - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).

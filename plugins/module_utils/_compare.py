@@ -33,7 +33,7 @@ DEFAULT_COMPARISONS = {
     "stop_timeout": "strict", "init": "strict", "read_only": "strict", "cap_add": "strict",
     "cap_drop": "strict", "tmpfs": "strict", "privileged": "strict", "security_opts": "strict",
     "etc_hosts": "strict", "dns_servers": "strict", "ulimits": "strict", "sysctls": "strict",
-    "shm_size": "strict",
+    "shm_size": "strict", "devices": "strict", "pids_limit": "strict",
 }
 # What the engine's update API changes on a live container.
 # Applied to the existing container, no recreate: `docker update` for the first four, network
@@ -78,6 +78,12 @@ def _etc_hosts(entries):
         addr = entry[sep + 1:].strip()
         out[entry[:sep].strip()] = normalize_ip(addr) or addr  # 0.0.0.0 stays itself
     return out
+
+
+def _device(dev):
+    perms = dev.get("CgroupPermissions") or ""
+    return "%s:%s:%s" % (dev.get("PathOnHost"), dev.get("PathInContainer"),
+                         "".join(c for c in "rwm" if c in perms))
 
 
 def actual_from_inspect(inspect):
@@ -151,6 +157,8 @@ def actual_from_inspect(inspect):
                           for u in host.get("Ulimits") or []),
         "sysctls": dict(host.get("Sysctls") or {}),
         "shm_size": host.get("ShmSize") or 0,
+        "devices": sorted(_device(d) for d in host.get("Devices") or []),
+        "pids_limit": max(host.get("PidsLimit") or 0, 0),
     }
 
 
@@ -235,7 +243,7 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
             d = _list_diff(want_t, have, mode)
             if d:
                 add(option, ports_view(d[0]), ports_view(d[1]))
-        elif option in ("cap_add", "cap_drop", "security_opts", "ulimits"):
+        elif option in ("cap_add", "cap_drop", "security_opts", "ulimits", "devices"):
             d = _list_diff(want, have, mode)
             if d:
                 add(option, d[0], d[1])

@@ -316,6 +316,11 @@ def create_config(spec, image_ref, extra_labels=None):
             host[api_key] = spec[key]
     if spec.get("etc_hosts"):
         host["ExtraHosts"] = ["%s:%s" % kv for kv in sorted(spec["etc_hosts"].items())]
+    if spec.get("pids_limit"):
+        host["PidsLimit"] = spec["pids_limit"]
+    if spec.get("devices"):
+        host["Devices"] = [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"),
+                                    d.split(":"))) for d in spec["devices"]]
     if spec.get("ulimits"):
         host["Ulimits"] = [dict(zip(("Name", "Soft", "Hard"), (n, int(soft), int(hard))))
                            for n, soft, hard in (u.split(":") for u in spec["ulimits"])]

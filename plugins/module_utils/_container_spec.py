@@ -75,6 +75,8 @@ CONTAINER_ARGS = dict(
     ulimits=dict(type="list", elements="str"),
     sysctls=dict(type="dict"),
     shm_size=dict(type="str"),
+    devices=dict(type="list", elements="str"),
+    pids_limit=dict(type="int"),
     comparisons=dict(type="dict"),
     recreate=dict(type="bool", default=False),
     restart=dict(type="bool", default=False),
@@ -88,7 +90,7 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "healthcheck", "user", "working_dir", "hostname", "memory", "cpus", "log_driver",
             "log_options", "stop_signal", "stop_timeout", "init", "read_only", "cap_add",
             "cap_drop", "tmpfs", "privileged", "security_opts", "etc_hosts", "dns_servers",
-            "ulimits", "sysctls", "shm_size")
+            "ulimits", "sysctls", "shm_size", "devices", "pids_limit")
 
 
 class SpecError(ValueError):
@@ -451,6 +453,28 @@ def parse_ulimits(specs, option="ulimits"):
     return sorted(out.values())
 
 
+def parse_devices(specs, option="devices"):
+    """['/dev/fuse', '/dev/sda:/dev/xvda:r'] -> sorted 'host:container:permissions' (the
+    container path is the host's when left out, permissions rwm)."""
+    out = {}
+    for i, spec in enumerate(specs or []):
+        parts = str(spec).strip().split(":")
+        where = "%s[%d]" % (option, i)
+        if len(parts) == 2 and parts[1] and not parts[1].startswith("/"):
+            parts = [parts[0], parts[0], parts[1]]      # /dev/x:rw
+        if not 1 <= len(parts) <= 3 or not all(p.startswith("/") for p in parts[:2]):
+            raise SpecError(where, "invalid device %r (use /dev/host[:/dev/container][:rwm])"
+                            % (spec,))
+        host, cont = parts[0], parts[1] if len(parts) > 1 else parts[0]
+        perms = parts[2] if len(parts) > 2 else "rwm"
+        if not perms or set(perms) - set("rwm"):
+            raise SpecError(where, "invalid permissions %r in %r (any of r, w, m)" % (perms, spec))
+        if cont in out:
+            raise SpecError(where, "%s is given twice in the container" % cont)
+        out[cont] = "%s:%s:%s" % (host, cont, "".join(c for c in "rwm" if c in perms))
+    return sorted(out.values())
+
+
 def read_env_file(path, option="env_file"):
     env = {}
     try:
@@ -588,6 +612,12 @@ def parse_spec(params):
         spec["sysctls"] = {str(k).strip(): stringify(v) for k, v in p["sysctls"].items()}
     if p.get("shm_size") not in (None, ""):
         spec["shm_size"] = parse_memory(p["shm_size"], "shm_size")
+    if p.get("devices") is not None:
+        spec["devices"] = parse_devices(p["devices"])
+    if p.get("pids_limit") is not None:
+        if p["pids_limit"] < -1:
+            raise SpecError("pids_limit", "must be -1 or 0 (no limit) or positive")
+        spec["pids_limit"] = max(p["pids_limit"], 0)   # -1 and 0 both: no limit
     if p.get("wait_timeout") is not None and p["wait_timeout"] <= 0:
         raise SpecError("wait_timeout", "must be positive")
     return spec

@@ -306,6 +306,8 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         ({"dns_servers": ["10.0.0.2", "dns.example"]}, ["dns_servers"]),
         ({"ulimits": ["nofile:2048:1024"]}, ["ulimits"]),
         ({"shm_size": "lots"}, ["shm_size"]),
+        ({"devices": ["/dev/null:/dev/xnull:rx"]}, ["devices"]),
+        ({"pids_limit": -2}, ["pids_limit"]),
     ]
     if is_service:
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),

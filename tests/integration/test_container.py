@@ -146,9 +146,10 @@ def test_option_groups_and_traps_are_idempotent(lab, play, ids, tmp_path):
 
 
 def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):
-    """privileged, security_opts, etc_hosts, dns_servers, ulimits, sysctls, shm_size: made as
-    asked (the engine's inspect and the container's own files), a rerun changes nothing, a
-    changed ulimit is predicted in check mode (nothing touched) and then recreates."""
+    """privileged, security_opts, etc_hosts, dns_servers, ulimits, sysctls, shm_size, devices,
+    pids_limit: made as asked (the engine's inspect and the container's own files), a rerun
+    changes nothing, a changed ulimit is predicted in check mode (nothing touched) and then
+    recreates."""
     base = """
 - name: host options
   dockyard.fleet.container:
@@ -161,6 +162,8 @@ def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):
     ulimits: ["nofile:%s", "NPROC:512"]
     sysctls: {net.core.somaxconn: 1024}
     shm_size: 32m
+    devices: ["/dev/null:/dev/xnull:rw"]
+    pids_limit: 200
 """
     twice(play, pb(base % (V1, "1024:2048")))
     c = inspect(lab, "ct-host")
@@ -171,12 +174,16 @@ def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):
     assert sorted((u["Name"], u["Soft"], u["Hard"]) for u in hc["Ulimits"]) == [
         ("nofile", 1024, 2048), ("nproc", 512, 512)]
     assert hc["Sysctls"] == {"net.core.somaxconn": "1024"} and hc["ShmSize"] == 32 * 1024 ** 2
+    assert hc["Devices"] == [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull",
+                              "CgroupPermissions": "rw"}] and hc["PidsLimit"] == 200
     # what the container itself sees
     api = lab.docker(H).api
     for cmd, want in ((["cat", "/etc/hosts"], "10.9.8.7\tdb.internal"),
                       (["cat", "/etc/resolv.conf"], "nameserver 10.9.8.53"),
                       (["cat", "/proc/sys/net/core/somaxconn"], "1024"),
-                      (["sh", "-c", "ulimit -n"], "1024")):
+                      (["sh", "-c", "ulimit -n"], "1024"),
+                      (["sh", "-c", "test -c /dev/xnull && echo device"], "device"),
+                      (["cat", "/sys/fs/cgroup/pids/pids.max"], "200")):
         ex = api.exec_create("ct-host", ["/bin/busybox"] + cmd)
         assert want in api.exec_start(ex).decode(), cmd
 

@@ -353,3 +353,16 @@ def test_host_options_as_the_engine_reports_them():
                      comparisons=loose) == []
     # an engine default is not compared unless set: ShmSize 64 MiB
     assert diffs_for({"image": "dockyard/demo:v1"}, mutate=host) == []
+
+
+def test_devices_and_pids_limit_as_the_engine_reports_them():
+    def host(c):
+        c["HostConfig"].update({"PidsLimit": 100, "Devices": [
+            {"PathOnHost": "/dev/null", "PathInContainer": "/dev/xnull", "CgroupPermissions": "wr"}]})
+    assert diffs_for({"devices": ["/dev/null:/dev/xnull:rw"], "pids_limit": 100}, mutate=host) == []
+    assert options(diffs_for({"devices": ["/dev/null:/dev/xnull:r"], "pids_limit": -1},
+                             mutate=host)) == ["devices", "pids_limit"]
+    # no limit: unset (null), 0 or -1 are the same
+    for engine in (None, 0, -1):
+        assert diffs_for({"pids_limit": 0}, mutate=lambda c, v=engine: c["HostConfig"].update(
+            {"PidsLimit": v})) == []

@@ -298,3 +298,24 @@ def test_host_options_bad_input_names_the_option(params, option):
     with pytest.raises(SpecError) as exc:
         parse_spec(params)
     assert str(exc.value).startswith(option), exc.value
+
+
+def test_devices_and_pids_limit_parsed():
+    spec = parse_spec({"devices": ["/dev/fuse", "/dev/null:/dev/xnull:wr", "/dev/zero:r"],
+                       "pids_limit": -1})
+    assert spec["devices"] == ["/dev/fuse:/dev/fuse:rwm", "/dev/null:/dev/xnull:rw",
+                               "/dev/zero:/dev/zero:r"]
+    assert spec["pids_limit"] == 0
+    assert parse_spec({"pids_limit": 100})["pids_limit"] == 100
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"devices": ["fuse"]}, "devices[0]:"),
+    ({"devices": ["/dev/a", "/dev/b:/dev/c:rx"]}, "devices[1]: invalid permissions"),
+    ({"devices": ["/dev/a:/dev/c", "/dev/b:/dev/c"]}, "devices[1]:"),
+    ({"pids_limit": -2}, "pids_limit:"),
+])
+def test_devices_and_pids_limit_bad_input(params, option):
+    with pytest.raises(SpecError) as exc:
+        parse_spec(params)
+    assert str(exc.value).startswith(option), exc.value

@@ -216,7 +216,8 @@ SPEC_PARAMS = dict(
     log_driver="json-file", log_options={"max-size": "1m"},
     privileged=True, security_opts=["no-new-privileges"], etc_hosts={"db": "10.0.0.5", "a": "::1"},
     dns_servers=["10.0.0.2", "1.1.1.1"], ulimits=["nofile:1024:2048", "nproc:512"],
-    sysctls={"net.core.somaxconn": 1024}, shm_size="128m",
+    sysctls={"net.core.somaxconn": 1024}, shm_size="128m", devices=["/dev/null:/dev/xnull:rw"],
+    pids_limit=100,
 )
 
 
@@ -240,6 +241,7 @@ def test_create_body_matches_the_sdk():
         init=True, read_only=True, cap_add=spec["cap_add"], cap_drop=spec["cap_drop"], tmpfs=spec["tmpfs"],
         privileged=True, security_opt=["no-new-privileges"], extra_hosts={"db": "10.0.0.5", "a": "::1"},
         dns=["10.0.0.2", "1.1.1.1"], sysctls={"net.core.somaxconn": "1024"}, shm_size=128 * 1024 ** 2,
+        devices=["/dev/null:/dev/xnull:rw"], pids_limit=100,
         ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=2048),
                  docker.types.Ulimit(name="nproc", soft=512, hard=512)])
     exposed = []
