@@ -19,7 +19,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    normalize_bind, normalize_cap, normalize_ip)
+    device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key)
 
 # Option -> default comparison mode. allow_more_present: the container may have more
 # (extra env keys, labels, ports, networks...) than the task lists.
@@ -78,12 +78,6 @@ def _etc_hosts(entries):
         addr = entry[sep + 1:].strip()
         out[entry[:sep].strip()] = normalize_ip(addr) or addr  # 0.0.0.0 stays itself
     return out
-
-
-def _device(dev):
-    perms = dev.get("CgroupPermissions") or ""
-    return "%s:%s:%s" % (dev.get("PathOnHost"), dev.get("PathInContainer"),
-                         "".join(c for c in "rwm" if c in perms))
 
 
 def actual_from_inspect(inspect):
@@ -153,11 +147,12 @@ def actual_from_inspect(inspect):
         "security_opts": sorted(set(host.get("SecurityOpt") or [])),
         "etc_hosts": _etc_hosts(host.get("ExtraHosts")),
         "dns_servers": [normalize_ip(d) or d for d in host.get("Dns") or []],
-        "ulimits": sorted("%s:%d:%d" % (u.get("Name"), u.get("Soft"), u.get("Hard"))
+        "ulimits": sorted(ulimit_key(u.get("Name"), u.get("Soft"), u.get("Hard"))
                           for u in host.get("Ulimits") or []),
         "sysctls": dict(host.get("Sysctls") or {}),
         "shm_size": host.get("ShmSize") or 0,
-        "devices": sorted(_device(d) for d in host.get("Devices") or []),
+        "devices": sorted(device_key(d.get("PathOnHost"), d.get("PathInContainer"),
+                                     d.get("CgroupPermissions")) for d in host.get("Devices") or []),
         "pids_limit": max(host.get("PidsLimit") or 0, 0),
     }
 

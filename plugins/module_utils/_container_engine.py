@@ -311,13 +311,11 @@ def create_config(spec, image_ref, extra_labels=None):
     for key, api_key in (("init", "Init"), ("read_only", "ReadonlyRootfs"), ("cap_add", "CapAdd"),
                          ("cap_drop", "CapDrop"), ("tmpfs", "Tmpfs"), ("privileged", "Privileged"),
                          ("security_opts", "SecurityOpt"), ("dns_servers", "Dns"),
-                         ("sysctls", "Sysctls"), ("shm_size", "ShmSize")):
+                         ("sysctls", "Sysctls"), ("shm_size", "ShmSize"), ("pids_limit", "PidsLimit")):
         if spec.get(key):
             host[api_key] = spec[key]
     if spec.get("etc_hosts"):
         host["ExtraHosts"] = ["%s:%s" % kv for kv in sorted(spec["etc_hosts"].items())]
-    if spec.get("pids_limit"):
-        host["PidsLimit"] = spec["pids_limit"]
     if spec.get("devices"):
         host["Devices"] = [dict(zip(("PathOnHost", "PathInContainer", "CgroupPermissions"),
                                     d.split(":"))) for d in spec["devices"]]

@@ -420,6 +420,16 @@ def parse_dns_servers(servers, option="dns_servers"):
     return out
 
 
+def ulimit_key(name, soft, hard):
+    """The canonical form of one ulimit, as parse_spec and the comparison write it."""
+    return "%s:%d:%d" % (name, soft, hard)
+
+
+def device_key(host, container, perms):
+    """The canonical form of one device: permissions in r, w, m order."""
+    return "%s:%s:%s" % (host, container, "".join(c for c in "rwm" if c in (perms or "")))
+
+
 # The names the engine takes (setrlimit's, as `docker run --ulimit` spells them).
 ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
                 "nproc", "rss", "rtprio", "rttime", "sigpending", "stack")
@@ -448,8 +458,8 @@ def parse_ulimits(specs, option="ulimits"):
         if hard != -1 and (soft == -1 or soft > hard):
             raise SpecError(where, "soft limit above the hard one in %r" % (spec,))
         if name in out:
-            raise SpecError("%s[%d]" % (option, i), "ulimit %s given twice" % name)
-        out[name] = "%s:%d:%d" % (name, soft, hard)
+            raise SpecError(where, "ulimit %s given twice" % name)
+        out[name] = ulimit_key(name, soft, hard)
     return sorted(out.values())
 
 
@@ -471,7 +481,7 @@ def parse_devices(specs, option="devices"):
             raise SpecError(where, "invalid permissions %r in %r (any of r, w, m)" % (perms, spec))
         if cont in out:
             raise SpecError(where, "%s is given twice in the container" % cont)
-        out[cont] = "%s:%s:%s" % (host, cont, "".join(c for c in "rwm" if c in perms))
+        out[cont] = device_key(host, cont, perms)
     return sorted(out.values())
 
 
