@@ -25,6 +25,12 @@ VARS = {
     "deploy_env": {"GREETING": "hello"},
     "deploy_secret_env": {"DEMO_SECRET": SECRET},
     "deploy_wait_timeout": 40,
+    # Health probed every 250 ms from the replica's start, by the module's wait (these
+    # engines keep no start_interval): a replica is ready as soon as it answers, not at the
+    # image's first check 2 s after its start. Each test rolls dozens of replicas: this
+    # takes minutes off CI, and rolls through the start_interval path. The image's checks
+    # still decide unhealthy (the broken release).
+    "deploy_healthcheck": {"start_interval": "250ms"},
 }
 # The collection's rollout callback next to the default stdout callback (it is a
 # notification callback: it cannot be the stdout callback itself).
@@ -525,15 +531,16 @@ def test_host_lost_mid_rollout_fails_alone_and_rerun_converges(lab, fleet_v1):
     client = load(lab, seconds=300)
     # Ansible ends a play when a whole batch fails, whatever max_fail_percentage says: the
     # others can only finish when they share the victim's batch.
-    # The victim's replicas are checked every 8 s (the image's check every 2 s elsewhere):
-    # each of its new replicas takes at least 8 s to be healthy, so its roll is still going
-    # when the stop below reaches it, however fast the machine. (With the image's check the
-    # whole roll of the victim could end first, and the play succeeded.)
+    # The victim's replicas are checked every 8 s, without probes (the others keep the
+    # fleet's): each of its new replicas takes at least 8 s to be healthy, so its roll is
+    # still going when the stop below reaches it, however fast the machine. (With the
+    # image's check the whole roll of the victim could end first, and the play succeeded.)
     slow = {"test": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null",
                      "http://127.0.0.1/health"], "interval": "8s", "timeout": "5s", "retries": 3}
     extra = fleet(lab, deploy_version="v2", rolling_restart_serial="100%",
                   rolling_restart_max_fail_percentage=50,
-                  deploy_healthcheck="{{ %r if inventory_hostname == %r else {} }}" % (slow, victim))
+                  deploy_healthcheck="{{ %r if inventory_hostname == %r else %r }}"
+                  % (slow, victim, VARS["deploy_healthcheck"]))
     play = start_playbook(lab, "playbooks/deploy.yml", extra_vars=extra)
     # wait until the victim's first replica is being replaced (no longer v1 and running):
     # the middle of its batch
