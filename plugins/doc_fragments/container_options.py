@@ -156,11 +156,33 @@ options:
     description: Container hostname.
     type: str
   memory:
-    description: Memory limit such as C(512m), C(1g) (binary units) or a number of bytes. Changed in place.
+    description:
+      - Memory limit such as C(512m), C(1g) (binary units) or a number of bytes, C(0) for none.
+      - Changed in place; going back to no limit (C(0)) recreates the container (the engine's
+        update API cannot lift a memory limit).
+    type: str
+  memory_reservation:
+    description:
+      - Soft memory limit (what the kernel reclaims down to under memory pressure), in the
+        units of O(memory), C(0) for none. Must not exceed O(memory).
+      - Changed in place; going back to C(0) recreates the container.
     type: str
   cpus:
-    description: CPU limit as a number of CPUs, for example C(1.5). Changed in place.
+    description: CPU limit as a number of CPUs, for example C(1.5), C(0) for none. Changed in place.
     type: float
+  cpu_shares:
+    description:
+      - Relative CPU weight against the host's other containers (the engine's default is
+        1024), C(2) to C(262144); C(0) for the default.
+      - Changed in place; going back to C(0) recreates the container.
+    type: int
+  cpuset_cpus:
+    description:
+      - The CPUs the container may run on, such as C(0-2) or C(0,3); compared as a set of
+        CPUs (C(1,0) equals C(0-1)). An empty string for every CPU.
+      - Changed in place; going back to every CPU recreates the container. CPUs the host does
+        not have are refused by the engine.
+    type: str
   log_driver:
     description: Logging driver.
     type: str

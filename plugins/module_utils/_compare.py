@@ -19,7 +19,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key)
+    cpuset_key, device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key)
 
 # Option -> default comparison mode. allow_more_present: the container may have more
 # (extra env keys, labels, ports, networks...) than the task lists.
@@ -34,11 +34,25 @@ DEFAULT_COMPARISONS = {
     "cap_drop": "strict", "tmpfs": "strict", "privileged": "strict", "security_opts": "strict",
     "etc_hosts": "strict", "dns_servers": "strict", "ulimits": "strict", "sysctls": "strict",
     "shm_size": "strict", "devices": "strict", "pids_limit": "strict",
+    "memory_reservation": "strict", "cpu_shares": "strict", "cpuset_cpus": "strict",
 }
 # What the engine's update API changes on a live container.
-# Applied to the existing container, no recreate: `docker update` for the first four, network
-# connect/disconnect for networks (the primary network is network_mode, which recreates).
-UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks")
+# Applied to the existing container, no recreate: `docker update` for the restart policy and
+# the resources, network connect/disconnect for networks (the primary network is
+# network_mode, which recreates).
+UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks",
+             "memory_reservation", "cpu_shares", "cpuset_cpus")
+# The update API reads 0 (or "") in these as "leave it as it is": going back to the engine's
+# default (no limit, no reservation, the default weight, every CPU) needs a new container.
+# (cpus 0 is sent as quota -1, which the engine does apply.)
+NOT_UNSET_IN_PLACE = ("memory", "memory_reservation", "cpu_shares", "cpuset_cpus")
+
+
+def updatable(option, after):
+    """Whether a difference of option, to the value after, is applied in place."""
+    if option in NOT_UNSET_IN_PLACE and not after:
+        return False
+    return option in UPDATABLE
 
 
 def _env_dict(env_list):
@@ -154,6 +168,9 @@ def actual_from_inspect(inspect):
         "devices": sorted(device_key(d.get("PathOnHost"), d.get("PathInContainer"),
                                      d.get("CgroupPermissions")) for d in host.get("Devices") or []),
         "pids_limit": max(host.get("PidsLimit") or 0, 0),
+        "memory_reservation": host.get("MemoryReservation") or 0,
+        "cpu_shares": host.get("CpuShares") or 0,
+        "cpuset_cpus": cpuset_key(host.get("CpusetCpus") or ""),
     }
 
 
@@ -213,7 +230,7 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
 
     def add(option, before, after):
         diffs.append({"option": option, "before": before, "after": after,
-                      "updatable": option in UPDATABLE})
+                      "updatable": updatable(option, after)})
 
     for option in DEFAULT_COMPARISONS:
         if option not in desired or modes[option] == "ignore":

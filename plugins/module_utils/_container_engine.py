@@ -146,7 +146,8 @@ class ContainerEngine:
                                  ipv4_address=want.get("ipv4_address") or None)
 
     def update(self, cid, spec, current_host_config):
-        """Apply the in-place updatable options (restart policy, memory, cpus)."""
+        """Apply the in-place updatable options (restart policy, memory, cpus, memory
+        reservation, cpu shares, cpuset)."""
         kwargs = {}
         if "restart_policy" in spec or "restart_retries" in spec:
             rp = current_host_config.get("RestartPolicy") or {}
@@ -161,6 +162,12 @@ class ContainerEngine:
         if "cpus" in spec:
             kwargs["cpu_period"] = 100000
             kwargs["cpu_quota"] = int(round(spec["cpus"] * 100000)) if spec["cpus"] else -1
+        # 0 and "" are never sent: the engine would leave the value as it is (a difference to
+        # them recreates; _compare.updatable)
+        for key, arg in (("memory_reservation", "mem_reservation"), ("cpu_shares", "cpu_shares"),
+                         ("cpuset_cpus", "cpuset_cpus")):
+            if spec.get(key):
+                kwargs[arg] = spec[key]
         if kwargs:
             self.client.call("update_container", cid, **kwargs)
 
@@ -311,7 +318,9 @@ def create_config(spec, image_ref, extra_labels=None):
     for key, api_key in (("init", "Init"), ("read_only", "ReadonlyRootfs"), ("cap_add", "CapAdd"),
                          ("cap_drop", "CapDrop"), ("tmpfs", "Tmpfs"), ("privileged", "Privileged"),
                          ("security_opts", "SecurityOpt"), ("dns_servers", "Dns"),
-                         ("sysctls", "Sysctls"), ("shm_size", "ShmSize"), ("pids_limit", "PidsLimit")):
+                         ("sysctls", "Sysctls"), ("shm_size", "ShmSize"), ("pids_limit", "PidsLimit"),
+                         ("memory_reservation", "MemoryReservation"), ("cpu_shares", "CpuShares"),
+                         ("cpuset_cpus", "CpusetCpus")):
         if spec.get(key):
             host[api_key] = spec[key]
     if spec.get("etc_hosts"):

@@ -58,7 +58,10 @@ CONTAINER_ARGS = dict(
     working_dir=dict(type="str"),
     hostname=dict(type="str"),
     memory=dict(type="str"),
+    memory_reservation=dict(type="str"),
     cpus=dict(type="float"),
+    cpu_shares=dict(type="int"),
+    cpuset_cpus=dict(type="str"),
     log_driver=dict(type="str"),
     log_options=dict(type="dict"),
     stop_signal=dict(type="str"),
@@ -90,7 +93,8 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "healthcheck", "user", "working_dir", "hostname", "memory", "cpus", "log_driver",
             "log_options", "stop_signal", "stop_timeout", "init", "read_only", "cap_add",
             "cap_drop", "tmpfs", "privileged", "security_opts", "etc_hosts", "dns_servers",
-            "ulimits", "sysctls", "shm_size", "devices", "pids_limit")
+            "ulimits", "sysctls", "shm_size", "devices", "pids_limit", "memory_reservation",
+            "cpu_shares", "cpuset_cpus")
 
 
 class SpecError(ValueError):
@@ -123,6 +127,35 @@ def parse_memory(value, option="memory"):
     if size < 0:
         raise SpecError(option, "size must not be negative")
     return size
+
+
+def cpuset_key(value, option="cpuset_cpus"):
+    """'3,0-1,2' -> '0-3': the CPUs of a cpuset list, in order, ranges merged, the one form
+    of both the spec and the engine's report. '' (every CPU, the engine's default) stays ''."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    cpus = set()
+    for part in text.split(","):
+        m = re.match(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$", part)
+        if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+            raise SpecError(option, "%r is not a CPU list (numbers and ranges such as 0-3,6, "
+                                    "comma separated)" % (value,))
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi - lo > 4096:
+            raise SpecError(option, "range %s is too wide" % part.strip())
+        cpus.update(range(lo, hi + 1))
+    out, ordered = [], sorted(cpus)
+    start = prev = ordered[0]
+    for cpu in ordered[1:] + [None]:
+        if cpu is not None and cpu == prev + 1:
+            prev = cpu
+            continue
+        out.append(str(start) if start == prev else "%d-%d" % (start, prev))
+        if cpu is not None:
+            start = prev = cpu
+    return ",".join(out)
 
 
 _DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
@@ -596,6 +629,18 @@ def parse_spec(params):
         if p["cpus"] < 0:
             raise SpecError("cpus", "must not be negative")
         spec["cpus"] = round(float(p["cpus"]), 3)
+    if p.get("memory_reservation") not in (None, ""):
+        spec["memory_reservation"] = parse_memory(p["memory_reservation"], "memory_reservation")
+        if spec.get("memory") and spec["memory_reservation"] > spec["memory"]:
+            raise SpecError("memory_reservation", "%s is above memory (%s): the soft limit must "
+                            "not exceed the hard one" % (p["memory_reservation"], p["memory"]))
+    if p.get("cpu_shares") is not None:
+        if p["cpu_shares"] < 0 or p["cpu_shares"] == 1 or p["cpu_shares"] > 262144:
+            raise SpecError("cpu_shares", "must be 2 to 262144, or 0 for the engine's default "
+                                          "(1024), got %s" % p["cpu_shares"])
+        spec["cpu_shares"] = p["cpu_shares"]
+    if p.get("cpuset_cpus") is not None:
+        spec["cpuset_cpus"] = cpuset_key(p["cpuset_cpus"], "cpuset_cpus")
     if p.get("log_options") is not None:
         spec["log_options"] = {str(k): stringify(v) for k, v in p["log_options"].items()}
     if p.get("stop_timeout") is not None:

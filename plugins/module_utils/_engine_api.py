@@ -280,11 +280,13 @@ class EngineAPI:
                      {"force": 1 if force else 0, "v": 1 if v else 0})
 
     def update_container(self, container, restart_policy=None, mem_limit=None,
-                         memswap_limit=None, cpu_period=None, cpu_quota=None):
+                         memswap_limit=None, cpu_period=None, cpu_quota=None,
+                         mem_reservation=None, cpu_shares=None, cpuset_cpus=None):
         body = {}
         for key, value in (("RestartPolicy", restart_policy), ("Memory", mem_limit),
                            ("MemorySwap", memswap_limit), ("CpuPeriod", cpu_period),
-                           ("CpuQuota", cpu_quota)):
+                           ("CpuQuota", cpu_quota), ("MemoryReservation", mem_reservation),
+                           ("CpuShares", cpu_shares), ("CpusetCpus", cpuset_cpus)):
             if value is not None:
                 body[key] = value
         return self.request("POST", "update_container",

@@ -308,6 +308,9 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         ({"shm_size": "lots"}, ["shm_size"]),
         ({"devices": ["/dev/null:/dev/xnull:rx"]}, ["devices"]),
         ({"pids_limit": -2}, ["pids_limit"]),
+        ({"cpu_shares": 1}, ["cpu_shares"]),
+        ({"cpuset_cpus": "0-a"}, ["cpuset_cpus"]),
+        ({"memory": "64m", "memory_reservation": "1g"}, ["memory_reservation"]),
     ]
     if is_service:
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),

@@ -366,3 +366,33 @@ def test_devices_and_pids_limit_as_the_engine_reports_them():
     for engine in (None, 0, -1):
         assert diffs_for({"pids_limit": 0}, mutate=lambda c, v=engine: c["HostConfig"].update(
             {"PidsLimit": v})) == []
+
+
+def test_resources_in_place_as_the_engine_reports_them():
+    def host(c):
+        c["HostConfig"].update({"Memory": 128 * 1024 ** 2, "MemoryReservation": 64 * 1024 ** 2,
+                                "CpuShares": 512, "CpusetCpus": "0-1"})
+    same = {"memory": "128m", "memory_reservation": "64m", "cpu_shares": 512, "cpuset_cpus": "1,0"}
+    assert diffs_for(same, mutate=host) == []
+    d = diffs_for({"memory_reservation": "32m", "cpu_shares": 256, "cpuset_cpus": "0"}, mutate=host)
+    assert options(d) == ["cpu_shares", "cpuset_cpus", "memory_reservation"]
+    assert all(x["updatable"] for x in d) and plan("started", True, True, d) == ["update"]
+    # unset on the engine: none set (0, "") is no difference
+    assert diffs_for({"memory_reservation": "0", "cpu_shares": 0, "cpuset_cpus": ""}) == []
+
+
+def test_back_to_the_engine_default_recreates():
+    """The update API reads 0 / "" as "leave it": an update to them would change nothing and
+    report a change on every run (memory 0 did, before this rule)."""
+    def host(c):
+        c["HostConfig"].update({"Memory": 64 * 1024 ** 2, "MemoryReservation": 32 * 1024 ** 2,
+                                "CpuShares": 512, "CpusetCpus": "0", "CpuPeriod": 100000,
+                                "CpuQuota": 50000})
+    for params in ({"memory": "0"}, {"memory_reservation": "0"}, {"cpu_shares": 0},
+                   {"cpuset_cpus": ""}):
+        d = diffs_for(params, mutate=host)
+        assert len(d) == 1 and not d[0]["updatable"], params
+        assert plan("started", True, True, d) == ["remove", "create", "start"], params
+    # cpus 0 is sent as quota -1, which the engine applies: in place
+    d = diffs_for({"cpus": 0}, mutate=host)
+    assert options(d) == ["cpus"] and d[0]["updatable"]

@@ -319,3 +319,36 @@ def test_devices_and_pids_limit_bad_input(params, option):
     with pytest.raises(SpecError) as exc:
         parse_spec(params)
     assert str(exc.value).startswith(option), exc.value
+
+
+@pytest.mark.parametrize("given,canonical", [
+    ("0", "0"), ("1,0", "0-1"), ("0-2,4", "0-2,4"), ("3, 0-1 ,2", "0-3"), ("2-2", "2"),
+    ("0,2,4", "0,2,4"), ("5,0-1,6-7", "0-1,5-7"), ("", ""), ("  ", ""),
+])
+def test_cpuset_one_canonical_form(given, canonical):
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import cpuset_key
+    assert cpuset_key(given) == canonical
+    assert parse_spec({"cpuset_cpus": given})["cpuset_cpus"] == canonical
+
+
+def test_resource_options_parsed():
+    spec = parse_spec({"memory": "1g", "memory_reservation": "256m", "cpu_shares": 512})
+    assert spec["memory_reservation"] == 256 * 1024 ** 2 and spec["cpu_shares"] == 512
+    assert parse_spec({"memory_reservation": "0", "cpu_shares": 0}) == {
+        "memory_reservation": 0, "cpu_shares": 0}
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"cpu_shares": 1}, "cpu_shares:"),
+    ({"cpu_shares": -5}, "cpu_shares:"),
+    ({"cpu_shares": 262145}, "cpu_shares:"),
+    ({"cpuset_cpus": "a"}, "cpuset_cpus:"),
+    ({"cpuset_cpus": "3-1"}, "cpuset_cpus:"),
+    ({"cpuset_cpus": "0,,1"}, "cpuset_cpus:"),
+    ({"memory_reservation": "lots"}, "memory_reservation:"),
+    ({"memory": "64m", "memory_reservation": "128m"}, "memory_reservation: 128m is above memory"),
+])
+def test_resource_options_bad_input_names_the_option(params, option):
+    with pytest.raises(SpecError) as exc:
+        parse_spec(params)
+    assert str(exc.value).startswith(option), exc.value

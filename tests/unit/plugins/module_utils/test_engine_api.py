@@ -12,7 +12,8 @@ from socketserver import ThreadingMixIn
 
 import pytest
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import create_config
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+    ContainerEngine, create_config)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import parse_spec
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError)
@@ -217,7 +218,7 @@ SPEC_PARAMS = dict(
     privileged=True, security_opts=["no-new-privileges"], etc_hosts={"db": "10.0.0.5", "a": "::1"},
     dns_servers=["10.0.0.2", "1.1.1.1"], ulimits=["nofile:1024:2048", "nproc:512"],
     sysctls={"net.core.somaxconn": 1024}, shm_size="128m", devices=["/dev/null:/dev/xnull:rw"],
-    pids_limit=100,
+    pids_limit=100, memory_reservation="32m", cpu_shares=512, cpuset_cpus="1,0",
 )
 
 
@@ -241,7 +242,8 @@ def test_create_body_matches_the_sdk():
         init=True, read_only=True, cap_add=spec["cap_add"], cap_drop=spec["cap_drop"], tmpfs=spec["tmpfs"],
         privileged=True, security_opt=["no-new-privileges"], extra_hosts={"db": "10.0.0.5", "a": "::1"},
         dns=["10.0.0.2", "1.1.1.1"], sysctls={"net.core.somaxconn": "1024"}, shm_size=128 * 1024 ** 2,
-        devices=["/dev/null:/dev/xnull:rw"], pids_limit=100,
+        devices=["/dev/null:/dev/xnull:rw"], pids_limit=100, mem_reservation=32 * 1024 ** 2,
+        cpu_shares=512, cpuset_cpus="0-1",
         ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=2048),
                  docker.types.Ulimit(name="nproc", soft=512, hard=512)])
     exposed = []
@@ -266,6 +268,36 @@ def test_create_body_matches_the_sdk():
         if key in ("NetworkDisabled",):
             continue
         assert json.loads(json.dumps(ours_cmp.get(key))) == json.loads(json.dumps(sdk.get(key))), key
+
+
+def test_update_body_matches_the_sdk(monkeypatch):
+    """The update body of ContainerEngine.update through our client and through the SDK's
+    update_container, for every in-place option at once."""
+    docker = pytest.importorskip("docker")
+    spec = parse_spec(dict(restart_policy="always", memory="128m", cpus=1.5,
+                           memory_reservation="64m", cpu_shares=256, cpuset_cpus="0"))
+    sent = {}
+
+    class Ours:
+        def call(self, method, cid, **kwargs):
+            engine = EngineAPI("unix:///nonexistent.sock")
+            monkeypatch.setattr(engine, "request", lambda *a, **kw: sent.setdefault("ours", kw["body"]))
+            getattr(engine, method)(cid, **kwargs)
+
+    class Sdk:
+        def call(self, method, cid, **kwargs):
+            api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")
+            monkeypatch.setattr(api, "_post_json", lambda url, data: sent.setdefault("sdk", data))
+            monkeypatch.setattr(api, "_result", lambda res, json=False: {})
+            getattr(api, method)(cid, **kwargs)
+
+    for client in (Ours(), Sdk()):
+        engine = ContainerEngine.__new__(ContainerEngine)
+        engine.client = client
+        engine.update("cid", spec, {})
+    assert sent["ours"] == {k: v for k, v in sent["sdk"].items() if v is not None}
+    assert sent["ours"]["CpusetCpus"] == "0" and sent["ours"]["CpuShares"] == 256
+    assert sent["ours"]["MemoryReservation"] == 64 * 1024 ** 2
 
 
 def test_create_body_networks_and_mounts():
