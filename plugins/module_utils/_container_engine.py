@@ -154,11 +154,11 @@ class ContainerEngine:
             name = spec.get("restart_policy") or rp.get("Name") or "no"
             retries = spec.get("restart_retries", 0) if name == "on-failure" else 0
             kwargs["restart_policy"] = {"Name": name, "MaximumRetryCount": retries}
-        if "memory" in spec:
+        if spec.get("memory"):   # never 0 here: lifting a limit recreates (_compare.updatable)
             kwargs["mem_limit"] = spec["memory"]
             # keep the engine's default swap (twice the memory), else raising memory above
             # the old swap limit is refused
-            kwargs["memswap_limit"] = spec["memory"] * 2 if spec["memory"] else -1
+            kwargs["memswap_limit"] = spec["memory"] * 2
         if "cpus" in spec:
             kwargs["cpu_period"] = 100000
             kwargs["cpu_quota"] = int(round(spec["cpus"] * 100000)) if spec["cpus"] else -1

@@ -146,16 +146,13 @@ def cpuset_key(value, option="cpuset_cpus"):
         if hi - lo > 4096:
             raise SpecError(option, "range %s is too wide" % part.strip())
         cpus.update(range(lo, hi + 1))
-    out, ordered = [], sorted(cpus)
-    start = prev = ordered[0]
-    for cpu in ordered[1:] + [None]:
-        if cpu is not None and cpu == prev + 1:
-            prev = cpu
-            continue
-        out.append(str(start) if start == prev else "%d-%d" % (start, prev))
-        if cpu is not None:
-            start = prev = cpu
-    return ",".join(out)
+    runs = []   # [first, last] of each run of consecutive CPUs
+    for cpu in sorted(cpus):
+        if runs and cpu == runs[-1][1] + 1:
+            runs[-1][1] = cpu
+        else:
+            runs.append([cpu, cpu])
+    return ",".join(str(a) if a == b else "%d-%d" % (a, b) for a, b in runs)
 
 
 _DUR_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
