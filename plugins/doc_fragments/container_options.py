@@ -252,7 +252,9 @@ options:
     type: list
     elements: str
   pids_limit:
-    description: Most processes the container may run; C(0) or C(-1) for no limit.
+    description:
+      - Most processes the container may run; C(0) or C(-1) for no limit.
+      - Changed in place, back to no limit too (engines of API 1.40, Docker 19.03, or later).
     type: int
   comparisons:
     description:

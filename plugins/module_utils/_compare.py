@@ -41,10 +41,10 @@ DEFAULT_COMPARISONS = {
 # the resources, network connect/disconnect for networks (the primary network is
 # network_mode, which recreates).
 UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks",
-             "memory_reservation", "cpu_shares", "cpuset_cpus")
+             "memory_reservation", "cpu_shares", "cpuset_cpus", "pids_limit")
 # The update API reads 0 (or "") in these as "leave it as it is": going back to the engine's
 # default (no limit, no reservation, the default weight, every CPU) needs a new container.
-# (cpus 0 is sent as quota -1, which the engine does apply.)
+# (cpus 0 is sent as quota -1 and pids_limit 0 as -1, which the engine does apply.)
 NOT_UNSET_IN_PLACE = ("memory", "memory_reservation", "cpu_shares", "cpuset_cpus")
 
 

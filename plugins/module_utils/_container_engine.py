@@ -147,7 +147,7 @@ class ContainerEngine:
 
     def update(self, cid, spec, current_host_config):
         """Apply the in-place updatable options (restart policy, memory, cpus, memory
-        reservation, cpu shares, cpuset)."""
+        reservation, cpu shares, cpuset, pids limit)."""
         kwargs = {}
         if "restart_policy" in spec or "restart_retries" in spec:
             rp = current_host_config.get("RestartPolicy") or {}
@@ -168,6 +168,8 @@ class ContainerEngine:
                          ("cpuset_cpus", "cpuset_cpus")):
             if spec.get(key):
                 kwargs[arg] = spec[key]
+        if "pids_limit" in spec:   # 0 (no limit) is sent as -1, which the engine applies
+            kwargs["pids_limit"] = spec["pids_limit"] or -1
         if kwargs:
             self.client.call("update_container", cid, **kwargs)
 

@@ -17,7 +17,7 @@ import traceback
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import distribution_digest
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import (
-    EngineAPI, EngineAPIError)
+    EngineAPI, EngineAPIError, update_body)
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 MIN_SDK = (5, 0, 0)
@@ -108,6 +108,14 @@ def _import_sdk(host):
 SDK_ONLY = frozenset(["pull", "build", "inspect_distribution"])
 # Display names of calls in messages.
 _CALL_NAMES = {"create_container_from_config": "create_container"}
+
+
+def _sdk_update(api, container, **resources):
+    """The SDK's update_container has no pids_limit: the same request with our body (the
+    SDK's own request helpers, so its transport, version prefix and errors apply)."""
+    # pylint: disable=protected-access
+    res = api._post_json(api._url("/containers/{0}/update", container), data=update_body(**resources))
+    return api._result(res, True)
 
 
 def uses_sdk_transport(conn):
@@ -227,6 +235,8 @@ class DockerClient:
                                      tls_hint(_clean(exc), self.conn, self.shown_host))) from exc
         api = self.api
         try:
+            if method == "update_container":
+                return _sdk_update(api, *args, **kwargs)
             return getattr(api, method)(*args, **kwargs)
         except self._sdk_errors.NotFound as exc:
             raise DockerError("Docker engine: %s" % _explain(exc), not_found=True) from exc

@@ -107,6 +107,23 @@ def demux(data):
     return b"".join(out)
 
 
+# The update API's body, from the Docker SDK's update_container arguments (by their names,
+# pids_limit added: the SDK has none for it, so the ssh:// path sends this body too).
+_UPDATE_KEYS = (("restart_policy", "RestartPolicy"), ("mem_limit", "Memory"),
+                ("memswap_limit", "MemorySwap"), ("cpu_period", "CpuPeriod"),
+                ("cpu_quota", "CpuQuota"), ("mem_reservation", "MemoryReservation"),
+                ("cpu_shares", "CpuShares"), ("cpuset_cpus", "CpusetCpus"),
+                ("pids_limit", "PidsLimit"))
+
+
+def update_body(**resources):
+    """The body of POST /containers/{id}/update: only the values given (None: left as is)."""
+    unknown = set(resources) - {arg for arg, dummy in _UPDATE_KEYS}
+    if unknown:
+        raise TypeError("update_container: unknown arguments %s" % ", ".join(sorted(unknown)))
+    return {key: resources[arg] for arg, key in _UPDATE_KEYS if resources.get(arg) is not None}
+
+
 class _PerThread(threading.local):
     """A thread's keep-alive connection, and whether a request went over it yet."""
     conn = None
@@ -279,18 +296,10 @@ class EngineAPI:
         self.request("DELETE", "remove_container", self._path("/containers/{0}", container),
                      {"force": 1 if force else 0, "v": 1 if v else 0})
 
-    def update_container(self, container, restart_policy=None, mem_limit=None,
-                         memswap_limit=None, cpu_period=None, cpu_quota=None,
-                         mem_reservation=None, cpu_shares=None, cpuset_cpus=None):
-        body = {}
-        for key, value in (("RestartPolicy", restart_policy), ("Memory", mem_limit),
-                           ("MemorySwap", memswap_limit), ("CpuPeriod", cpu_period),
-                           ("CpuQuota", cpu_quota), ("MemoryReservation", mem_reservation),
-                           ("CpuShares", cpu_shares), ("CpusetCpus", cpuset_cpus)):
-            if value is not None:
-                body[key] = value
+    def update_container(self, container, **resources):
         return self.request("POST", "update_container",
-                            self._path("/containers/{0}/update", container), body=body)
+                            self._path("/containers/{0}/update", container),
+                            body=update_body(**resources))
 
     def logs(self, container, stdout=True, stderr=True, tail="all"):
         data = self.request("GET", "logs", self._path("/containers/{0}/logs", container),

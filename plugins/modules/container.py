@@ -12,8 +12,8 @@ description:
     supplies by itself (its ENV, labels, exposed ports, volumes, healthcheck, command) are
     never drift. The image is compared by image ID, so a tag and the ID of the same image
     are equal.
-  - Restart policy, memory and CPU changes are applied in place (engine update API); any
-    other difference recreates the container.
+  - Restart policy, memory, CPU and process limit changes are applied in place (engine update
+    API); any other difference recreates the container.
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes

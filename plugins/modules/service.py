@@ -12,7 +12,7 @@ description:
     to O(container_port).
   - Every replica is compared with the same engine as M(dockyard.fleet.container) - only the
     options you set count, image defaults are never drift, the image is compared by ID, restart
-    policy, memory and CPU changes are applied in place.
+    policy, memory, CPU and process limit changes are applied in place.
   - Scaling down removes the replicas above O(replicas) (found by label). One listing call finds
     the existing replicas; the image is inspected once; O(wait) waits for all touched replicas
     together.

@@ -316,9 +316,10 @@ def test_diff_and_in_place_update(lab, play, ids):
 
 
 def test_resources_change_in_place_and_back_to_no_limit_recreates(lab, play, ids):
-    """memory_reservation, cpu_shares and cpuset_cpus are changed in place (same container,
-    running on; the cgroup the container sees says so); going back to the engine's default
-    (memory 0: no limit) recreates: the update API would leave the limit and report a change
+    """memory_reservation, cpu_shares, cpuset_cpus and pids_limit are changed in place (same
+    container, running on; the cgroup the container sees says so); pids_limit goes back to no
+    limit in place too (the update API applies -1); going back to the engine's default for
+    memory (0: no limit) recreates: the update API would leave the limit and report a change
     on every run."""
     base = """
 - dockyard.fleet.container:
@@ -328,49 +329,63 @@ def test_resources_change_in_place_and_back_to_no_limit_recreates(lab, play, ids
     memory_reservation: %s
     cpu_shares: %d
     cpuset_cpus: "%s"
+    pids_limit: %d
 """
-    twice(play, pb(base % (V1, "128m", "64m", 512, "0")))
+    twice(play, pb(base % (V1, "128m", "64m", 512, "0", 200)))
     c = inspect(lab, "ct-res")
     cid, started = c["Id"], c["State"]["StartedAt"]
     assert (c["HostConfig"]["MemoryReservation"], c["HostConfig"]["CpuShares"],
-            c["HostConfig"]["CpusetCpus"]) == (64 * 1024 ** 2, 512, "0")
+            c["HostConfig"]["CpusetCpus"], c["HostConfig"]["PidsLimit"]) == (64 * 1024 ** 2, 512, "0", 200)
     ncpu = lab.docker(H).info()["NCPU"]
     every = "0-%d" % (ncpu - 1) if ncpu > 1 else "0"
     # the same CPUs in another spelling: no change
     spelled = ",".join(str(i) for i in reversed(range(ncpu))) if ncpu > 1 else "0"
-    assert play(pb(base % (V1, "128m", "64m", 512, "0"))).changed == 0
+    assert play(pb(base % (V1, "128m", "64m", 512, "0", 200))).changed == 0
 
-    check = play(pb(base % (V1, "128m", "96m", 256, spelled)), check=True, diff=True)
+    def cgroup():
+        """What the container's own cgroup says: its CPUs, soft memory limit and most
+        processes (cgroup v2 or v1; the lab's engines run v1)."""
+        return lab.docker(H).containers.get("ct-res").exec_run(["/bin/busybox", "sh", "-c", (
+            "cd /sys/fs/cgroup; for f in cpuset.cpus cpuset/cpuset.cpus; do [ -e $f ] && cat $f; done; "
+            "for f in memory.low memory/memory.soft_limit_in_bytes; do [ -e $f ] && cat $f; done; "
+            "for f in pids.max pids/pids.max; do [ -e $f ] && cat $f; done")
+        ]).output.decode().split()
+
+    changed = base % (V1, "128m", "96m", 256, spelled, 100)
+    check = play(pb(changed), check=True, diff=True)
     assert check.rc == 0 and check.changed == 1, check.stdout[-3000:]
     assert inspect(lab, "ct-res")["HostConfig"]["CpuShares"] == 512    # check mode: untouched
-    res = play(pb(base % (V1, "128m", "96m", 256, spelled)), diff=True)
+    res = play(pb(changed), diff=True)
     assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
     r = res.one(action="container")
     assert sorted(r["actions"]) == ["updated cpu_shares", "updated cpuset_cpus",
-                                    "updated memory_reservation"], r["actions"]
+                                    "updated memory_reservation", "updated pids_limit"], r["actions"]
     assert r["diff"]["after"] == {"memory_reservation": 96 * 1024 ** 2, "cpu_shares": 256,
-                                  "cpuset_cpus": every}, r["diff"]
+                                  "cpuset_cpus": every, "pids_limit": 100}, r["diff"]
     c = inspect(lab, "ct-res")
     assert c["Id"] == cid and c["State"]["StartedAt"] == started and c["State"]["Running"]
     assert (c["HostConfig"]["MemoryReservation"], c["HostConfig"]["CpuShares"],
-            c["HostConfig"]["CpusetCpus"]) == (96 * 1024 ** 2, 256, every)
-    # what the container's own cgroup says: its CPUs and soft memory limit (cgroup v2 or v1,
-    # the lab's engines run v1)
-    seen = lab.docker(H).containers.get("ct-res").exec_run(["/bin/busybox", "sh", "-c", (
-        "cd /sys/fs/cgroup; for f in cpuset.cpus cpuset/cpuset.cpus; do [ -e $f ] && cat $f; done; "
-        "for f in memory.low memory/memory.soft_limit_in_bytes; do [ -e $f ] && cat $f; done")
-    ]).output.decode().split()
-    assert seen == [every, str(96 * 1024 ** 2)], seen
-    assert play(pb(base % (V1, "128m", "96m", 256, every))).changed == 0
+            c["HostConfig"]["CpusetCpus"], c["HostConfig"]["PidsLimit"]) == (96 * 1024 ** 2, 256, every, 100)
+    assert cgroup() == [every, str(96 * 1024 ** 2), "100"]
+    assert play(pb(base % (V1, "128m", "96m", 256, every, 100))).changed == 0
+
+    # no pids limit any more: in place as well (-1 is applied), then no change
+    res = play(pb(base % (V1, "128m", "96m", 256, every, 0)))
+    assert res.rc == 0 and res.one(action="container")["actions"] == ["updated pids_limit"], \
+        res.stdout[-3000:]
+    c = inspect(lab, "ct-res")
+    assert c["Id"] == cid and c["State"]["StartedAt"] == started and c["HostConfig"]["PidsLimit"] in (None, 0, -1)
+    assert cgroup()[-1] == "max"
+    assert play(pb(base % (V1, "128m", "96m", 256, every, -1))).changed == 0
 
     # no memory limit any more: a new container (an update would change nothing), once
     lifted = base.replace("    memory: %s\n    memory_reservation: %s\n", "    memory: \"%s\"\n")
-    res = play(pb(lifted % (V1, "0", 256, every)))
+    res = play(pb(lifted % (V1, "0", 256, every, 0)))
     assert res.rc == 0 and res.one(action="container")["actions"] == ["recreated", "started"], \
         res.stdout[-3000:]
     assert inspect(lab, "ct-res")["HostConfig"]["Memory"] == 0
     assert inspect(lab, "ct-res")["Id"] != cid
-    assert play(pb(lifted % (V1, "0", 256, every))).changed == 0
+    assert play(pb(lifted % (V1, "0", 256, every, 0))).changed == 0
     lab.clean(H, "ct-res")
 
 
@@ -531,6 +546,14 @@ def test_ssh_engine_from_controller(lab, play, ids, tmp_path):
     twice(play, pb(tasks), env=env)
     c = inspect(lab, "ct-ssh", host="app2")
     assert c["State"]["Running"]
+    # an in-place change through the SDK: pids_limit, which the SDK's update_container lacks
+    limited = tasks.replace("    name: ct-ssh\n", "    name: ct-ssh\n    pids_limit: 64\n")
+    res = play(pb(limited), env=env)
+    assert res.rc == 0 and res.one(action="container")["actions"] == ["updated pids_limit"], \
+        res.stdout[-3000:]
+    after = inspect(lab, "ct-ssh", host="app2")
+    assert after["Id"] == c["Id"] and after["HostConfig"]["PidsLimit"] == 64
+    assert play(pb(limited), env=env).changed == 0
     assert not [x for x in lab.docker(H).containers.list(all=True) if x.name == "ct-ssh"]
     # an unknown host key is refused (host key checking is on)
     (home / ".ssh" / "known_hosts").write_text("")

@@ -366,6 +366,11 @@ def test_devices_and_pids_limit_as_the_engine_reports_them():
     for engine in (None, 0, -1):
         assert diffs_for({"pids_limit": 0}, mutate=lambda c, v=engine: c["HostConfig"].update(
             {"PidsLimit": v})) == []
+    # changed in place, back to no limit too (the update API applies -1)
+    for want in (200, 0, -1):
+        d = diffs_for({"pids_limit": want}, mutate=host)
+        assert options(d) == ["pids_limit"] and d[0]["updatable"], want
+        assert plan("started", True, True, d) == ["update"], want
 
 
 def test_resources_in_place_as_the_engine_reports_them():

@@ -16,9 +16,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine i
     ContainerEngine, create_config)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import parse_spec
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError)
+    DockerClient, DockerError, _sdk_update)
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import (
-    EngineAPI, convert_filters, demux, json_stream)
+    EngineAPI, convert_filters, demux, json_stream, update_body)
 
 
 def test_filters_are_lists_of_strings():
@@ -270,34 +270,46 @@ def test_create_body_matches_the_sdk():
         assert json.loads(json.dumps(ours_cmp.get(key))) == json.loads(json.dumps(sdk.get(key))), key
 
 
-def test_update_body_matches_the_sdk(monkeypatch):
-    """The update body of ContainerEngine.update through our client and through the SDK's
-    update_container, for every in-place option at once."""
+@pytest.mark.parametrize("pids_limit, sent_pids", [(200, 200), (0, -1)])
+def test_update_body_matches_the_sdk(monkeypatch, pids_limit, sent_pids):
+    """The update body of ContainerEngine.update through our client, through the SDK's
+    update_container (every in-place option it knows at once), and through the ssh:// path
+    (_sdk_update: the SDK's request with our body, since the SDK has no pids_limit)."""
     docker = pytest.importorskip("docker")
     spec = parse_spec(dict(restart_policy="always", memory="128m", cpus=1.5,
-                           memory_reservation="64m", cpu_shares=256, cpuset_cpus="0"))
+                           memory_reservation="64m", cpu_shares=256, cpuset_cpus="0",
+                           pids_limit=pids_limit))
+    calls = []
+
+    class Capture:
+        def call(self, method, cid, **kwargs):
+            calls.append((method, cid, kwargs))
+
+    engine = ContainerEngine.__new__(ContainerEngine)
+    engine.client = Capture()
+    engine.update("cid", spec, {})
+    [(method, cid, kwargs)] = calls
+    assert method == "update_container"
+
     sent = {}
-
-    class Ours:
-        def call(self, method, cid, **kwargs):
-            engine = EngineAPI("unix:///nonexistent.sock")
-            monkeypatch.setattr(engine, "request", lambda *a, **kw: sent.setdefault("ours", kw["body"]))
-            getattr(engine, method)(cid, **kwargs)
-
-    class Sdk:
-        def call(self, method, cid, **kwargs):
-            api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")
-            monkeypatch.setattr(api, "_post_json", lambda url, data: sent.setdefault("sdk", data))
-            monkeypatch.setattr(api, "_result", lambda res, json=False: {})
-            getattr(api, method)(cid, **kwargs)
-
-    for client in (Ours(), Sdk()):
-        engine = ContainerEngine.__new__(ContainerEngine)
-        engine.client = client
-        engine.update("cid", spec, {})
-    assert sent["ours"] == {k: v for k, v in sent["sdk"].items() if v is not None}
-    assert sent["ours"]["CpusetCpus"] == "0" and sent["ours"]["CpuShares"] == 256
-    assert sent["ours"]["MemoryReservation"] == 64 * 1024 ** 2
+    ours = EngineAPI("unix:///nonexistent.sock")
+    monkeypatch.setattr(ours, "request", lambda *a, **kw: sent.setdefault("ours", (a[2], kw["body"])))
+    ours.update_container(cid, **kwargs)
+    api = docker.APIClient(base_url="unix:///nonexistent.sock", version="1.41")
+    monkeypatch.setattr(api, "_post_json", lambda url, data: sent.setdefault(len(sent), (url, data)))
+    monkeypatch.setattr(api, "_result", lambda res, json=False: {})
+    api.update_container(cid, **{k: v for k, v in kwargs.items() if k != "pids_limit"})
+    _sdk_update(api, cid, **kwargs)
+    path, body = sent["ours"]
+    sdk_url, sdk_body = sent[1]
+    ssh_url, ssh_body = sent[2]
+    assert sdk_url == ssh_url and sdk_url.endswith("/v1.41" + path)
+    assert ssh_body == body and body["PidsLimit"] == sent_pids
+    assert {k: v for k, v in body.items() if k != "PidsLimit"} == sdk_body
+    assert body["CpusetCpus"] == "0" and body["CpuShares"] == 256
+    assert body["MemoryReservation"] == 64 * 1024 ** 2
+    with pytest.raises(TypeError, match="blkio_weight"):
+        update_body(blkio_weight=10)
 
 
 def test_create_body_networks_and_mounts():
