@@ -100,7 +100,7 @@ options:
     type: str
     choices: ["no", on-failure, always, unless-stopped]
   restart_retries:
-    description: Maximum retries for C(on-failure).
+    description: Maximum retries for C(on-failure); with any other O(restart_policy) only C(0).
     type: int
   healthcheck:
     description:

@@ -612,7 +612,8 @@ def parse_spec(params):
     if p.get("restart_retries") is not None:
         if p["restart_retries"] < 0:
             raise SpecError("restart_retries", "must not be negative")
-        if p.get("restart_policy") not in (None, "on-failure"):
+        # 0 is what every policy has (the engine refuses more but for on-failure)
+        if p["restart_retries"] and p.get("restart_policy") not in (None, "on-failure"):
             raise SpecError("restart_retries", "only applies to restart_policy on-failure")
         spec["restart_retries"] = p["restart_retries"]
     if (hc := parse_healthcheck(p.get("healthcheck"))) is not None:

@@ -145,6 +145,45 @@ def test_option_groups_and_traps_are_idempotent(lab, play, ids, tmp_path):
         "/anon", "/hosttmp", "/mnt/t", "/mnt/v", "/named"]
 
 
+# Each option set to what a container made without it already has (the engine's default,
+# or "none" in the option's own words): asking for it explicitly is no change.
+DEFAULTS = [
+    ("command", "[]"), ("env", "{}"), ("labels", "{}"), ("published_ports", "[]"),
+    ("volumes", "[]"), ("mounts", "[]"), ("networks", "[]"), ("network_mode", "default"),
+    ("restart_policy", '"no"'), ("restart_retries", "0"), ("user", '""'),
+    ("working_dir", '""'), ("hostname", '""'), ("healthcheck", "{}"),
+    ("memory", '"0"'), ("memory_reservation", '"0"'), ("cpus", "0"), ("cpu_shares", "0"),
+    ("cpuset_cpus", '""'), ("log_driver", "json-file"), ("log_options", "{}"),
+    ("stop_signal", "SIGTERM"), ("stop_timeout", "10"), ("init", "false"),
+    ("read_only", "false"), ("cap_add", "[]"), ("cap_drop", "[]"), ("tmpfs", "[]"),
+    ("privileged", "false"), ("security_opts", "[]"), ("etc_hosts", "{}"),
+    ("dns_servers", "[]"), ("ulimits", "[]"), ("sysctls", "{}"), ("shm_size", "64m"),
+    ("devices", "[]"), ("pids_limit", "0"), ("pids_limit", "-1"),
+]
+
+
+def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
+    """No false "changed": a container made with only a name and an image is left alone when
+    a later run asks, one option at a time, for what it already has; and one made with all of
+    them at once converges in one run."""
+    plain = "- dockyard.fleet.container: {name: ct-plain, image: %s}\n" % V1
+    twice(play, pb(plain))
+    cid = inspect(lab, "ct-plain")["Id"]
+    tasks = "".join("- name: %s %s\n  dockyard.fleet.container: {name: ct-plain, image: %s, %s: %s}\n"
+                    % (option, value, V1, option, value) for option, value in DEFAULTS)
+    res = play(pb(tasks), check=True, diff=True)
+    assert res.rc == 0, res.stdout[-4000:]
+    changed = [(r["task"], r["result"].get("actions")) for r in res.records if r["result"].get("changed")]
+    assert changed == [], changed
+    res = play(pb(tasks))
+    assert res.rc == 0 and res.changed == 0, res.stdout[-4000:]
+    assert inspect(lab, "ct-plain")["Id"] == cid
+    every = "".join("    %s: %s\n" % (option, value) for option, value in dict(DEFAULTS).items())
+    twice(play, pb("- dockyard.fleet.container:\n    name: ct-all\n    image: %s\n%s" % (V1, every)))
+    lab.clean(H, "ct-plain")
+    lab.clean(H, "ct-all")
+
+
 def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):
     """privileged, security_opts, etc_hosts, dns_servers, ulimits, sysctls, shm_size, devices,
     pids_limit: made as asked (the engine's inspect and the container's own files), a rerun

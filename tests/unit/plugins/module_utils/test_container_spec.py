@@ -200,6 +200,13 @@ def test_parse_spec_full(tmp_path):
     assert spec["log_options"] == {"max-size": "10m", "max-file": "3"}
 
 
+def test_restart_retries_zero_goes_with_every_policy():
+    """0 is what the engine keeps for every policy: asking for it is not an error."""
+    for policy in ("no", "always", "unless-stopped", "on-failure"):
+        spec = parse_spec({"restart_policy": policy, "restart_retries": 0})
+        assert (spec["restart_policy"], spec["restart_retries"]) == (policy, 0)
+
+
 def test_parse_spec_errors_name_option():
     cases = [
         ({"memory": "huge"}, "memory"),
