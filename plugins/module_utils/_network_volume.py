@@ -84,7 +84,9 @@ def network_desired(params):
         driver_options={k: _s(v) for k, v in (params.get("driver_options") or {}).items()} or None,
         labels={k: _s(v) for k, v in (params.get("labels") or {}).items()} or None,
         ipam_driver=params.get("ipam_driver"),
-        ipam_config=ipam,
+        # [] is left to the engine, as when not set (like {} above): a bridge network always
+        # has a subnet, the engine's pick when none is asked for
+        ipam_config=ipam or None,
         internal=params.get("internal"),
         attachable=params.get("attachable"),
         enable_ipv6=params.get("enable_ipv6"),

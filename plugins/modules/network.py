@@ -40,6 +40,7 @@ options:
     description:
       - Address pools. When set, the network must have exactly these subnets; gateway and
         iprange are compared only where you set them.
+      - An empty list is the same as leaving it out; the engine picks the subnet.
     type: list
     elements: dict
     suboptions:

@@ -173,3 +173,28 @@ def test_volume_lifecycle(lab, play, clean):
     assert not res.one(task="again")["changed"]
     assert res.one(task="absent")["changed"] and not res.one(task="absent again")["changed"]
     assert P + "vol" not in {v.name for v in c.volumes.list()}
+
+
+def test_defaults_asked_for_explicitly_are_no_change(lab, play, clean):
+    """No false "changed": a network and a volume made with only a name are left alone when a
+    run asks, one option at a time, for what they already have."""
+    net, vol = P + "plain-net", P + "plain-vol"
+    both = lambda n, v: pb("network", n) + pb("volume", v)   # noqa: E731  (two plays)
+    res = play(both([("net", dict(name=net))], [("vol", dict(name=vol))]))
+    assert res.rc == 0, res.stdout
+    c = lab.docker(HOST)
+    ids = (c.networks.get(net).id, c.volumes.get(vol).attrs["CreatedAt"])
+    subnet = c.networks.get(net).attrs["IPAM"]["Config"][0]["Subnet"]
+    net_defaults = [("driver", "bridge"), ("driver_options", {}), ("labels", {}),
+                    ("ipam_driver", "default"), ("ipam_config", []),
+                    ("ipam_config", [{"subnet": subnet}]), ("internal", False),
+                    ("attachable", False), ("enable_ipv6", False)]
+    vol_defaults = [("driver", "local"), ("driver_options", {}), ("labels", {})]
+    playbook = both([("network %s" % k, {"name": net, k: v}) for k, v in net_defaults],
+                    [("volume %s" % k, {"name": vol, k: v}) for k, v in vol_defaults])
+    for check in (True, False):
+        res = play(playbook, check=check, diff=True)
+        assert res.rc == 0, res.stdout
+        changed = [r["task"] for r in res.records if r["result"].get("changed")]
+        assert changed == [], changed
+    assert (c.networks.get(net).id, c.volumes.get(vol).attrs["CreatedAt"]) == ids

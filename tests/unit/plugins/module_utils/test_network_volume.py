@@ -32,6 +32,9 @@ def test_engine_defaults_are_not_drift():
     d = _net(driver="bridge", labels={"team": "web"}, ipam_config=[{"subnet": "172.30.10.0/24"}],
              internal=False)
     assert network_differences(d, ENGINE_NET) == []
+    # empty is as not set: the engine's pick (labels, options, pools)
+    d = _net(labels={}, driver_options={}, ipam_config=[])
+    assert d["ipam_config"] is None and network_differences(d, ENGINE_NET) == []
 
 
 def test_differences_reported_per_option():
