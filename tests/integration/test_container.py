@@ -12,6 +12,7 @@ import time
 
 import docker
 import pytest
+from option_defaults import DEFAULTS
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerClient, DockerError
@@ -145,23 +146,6 @@ def test_option_groups_and_traps_are_idempotent(lab, play, ids, tmp_path):
         "/anon", "/hosttmp", "/mnt/t", "/mnt/v", "/named"]
 
 
-# Each option set to what a container made without it already has (the engine's default,
-# or "none" in the option's own words): asking for it explicitly is no change.
-DEFAULTS = [
-    ("command", "[]"), ("env", "{}"), ("labels", "{}"), ("published_ports", "[]"),
-    ("volumes", "[]"), ("mounts", "[]"), ("networks", "[]"), ("network_mode", "default"),
-    ("restart_policy", '"no"'), ("restart_retries", "0"), ("user", '""'),
-    ("working_dir", '""'), ("hostname", '""'), ("healthcheck", "{}"),
-    ("memory", '"0"'), ("memory_reservation", '"0"'), ("cpus", "0"), ("cpu_shares", "0"),
-    ("cpuset_cpus", '""'), ("log_driver", "json-file"), ("log_options", "{}"),
-    ("stop_signal", "SIGTERM"), ("stop_timeout", "10"), ("init", "false"),
-    ("read_only", "false"), ("cap_add", "[]"), ("cap_drop", "[]"), ("tmpfs", "[]"),
-    ("privileged", "false"), ("security_opts", "[]"), ("etc_hosts", "{}"),
-    ("dns_servers", "[]"), ("ulimits", "[]"), ("sysctls", "{}"), ("shm_size", "64m"),
-    ("devices", "[]"), ("pids_limit", "0"), ("pids_limit", "-1"),
-]
-
-
 def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
     """No false "changed": a container made with only a name and an image is left alone when
     a later run asks, one option at a time, for what it already has; and one made with all of
@@ -173,6 +157,7 @@ def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
                     % (option, value, V1, option, value) for option, value in DEFAULTS)
     res = play(pb(tasks), check=True, diff=True)
     assert res.rc == 0, res.stdout[-4000:]
+    assert len(res.records) == len(DEFAULTS), res.stdout[-4000:]
     changed = [(r["task"], r["result"].get("actions")) for r in res.records if r["result"].get("changed")]
     assert changed == [], changed
     res = play(pb(tasks))

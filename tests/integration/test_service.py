@@ -7,6 +7,7 @@ import json
 
 import pytest
 from conftest import LAB_ID
+from option_defaults import DEFAULTS
 
 H = "app3"
 P = "sv-"
@@ -547,3 +548,33 @@ def test_lock_and_record_on_the_controller(lab, play, ids):
         lab.clean(H, "sv-ex")
         lab.ssh(H, "rm -rf /var/lib/dockyard/test-lk /run/dockyard/test-lk /var/log/dockyard/test-lk.log",
                 check=False)
+
+
+def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
+    """No false "changed": replicas made with a name, an image and ports are left alone when a
+    later run asks, one option at a time, for what they already have (the container options
+    as in test_container, and the service's own), on the controller (the default) and on
+    the host."""
+    base = "name: sv-plain, image: %s, replicas: 2, port_base: 18191" % V1
+    plain = "- dockyard.fleet.service: {%s}\n" % base
+    res = play(pb(plain))
+    assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+    found = {c["Names"][0]: c["Id"] for c in lab.docker(H).api.containers(
+        all=True, filters={"label": "dockyard.service=sv-plain"})}
+    assert len(found) == 2
+    own = [("container_port", "80"), ("converge", "all"), ("state", "started"),
+           ("replicas", "2"), ("ports", "[18191, 18192]")]
+    tasks = "".join("- name: %s %s\n  dockyard.fleet.service: {%s, %s: %s}\n"
+                    % (option, value, base if option != "ports" else base.replace(", port_base: 18191", ""),
+                       option, value)
+                    for option, value in DEFAULTS + own)
+    for check, execution in ((True, "auto"), (False, "auto"), (False, "host")):
+        body = tasks.replace("{name:", "{execution: %s, name:" % execution)
+        res = play(pb(body), check=check)
+        assert res.rc == 0, res.stdout[-4000:]
+        assert len(res.records) == len(DEFAULTS + own), res.stdout[-4000:]
+        changed = [(r["task"], r["result"].get("actions")) for r in res.records if r["result"].get("changed")]
+        assert changed == [], changed
+    assert {c["Names"][0]: c["Id"] for c in lab.docker(H).api.containers(
+        all=True, filters={"label": "dockyard.service=sv-plain"})} == found
+    lab.clean(H, "sv-plain")
