@@ -15,3 +15,54 @@ DEFAULTS = [
     ("dns_servers", "[]"), ("ulimits", "[]"), ("sysctls", "{}"), ("shm_size", "64m"),
     ("devices", "[]"), ("pids_limit", "0"), ("pids_limit", "-1"),
 ]
+
+
+def transitions(ncpu):
+    """Per option: a value A, another B, and D, the option's "none" (or the engine's default):
+    params for each (dicts, so that one option may need another beside it). Not privileged:
+    the lab's engines cannot start a privileged container (all capabilities are more than the
+    sandbox they run in has)."""
+    every = "0-%d" % (ncpu - 1) if ncpu > 1 else "0"
+
+    def one(option, a, b, d):
+        return option, {option: a}, {option: b}, {option: d}
+
+    on_failure = {"restart_policy": "on-failure"}
+    return [
+        one("command", ["x"], ["y"], []),
+        one("env", {"X": "1"}, {"X": "2"}, {}),
+        one("labels", {"a": "1"}, {"a": "2"}, {}),
+        one("published_ports", ["18301:80"], ["18302:80"], []),
+        one("volumes", ["/anon1"], ["/anon2"], []),
+        one("mounts", [{"type": "tmpfs", "target": "/mnt/a"}], [{"type": "tmpfs", "target": "/mnt/b"}], []),
+        one("network_mode", "default", "none", "default"),
+        one("restart_policy", "always", "unless-stopped", "no"),
+        ("restart_retries", dict(on_failure, restart_retries=1), dict(on_failure, restart_retries=2),
+         dict(on_failure, restart_retries=0)),
+        one("healthcheck", {"interval": "5s"}, {"interval": "6s"}, {"test": ["NONE"]}),
+        one("user", "0", "0:0", ""),
+        one("working_dir", "/www", "/tmp", ""),
+        one("hostname", "a", "b", ""),
+        one("memory", "64m", "96m", "0"),
+        one("memory_reservation", "32m", "48m", "0"),
+        one("cpus", 0.5, 1.0, 0),
+        one("cpu_shares", 512, 1024, 0),
+        one("cpuset_cpus", "0", every, ""),
+        one("log_driver", "json-file", "none", "json-file"),
+        one("log_options", {"max-size": "1m"}, {"max-size": "2m"}, {}),
+        one("stop_signal", "SIGTERM", "SIGINT", "SIGTERM"),
+        one("stop_timeout", 3, 4, 10),
+        one("init", False, True, False),
+        one("read_only", False, True, False),
+        one("cap_add", ["NET_ADMIN"], ["SYS_TIME"], []),
+        one("cap_drop", ["MKNOD"], ["MKNOD", "AUDIT_WRITE"], []),
+        one("tmpfs", ["/scratch:size=1m"], ["/scratch:size=2m"], []),
+        one("security_opts", [], ["no-new-privileges"], []),
+        one("etc_hosts", {"db": "10.0.0.5"}, {"db": "10.0.0.6"}, {}),
+        one("dns_servers", ["10.0.0.2"], ["10.0.0.3"], []),
+        one("ulimits", ["nofile:1024:2048"], ["nofile:1024:4096"], []),
+        one("sysctls", {"net.core.somaxconn": 1024}, {"net.core.somaxconn": 2048}, {}),
+        one("shm_size", "64m", "128m", "64m"),
+        one("devices", ["/dev/null:/dev/xnull:rw"], ["/dev/null:/dev/xnull:r"], []),
+        one("pids_limit", 100, 200, 0),
+    ]

@@ -12,7 +12,8 @@ import time
 
 import docker
 import pytest
-from option_defaults import DEFAULTS
+import yaml
+from option_defaults import DEFAULTS, transitions
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerClient, DockerError
@@ -167,6 +168,59 @@ def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
     twice(play, pb("- dockyard.fleet.container:\n    name: ct-all\n    image: %s\n%s" % (V1, every)))
     lab.clean(H, "ct-plain")
     lab.clean(H, "ct-all")
+
+
+def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, ids):
+    """For every option: a container made with A, then asked for B, then for the option's
+    "none" (or the engine's default). At each step check mode predicts exactly the actions
+    the real run then takes (and touches nothing), the real run converges (a rerun changes
+    nothing: no update the engine ignores, no value read back differently), and A to B is a
+    change. The options are shared out over the three app hosts, which run at once."""
+    hosts = lab.app_hosts[:3]
+    for host in hosts:
+        lab.load_image(host, V1)
+    steps = transitions(lab.docker(H).info()["NCPU"])
+    sweep = {host: [] for host in hosts}
+    for i, (option, a, b, none) in enumerate(steps):
+        sweep[hosts[i % len(hosts)]].append(
+            {"option": option, "name": "ct-sw-" + option.replace("_", "-"), "a": a, "b": b, "none": none})
+    keys = sorted({k for _option, *params in steps for p in params for k in p})
+
+    def task(name, step, check=False):
+        args = {"name": "{{ item.name }}", "image": V1}
+        args.update({k: "{{ item.%s[%r] | default(omit) }}" % (step, k) for k in keys})
+        return dict({"name": name, "dockyard.fleet.container": args,
+                     "loop": "{{ sweep[inventory_hostname] }}", "loop_control": {"label": "{{ item.option }}"}},
+                    **({"check_mode": True} if check else {}))
+
+    order = [("a", "a", False), ("a again", "a", False)]
+    for step in ("b", "none"):
+        order += [(step + " check", step, True), (step, step, False), (step + " again", step, False)]
+    playbook = [{"hosts": ",".join(hosts), "vars": {"sweep": sweep},
+                 "tasks": [task(name, step, check) for name, step, check in order]}]
+    res = play(yaml.safe_dump(playbook), diff=True)
+    assert res.rc == 0, res.stdout[-4000:]
+    got = {}
+    for r in res.records:
+        for item in r["result"]["results"]:
+            got[(item["item"]["option"], r["task"])] = item
+    assert len(got) == len(steps) * len(order), len(got)
+    wrong = []
+    for option, *_values in steps:
+        if got[(option, "a again")]["changed"]:
+            wrong.append((option, "a again", got[(option, "a again")]["actions"]))
+        if not got[(option, "b")]["changed"]:
+            wrong.append((option, "b is no change"))
+        for step in ("b", "none"):
+            check, real = got[(option, step + " check")], got[(option, step)]
+            if (check["changed"], check.get("actions")) != (real["changed"], real.get("actions")):
+                wrong.append((option, step, "check mode said", check.get("actions"),
+                              "the run did", real.get("actions")))
+            if got[(option, step + " again")]["changed"]:
+                wrong.append((option, step + " again", got[(option, step + " again")]["actions"]))
+    assert wrong == [], wrong
+    for host in hosts:
+        lab.clean(host, "ct-sw-")
 
 
 def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):

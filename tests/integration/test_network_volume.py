@@ -179,7 +179,10 @@ def test_defaults_asked_for_explicitly_are_no_change(lab, play, clean):
     """No false "changed": a network and a volume made with only a name are left alone when a
     run asks, one option at a time, for what they already have."""
     net, vol = P + "plain-net", P + "plain-vol"
-    both = lambda n, v: pb("network", n) + pb("volume", v)   # noqa: E731  (two plays)
+
+    def both(net_tasks, vol_tasks):   # two plays
+        return pb("network", net_tasks) + pb("volume", vol_tasks)
+
     res = play(both([("net", dict(name=net))], [("vol", dict(name=vol))]))
     assert res.rc == 0, res.stdout
     c = lab.docker(HOST)
