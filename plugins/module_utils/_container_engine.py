@@ -110,6 +110,69 @@ class ContainerEngine:
         else:
             self.client.call("restart", cid, timeout=timeout)
 
+    def retire(self, current, wait=None):
+        """Remove a container as `docker stop` then `docker rm` would: a running one gets its
+        own stop signal and stop timeout first (a forced removal alone kills it at once,
+        giving the application no chance to finish what it is doing)."""
+        if running(current):
+            try:
+                self.stop(current["Id"], stop_timeout_of(current))
+            except DockerError as exc:
+                if not exc.not_found:
+                    raise
+        self.remove(current["Id"], wait)
+
+    def replace(self, current, name, spec, image_ref, extra_labels=None, start=True):
+        """Recreate the container current as name from spec; returns the new ID.
+
+        The old container steps aside under another name while the new one is made, so an
+        engine refusal of the new one (a network, device or bind source it cannot have) leaves
+        the old one as it was; it then gets its stop signal and stop timeout, the new one
+        starts, and the old one is removed. When the new one does not start, it is removed
+        and the old one gets its name back, and is started again if it was running."""
+        old = current["Id"]
+        aside = "%s-dyold-%s" % (name, old[:12])
+        try:
+            self.client.call("rename", old, aside)
+        except DockerError:
+            # cannot step aside (an engine that refuses the rename): stop, remove, create
+            self.retire(current)
+            cid = self.create(name, spec, image_ref, extra_labels)
+            if start:
+                self.start(cid)
+            return cid
+        try:
+            cid = self.create(name, spec, image_ref, extra_labels)
+        except DockerError as exc:
+            self._put_back(current, aside, name, exc, restart=False)
+            raise
+        try:
+            if running(current):
+                self.stop(old, stop_timeout_of(current))
+            if start:
+                self.start(cid)
+        except DockerError as exc:
+            self._put_back(current, aside, name, exc, restart=running(current))
+            raise DockerError("%s; the container it was to replace has its name back%s"
+                              % (exc, " and runs again" if running(current) else "")) from exc
+        self.remove(old)
+        return cid
+
+    def _put_back(self, current, aside, name, cause, restart):
+        """Undo replace() up to the new container's creation: remove what was made under name
+        (a creation may fail after the container exists, connecting a second network), give
+        the old container its name back, start it again when restart."""
+        try:
+            made = self.inspect(name)
+            if made is not None and made["Id"] != current["Id"]:
+                self.remove(made["Id"])
+            self.client.call("rename", current["Id"], name)
+            if restart:
+                self.start(current["Id"])
+        except DockerError as exc:
+            raise DockerError("%s; putting the container it was to replace back failed too: %s "
+                              "(it is named %s)" % (cause, exc, aside)) from exc
+
     def remove(self, cid, wait=None):
         """Remove a container (force: a running one is killed first). One the engine is
         already removing (another client's rm, a removal slowed by a large writable layer)
@@ -449,11 +512,28 @@ def removal_in_progress(exc):
     return "is already in progress" in str(exc)
 
 
+def running(current):
+    """Whether a container (an inspect, or an entry of a listing) is running (and not marked
+    for removal)."""
+    state = current.get("State")
+    if isinstance(state, str):  # a listing's entry
+        return state == "running"
+    return bool((state or {}).get("Running")) and not unusable(current)
+
+
+def stop_timeout_of(current):
+    """The container's own stop timeout, None where the engine is to use it (not set, or
+    not known: a listing's entry)."""
+    return (current.get("Config") or {}).get("StopTimeout")
+
+
 def unusable(current):
     """Whether the engine refuses to start the container ("marked for removal"): dead (a
     removal, or a stop, the engine could not finish, as after a host lost power mid-change)
     or being removed. Only a new one of the same name can serve then."""
     st = current.get("State") or {}
+    if isinstance(st, str):  # a listing's entry
+        return st in ("dead", "removing")
     return bool(st.get("Dead")) or st.get("Status") in ("dead", "removing")
 
 
@@ -512,9 +592,15 @@ def apply(engine, decision, spec, image_ref, extra_labels=None):
     current = decision["current"]
     cid = current["Id"] if current else None
     stop_timeout = spec.get("stop_timeout")
-    for step in decision["steps"]:
+    steps = list(decision["steps"])
+    if steps[:2] == ["remove", "create"] and not unusable(current):
+        # a recreate: the old container stays until the new one is made (ContainerEngine.replace)
+        cid = engine.replace(current, decision["name"], spec, image_ref, extra_labels,
+                             start="start" in steps)
+        steps = [s for s in steps[2:] if s != "start"]
+    for step in steps:
         if step == "remove":
-            engine.remove(cid)
+            engine.retire(current)
             cid = None
         elif step == "create":
             cid = engine.create(decision["name"], spec, image_ref, extra_labels)

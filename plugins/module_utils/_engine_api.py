@@ -292,6 +292,9 @@ class EngineAPI:
         self.request("POST", "restart", self._path("/containers/{0}/restart", container), params,
                      timeout=wait)
 
+    def rename(self, container, name):
+        self.request("POST", "rename", self._path("/containers/{0}/rename", container), {"name": name})
+
     def remove_container(self, container, force=False, v=False):
         self.request("DELETE", "remove_container", self._path("/containers/{0}", container),
                      {"force": 1 if force else 0, "v": 1 if v else 0})

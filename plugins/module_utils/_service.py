@@ -109,7 +109,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
     if not module.check_mode:
         for r in removals:
             if r["name"] not in pending:
-                engine.remove(r["entry"]["Id"])
+                engine.retire(r["entry"])   # its stop signal and timeout first
         # the replicas that change, at once (each in a thread with its own engine connection):
         # a fresh host's replicas start together, and their health checks' first runs with them
         jobs = []

@@ -467,6 +467,38 @@ def test_resources_change_in_place_and_back_to_no_limit_recreates(lab, play, ids
     lab.clean(H, "ct-res")
 
 
+def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_leaves_it(lab, play, ids):
+    """A recreate gives the old container its stop signal (the demo image traps it and exits
+    0) instead of a forced removal's kill, after the new one is made. A new container the
+    engine refuses to start (a network that does not exist, found only at start) is removed
+    and the old one has its name back, running again: the host as it was."""
+    task = "- dockyard.fleet.container: {name: ct-rc, image: %s, stop_signal: SIGINT%s}\n"
+    twice(play, pb(task % (V1, "")))
+    old = inspect(lab, "ct-rc")
+    since = int(time.time()) - 1
+    res = play(pb(task % (V2, "")))
+    assert res.rc == 0 and res.one(action="container")["actions"] == ["recreated", "started"]
+    new = inspect(lab, "ct-rc")
+    assert new["Id"] != old["Id"] and new["State"]["Running"] and new["Config"]["Image"] == V2
+    events = list(lab.docker(H).events(since=since, until=int(time.time()) + 1, decode=True,
+                                       filters={"container": old["Id"]}))
+    kills = [e["Actor"]["Attributes"].get("signal") for e in events if e.get("Action") == "kill"]
+    dies = [e["Actor"]["Attributes"].get("exitCode") for e in events if e.get("Action") == "die"]
+    assert kills == ["2"] and dies == ["0"], events      # SIGINT, its own stop signal; exit 0
+    assert [e.get("Action") for e in events][-1] == "destroy"
+
+    before = lab.snapshot(H)
+    bad = play(pb(task % (V1, ", networks: [{name: ct-no-such-net}]")))
+    rec = bad.results(action="container")[0]
+    assert rec["status"] == "failed", rec
+    assert "ct-no-such-net" in rec["result"]["msg"] and "runs again" in rec["result"]["msg"], rec
+    after = inspect(lab, "ct-rc")
+    assert after["Id"] == new["Id"] and after["State"]["Running"] and after["Name"] == "/ct-rc"
+    assert lab.snapshot(H) == before
+    assert play(pb(task % (V2, ""))).changed == 0
+    lab.clean(H, "ct-rc")
+
+
 def test_states(lab, play, ids):
     steps = [("present", "false", True, "created"), ("present", "false", False, "created"),
              ("started", "false", True, "running"), ("started", "false", False, "running"),

@@ -1,0 +1,149 @@
+"""ContainerEngine.replace / retire and apply(): a recreate keeps the old container until the
+new one is made, stops it gracefully (its own stop signal and timeout, not a forced removal's
+kill), and puts it back when the new one cannot be made or started."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+    ContainerEngine, apply)
+
+OLD = "a" * 64
+NEW = "b" * 64
+ASIDE = "web-dyold-" + OLD[:12]
+
+
+class ScriptedClient:
+    """Logs every call as (method, args...); fail: {method: error} raised on that call (once)."""
+
+    def __init__(self, fail=None, made=None):
+        self.log = []
+        self.fail = dict(fail or {})
+        self.made = made   # what inspecting "web" finds after a failed creation
+        self.conn = {"timeout": 60}
+
+    def call(self, method, *args, **kwargs):
+        self.log.append((method,) + args + tuple(sorted(kwargs.items())))
+        if method in self.fail:
+            raise self.fail.pop(method)
+        if method == "create_container_from_config":
+            return {"Id": NEW}
+        return None
+
+    def get(self, method, *args):
+        self.log.append((method,) + args)
+        return self.made
+
+
+def current(running=True, stop_timeout=None):
+    config = {"Image": "sha256:old"}
+    if stop_timeout is not None:
+        config["StopTimeout"] = stop_timeout
+    return {"Id": OLD, "Name": "/web", "Config": config,
+            "State": {"Running": running, "Status": "running" if running else "exited"}}
+
+
+def recreate(cur, steps=("remove", "create", "start"), **client_kw):
+    client = ScriptedClient(**client_kw)
+    decision = {"name": "web", "current": cur, "diffs": [], "steps": list(steps)}
+    return client, lambda: apply(ContainerEngine(client), decision, {"image": "demo:v2"}, "demo:v2")
+
+
+def methods(client):
+    return [entry[0] for entry in client.log]
+
+
+def test_a_recreate_makes_the_new_one_first_then_stops_the_old_one_gracefully():
+    client, run = recreate(current(stop_timeout=30))
+    assert run() == NEW
+    assert methods(client) == ["rename", "create_container_from_config", "stop", "start",
+                               "remove_container"]
+    assert client.log[0] == ("rename", OLD, ASIDE)
+    assert client.log[2] == ("stop", OLD, ("timeout", 30))     # its own stop timeout
+    assert client.log[3] == ("start", NEW)
+    assert client.log[4] == ("remove_container", OLD, ("force", True), ("v", False))
+
+
+def test_a_stopped_container_is_not_stopped_and_a_stopped_state_not_started():
+    client, run = recreate(current(running=False), steps=("remove", "create"))
+    assert run() == NEW
+    assert methods(client) == ["rename", "create_container_from_config", "remove_container"]
+
+
+def test_a_refused_creation_leaves_the_old_container_as_it_was():
+    refused = DockerError("Docker engine refused create_container: bad device")
+    client, run = recreate(current(), fail={"create_container_from_config": refused})
+    with pytest.raises(DockerError) as exc:
+        run()
+    assert exc.value is refused
+    assert methods(client) == ["rename", "create_container_from_config", "inspect_container", "rename"]
+    assert client.log[-1] == ("rename", OLD, "web")            # its name back, never stopped
+
+
+def test_a_creation_that_fails_after_the_container_exists_removes_it():
+    refused = DockerError("Docker engine refused connect_container_to_network: no such network")
+    client, run = recreate(current(), fail={"create_container_from_config": refused},
+                           made={"Id": NEW, "Name": "/web"})
+    with pytest.raises(DockerError):
+        run()
+    assert methods(client)[2:] == ["inspect_container", "remove_container", "rename"]
+    assert client.log[3][:2] == ("remove_container", NEW)
+
+
+def test_a_new_container_that_does_not_start_gives_way_to_the_old_one_again():
+    refused = DockerError("Docker engine refused start: network ct-x not found")
+    client, run = recreate(current(), fail={"start": refused}, made={"Id": NEW, "Name": "/web"})
+    with pytest.raises(DockerError) as exc:
+        run()
+    assert "network ct-x not found" in str(exc.value)
+    assert "has its name back and runs again" in str(exc.value)
+    assert methods(client) == ["rename", "create_container_from_config", "stop", "start",
+                               "inspect_container", "remove_container", "rename", "start"]
+    assert client.log[-2:] == [("rename", OLD, "web"), ("start", OLD)]
+
+
+def test_an_old_container_that_will_not_stop_is_kept_and_the_new_one_removed():
+    refused = DockerError("Docker engine refused stop: cannot kill")
+    client, run = recreate(current(), fail={"stop": refused}, made={"Id": NEW, "Name": "/web"})
+    with pytest.raises(DockerError) as exc:
+        run()
+    assert "cannot kill" in str(exc.value) and "has its name back" in str(exc.value)
+    assert methods(client) == ["rename", "create_container_from_config", "stop",
+                               "inspect_container", "remove_container", "rename", "start"]
+    assert client.log[4][:2] == ("remove_container", NEW) and client.log[-1] == ("start", OLD)
+
+
+def test_a_failed_put_back_says_where_the_old_container_is():
+    refused = DockerError("Docker engine refused start: no")
+    client, run = recreate(current(), fail={"start": refused}, made={"Id": NEW, "Name": "/web"})
+    client.fail["remove_container"] = DockerError("Docker engine refused remove: busy")
+    with pytest.raises(DockerError) as exc:
+        run()
+    assert "putting the container it was to replace back failed too" in str(exc.value)
+    assert ASIDE in str(exc.value)
+
+
+def test_an_engine_that_refuses_the_rename_gets_stop_remove_create():
+    client, run = recreate(current(), fail={"rename": DockerError("Docker engine refused rename: no")})
+    assert run() == NEW
+    assert methods(client) == ["rename", "stop", "remove_container", "create_container_from_config", "start"]
+
+
+def test_a_dead_container_is_removed_first():
+    dead = dict(current(), State={"Running": False, "Dead": True, "Status": "dead"})
+    client, run = recreate(dead)
+    assert run() == NEW
+    assert methods(client) == ["remove_container", "create_container_from_config", "start"]
+
+
+def test_absent_and_scale_down_stop_gracefully_before_removal():
+    client, run = recreate(current(), steps=("remove",))
+    assert run() is None
+    assert methods(client) == ["stop", "remove_container"]
+    client = ScriptedClient()
+    ContainerEngine(client).retire({"Id": OLD, "State": "running"})   # a listing's entry
+    assert client.log == [("stop", OLD), ("remove_container", OLD, ("force", True), ("v", False))]
+    client = ScriptedClient()
+    ContainerEngine(client).retire({"Id": OLD, "State": "exited"})
+    assert methods(client) == ["remove_container"]
