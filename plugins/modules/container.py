@@ -33,6 +33,25 @@ options:
     type: str
     default: started
     choices: [started, present, stopped, absent]
+  execution:
+    description:
+      - Where the run happens, as for O(dockyard.fleet.service#module:execution). V(auto) (the
+        default) runs it on the controller where it can, against the host's engine socket
+        forwarded over the task's SSH ControlMaster (C(ssh -O forward)), with the same options,
+        checks, check mode, diff and result and no module run on the host; that needs the ssh
+        connection plugin with ControlPersist, O(docker_host) a unix socket (the default)
+        without TLS, no C(DOCKER_*) variable in the task's C(environment), no C(async), no
+        C(become) to a non-root user, no O(env_file) (a file on the host), and no pull (a pull,
+        or with O(pull=always) a registry question, uses the registry credentials of the host's
+        user, so a run on the controller that gets there stops before any change and the module
+        on the host does the run). Otherwise V(auto) runs the module on the host and says why in
+        RV(execution_reason).
+      - V(controller) fails, naming this option, where V(auto) would go to the host;
+        V(host) always runs the module.
+    type: str
+    default: auto
+    choices: [auto, controller, host]
+    version_added: 0.3.0
   published_ports:
     description:
       - Ports to publish, like C(docker run -p). Forms C(8080:80), C(127.0.0.1:8080:80),
@@ -86,6 +105,20 @@ container:
       description: True when O(wait=healthy) took the first passing probe of O(healthcheck.start_interval) for healthy (the engine may still say C(starting)).
       type: bool
     ports: {description: Published ports as the engine reports them., type: dict}
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+  sample: "option env_file needs the host (a file there)"
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
 actions:
   description: What was done (or, in check mode, would be done), in order.
   returned: always
@@ -94,99 +127,15 @@ actions:
   sample: ["pulled image", "recreated", "started"]
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
-from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
-from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
-from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
-
-
-def run(module, spec, comparisons):
-    p = module.params
-    name, state = p["name"], p["state"]
-    engine = ContainerEngine(DockerClient(p))
-    current = engine.inspect(name)
-    actions = []
-    image_info, pulled = None, False
-    if state != "absent":
-        if current is None and "image" not in spec:
-            module.fail_json(msg="option image is required to create container %s" % name)
-        if "image" in spec:
-            image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
-                                                           module.check_mode)
-            if pulled or would_pull:
-                actions.append("pulled image")
-            check_image_healthcheck(spec, image_info, pulled=pulled)
-    current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
-    decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
-                      p["restart"], current_image)
-    if "create" in decision["steps"] and "image" not in spec and current is not None:
-        spec = dict(spec, image=current["Image"])
-    actions += describe(decision)
-    changed = bool(decision["steps"]) or pulled or (module.check_mode and "pulled image" in actions)
-
-    before, after = diff_view(decision["diffs"], shown_env=p["env"] or {})
-    cur_state = (current.get("State") or {}).get("Status") if current else "absent"
-    if decision["steps"]:
-        if state == "absent":
-            new_state = "absent"
-        elif "start" in decision["steps"] or "restart" in decision["steps"]:
-            new_state = "running"
-        elif "stop" in decision["steps"]:
-            new_state = "exited"
-        elif "create" in decision["steps"]:
-            new_state = "created"
-        else:
-            new_state = cur_state
-        if new_state != cur_state or not current:
-            before["state"], after["state"] = cur_state, new_state
-    if not current and state != "absent":
-        after.update({k: v for k, v in spec.items() if k not in ("env",)})
-        if "env" in spec:
-            after["env"] = sorted(spec["env"])
-        if "published_ports" in spec:
-            after["published_ports"] = ports_view(spec["published_ports"])
-
-    info, probed = current, set()
-    if not module.check_mode:
-        image_ref = spec.get("image")
-        cid = apply(engine, decision, spec, image_ref)
-        info = engine.inspect(cid) if cid else None
-        if cid and state == "started" and p["wait"] != "none":
-            probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],
-                                 probes=start_probes(spec, [name]))
-            info = engine.inspect(cid)
-    container = summary(info, spec.get("image"))
-    if container:
-        container["probed"] = name in probed
-    module.exit_json(changed=changed, actions=actions, container=container,
-                     diff={"before": before, "after": after})
+from ansible_collections.dockyard.fleet.plugins.module_utils._container import (
+    container_argument_spec, container_main)
 
 
 def main():
-    argument_spec = docker_common_args(
-        name=dict(type="str", required=True),
-        state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
-        **CONTAINER_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    try:
-        validate_name(module.params["name"])
-        spec = parse_spec(module.params)
-        comparisons = parse_comparisons(module.params["comparisons"])
-    except SpecError as exc:
-        module.fail_json(msg=str(exc))
-    try:
-        run(module, spec, comparisons)
-    except SpecError as exc:  # found once the image is known, before any container changes
-        module.fail_json(msg=str(exc), changed=exc.changed)
-    except (DockerError, WaitError) as exc:
-        module.fail_json(msg=str(exc), exception=traceback.format_exc())
+    module = AnsibleModule(argument_spec=container_argument_spec(), supports_check_mode=True)
+    container_main(module)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 # Copyright: dockyard.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The action plugin of a read-only module whose run can happen on the controller
-(container_info, host_info, haproxy_info).
+"""The action plugin of a module whose run can happen on the controller (container_info,
+host_info, haproxy_info, and container, the one of them that changes the engine).
 
 With execution=auto (the default) or controller, the module's run (its module_utils/_*.py
 main) happens on the controller, against the host's engine socket forwarded over the task's

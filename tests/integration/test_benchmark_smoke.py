@@ -1,7 +1,7 @@
 # Copyright: dockyard.fleet contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Keeps benchmarks/run working: its smoke variant (P1 on 2 hosts, 1 repetition, ours and
-the ping floor) against a lab of its own (id 7). It checks that a table comes out, never
+"""Keeps benchmarks/run working: its smoke variant (P1 on 2 hosts, 1 repetition, ours, ours
+as a container loop, and the ping floor) against a lab of its own (id 7). It checks that a table comes out, never
 how fast anything was: timings belong to benchmarks, not to tests."""
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ def test_benchmark_smoke_prints_a_table():
         assert "| scenario | side | median s |" in out, out
         rows = [line for line in out.splitlines() if line.startswith("| P1 ")]
         sides = {row.split("|")[2].strip() for row in rows}
-        assert sides == {"ours", "floor"}, out
+        assert sides == {"ours", "ours_container_loop", "floor"}, out
         for row in rows:
             cells = [c.strip() for c in row.split("|")[1:-1]]
             float(cells[2])                    # a median was measured
-            # module runs per host: the floor's ping 1, ours 0 (service runs on the controller)
-            assert cells[7] == ("0" if cells[1] == "ours" else "1"), row
+            # module runs per host: the floor's ping 1, ours 0 (service and container run on
+            # the controller)
+            assert cells[7] == ("1" if cells[1] == "floor" else "0"), row
             assert int(cells[8]) >= 1, row     # the SSH connections were counted
         assert "load average" in out
     finally:

@@ -175,7 +175,8 @@ def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, 
     "none" (or the engine's default). At each step check mode predicts exactly the actions
     the real run then takes (and touches nothing), the real run converges (a rerun changes
     nothing: no update the engine ignores, no value read back differently), and A to B is a
-    change. The options are shared out over the three app hosts, which run at once."""
+    change. The options are shared out over the three app hosts, which run at once; the last
+    rerun is the module's on the host, the others run on the controller."""
     hosts = lab.app_hosts[:3]
     for host in hosts:
         lab.load_image(host, V1)
@@ -188,6 +189,8 @@ def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, 
 
     def task(name, step, check=False):
         args = {"name": "{{ item.name }}", "image": V1}
+        if name == "none again":   # the module on the host reads it as the controller's run did
+            args["execution"] = "host"
         args.update({k: "{{ item.%s[%r] | default(omit) }}" % (step, k) for k in keys})
         return dict({"name": name, "dockyard.fleet.container": args,
                      "loop": "{{ sweep[inventory_hostname] }}", "loop_control": {"label": "{{ item.option }}"}},
@@ -219,6 +222,8 @@ def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, 
             if got[(option, step + " again")]["changed"]:
                 wrong.append((option, step + " again", got[(option, step + " again")]["actions"]))
     assert wrong == [], wrong
+    assert {item["execution"] for (_option, name), item in got.items() if name == "none again"} == {"host"}
+    assert {item["execution"] for (_option, name), item in got.items() if name != "none again"} == {"controller"}
     for host in hosts:
         lab.clean(host, "ct-sw-")
 
@@ -465,6 +470,59 @@ def test_resources_change_in_place_and_back_to_no_limit_recreates(lab, play, ids
     assert inspect(lab, "ct-res")["Id"] != cid
     assert play(pb(lifted % (V1, "0", 256, every, 0))).changed == 0
     lab.clean(H, "ct-res")
+
+
+def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
+    """execution: auto runs the container module's code on the controller against the host's
+    engine socket forwarded over the SSH master (no module run on the host), with the same
+    answers as the module on the host; env_file keeps the run on the host, saying why, and
+    execution=controller then fails naming the option."""
+    task = "- dockyard.fleet.container: {name: ct-ex, image: %s%s}\n"
+    first = play(pb(task % (V1, "")), diff=True)
+    r = first.one(action="container")
+    assert first.rc == 0 and r["changed"] and r["actions"] == ["created", "started"], r
+    assert (r["execution"], r["invocations"]) == ("controller", 0) and "execution_reason" not in r
+    on_host, again = play(pb(task % (V1, ", execution: host"))), play(pb(task % (V1, "")))
+    rh, rc = on_host.one(action="container"), again.one(action="container")
+    assert on_host.changed == 0 and again.changed == 0
+    assert (rh["execution"], rh["invocations"], rc["execution"]) == ("host", 1, "controller")
+    assert {k: v for k, v in rh["container"].items() if k != "health"} == \
+        {k: v for k, v in rc["container"].items() if k != "health"}
+
+    # check mode and diff on the controller: predicted, nothing changed
+    before = lab.snapshot(H)
+    chk = play(pb(task % (V2, "")), check=True, diff=True)
+    r = chk.one(action="container")
+    assert chk.changed == 1 and r["execution"] == "controller" and r["actions"] == ["recreated", "started"], r
+    assert lab.snapshot(H) == before
+
+    # an engine refusal: the same message on the controller and on the host, nothing changed
+    msgs = {}
+    for where in ("controller", "host"):
+        res = play(pb(task % (V2, ", execution: %s, networks: [{name: ct-no-such-net}]" % where)))
+        rec = res.results(action="container")[0]
+        assert rec["status"] == "failed" and rec["result"]["execution"] == where, rec
+        msgs[where] = rec["result"]["msg"]
+    assert msgs["controller"] == msgs["host"] and "ct-no-such-net" in msgs["host"], msgs
+    assert lab.snapshot(H) == before
+
+    # env_file is a file on the host: read there, by the module
+    lab.ssh(H, "printf 'EX=1\\n' > /etc/ct-ex.env")
+    try:
+        envf = play(pb(task % (V1, ", env_file: /etc/ct-ex.env")))
+        r = envf.one(action="container")
+        assert envf.rc == 0 and r["changed"] and r["execution"] == "host", envf.stdout[-3000:]
+        assert "option env_file" in r["execution_reason"] and r["invocations"] == 1
+        assert "EX=1" in inspect(lab, "ct-ex")["Config"]["Env"]
+        before = lab.snapshot(H)
+        res = play(pb(task % (V1, ", env_file: /etc/ct-ex.env, execution: controller")))
+        rec = res.results(action="container")[0]
+        assert rec["status"] == "failed" and rec["result"]["invocations"] == 0, rec
+        assert rec["result"]["msg"].startswith("execution: cannot run on the controller: option env_file")
+        assert lab.snapshot(H) == before
+    finally:
+        lab.ssh(H, "rm -f /etc/ct-ex.env", check=False)
+        lab.clean(H, "ct-ex")
 
 
 def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_leaves_it(lab, play, ids):

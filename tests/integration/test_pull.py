@@ -120,7 +120,10 @@ def test_image_pull_always_changes_only_when_the_tag_moved(lab, play, registry):
     assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
     r = play(_play(host, ctask), check=True)
     assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
-    assert "pulled image" in r.one(action="container")["actions"], r.one(action="container")
+    rc = r.one(action="container")
+    assert "pulled image" in rc["actions"], rc
+    # the registry question needs the host's credentials: the module on the host asked it
+    assert rc["execution"] == "host" and "registry credentials of the host" in rc["execution_reason"], rc
     assert lab.snapshot(host) == before
     # ... and the real run pulls: changed, the host has v2's ID under that tag
     r = play(_play(host, task), diff=True)
@@ -165,6 +168,8 @@ def test_container_and_service_pull_missing(lab, play, registry):
     svc = r.one(action="service")
     assert svc["execution"] == "host" and svc["invocations"] == 1, svc
     assert "registry credentials of the host" in svc["execution_reason"], svc
+    # the container found the image the service had pulled: its run stayed on the controller
+    assert r.one(action="container")["execution"] == "controller", r.one(action="container")
     running = {c.name: c.image.id for c in lab.docker(host).containers.list(
         filters={"name": PREFIX})}
     assert running == {PREFIX + "one": registry["ids"]["v2"], PREFIX + "svc-1": registry["ids"]["v2"],

@@ -1,0 +1,119 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""dockyard.fleet.container: the run (compare, plan, apply, wait) and its argument spec.
+Shared by the module (on the host) and its action plugin (on the controller, against the
+host's engine socket forwarded over SSH, for a run that needs nothing else of the host).
+
+Private to dockyard.fleet: no compatibility promise for code outside the collection.
+"""
+from __future__ import annotations
+
+import traceback
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
+    CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
+    ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
+
+# options that keep a run on the host: env_file is a file there
+HOST_OPTIONS = ("env_file",)
+
+
+def container_argument_spec():
+    """The module's argument spec (also what the action plugin validates with)."""
+    return docker_common_args(
+        name=dict(type="str", required=True),
+        execution=dict(EXECUTION_ARG),
+        state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
+        **CONTAINER_ARGS)
+
+
+def needs_the_host(args):
+    """Why these task options keep the run on the host (execution auto), or None."""
+    for opt in HOST_OPTIONS:
+        if args.get(opt):
+            return "option %s needs the host (a file there)" % opt
+    return None
+
+
+def run(module, spec, comparisons, client=None):
+    p = module.params
+    name, state = p["name"], p["state"]
+    engine = ContainerEngine(client or DockerClient(p))
+    current = engine.inspect(name)
+    actions = []
+    image_info, pulled = None, False
+    if state != "absent":
+        if current is None and "image" not in spec:
+            module.fail_json(msg="option image is required to create container %s" % name)
+        if "image" in spec:
+            image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
+                                                           module.check_mode)
+            if pulled or would_pull:
+                actions.append("pulled image")
+            check_image_healthcheck(spec, image_info, pulled=pulled)
+    current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
+    decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
+                      p["restart"], current_image)
+    if "create" in decision["steps"] and "image" not in spec and current is not None:
+        spec = dict(spec, image=current["Image"])
+    actions += describe(decision)
+    changed = bool(decision["steps"]) or pulled or (module.check_mode and "pulled image" in actions)
+
+    before, after = diff_view(decision["diffs"], shown_env=p["env"] or {})
+    cur_state = (current.get("State") or {}).get("Status") if current else "absent"
+    if decision["steps"]:
+        if state == "absent":
+            new_state = "absent"
+        elif "start" in decision["steps"] or "restart" in decision["steps"]:
+            new_state = "running"
+        elif "stop" in decision["steps"]:
+            new_state = "exited"
+        elif "create" in decision["steps"]:
+            new_state = "created"
+        else:
+            new_state = cur_state
+        if new_state != cur_state or not current:
+            before["state"], after["state"] = cur_state, new_state
+    if not current and state != "absent":
+        after.update({k: v for k, v in spec.items() if k not in ("env",)})
+        if "env" in spec:
+            after["env"] = sorted(spec["env"])
+        if "published_ports" in spec:
+            after["published_ports"] = ports_view(spec["published_ports"])
+
+    info, probed = current, set()
+    if not module.check_mode:
+        image_ref = spec.get("image")
+        cid = apply(engine, decision, spec, image_ref)
+        info = engine.inspect(cid) if cid else None
+        if cid and state == "started" and p["wait"] != "none":
+            probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],
+                                 probes=start_probes(spec, [name]))
+            info = engine.inspect(cid)
+    container = summary(info, spec.get("image"))
+    if container:
+        container["probed"] = name in probed
+    module.exit_json(changed=changed, actions=actions, container=container,
+                     diff={"before": before, "after": after})
+
+
+def container_main(module, client=None):
+    """The module's run once its arguments are validated: on the host (the module) or on the
+    controller against the host's engine socket forwarded over SSH (the action plugin, with
+    client). Ends with module.exit_json or module.fail_json."""
+    try:
+        validate_name(module.params["name"])
+        spec = parse_spec(module.params)
+        comparisons = parse_comparisons(module.params["comparisons"])
+    except SpecError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        run(module, spec, comparisons, client)
+    except SpecError as exc:  # found once the image is known, before any container changes
+        module.fail_json(msg=str(exc), changed=exc.changed)
+    except (DockerError, WaitError) as exc:
+        module.fail_json(msg=str(exc), exception=traceback.format_exc())
