@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from dataclasses import dataclass, field
 
 import docker
@@ -105,6 +106,15 @@ class Lab:
             self._clients[host] = docker.DockerClient(base_url="unix://" + self.docker_sock(host),
                                                       version="auto", timeout=60)
         return self._clients[host]
+
+    def stops(self, host: str, cid: str, since: float) -> tuple:
+        """How the engine stopped a container since `since` (time.time()): the signals it was
+        sent (its kill events) and its exit codes (its die events), as the engine reports them."""
+        events = [e for e in self.docker(host).events(since=int(since), until=int(time.time()) + 1,
+                                                      decode=True, filters={"container": cid})
+                  if e.get("timeNano", 0) >= since * 1e9]
+        return ([e["Actor"]["Attributes"].get("signal") for e in events if e.get("Action") == "kill"],
+                [e["Actor"]["Attributes"].get("exitCode") for e in events if e.get("Action") == "die"])
 
     def snapshot(self, host: str) -> dict:
         """The engine's state (containers, images, networks, volumes) for before/after checks."""

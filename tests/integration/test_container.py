@@ -527,23 +527,18 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
 
 def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_leaves_it(lab, play, ids):
     """A recreate gives the old container its stop signal (the demo image traps it and exits
-    0) instead of a forced removal's kill, after the new one is made. A new container the
+    0) instead of a forced removal's kill, after the new one is made; so does state absent. A new container the
     engine refuses to start (a network that does not exist, found only at start) is removed
     and the old one has its name back, running again: the host as it was."""
     task = "- dockyard.fleet.container: {name: ct-rc, image: %s, stop_signal: SIGINT%s}\n"
     twice(play, pb(task % (V1, "")))
     old = inspect(lab, "ct-rc")
-    since = int(time.time()) - 1
+    since = time.time()
     res = play(pb(task % (V2, "")))
     assert res.rc == 0 and res.one(action="container")["actions"] == ["recreated", "started"]
     new = inspect(lab, "ct-rc")
     assert new["Id"] != old["Id"] and new["State"]["Running"] and new["Config"]["Image"] == V2
-    events = list(lab.docker(H).events(since=since, until=int(time.time()) + 1, decode=True,
-                                       filters={"container": old["Id"]}))
-    kills = [e["Actor"]["Attributes"].get("signal") for e in events if e.get("Action") == "kill"]
-    dies = [e["Actor"]["Attributes"].get("exitCode") for e in events if e.get("Action") == "die"]
-    assert kills == ["2"] and dies == ["0"], events      # SIGINT, its own stop signal; exit 0
-    assert [e.get("Action") for e in events][-1] == "destroy"
+    assert lab.stops(H, old["Id"], since) == (["2"], ["0"])   # SIGINT, its own stop signal; exit 0
 
     before = lab.snapshot(H)
     bad = play(pb(task % (V1, ", networks: [{name: ct-no-such-net}]")))
@@ -554,7 +549,13 @@ def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_lea
     assert after["Id"] == new["Id"] and after["State"]["Running"] and after["Name"] == "/ct-rc"
     assert lab.snapshot(H) == before
     assert play(pb(task % (V2, ""))).changed == 0
-    lab.clean(H, "ct-rc")
+
+    # state absent: stopped the same way before it is removed
+    since = time.time()
+    res = play(pb("- dockyard.fleet.container: {name: ct-rc, state: absent}\n"))
+    assert res.rc == 0 and res.one(action="container")["actions"] == ["removed"]
+    assert lab.stops(H, after["Id"], since) == (["2"], ["0"])
+    assert play(pb("- dockyard.fleet.container: {name: ct-rc, state: absent}\n")).changed == 0
 
 
 def test_states(lab, play, ids):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import json
+import time
 
 import pytest
 from conftest import LAB_ID
@@ -98,11 +99,15 @@ def test_service_lifecycle(lab, play, ids):
     assert r["ports"]["4"] == 18084
     assert play(svc(image=V2, replicas=4)).changed == 0
 
-    # scale down to 2: replicas above N removed (found by label)
+    # scale down to 2: replicas above N removed (found by label), after their stop signal
     before = lab.snapshot(H)
     res = play(svc(image=V2, replicas=2), check=True)
     assert res.changed == 1 and lab.snapshot(H) == before
+    gone = {n: c["Id"] for n, c in replicas(lab).items() if n in ("sv-web-3", "sv-web-4")}
+    since = time.time()
     res = play(svc(image=V2, replicas=2))
+    for cid in gone.values():   # SIGTERM (the engine's default stop signal), which the image traps: exit 0
+        assert lab.stops(H, cid, since) == (["15"], ["0"])
     r = res.one(action="service")
     assert sorted((x["name"], x["action"]) for x in r["replicas"]) == [
         ("sv-web-1", "unchanged"), ("sv-web-2", "unchanged"), ("sv-web-3", "removed"),
