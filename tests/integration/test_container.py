@@ -558,6 +558,50 @@ def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_lea
     assert play(pb("- dockyard.fleet.container: {name: ct-rc, state: absent}\n")).changed == 0
 
 
+# What only the engine finds wrong, on a recreate (the image changes with each): at creation
+# or only at start. Each must leave the running container as it was.
+ENGINE_REFUSALS = [
+    ("mounts", [{"type": "bind", "source": "/nonexistent-dy", "target": "/x"}]),
+    ("devices", ["/dev/nonexistent-dy:/dev/x:rwm"]),
+    ("sysctls", {"net.ipv4.nonexistent_dy": "1"}),
+    ("networks", [{"name": "ct-no-such-net"}]),
+    ("cap_add", ["NOT_A_CAPABILITY"]),
+    ("user", "nosuchuser"),
+    ("log_driver", "nosuchdriver"),
+    ("network_mode", "container:ct-no-such-container"),
+]
+
+
+def test_what_only_the_engine_refuses_leaves_the_container_running(lab, play, ids):
+    """A recreate the engine refuses, for each thing only the engine can find wrong (a bind
+    source, a device, a sysctl, a network, a capability, a user, a log driver, a container
+    to share a network with): the task fails with the engine's reason, and the container
+    that ran before still runs, the same one, under its name."""
+    twice(play, pb("- dockyard.fleet.container: {name: ct-ref, image: %s}\n" % V1))
+    before, cid = lab.snapshot(H), inspect(lab, "ct-ref")["Id"]
+    keys = sorted({k for k, _v in ENGINE_REFUSALS})
+    args = {"name": "ct-ref", "image": V2}
+    args.update({k: "{{ item.p[%r] | default(omit) }}" % k for k in keys})
+    playbook = [{"hosts": H, "tasks": [{
+        "name": "refused", "dockyard.fleet.container": args, "ignore_errors": True,
+        "loop": [{"option": k, "p": {k: v}} for k, v in ENGINE_REFUSALS],
+        "loop_control": {"label": "{{ item.option }}"}}]}]
+    res = play(yaml.safe_dump(playbook))
+    assert res.rc == 0, res.stdout[-4000:]
+    items = {i["item"]["option"]: i for i in res.one(task="refused")["results"]}
+    assert sorted(items) == keys
+    msgs = {option: item.get("msg") for option, item in items.items()}
+    assert all(item.get("failed") for item in items.values()), msgs
+    assert all("Docker engine" in msg for msg in msgs.values()), msgs
+    # refused at creation (the old one never stopped), or at start (it was, and runs again)
+    assert all(("refused create_container" in msg) != ("has its name back and runs again" in msg)
+               for msg in msgs.values()), msgs
+    assert sum("has its name back" in msg for msg in msgs.values()) >= 3, msgs
+    assert inspect(lab, "ct-ref")["Id"] == cid and inspect(lab, "ct-ref")["State"]["Running"]
+    assert lab.snapshot(H) == before
+    lab.clean(H, "ct-ref")
+
+
 def test_states(lab, play, ids):
     steps = [("present", "false", True, "created"), ("present", "false", False, "created"),
              ("started", "false", True, "running"), ("started", "false", False, "running"),
