@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 
 import docker
 import pytest
 import yaml
+from conftest import LAB_ID
 from option_defaults import DEFAULTS, transitions
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
@@ -600,6 +602,43 @@ def test_what_only_the_engine_refuses_leaves_the_container_running(lab, play, id
     assert inspect(lab, "ct-ref")["Id"] == cid and inspect(lab, "ct-ref")["State"]["Running"]
     assert lab.snapshot(H) == before
     lab.clean(H, "ct-ref")
+
+
+def test_a_host_rebooted_within_control_persist_is_reached_over_a_new_master(lab, play, ids, tmp_path):
+    """A host that lost power and came back while the controller's SSH master for it still
+    believes its connection alive (no keepalive here, so it cannot notice): the master takes
+    the forward, then the first connection through it is reset (the host has no such TCP
+    connection any more) and the master exits. The run tries once more over a new master and
+    runs on the controller as before."""
+    host = "app3"
+    lab.load_image(host, V1)
+    env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(tmp_path / "cp"),   # a master of this test's own
+           "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=300s -o ConnectTimeout=10"}
+    task = pb("- dockyard.fleet.container: {name: ct-rb, image: %s, state: present}\n" % V1, hosts=host)
+    first = play(task, env=env)
+    assert first.rc == 0 and first.one(action="container")["execution"] == "controller", first.stdout[-3000:]
+    masters = [p for p in (tmp_path / "cp").iterdir() if p.is_socket()]
+    assert len(masters) == 1, masters
+
+    # power loss with the host cut off (its sessions' ends never reach the controller), then
+    # booted again, which brings its link back
+    lab.tool("cut", host)
+    lab.tool("stop", host)
+    # a host that lost power keeps nothing: not the closed sessions' sockets, nor their last
+    # packets waiting for the link (the lab's hosts share the controller's kernel)
+    ns = ["ip", "netns", "exec", "dy%d-%s" % (LAB_ID, host)]
+    subprocess.run(ns + ["ss", "-K", "-t"], capture_output=True, check=True)
+    subprocess.run(ns + ["ip", "neigh", "flush", "all"], capture_output=True, check=True)
+    lab.tool("start", host)
+    lab.tool("heal", host)
+    check = subprocess.run(["ssh", "-o", "ControlPath=" + str(masters[0]), "-O", "check", "x"],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr      # the old master still believes in its connection
+
+    again = play(task, env=env)
+    r = again.one(action="container")
+    assert again.rc == 0 and r["execution"] == "controller" and not r["changed"], again.stdout[-3000:]
+    lab.clean(host, "ct-rb")
 
 
 def test_states(lab, play, ids):
