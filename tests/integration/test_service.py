@@ -256,6 +256,27 @@ def test_bad_input_changes_nothing(lab, play, ids):
         assert option in rec[0]["result"]["msg"], (option, rec[0]["result"]["msg"])
 
 
+def test_a_new_release_the_engine_refuses_leaves_the_replicas_running(lab, play, ids):
+    """Replicas to recreate on something only the engine finds wrong at start (a sysctl the
+    kernel does not have): the run fails with the engine's reason, and every replica that ran
+    before runs again, the same container, under its name."""
+    base = "{name: sv-ref, image: %s, replicas: 2, port_base: 18291%s}"
+    res = play(pb("- dockyard.fleet.service: " + base % (V1, "")))
+    assert res.rc == 0, res.stdout[-3000:]
+    before = lab.snapshot(H)
+    ids_before = {c["Names"][0]: c["Id"] for c in lab.docker(H).api.containers(
+        filters={"label": "dockyard.service=sv-ref"})}
+    assert len(ids_before) == 2
+    bad = play(pb("- dockyard.fleet.service: " + base % (V2, ", sysctls: {net.ipv4.nonexistent_dy: '1'}")))
+    rec = bad.results(action="service")[0]
+    assert rec["status"] == "failed", rec
+    assert "nonexistent_dy" in rec["result"]["msg"] and "runs again" in rec["result"]["msg"], rec
+    assert {c["Names"][0]: c["Id"] for c in lab.docker(H).api.containers(
+        filters={"label": "dockyard.service=sv-ref"})} == ids_before      # running, the same ones
+    assert lab.snapshot(H) == before
+    lab.clean(H, "sv-ref")
+
+
 def test_a_replica_left_dead_by_a_crash_is_made_anew(lab, play, ids):
     """The engine crashed while it removed a replica (its config says RemovalInProgress): at
     its next start it marks the container dead and will not start it ("marked for removal"),
