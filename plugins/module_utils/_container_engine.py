@@ -141,9 +141,11 @@ class ContainerEngine:
             if start:
                 self.start(cid)
             return cid
+        # whatever ends the run here (an engine refusal, a lost connection, an error of ours)
+        # first puts the old container back
         try:
             cid = self.create(name, spec, image_ref, extra_labels)
-        except DockerError as exc:
+        except BaseException as exc:
             self._put_back(current, aside, name, exc, restart=False)
             raise
         try:
@@ -151,8 +153,10 @@ class ContainerEngine:
                 self.stop(old, stop_timeout_of(current))
             if start:
                 self.start(cid)
-        except DockerError as exc:
+        except BaseException as exc:
             self._put_back(current, aside, name, exc, restart=running(current))
+            if not isinstance(exc, DockerError):
+                raise
             raise DockerError("%s; the container it was to replace has its name back%s"
                               % (exc, " and runs again" if running(current) else "")) from exc
         self.remove(old)

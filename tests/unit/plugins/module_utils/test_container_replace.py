@@ -114,6 +114,14 @@ def test_an_old_container_that_will_not_stop_is_kept_and_the_new_one_removed():
     assert client.log[4][:2] == ("remove_container", NEW) and client.log[-1] == ("start", OLD)
 
 
+def test_an_unexpected_error_puts_the_old_container_back_too():
+    client, run = recreate(current(), fail={"create_container_from_config": KeyError("Id")})
+    with pytest.raises(KeyError):
+        run()
+    assert methods(client) == ["rename", "create_container_from_config", "inspect_container", "rename"]
+    assert client.log[-1] == ("rename", OLD, "web")
+
+
 def test_a_failed_put_back_says_where_the_old_container_is():
     refused = DockerError("Docker engine refused start: no")
     client, run = recreate(current(), fail={"start": refused}, made={"Id": NEW, "Name": "/web"})
