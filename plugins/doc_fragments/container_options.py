@@ -161,6 +161,13 @@ options:
       - Changed in place; going back to no limit (C(0)) recreates the container (the engine's
         update API cannot lift a memory limit).
     type: str
+  memory_swap:
+    description:
+      - Memory plus swap (C(docker run --memory-swap)), in the units of O(memory), at least
+        O(memory) (equal, no swap), or C(-1) for unlimited swap. Needs O(memory). Left out, the
+        engine gives twice O(memory).
+      - Changed in place, together with O(memory).
+    type: str
   memory_reservation:
     description:
       - Soft memory limit (what the kernel reclaims down to under memory pressure), in the

@@ -35,13 +35,14 @@ DEFAULT_COMPARISONS = {
     "etc_hosts": "strict", "dns_servers": "strict", "ulimits": "strict", "sysctls": "strict",
     "shm_size": "strict", "devices": "strict", "pids_limit": "strict",
     "memory_reservation": "strict", "cpu_shares": "strict", "cpuset_cpus": "strict",
+    "memory_swap": "strict",
 }
 # What the engine's update API changes on a live container.
 # Applied to the existing container, no recreate: `docker update` for the restart policy and
 # the resources, network connect/disconnect for networks (the primary network is
 # network_mode, which recreates).
 UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks",
-             "memory_reservation", "cpu_shares", "cpuset_cpus", "pids_limit")
+             "memory_reservation", "cpu_shares", "cpuset_cpus", "pids_limit", "memory_swap")
 # The update API reads 0 (or "") in these as "leave it as it is": going back to the engine's
 # default (no limit, no reservation, the default weight, every CPU) needs a new container.
 # (cpus 0 is sent as quota -1 and pids_limit 0 as -1, which the engine does apply.)
@@ -169,6 +170,7 @@ def actual_from_inspect(inspect):
                                      d.get("CgroupPermissions")) for d in host.get("Devices") or []),
         "pids_limit": max(host.get("PidsLimit") or 0, 0),
         "memory_reservation": host.get("MemoryReservation") or 0,
+        "memory_swap": host.get("MemorySwap") or 0,
         "cpu_shares": host.get("CpuShares") or 0,
         "cpuset_cpus": cpuset_key(host.get("CpusetCpus") or ""),
     }

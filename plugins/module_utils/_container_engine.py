@@ -213,19 +213,25 @@ class ContainerEngine:
                                  ipv4_address=want.get("ipv4_address") or None)
 
     def update(self, cid, spec, current_host_config):
-        """Apply the in-place updatable options (restart policy, memory, cpus, memory
-        reservation, cpu shares, cpuset, pids limit)."""
+        """Apply the in-place updatable options (restart policy, memory and memory swap, cpus,
+        memory reservation, cpu shares, cpuset, pids limit)."""
         kwargs = {}
         if "restart_policy" in spec or "restart_retries" in spec:
             rp = current_host_config.get("RestartPolicy") or {}
             name = spec.get("restart_policy") or rp.get("Name") or "no"
             retries = spec.get("restart_retries", 0) if name == "on-failure" else 0
             kwargs["restart_policy"] = {"Name": name, "MaximumRetryCount": retries}
-        if spec.get("memory"):   # never 0 here: lifting a limit recreates (_compare.updatable)
-            kwargs["mem_limit"] = spec["memory"]
-            # keep the engine's default swap (twice the memory), else raising memory above
-            # the old swap limit is refused
-            kwargs["memswap_limit"] = spec["memory"] * 2
+        if spec.get("memory") or spec.get("memory_swap"):
+            # memory is never 0 here: lifting a limit recreates (_compare.updatable). The two
+            # go together (apply() passes both when the task sets both and one differs).
+            memory = spec.get("memory") or current_host_config.get("Memory")
+            kwargs["mem_limit"] = memory
+            # without memory_swap: the engine's default swap (twice the memory), else raising
+            # memory above the old swap limit is refused; unlimited swap stays so
+            swap = spec.get("memory_swap")
+            if swap is None:
+                swap = -1 if current_host_config.get("MemorySwap") == -1 else memory * 2
+            kwargs["memswap_limit"] = swap
         if "cpus" in spec:
             kwargs["cpu_period"] = 100000
             kwargs["cpu_quota"] = int(round(spec["cpus"] * 100000)) if spec["cpus"] else -1
@@ -378,6 +384,8 @@ def create_config(spec, image_ref, extra_labels=None):
         host["RestartPolicy"] = {"Name": "on-failure", "MaximumRetryCount": spec["restart_retries"]}
     if spec.get("memory"):
         host["Memory"] = spec["memory"]
+    if spec.get("memory_swap"):
+        host["MemorySwap"] = spec["memory_swap"]
     if spec.get("cpus"):
         host["CpuPeriod"] = 100000
         host["CpuQuota"] = int(round(spec["cpus"] * 100000))
@@ -611,6 +619,8 @@ def apply(engine, decision, spec, image_ref, extra_labels=None):
         elif step == "update":
             upd = {d["option"]: spec[d["option"]] for d in decision["diffs"]
                    if d["updatable"] and d["option"] != "networks"}
+            if "memory" in upd or "memory_swap" in upd:   # one goes with the other
+                upd.update({k: spec[k] for k in ("memory", "memory_swap") if k in spec})
             if upd:
                 engine.update(cid, upd, current.get("HostConfig") or {})
             for d in decision["diffs"]:

@@ -59,6 +59,7 @@ CONTAINER_ARGS = dict(
     hostname=dict(type="str"),
     memory=dict(type="str"),
     memory_reservation=dict(type="str"),
+    memory_swap=dict(type="str"),
     cpus=dict(type="float"),
     cpu_shares=dict(type="int"),
     cpuset_cpus=dict(type="str"),
@@ -93,7 +94,7 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "healthcheck", "user", "working_dir", "hostname", "memory", "cpus", "log_driver",
             "log_options", "stop_signal", "stop_timeout", "init", "read_only", "cap_add",
             "cap_drop", "tmpfs", "privileged", "security_opts", "etc_hosts", "dns_servers",
-            "ulimits", "sysctls", "shm_size", "devices", "pids_limit", "memory_reservation",
+            "ulimits", "sysctls", "shm_size", "devices", "pids_limit", "memory_reservation", "memory_swap",
             "cpu_shares", "cpuset_cpus")
 
 
@@ -632,6 +633,16 @@ def parse_spec(params):
         if spec.get("memory") and spec["memory_reservation"] > spec["memory"]:
             raise SpecError("memory_reservation", "%s is above memory (%s): the soft limit must "
                             "not exceed the hard one" % (p["memory_reservation"], p["memory"]))
+    if p.get("memory_swap") not in (None, ""):
+        swap = -1 if str(p["memory_swap"]).strip() == "-1" else parse_memory(p["memory_swap"], "memory_swap")
+        if not spec.get("memory"):
+            raise SpecError("memory_swap", "needs memory: the engine limits swap only together with "
+                                           "a memory limit")
+        if swap != -1 and swap < spec["memory"]:
+            raise SpecError("memory_swap", "%s is below memory (%s): memory_swap is memory plus swap, "
+                                           "at least memory (equal: no swap), or -1 for unlimited swap"
+                            % (p["memory_swap"], p["memory"]))
+        spec["memory_swap"] = swap
     if p.get("cpu_shares") is not None:
         if p["cpu_shares"] < 0 or p["cpu_shares"] == 1 or p["cpu_shares"] > 262144:
             raise SpecError("cpu_shares", "must be 2 to 262144, or 0 for the engine's default "

@@ -45,6 +45,8 @@ def transitions(ncpu):
         one("hostname", "a", "b", ""),
         one("memory", "64m", "96m", "0"),
         one("memory_reservation", "32m", "48m", "0"),
+        ("memory_swap", {"memory": "64m", "memory_swap": "128m"}, {"memory": "64m", "memory_swap": "-1"},
+         {"memory": "64m", "memory_swap": "64m"}),
         one("cpus", 0.5, 1.0, 0),
         one("cpu_shares", 512, 1024, 0),
         one("cpuset_cpus", "0", every, ""),

@@ -454,6 +454,21 @@ def test_resources_change_in_place_and_back_to_no_limit_recreates(lab, play, ids
     assert cgroup() == [every, str(96 * 1024 ** 2), "100"]
     assert play(pb(base % (V1, "128m", "96m", 256, every, 100))).changed == 0
 
+    # memory plus swap: in place, unlimited and back (the container's memsw limit follows)
+    def memsw():
+        return lab.docker(H).containers.get("ct-res").exec_run(["/bin/busybox", "sh", "-c", (
+            "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || "
+            "cat /sys/fs/cgroup/memory.swap.max")]).output.decode().strip()
+    swapped = base.replace("    memory: %s\n", "    memory: %s\n    memory_swap: \"%s\"\n")
+    for swap, engine in (("-1", -1), ("192m", 192 * 1024 ** 2)):
+        res = play(pb(swapped % (V1, "128m", swap, "96m", 256, every, 100)))
+        assert res.rc == 0 and res.one(action="container")["actions"] == ["updated memory_swap"], \
+            res.stdout[-3000:]
+        c = inspect(lab, "ct-res")
+        assert c["Id"] == cid and c["HostConfig"]["MemorySwap"] == engine
+        assert play(pb(swapped % (V1, "128m", swap, "96m", 256, every, 100))).changed == 0
+    assert memsw() in (str(192 * 1024 ** 2), str(64 * 1024 ** 2)), memsw()   # v1: memory+swap; v2: swap
+
     # no pids limit any more: in place as well (-1 is applied), then no change
     res = play(pb(base % (V1, "128m", "96m", 256, every, 0)))
     assert res.rc == 0 and res.one(action="container")["actions"] == ["updated pids_limit"], \

@@ -386,6 +386,20 @@ def test_resources_in_place_as_the_engine_reports_them():
     assert diffs_for({"memory_reservation": "0", "cpu_shares": 0, "cpuset_cpus": ""}) == []
 
 
+def test_memory_swap_as_the_engine_reports_it():
+    def host(c):
+        c["HostConfig"].update({"Memory": 64 * 1024 ** 2, "MemorySwap": 128 * 1024 ** 2})
+    assert diffs_for({"memory": "64m", "memory_swap": "128m"}, mutate=host) == []
+    for want in ("192m", "-1", "64m"):
+        d = diffs_for({"memory": "64m", "memory_swap": want}, mutate=host)
+        assert options(d) == ["memory_swap"] and d[0]["updatable"], want
+        assert plan("started", True, True, d) == ["update"], want
+
+    def unlimited(c):
+        c["HostConfig"].update({"Memory": 64 * 1024 ** 2, "MemorySwap": -1})
+    assert diffs_for({"memory": "64m", "memory_swap": "-1"}, mutate=unlimited) == []
+
+
 def test_back_to_the_engine_default_recreates():
     """The update API reads 0 / "" as "leave it": an update to them would change nothing and
     report a change on every run (memory 0 did, before this rule)."""

@@ -200,6 +200,12 @@ def test_parse_spec_full(tmp_path):
     assert spec["log_options"] == {"max-size": "10m", "max-file": "3"}
 
 
+def test_memory_swap_forms():
+    assert parse_spec({"memory": "64m", "memory_swap": "-1"})["memory_swap"] == -1
+    assert parse_spec({"memory": "64m", "memory_swap": "64m"})["memory_swap"] == 64 * 1024 ** 2
+    assert parse_spec({"memory": "64m", "memory_swap": "1g"})["memory_swap"] == 1024 ** 3
+
+
 def test_restart_retries_zero_goes_with_every_policy():
     """0 is what the engine keeps for every policy: asking for it is not an error."""
     for policy in ("no", "always", "unless-stopped", "on-failure"):
@@ -218,6 +224,10 @@ def test_parse_spec_errors_name_option():
         ({"env": {"A=B": "x"}}, "env"),
         ({"command": 5}, "command"),
         ({"wait_timeout": 0}, "wait_timeout"),
+        ({"memory_swap": "1g"}, "memory_swap"),
+        ({"memory": "64m", "memory_swap": "32m"}, "memory_swap"),
+        ({"memory": "64m", "memory_swap": "0"}, "memory_swap"),
+        ({"memory": "64m", "memory_swap": "lots"}, "memory_swap"),
     ]
     for params, option in cases:
         with pytest.raises(SpecError) as exc:

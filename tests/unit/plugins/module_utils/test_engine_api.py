@@ -13,7 +13,7 @@ from socketserver import ThreadingMixIn
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, create_config)
+    ContainerEngine, apply, create_config)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import parse_spec
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, _sdk_update)
@@ -218,7 +218,7 @@ SPEC_PARAMS = dict(
     privileged=True, security_opts=["no-new-privileges"], etc_hosts={"db": "10.0.0.5", "a": "::1"},
     dns_servers=["10.0.0.2", "1.1.1.1"], ulimits=["nofile:1024:2048", "nproc:512"],
     sysctls={"net.core.somaxconn": 1024}, shm_size="128m", devices=["/dev/null:/dev/xnull:rw"],
-    pids_limit=100, memory_reservation="32m", cpu_shares=512, cpuset_cpus="1,0",
+    pids_limit=100, memory_reservation="32m", cpu_shares=512, cpuset_cpus="1,0", memory_swap="96m",
 )
 
 
@@ -238,6 +238,7 @@ def test_create_body_matches_the_sdk():
     host = api.create_host_config(
         port_bindings=bindings, binds=["%s:%s:%s" % b for b in spec["volumes"]["binds"]],
         restart_policy={"Name": "on-failure", "MaximumRetryCount": 3}, mem_limit=spec["memory"],
+        memswap_limit=96 * 1024 ** 2,
         cpu_period=100000, cpu_quota=50000, log_config={"Type": "json-file", "Config": {"max-size": "1m"}},
         init=True, read_only=True, cap_add=spec["cap_add"], cap_drop=spec["cap_drop"], tmpfs=spec["tmpfs"],
         privileged=True, security_opt=["no-new-privileges"], extra_hosts={"db": "10.0.0.5", "a": "::1"},
@@ -310,6 +311,30 @@ def test_update_body_matches_the_sdk(monkeypatch, pids_limit, sent_pids):
     assert body["MemoryReservation"] == 64 * 1024 ** 2
     with pytest.raises(TypeError, match="blkio_weight"):
         update_body(blkio_weight=10)
+
+
+def test_memory_and_memory_swap_are_updated_together():
+    """A memory change sends the swap the task sets (unchanged, so not a difference itself),
+    or keeps unlimited swap unlimited; a swap change alone sends the memory too."""
+    def sent(params, diffs, host):
+        calls = []
+
+        class Capture:
+            def call(self, method, cid, **kwargs):
+                calls.append(kwargs)
+
+        spec = parse_spec(params)
+        decision = {"name": "w", "current": {"Id": "cid", "HostConfig": host}, "steps": ["update"],
+                    "diffs": [{"option": o, "updatable": True} for o in diffs]}
+        apply(ContainerEngine(Capture()), decision, spec, None)
+        return calls[0]["mem_limit"], calls[0]["memswap_limit"]
+
+    mib = 1024 ** 2
+    host = {"Memory": 64 * mib, "MemorySwap": 256 * mib}
+    assert sent({"memory": "96m", "memory_swap": "256m"}, ["memory"], host) == (96 * mib, 256 * mib)
+    assert sent({"memory": "64m", "memory_swap": "-1"}, ["memory_swap"], host) == (64 * mib, -1)
+    assert sent({"memory": "96m"}, ["memory"], dict(host, MemorySwap=-1)) == (96 * mib, -1)
+    assert sent({"memory": "96m"}, ["memory"], host) == (96 * mib, 192 * mib)
 
 
 def test_create_body_networks_and_mounts():
