@@ -89,7 +89,8 @@ def run(module, spec, comparisons, client=None):
     if not module.check_mode:
         image_ref = spec.get("image")
         cid = apply(engine, decision, spec, image_ref)
-        info = engine.inspect(cid) if cid else None
+        if decision["steps"]:   # a no-op run shows the container as it read it: no second inspect
+            info = engine.inspect(cid) if cid else None
         if cid and state == "started" and p["wait"] != "none":
             probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],
                                  probes=start_probes(spec, [name]))
