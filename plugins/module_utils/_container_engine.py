@@ -130,7 +130,7 @@ class ContainerEngine:
         the old one as it was; it then gets its stop signal and stop timeout, the new one
         starts, and the old one is removed. When the new one does not start, it is removed
         and the old one gets its name back, and is started again if it was running."""
-        old = current["Id"]
+        old, was_running = current["Id"], running(current)
         aside = "%s-dyold-%s" % (name, old[:12])
         try:
             self.client.call("rename", old, aside)
@@ -149,16 +149,16 @@ class ContainerEngine:
             self._put_back(current, aside, name, exc, restart=False)
             raise
         try:
-            if running(current):
+            if was_running:
                 self.stop(old, stop_timeout_of(current))
             if start:
                 self.start(cid)
         except BaseException as exc:
-            self._put_back(current, aside, name, exc, restart=running(current))
+            self._put_back(current, aside, name, exc, restart=was_running)
             if not isinstance(exc, DockerError):
                 raise
             raise DockerError("%s; the container it was to replace has its name back%s"
-                              % (exc, " and runs again" if running(current) else "")) from exc
+                              % (exc, " and runs again" if was_running else "")) from exc
         self.remove(old)
         return cid
 
