@@ -16,6 +16,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec imp
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
     ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
+from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import entry_name
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
 
 # options that keep a run on the host: env_file is a file there
@@ -39,11 +40,34 @@ def needs_the_host(args):
     return None
 
 
+def recovery_actions(name, back, left):
+    """What recover() does, in the run's words (the same in check mode)."""
+    why = " (set aside by a run that ended in the middle of a recreate)"
+    out = ["renamed %s back to %s%s" % (entry_name(back), name, why)] if back else []
+    return out + ["removed %s%s" % (entry_name(e), why) for e in left]
+
+
+def recover(engine, name, back, left):
+    """Finish what a run that ended in the middle of ContainerEngine.replace() left: the
+    containers set aside are stopped gracefully and removed first (a running one holds the
+    published ports the container needs), and, when no container had the name, the newest
+    of them gets it back instead (the container as it was before that run)."""
+    for entry in left:
+        engine.retire(entry)
+    if back is not None:
+        engine.client.call("rename", back["Id"], name)
+
+
 def run(module, spec, comparisons, client=None):
     p = module.params
     name, state = p["name"], p["state"]
     engine = ContainerEngine(client or DockerClient(p))
     current = engine.inspect(name)
+    # a recreate that a killed run left half done: its old container, renamed aside
+    left, back = ([], None) if current is not None else (engine.leftovers(name), None)
+    if left and state != "absent":
+        back = left.pop(0)   # no container has the name: the newest set aside gets it back
+        current = engine.inspect(back["Id"])
     actions = []
     image_info, pulled = None, False
     if state != "absent":
@@ -60,8 +84,12 @@ def run(module, spec, comparisons, client=None):
                       p["restart"], current_image)
     if "create" in decision["steps"] and "image" not in spec and current is not None:
         spec = dict(spec, image=current["Image"])
-    actions += describe(decision)
-    changed = bool(decision["steps"]) or pulled or (module.check_mode and "pulled image" in actions)
+    if decision["steps"] and not left and back is None and current is not None:
+        left = engine.leftovers(name)   # only when the run changes something: a no-op lists nothing
+    recovery = recovery_actions(name, back, left)
+    actions = recovery + actions + describe(decision)
+    changed = (bool(decision["steps"]) or bool(recovery) or pulled
+               or (module.check_mode and "pulled image" in actions))
 
     before, after = diff_view(decision["diffs"], shown_env=p["env"] or {})
     cur_state = (current.get("State") or {}).get("Status") if current else "absent"
@@ -88,8 +116,9 @@ def run(module, spec, comparisons, client=None):
     info, probed = current, set()
     if not module.check_mode:
         image_ref = spec.get("image")
+        recover(engine, name, back, left)
         cid = apply(engine, decision, spec, image_ref)
-        if decision["steps"]:   # a no-op run shows the container as it read it: no second inspect
+        if decision["steps"] or recovery:   # a no-op shows the container as it read it
             info = engine.inspect(cid) if cid else None
         if cid and state == "started" and p["wait"] != "none":
             probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],

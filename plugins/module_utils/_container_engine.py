@@ -12,6 +12,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -33,6 +34,15 @@ def start_probes(spec, names):
     return {n: si / 1e9 for n in names} if si else {}
 
 
+# replace() renames the container it replaces <name>-dyold-<its ID's first 12>
+ASIDE_MARK = "-dyold-"
+
+
+def aside_name(name, cid):
+    """The name replace() gives the container cid it replaces as name."""
+    return "%s%s%s" % (name, ASIDE_MARK, cid[:12])
+
+
 class ContainerEngine:
     def __init__(self, client):
         self.client = client
@@ -45,6 +55,18 @@ class ContainerEngine:
     def list_by_label(self, label):
         """One listing call: containers (running or not) carrying the label."""
         return self.client.call("containers", all=True, filters={"label": label})
+
+    def leftovers(self, name):
+        """Containers replace() set aside for name that are still there (a run that ended
+        between its rename and its removal of the old container): one listing call, as
+        listing entries, the most recently created first."""
+        # the engine reads the filter as a regular expression: a name's characters
+        # ([A-Za-z0-9_.-]) match at least themselves; the exact match is ours
+        found = self.client.call("containers", all=True,
+                                 filters={"name": "/%s%s" % (name, ASIDE_MARK)}) or []
+        exact = re.compile(r"/%s%s[0-9a-f]{12}\Z" % (re.escape(name), ASIDE_MARK))
+        found = [c for c in found if any(exact.match(n) for n in c.get("Names") or [])]
+        return sorted(found, key=lambda c: c.get("Created") or 0, reverse=True)
 
     def image(self, ref):
         """Image inspect (cached per run) or None when the host does not have it."""
@@ -131,7 +153,7 @@ class ContainerEngine:
         starts, and the old one is removed. When the new one does not start, it is removed
         and the old one gets its name back, and is started again if it was running."""
         old, was_running = current["Id"], running(current)
-        aside = "%s-dyold-%s" % (name, old[:12])
+        aside = aside_name(name, old)
         try:
             self.client.call("rename", old, aside)
         except DockerError:

@@ -14,6 +14,11 @@ description:
     are equal.
   - Restart policy, memory, CPU and process limit changes are applied in place (engine update
     API); any other difference recreates the container.
+  - A recreate renames the old container C(<name>-dyold-<id>) until the new one is made and
+    started, then stops it with its own stop signal and timeout and removes it; when the
+    engine refuses the new one, the old one gets its name back. A run that changes the
+    container, or finds none of the name, first finishes a recreate that a killed run left half
+    done (action C(renamed ... back) or C(removed <name>-dyold-<id> ...)).
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
