@@ -217,11 +217,8 @@ def start_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None,
     """Start a playbook in the background (for faults injected while it runs);
     .communicate() gives its combined output."""
     cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), playbook]
-    if extra_vars:
-        ev = os.path.join(tempfile.mkdtemp(prefix="dockyard-pb-"), "extra_vars.json")
-        with open(ev, "w") as f:
-            json.dump(extra_vars, f)
-        cmd += ["-e", "@" + ev]
+    if extra_vars:   # JSON on the command line: no file left behind
+        cmd += ["-e", json.dumps(extra_vars)]
     if limit:
         cmd += ["--limit", limit]
     return subprocess.Popen(cmd, cwd=REPO, env=ansible_env(lab), stdout=subprocess.PIPE,
@@ -232,7 +229,14 @@ def run_playbook(lab: Lab, playbook: str, *, extra_vars: dict | None = None, che
                  diff: bool = False, limit: str | None = None, verbosity: int = 0,
                  args: list | None = None, timeout: int = 900, env: dict | None = None) -> Result:
     """Run a playbook (a path, or YAML text written to a temp file) against the lab."""
-    tmpdir = tempfile.mkdtemp(prefix="dockyard-pb-")
+    with tempfile.TemporaryDirectory(prefix="dockyard-pb-") as tmpdir:   # none left behind
+        return _run_playbook(lab, playbook, tmpdir, extra_vars=extra_vars, check=check,
+                             diff=diff, limit=limit, verbosity=verbosity, args=args,
+                             timeout=timeout, env=env)
+
+
+def _run_playbook(lab, playbook, tmpdir, *, extra_vars, check, diff, limit, verbosity, args,
+                  timeout, env):
     if "\n" in playbook:
         path = os.path.join(tmpdir, "playbook.yml")
         with open(path, "w") as f:

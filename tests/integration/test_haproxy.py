@@ -141,10 +141,11 @@ def test_requests_are_spread_over_every_server(fleet):
     assert all(after[s] > before[s] for s in before), (before, after)
 
 
-def test_reload_under_load_drops_nothing(fleet, play):
+def test_reload_under_load_drops_nothing(fleet, play, request):
     lab = fleet
     reloads = master_reloads(lab)
     tmp = tempfile.mkdtemp(prefix="hx-tls-")
+    request.addfinalizer(lambda: shutil.rmtree(tmp, ignore_errors=True))
     key, crt, pem = (os.path.join(tmp, n) for n in ("k.pem", "c.pem", "site.pem"))
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                     "-subj", "/CN=lb1.lab", "-keyout", key, "-out", crt],
