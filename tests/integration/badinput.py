@@ -215,7 +215,7 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
              "healthcheck": not_dict(), "comparisons": not_dict(), "published_ports": not_list(),
              "volumes": not_list(), "cap_add": not_list(), "mounts": not_list(),
              "networks": not_list(), "cpus": not_float(),
-             "command": st.one_of(st.integers(), st.dictionaries(WORD, WORD, min_size=1))}
+             "command": st.one_of(st.integers(), st.dictionaries(WORD, WORD, min_size=1, max_size=3))}
     if is_service:
         wrong.update(replicas=not_int(), port_base=not_int(), container_port=not_int(),
                      only=st.lists(WORD, min_size=1, max_size=2))
@@ -311,6 +311,14 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         ({"cpu_shares": 1}, ["cpu_shares"]),
         ({"cpuset_cpus": "0-a"}, ["cpuset_cpus"]),
         ({"memory": "64m", "memory_reservation": "1g"}, ["memory_reservation"]),
+        ({"pid_mode": "private"}, ["pid_mode"]),
+        ({"ipc_mode": "container:"}, ["ipc_mode"]),
+        ({"uts": "host", "hostname": "web"}, ["uts"]),
+        ({"cgroupns_mode": "shared"}, ["cgroupns_mode"]),
+        ({"oom_score_adj": 5000}, ["oom_score_adj"]),
+        ({"exposed_ports": ["80/foo"]}, ["exposed_ports"]),
+        ({"volumes_from": ["src:z"]}, ["volumes_from"]),
+        ({"cpuset_mems": "zero"}, ["cpuset_mems"]),
     ]
     if is_service:
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),
