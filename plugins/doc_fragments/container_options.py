@@ -263,6 +263,83 @@ options:
       - Most processes the container may run; C(0) or C(-1) for no limit.
       - Changed in place, back to no limit too (engines of API 1.40, Docker 19.03, or later).
     type: int
+  tty:
+    description: Allocate a pseudo-terminal (C(docker run -t)).
+    type: bool
+  interactive:
+    description: Keep the container's standard input open (C(docker run -i)).
+    type: bool
+  domainname:
+    description: Container domain name; an empty string for none (the default, compared as such).
+    type: str
+  groups:
+    description: Additional groups (names or IDs) the container's process runs with.
+    type: list
+    elements: str
+  exposed_ports:
+    description:
+      - Ports to expose without publishing them, C(port[/protocol]) or C(first-last[/protocol])
+        (C(tcp) when left out).
+      - The image's own C(EXPOSE) and the container ports of O(published_ports) are exposed by
+        the engine anyway and never drift.
+    type: list
+    elements: str
+    aliases: [exposed, expose]
+  dns_search_domains:
+    description: DNS search domains, in the order the container's resolver tries them.
+    type: list
+    elements: str
+  dns_opts:
+    description: Resolver options, for example C(ndots:2).
+    type: list
+    elements: str
+  pid_mode:
+    description:
+      - PID namespace, C(host) or C(container:<name>); an empty string for the container's own
+        (the default, compared as such).
+    type: str
+  ipc_mode:
+    description:
+      - IPC namespace, C(private), C(shareable), C(none), C(host) or C(container:<name>).
+        Left out or empty, the engine's default-ipc-mode, not compared.
+    type: str
+  uts:
+    description: UTS namespace, C(host); an empty string for the container's own (the default).
+    type: str
+  userns_mode:
+    description:
+      - User namespace, C(host) to opt out of an engine's user namespace remapping; an empty
+        string for the engine's default.
+    type: str
+  cgroupns_mode:
+    description:
+      - Cgroup namespace (engines of API 1.41 or later). Left out, the engine's default
+        (C(host) on cgroup v1 hosts, C(private) on cgroup v2), not compared.
+    type: str
+    choices: [private, host]
+  cgroup_parent:
+    description: Parent cgroup of the container's; an empty string for the engine's (the default).
+    type: str
+  runtime:
+    description:
+      - OCI runtime, one of the engine's (C(docker info) lists them). Left out or empty, the
+        engine's default runtime, not compared.
+    type: str
+  oom_score_adj:
+    description: Adjustment of the container's OOM score, C(-1000) to C(1000); C(0) is the default.
+    type: int
+  cpuset_mems:
+    description:
+      - The memory nodes (NUMA) the container may use, such as C(0) or C(0-1); compared as a
+        set, an empty string for every node.
+      - Changed in place; going back to every node recreates the container.
+    type: str
+  volumes_from:
+    description:
+      - Mount every volume of other containers, C(name) or C(name:ro) (C(:rw), the default,
+        may be written out too).
+    type: list
+    elements: str
   comparisons:
     description:
       - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).

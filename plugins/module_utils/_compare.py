@@ -19,7 +19,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    cpuset_key, device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key)
+    cpuset_key, device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key, volumes_from_key)
 
 # Option -> default comparison mode. allow_more_present: the container may have more
 # (extra env keys, labels, ports, networks...) than the task lists.
@@ -35,18 +35,24 @@ DEFAULT_COMPARISONS = {
     "etc_hosts": "strict", "dns_servers": "strict", "ulimits": "strict", "sysctls": "strict",
     "shm_size": "strict", "devices": "strict", "pids_limit": "strict",
     "memory_reservation": "strict", "cpu_shares": "strict", "cpuset_cpus": "strict",
-    "memory_swap": "strict",
+    "memory_swap": "strict", "tty": "strict", "interactive": "strict", "domainname": "strict",
+    "groups": "strict", "exposed_ports": "strict", "dns_search_domains": "strict",
+    "dns_opts": "strict", "pid_mode": "strict", "ipc_mode": "strict", "uts": "strict",
+    "userns_mode": "strict", "cgroupns_mode": "strict", "cgroup_parent": "strict",
+    "runtime": "strict", "oom_score_adj": "strict",
+    "cpuset_mems": "strict", "volumes_from": "strict",
 }
 # What the engine's update API changes on a live container.
 # Applied to the existing container, no recreate: `docker update` for the restart policy and
 # the resources, network connect/disconnect for networks (the primary network is
 # network_mode, which recreates).
 UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks",
-             "memory_reservation", "cpu_shares", "cpuset_cpus", "pids_limit", "memory_swap")
+             "memory_reservation", "cpu_shares", "cpuset_cpus", "pids_limit", "memory_swap",
+             "cpuset_mems")
 # The update API reads 0 (or "") in these as "leave it as it is": going back to the engine's
 # default (no limit, no reservation, the default weight, every CPU) needs a new container.
 # (cpus 0 is sent as quota -1 and pids_limit 0 as -1, which the engine does apply.)
-NOT_UNSET_IN_PLACE = ("memory", "memory_reservation", "cpu_shares", "cpuset_cpus")
+NOT_UNSET_IN_PLACE = ("memory", "memory_reservation", "cpu_shares", "cpuset_cpus", "cpuset_mems")
 
 
 def updatable(option, after):
@@ -72,6 +78,7 @@ def image_defaults(image_inspect):
         "labels": dict(cfg.get("Labels") or {}),
         "volumes": sorted((cfg.get("Volumes") or {}).keys()),
         "healthcheck": cfg.get("Healthcheck") or None,
+        "exposed_ports": sorted((cfg.get("ExposedPorts") or {}).keys()),
     }
 
 
@@ -173,7 +180,32 @@ def actual_from_inspect(inspect):
         "memory_swap": host.get("MemorySwap") or 0,
         "cpu_shares": host.get("CpuShares") or 0,
         "cpuset_cpus": cpuset_key(host.get("CpusetCpus") or ""),
+        "tty": bool(cfg.get("Tty")),
+        "interactive": bool(cfg.get("OpenStdin")),
+        "domainname": cfg.get("Domainname") or "",
+        "groups": sorted(set(host.get("GroupAdd") or [])),
+        "exposed_ports": sorted((cfg.get("ExposedPorts") or {}).keys()),
+        "dns_search_domains": list(host.get("DnsSearch") or []),
+        "dns_opts": sorted(set(host.get("DnsOptions") or [])),
+        "pid_mode": host.get("PidMode") or "",
+        "ipc_mode": host.get("IpcMode") or "",
+        "uts": host.get("UTSMode") or "",
+        "userns_mode": host.get("UsernsMode") or "",
+        "cgroupns_mode": host.get("CgroupnsMode") or "",
+        "cgroup_parent": host.get("CgroupParent") or "",
+        "runtime": host.get("Runtime") or "",
+        "oom_score_adj": host.get("OomScoreAdj") or 0,
+        "cpuset_mems": cpuset_key(host.get("CpusetMems") or ""),
+        "volumes_from": sorted(set(_volumes_from(host.get("VolumesFrom")))),
     }
+
+
+def _volumes_from(entries):
+    for entry in entries or []:
+        try:
+            yield volumes_from_key(entry)
+        except ValueError:
+            yield entry
 
 
 def _signal(sig):
@@ -257,11 +289,20 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
             d = _list_diff(want_t, have, mode)
             if d:
                 add(option, ports_view(d[0]), ports_view(d[1]))
-        elif option in ("cap_add", "cap_drop", "security_opts", "ulimits", "devices"):
+        elif option in ("cap_add", "cap_drop", "security_opts", "ulimits", "devices", "groups",
+                        "dns_opts", "volumes_from"):
             d = _list_diff(want, have, mode)
             if d:
                 add(option, d[0], d[1])
-        elif option == "dns_servers":
+        elif option == "exposed_ports":
+            # the image's EXPOSE and the published ports' container ports are the engine's
+            # doing, never drift
+            implied = set(defaults["exposed_ports"]) | set(p[0] for p in actual.get("published_ports") or [])
+            have_s, want_s = set(have or []), set(want)
+            extra = have_s - want_s - implied
+            if not want_s <= have_s or (mode != "allow_more_present" and extra):
+                add(option, sorted(want_s & have_s | extra), sorted(want_s))
+        elif option in ("dns_servers", "dns_search_domains"):
             # in order (the resolvers' order); allow_more_present: these, in any order
             if (mode == "allow_more_present" and not set(want) <= set(have or [])) or \
                     (mode != "allow_more_present" and want != (have or [])):

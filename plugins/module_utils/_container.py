@@ -62,6 +62,7 @@ def run(module, spec, comparisons, client=None):
     p = module.params
     name, state = p["name"], p["state"]
     engine = ContainerEngine(client or DockerClient(p))
+    spec = engine.resolve_refs(spec)
     current = engine.inspect(name)
     # a recreate that a killed run left half done: its old container, renamed aside
     left, back = ([], None) if current is not None else (engine.leftovers(name), None)

@@ -34,6 +34,9 @@ def start_probes(spec, names):
     return {n: si / 1e9 for n in names} if si else {}
 
 
+# options that may name another container whose namespace is shared (container:<name>)
+SHARED_NAMESPACES = ("network_mode", "pid_mode", "ipc_mode")
+
 # replace() renames the container it replaces <name>-dyold-<its ID's first 12>
 ASIDE_MARK = "-dyold-"
 
@@ -67,6 +70,21 @@ class ContainerEngine:
         exact = re.compile(r"/%s%s[0-9a-f]{12}\Z" % (re.escape(name), ASIDE_MARK))
         found = [c for c in found if any(exact.match(n) for n in c.get("Names") or [])]
         return sorted(found, key=lambda c: c.get("Created") or 0, reverse=True)
+
+    def resolve_refs(self, spec):
+        """spec with each namespace shared with another container (container:<name>) as the
+        engine keeps it once the container is made: container:<that container's ID>. So it
+        compares equal to what the engine reports, and a container sharing the namespace of
+        one that was since made anew (another ID) differs. One inspect per such option; a
+        name no container has is left as it is (the engine refuses it, naming it)."""
+        out = dict(spec)
+        for key in SHARED_NAMESPACES:
+            value = spec.get(key) or ""
+            if value.startswith("container:"):
+                info = self.inspect(value[len("container:"):])
+                if info is not None:
+                    out[key] = "container:" + info["Id"]
+        return out
 
     def image(self, ref):
         """Image inspect (cached per run) or None when the host does not have it."""
@@ -236,7 +254,7 @@ class ContainerEngine:
 
     def update(self, cid, spec, current_host_config):
         """Apply the in-place updatable options (restart policy, memory and memory swap, cpus,
-        memory reservation, cpu shares, cpuset, pids limit)."""
+        memory reservation, cpu shares, cpusets, pids limit)."""
         kwargs = {}
         if "restart_policy" in spec or "restart_retries" in spec:
             rp = current_host_config.get("RestartPolicy") or {}
@@ -260,7 +278,7 @@ class ContainerEngine:
         # 0 and "" are never sent: the engine would leave the value as it is (a difference to
         # them recreates; _compare.updatable)
         for key, arg in (("memory_reservation", "mem_reservation"), ("cpu_shares", "cpu_shares"),
-                         ("cpuset_cpus", "cpuset_cpus")):
+                         ("cpuset_cpus", "cpuset_cpus"), ("cpuset_mems", "cpuset_mems")):
             if spec.get(key):
                 kwargs[arg] = spec[key]
         if "pids_limit" in spec:   # 0 (no limit) is sent as -1, which the engine applies
@@ -419,7 +437,13 @@ def create_config(spec, image_ref, extra_labels=None):
                          ("security_opts", "SecurityOpt"), ("dns_servers", "Dns"),
                          ("sysctls", "Sysctls"), ("shm_size", "ShmSize"), ("pids_limit", "PidsLimit"),
                          ("memory_reservation", "MemoryReservation"), ("cpu_shares", "CpuShares"),
-                         ("cpuset_cpus", "CpusetCpus")):
+                         ("cpuset_cpus", "CpusetCpus"), ("groups", "GroupAdd"),
+                         ("dns_search_domains", "DnsSearch"), ("dns_opts", "DnsOptions"),
+                         ("pid_mode", "PidMode"), ("ipc_mode", "IpcMode"), ("uts", "UTSMode"),
+                         ("userns_mode", "UsernsMode"), ("cgroupns_mode", "CgroupnsMode"),
+                         ("cgroup_parent", "CgroupParent"), ("runtime", "Runtime"),
+                         ("oom_score_adj", "OomScoreAdj"), ("cpuset_mems", "CpusetMems"),
+                         ("volumes_from", "VolumesFrom")):
         if spec.get(key):
             host[api_key] = spec[key]
     if spec.get("etc_hosts"):
@@ -431,9 +455,11 @@ def create_config(spec, image_ref, extra_labels=None):
         host["Ulimits"] = [dict(zip(("Name", "Soft", "Hard"), (n, int(soft), int(hard))))
                            for n, soft, hard in (u.split(":") for u in spec["ulimits"])]
 
-    config = {"Image": image_ref, "HostConfig": host, "Tty": False, "OpenStdin": False,
-              "StdinOnce": False, "AttachStdin": False, "AttachStdout": False,
-              "AttachStderr": False}
+    config = {"Image": image_ref, "HostConfig": host, "Tty": bool(spec.get("tty")),
+              "OpenStdin": bool(spec.get("interactive")), "StdinOnce": False,
+              "AttachStdin": False, "AttachStdout": False, "AttachStderr": False}
+    if spec.get("domainname"):
+        config["Domainname"] = spec["domainname"]
     if spec.get("command"):
         config["Cmd"] = list(spec["command"])
     if spec.get("entrypoint"):
@@ -444,8 +470,9 @@ def create_config(spec, image_ref, extra_labels=None):
     labels.update(extra_labels or {})
     if labels:
         config["Labels"] = labels
-    if ports:
-        config["ExposedPorts"] = {_port_key(cport): {} for cport, _ip, _hp in ports}
+    exposed = {_port_key(cport) for cport, _ip, _hp in ports} | set(spec.get("exposed_ports") or [])
+    if exposed:
+        config["ExposedPorts"] = {port: {} for port in sorted(exposed)}
     if vols.get("anonymous"):
         config["Volumes"] = {path: {} for path in vols["anonymous"]}
     hc = spec.get("healthcheck")

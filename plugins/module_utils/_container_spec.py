@@ -81,6 +81,23 @@ CONTAINER_ARGS = dict(
     shm_size=dict(type="str"),
     devices=dict(type="list", elements="str"),
     pids_limit=dict(type="int"),
+    tty=dict(type="bool"),
+    interactive=dict(type="bool"),
+    domainname=dict(type="str"),
+    groups=dict(type="list", elements="str"),
+    exposed_ports=dict(type="list", elements="str", aliases=["exposed", "expose"]),
+    dns_search_domains=dict(type="list", elements="str"),
+    dns_opts=dict(type="list", elements="str"),
+    pid_mode=dict(type="str"),
+    ipc_mode=dict(type="str"),
+    uts=dict(type="str"),
+    userns_mode=dict(type="str"),
+    cgroupns_mode=dict(type="str", choices=["private", "host"]),
+    cgroup_parent=dict(type="str"),
+    runtime=dict(type="str"),
+    oom_score_adj=dict(type="int"),
+    cpuset_mems=dict(type="str"),
+    volumes_from=dict(type="list", elements="str"),
     comparisons=dict(type="dict"),
     recreate=dict(type="bool", default=False),
     restart=dict(type="bool", default=False),
@@ -95,7 +112,19 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "log_options", "stop_signal", "stop_timeout", "init", "read_only", "cap_add",
             "cap_drop", "tmpfs", "privileged", "security_opts", "etc_hosts", "dns_servers",
             "ulimits", "sysctls", "shm_size", "devices", "pids_limit", "memory_reservation", "memory_swap",
-            "cpu_shares", "cpuset_cpus")
+            "cpu_shares", "cpuset_cpus", "tty", "interactive", "domainname", "groups",
+            "exposed_ports", "dns_search_domains", "dns_opts", "pid_mode", "ipc_mode", "uts",
+            "userns_mode", "cgroupns_mode", "cgroup_parent", "runtime", "oom_score_adj",
+            "cpuset_mems", "volumes_from")
+
+# Namespace modes: the values each takes ("" is the container's own, the engine's default;
+# ipc_mode's default is the engine's default-ipc-mode, private or shareable)
+NAMESPACE_MODES = {
+    "pid_mode": r"(host|container:[a-zA-Z0-9][a-zA-Z0-9_.-]*)?",
+    "ipc_mode": r"(none|private|shareable|host|container:[a-zA-Z0-9][a-zA-Z0-9_.-]*)",
+    "uts": r"(host)?",
+    "userns_mode": r"(host)?",
+}
 
 
 class SpecError(ValueError):
@@ -682,9 +711,74 @@ def parse_spec(params):
         if p["pids_limit"] < -1:
             raise SpecError("pids_limit", "must be -1 or 0 (no limit) or positive")
         spec["pids_limit"] = max(p["pids_limit"], 0)   # -1 and 0 both: no limit
+    _parse_more(p, spec)
     if p.get("wait_timeout") is not None and p["wait_timeout"] <= 0:
         raise SpecError("wait_timeout", "must be positive")
     return spec
+
+
+def _parse_more(p, spec):
+    """parse_spec, continued: the process, namespace and kernel options."""
+    for key in ("tty", "interactive"):
+        if p.get(key) is not None:
+            spec[key] = bool(p[key])
+    # "" is the engine's default here, compared as such (no domain, the container's own
+    # namespace, the engine's cgroup parent)
+    for key in ("domainname", "pid_mode", "uts", "userns_mode", "cgroup_parent"):
+        if p.get(key) is not None:
+            spec[key] = str(p[key]).strip()
+    # "" leaves them to the engine (its default-ipc-mode, its default runtime): not compared
+    for key in ("ipc_mode", "runtime", "cgroupns_mode"):
+        if p.get(key) not in (None, ""):
+            spec[key] = str(p[key]).strip()
+    for key, pattern in NAMESPACE_MODES.items():
+        if key in spec and not re.match(r"^%s$" % pattern, spec[key]):
+            raise SpecError(key, "%r is not a mode the engine takes (%s)" % (
+                spec[key], pattern.replace("[a-zA-Z0-9][a-zA-Z0-9_.-]*", "<name>").strip("()?")))
+    if spec.get("uts") == "host":
+        named = [k for k in ("hostname", "domainname") if p.get(k)]
+        if named:
+            raise SpecError("uts", "host shares the host's names: %s cannot be set with it"
+                            % " and ".join(named))
+    if p.get("groups") is not None:
+        spec["groups"] = sorted(set(str(g).strip() for g in p["groups"] if str(g).strip()))
+    if p.get("exposed_ports") is not None:
+        spec["exposed_ports"] = parse_exposed(p["exposed_ports"])
+    if p.get("dns_search_domains") is not None:   # in order: the resolver tries them so
+        spec["dns_search_domains"] = [str(d).strip() for d in p["dns_search_domains"]]
+    if p.get("dns_opts") is not None:
+        spec["dns_opts"] = sorted(set(str(o).strip() for o in p["dns_opts"]))
+    if p.get("oom_score_adj") is not None:
+        if not -1000 <= p["oom_score_adj"] <= 1000:
+            raise SpecError("oom_score_adj", "must be -1000 to 1000, got %s" % p["oom_score_adj"])
+        spec["oom_score_adj"] = p["oom_score_adj"]
+    if p.get("cpuset_mems") is not None:
+        spec["cpuset_mems"] = cpuset_key(p["cpuset_mems"], "cpuset_mems")
+    if p.get("volumes_from") is not None:
+        spec["volumes_from"] = sorted(set(volumes_from_key(v) for v in p["volumes_from"]))
+
+
+def parse_exposed(specs, option="exposed_ports"):
+    """['80', '9000-9001/udp'] -> sorted ['80/tcp', '9000/udp', '9001/udp']."""
+    out = set()
+    for spec in specs or []:
+        text, proto = str(spec).strip(), "tcp"
+        if "/" in text:
+            text, proto = text.rsplit("/", 1)
+            proto = proto.lower()
+            if proto not in ("tcp", "udp", "sctp"):
+                raise SpecError(option, "invalid protocol in %r" % (spec,))
+        lo, hi = _port_range(text, option, spec)
+        out.update("%d/%s" % (port, proto) for port in range(lo, hi + 1))
+    return sorted(out)
+
+
+def volumes_from_key(text, option="volumes_from"):
+    """'name[:ro|:rw]' -> 'name' or 'name:ro' (rw, the default, left out)."""
+    name, _sep, mode = str(text).strip().partition(":")
+    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name) or mode not in ("", "ro", "rw"):
+        raise SpecError(option, "%r is not a container name with an optional :ro or :rw" % (text,))
+    return name + (":ro" if mode == "ro" else "")
 
 
 def image_repo_tag(image):

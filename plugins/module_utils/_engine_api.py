@@ -113,7 +113,7 @@ _UPDATE_KEYS = (("restart_policy", "RestartPolicy"), ("mem_limit", "Memory"),
                 ("memswap_limit", "MemorySwap"), ("cpu_period", "CpuPeriod"),
                 ("cpu_quota", "CpuQuota"), ("mem_reservation", "MemoryReservation"),
                 ("cpu_shares", "CpuShares"), ("cpuset_cpus", "CpusetCpus"),
-                ("pids_limit", "PidsLimit"))
+                ("cpuset_mems", "CpusetMems"), ("pids_limit", "PidsLimit"))
 
 
 def update_body(**resources):

@@ -31,6 +31,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
     p = module.params
     name, state = p["name"], p["state"]
     engine = ContainerEngine(client or DockerClient(p))
+    spec = engine.resolve_refs(spec)
     existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
     try:
         layout = plan_replicas(name, p["replicas"], existing, state, p["port_base"], p["ports"],
@@ -230,6 +231,7 @@ def run_roll(module, spec, comparisons, client=None):
     name = p["name"]
     indexes = p["only"] or list(range(1, p["replicas"] + 1))
     engine = ContainerEngine(client or DockerClient(p))
+    spec = engine.resolve_refs(spec)
     existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
     layout = plan_replicas(name, p["replicas"], existing, "started", p["port_base"], p["ports"],
                            indexes, p["container_port"])

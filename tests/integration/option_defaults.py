@@ -14,6 +14,12 @@ DEFAULTS = [
     ("privileged", "false"), ("security_opts", "[]"), ("etc_hosts", "{}"),
     ("dns_servers", "[]"), ("ulimits", "[]"), ("sysctls", "{}"), ("shm_size", "64m"),
     ("devices", "[]"), ("pids_limit", "0"), ("pids_limit", "-1"),
+    ("tty", "false"), ("interactive", "false"), ("domainname", '""'), ("groups", "[]"),
+    ("exposed_ports", "[]"), ("dns_search_domains", "[]"), ("dns_opts", "[]"),
+    ("pid_mode", '""'), ("uts", '""'), ("userns_mode", '""'), ("cgroup_parent", '""'),
+    ("oom_score_adj", "0"), ("cpuset_mems", '""'), ("volumes_from", "[]"),
+    # the lab's engines' defaults (Docker 20.10 on cgroup v1): another engine may differ
+    ("ipc_mode", "private"), ("cgroupns_mode", "host"), ("runtime", "runc"),
 ]
 
 
@@ -67,4 +73,20 @@ def transitions(ncpu):
         one("shm_size", "64m", "128m", "64m"),
         one("devices", ["/dev/null:/dev/xnull:rw"], ["/dev/null:/dev/xnull:r"], []),
         one("pids_limit", 100, 200, 0),
+        one("tty", False, True, False),
+        one("interactive", False, True, False),
+        one("domainname", "a.example", "b.example", ""),
+        one("groups", ["100"], ["100", "101"], []),
+        one("exposed_ports", ["9000"], ["9000", "9001/udp"], []),
+        one("dns_search_domains", ["a.example"], ["b.example", "a.example"], []),
+        one("dns_opts", ["ndots:2"], ["ndots:3"], []),
+        one("pid_mode", "", "host", ""),
+        one("ipc_mode", "private", "shareable", "private"),
+        one("uts", "", "host", ""),
+        one("userns_mode", "", "host", ""),
+        one("cgroupns_mode", "host", "private", "host"),
+        one("cgroup_parent", "/docker/dy-parent-a", "/docker/dy-parent-b", ""),
+        one("runtime", "runc", "io.containerd.runc.v2", "runc"),
+        one("oom_score_adj", 100, 200, 0),
+        one("cpuset_mems", "", "0", ""),
     ]

@@ -288,6 +288,88 @@ def test_host_options_converge_once_and_a_change_recreates(lab, play, ids):
     assert inspect(lab, "ct-host")["Id"] != c["Id"]
 
 
+def test_process_and_namespace_options_take_effect(lab, play, ids):
+    """tty, interactive, domainname, groups, exposed_ports, dns search domains and options,
+    the namespace modes (another container's), cgroup parent, runtime, OOM score,
+    cpuset_mems and volumes_from: made as asked (the engine's inspect and what the container
+    sees), a rerun changes nothing, a change to volumes_from recreates."""
+    src = """
+- name: a container to share with
+  dockyard.fleet.container:
+    name: ct-src
+    image: %s
+    ipc_mode: shareable
+    volumes: [/shared]
+""" % V1
+    base = """
+- name: process and namespace options
+  dockyard.fleet.container:
+    name: ct-ns
+    image: %s
+    tty: true
+    interactive: true
+    domainname: corp.example
+    groups: ["4242", "4243"]
+    exposed_ports: ["9000", "9100-9101/udp"]
+    published_ports: ["18096:80"]
+    dns_search_domains: [b.example, a.example]
+    dns_opts: ["ndots:3", "timeout:2"]
+    pid_mode: container:ct-src
+    ipc_mode: container:ct-src
+    cgroup_parent: /docker/dy-parent-ns
+    runtime: io.containerd.runc.v2
+    oom_score_adj: 321
+    cpuset_mems: "0"
+    volumes_from: ["ct-src:%s"]
+- name: the network namespace of another container
+  dockyard.fleet.container:
+    name: ct-nsnet
+    image: %s
+    network_mode: container:ct-src
+    entrypoint: [/bin/busybox, sleep]   # ct-src's server has the port
+    command: "3600"
+"""
+    twice(play, pb(src + base % (V1, "rw", V1)))
+    api = lab.docker(H).api
+    src_id = inspect(lab, "ct-src")["Id"]
+    assert inspect(lab, "ct-nsnet")["HostConfig"]["NetworkMode"] == "container:" + src_id
+    c = inspect(lab, "ct-ns")
+    cfg, hc = c["Config"], c["HostConfig"]
+    assert cfg["Tty"] is True and cfg["OpenStdin"] is True and cfg["Domainname"] == "corp.example"
+    assert sorted(cfg["ExposedPorts"]) == ["80/tcp", "9000/tcp", "9100/udp", "9101/udp"]
+    assert sorted(hc["GroupAdd"]) == ["4242", "4243"]
+    assert hc["DnsSearch"] == ["b.example", "a.example"] and sorted(hc["DnsOptions"]) == ["ndots:3", "timeout:2"]
+    # the engine keeps the ID of the container named
+    assert (hc["PidMode"], hc["IpcMode"]) == ("container:" + src_id, "container:" + src_id)
+    assert hc["CgroupParent"] == "/docker/dy-parent-ns" and hc["Runtime"] == "io.containerd.runc.v2"
+    assert hc["OomScoreAdj"] == 321 and hc["CpusetMems"] == "0" and hc["VolumesFrom"] == ["ct-src"]
+
+    def sees(cmd):
+        ex = api.exec_create("ct-ns", ["/bin/busybox", "sh", "-c", cmd])
+        return api.exec_start(ex).decode()
+
+    resolv = sees("cat /etc/resolv.conf")
+    assert "search b.example a.example" in resolv and "options ndots:3 timeout:2" in resolv, resolv
+    assert sees("cat /proc/self/oom_score_adj").strip() == "321"
+    assert "4242 4243" in sees("grep Groups /proc/self/status")
+    assert sees("test -d /shared && echo shared").strip() == "shared"
+    # the PID namespace is ct-src's: its process 1 is ct-src's server, ours is another
+    src_pid1 = api.exec_start(api.exec_create("ct-src", ["/bin/busybox", "cat", "/proc/1/cmdline"]))
+    assert sees("cat /proc/1/cmdline").encode() == src_pid1
+    assert sees("cat /proc/sys/kernel/domainname").strip() == "corp.example"
+
+    # volumes_from rw written out is the default: no change; read-only recreates
+    res = play(pb(base % (V1, "ro", V1)), check=True)
+    assert res.rc == 0 and [r["result"]["actions"] for r in res.records] == [["recreated", "started"], []]
+    twice(play, pb(base % (V1, "ro", V1)))
+    assert inspect(lab, "ct-ns")["HostConfig"]["VolumesFrom"] == ["ct-src:ro"]
+    # the container whose namespaces they share made anew: theirs are gone, so they differ
+    first = twice(play, pb(src.replace("[/shared]", "[/shared, /more]") + base % (V1, "ro", V1)))[0]
+    assert [r["result"]["actions"] for r in first.records] == [["recreated", "started"]] * 3
+    lab.clean(H, "ct-ns")
+    lab.clean(H, "ct-src")
+
+
 def test_networks(lab, play, ids):
     api = lab.docker(H).api
     if not api.networks(names=["ct-neta"]):

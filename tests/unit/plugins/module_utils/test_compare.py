@@ -415,3 +415,58 @@ def test_back_to_the_engine_default_recreates():
     # cpus 0 is sent as quota -1, which the engine applies: in place
     d = diffs_for({"cpus": 0}, mutate=host)
     assert options(d) == ["cpus"] and d[0]["updatable"]
+
+
+# --------------------------------------------------------------- process and namespace options
+def test_exposed_ports_the_image_and_published_ports_expose_are_never_drift():
+    def exposed(*ports):
+        def mutate(c):
+            c["Config"]["ExposedPorts"] = {p: {} for p in ports}
+        return mutate
+    # 80/tcp: the image's EXPOSE and the published port's, both the engine's doing
+    assert diffs_for({"exposed_ports": []}) == []
+    assert diffs_for({"exposed_ports": ["80"]}) == []
+    assert diffs_for({"exposed_ports": ["9000"]}, mutate=exposed("80/tcp", "9000/tcp")) == []
+    d = diffs_for({"exposed_ports": []}, mutate=exposed("80/tcp", "9000/tcp"))
+    assert diff_view(d) == ({"exposed_ports": ["9000/tcp"]}, {"exposed_ports": []})
+    assert diffs_for({"exposed_ports": []}, mutate=exposed("80/tcp", "9000/tcp"),
+                     comparisons={"exposed_ports": "allow_more_present"}) == []
+    d = diffs_for({"exposed_ports": ["9000", "9001/udp"]}, mutate=exposed("80/tcp", "9000/tcp"))
+    assert diff_view(d) == ({"exposed_ports": ["9000/tcp"]}, {"exposed_ports": ["9000/tcp", "9001/udp"]})
+
+
+def test_process_and_namespace_options_read_back_as_given():
+    def made(c):
+        c["Config"].update(Tty=True, OpenStdin=True, Domainname="corp.example")
+        c["HostConfig"].update(GroupAdd=["4243", "4242"], DnsSearch=["b.example", "a.example"],
+                               DnsOptions=["timeout:2", "ndots:3"], PidMode="host", IpcMode="private",
+                               UsernsMode="host", CgroupnsMode="host",
+                               CgroupParent="/p", Runtime="runc", OomScoreAdj=5,
+                               CpusetMems="1,0", VolumesFrom=["src:rw", "other:ro"])
+    asked = {"tty": True, "interactive": True, "domainname": "corp.example", "groups": ["4242", "4243"],
+             "dns_search_domains": ["b.example", "a.example"], "dns_opts": ["ndots:3", "timeout:2"],
+             "pid_mode": "host", "ipc_mode": "private", "uts": "", "userns_mode": "host",
+             "cgroupns_mode": "host", "cgroup_parent": "/p", "runtime": "runc", "oom_score_adj": 5,
+             "cpuset_mems": "0-1", "volumes_from": ["src", "other:ro"]}
+    assert diffs_for(asked, mutate=made) == []
+    assert options(diffs_for({"uts": "host"})) == ["uts"]
+    # a plain container: each at its default is no change, each asked otherwise is one
+    defaults = {"tty": False, "interactive": False, "domainname": "", "groups": [],
+                "dns_search_domains": [], "dns_opts": [], "pid_mode": "", "uts": "",
+                "userns_mode": "", "cgroup_parent": "", "oom_score_adj": 0, "cpuset_mems": "",
+                "volumes_from": [], "ipc_mode": "", "runtime": ""}
+    assert diffs_for(defaults) == []
+    for option, value in asked.items():
+        if option in ("ipc_mode", "runtime", "cgroupns_mode", "uts"):
+            continue   # the engine's default: a plain container here reports none
+        assert options(diffs_for({option: value})) == [option], option
+    # the search domains' order is the resolver's: a change
+    assert options(diffs_for({"dns_search_domains": ["a.example", "b.example"]}, mutate=made)) == \
+        ["dns_search_domains"]
+
+
+def test_cpuset_mems_is_changed_in_place_but_not_back_to_every_node():
+    def mems(c):
+        c["HostConfig"]["CpusetMems"] = "0"
+    assert [d["updatable"] for d in diffs_for({"cpuset_mems": "0-1"}, mutate=mems)] == [True]
+    assert [d["updatable"] for d in diffs_for({"cpuset_mems": ""}, mutate=mems)] == [False]

@@ -11,6 +11,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container import (
     container_argument_spec, container_main)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
     ControllerModule, ModuleExit)
 
@@ -131,3 +132,22 @@ def test_absent_removes_the_containers_set_aside_too(web):
     assert result["changed"]
     assert result["actions"] == ["removed %s%s" % (ASIDE, WHY)] + (["removed"] if web else [])
     assert [e for e in log if e[0] == "rename"] == []
+
+
+def test_a_namespace_shared_with_a_named_container_is_compared_by_that_containers_id():
+    # the engine keeps container:<ID> for container:<name>; a name no container has stays
+    class Named:
+        def __init__(self):
+            self.log = []
+
+        def get(self, method, ref):
+            self.log.append((method, ref))
+            return {"Id": "9" * 64} if ref == "db" else None
+
+    client = Named()
+    spec = {"network_mode": "container:db", "pid_mode": "container:gone", "ipc_mode": "host"}
+    assert ContainerEngine(client).resolve_refs(spec) == {
+        "network_mode": "container:" + "9" * 64, "pid_mode": "container:gone", "ipc_mode": "host"}
+    assert client.log == [("inspect_container", "db"), ("inspect_container", "gone")]
+    assert ContainerEngine(client).resolve_refs({"network_mode": "bridge"}) == {"network_mode": "bridge"}
+    assert len(client.log) == 2

@@ -369,3 +369,37 @@ def test_resource_options_bad_input_names_the_option(params, option):
     with pytest.raises(SpecError) as exc:
         parse_spec(params)
     assert str(exc.value).startswith(option), exc.value
+
+
+def test_process_and_namespace_options_parsed():
+    spec = parse_spec({"exposed_ports": ["9000", "9100-9101/UDP", "9000/tcp"], "groups": ["b", "a", "a"],
+                       "dns_opts": ["ndots:3", "ndots:3"], "dns_search_domains": [" b.x", "a.x"],
+                       "volumes_from": ["src:rw", "other:ro", "src"], "cpuset_mems": "1,0",
+                       "pid_mode": "container:db", "ipc_mode": "", "runtime": "", "uts": "",
+                       "domainname": "", "tty": False, "oom_score_adj": -1000})
+    assert spec == {"exposed_ports": ["9000/tcp", "9100/udp", "9101/udp"], "groups": ["a", "b"],
+                    "dns_opts": ["ndots:3"], "dns_search_domains": ["b.x", "a.x"],
+                    "volumes_from": ["other:ro", "src"], "cpuset_mems": "0-1",
+                    "pid_mode": "container:db", "uts": "", "domainname": "", "tty": False,
+                    "oom_score_adj": -1000}
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"pid_mode": "private"}, "pid_mode:"),
+    ({"ipc_mode": "container:"}, "ipc_mode:"),
+    ({"uts": "container:x"}, "uts:"),
+    ({"userns_mode": "private"}, "userns_mode:"),
+    ({"uts": "host", "hostname": "web"}, "uts: host shares the host's names: hostname"),
+    ({"uts": "host", "domainname": "corp.example"}, "uts:"),
+    ({"oom_score_adj": 1001}, "oom_score_adj:"),
+    ({"exposed_ports": ["80/foo"]}, "exposed_ports:"),
+    ({"exposed_ports": ["0"]}, "exposed_ports:"),
+    ({"exposed_ports": ["http"]}, "exposed_ports:"),
+    ({"volumes_from": ["src:z"]}, "volumes_from:"),
+    ({"volumes_from": ["../src"]}, "volumes_from:"),
+    ({"cpuset_mems": "zero"}, "cpuset_mems:"),
+])
+def test_process_and_namespace_options_bad_input_names_the_option(params, option):
+    with pytest.raises(SpecError) as exc:
+        parse_spec(params)
+    assert str(exc.value).startswith(option), exc.value
