@@ -94,17 +94,32 @@ def json_stream(data):
         out.append(obj)
 
 
-def demux(data):
-    """The body of a logs call: 8-byte frame headers (stream, 0, 0, 0, size) when the
-    container has no TTY, raw bytes otherwise. Returns the payload bytes."""
+def frames(data):
+    """The body of a logs or exec call: 8-byte frame headers (stream, 0, 0, 0, size) when
+    the container (or exec) has no TTY, raw bytes otherwise. -> [(stream, payload)]: stream
+    1 stdout, 2 stderr (0 stdin); None for raw bytes."""
     if len(data) < 8 or data[0] not in (0, 1, 2) or data[1:4] != b"\0\0\0":
-        return data
+        return [(None, data)] if data else []
     out, pos = [], 0
     while pos + 8 <= len(data):
         size = struct.unpack(">I", data[pos + 4:pos + 8])[0]
-        out.append(data[pos + 8:pos + 8 + size])
+        out.append((data[pos], data[pos + 8:pos + 8 + size]))
         pos += 8 + size
-    return b"".join(out)
+    return out
+
+
+def demux(data):
+    """The payload bytes of a logs body, the streams as they came (see frames)."""
+    return b"".join(payload for _stream, payload in frames(data))
+
+
+def split_streams(data):
+    """(stdout, stderr) bytes of an exec body, each None when nothing came on it (as the
+    Docker SDK's exec_start(demux=True)); raw bytes (a TTY) count as stdout."""
+    out = {1: [], 2: []}
+    for stream, payload in frames(data):
+        out[2 if stream == 2 else 1].append(payload)
+    return tuple(b"".join(out[k]) if out[k] else None for k in (1, 2))
 
 
 # The update API's body, from the Docker SDK's update_container arguments (by their names,
@@ -310,16 +325,29 @@ class EngineAPI:
                              "tail": tail}, raw=True)
         return demux(data)
 
-    def exec_create(self, container, cmd, stdout=True, stderr=True):
-        body = {"Cmd": list(cmd), "AttachStdout": bool(stdout), "AttachStderr": bool(stderr)}
+    def exec_create(self, container, cmd, stdout=True, stderr=True, tty=False, user="",
+                    environment=None, workdir=None):
+        body = {"Cmd": list(cmd), "AttachStdout": bool(stdout), "AttachStderr": bool(stderr),
+                "Tty": bool(tty)}
+        if user:
+            body["User"] = user
+        if environment:
+            body["Env"] = (["%s=%s" % kv for kv in sorted(environment.items())]
+                           if isinstance(environment, dict) else list(environment))
+        if workdir:
+            body["WorkingDir"] = workdir
         return self.request("POST", "exec_create", self._path("/containers/{0}/exec", container),
                             body=body)
 
-    def exec_start(self, exec_id):
-        """Run the exec to its end; its output (the engine closes the stream then)."""
+    def exec_start(self, exec_id, tty=False, demux=False, timeout=None):  # pylint: disable=redefined-outer-name
+        """Run the exec to its end (the engine closes the stream then): its output, or with
+        demux (stdout, stderr) as the SDK's. timeout: seconds the command may go without
+        output (the connection's timeout when None)."""
         data = self.request("POST", "exec_start", self._path("/exec/{0}/start", exec_id),
-                            body={"Detach": False, "Tty": False}, raw=True)
-        return demux(data)
+                            body={"Detach": False, "Tty": bool(tty)}, raw=True, timeout=timeout)
+        if demux:
+            return split_streams(data)
+        return b"".join(payload for _stream, payload in frames(data))
 
     def exec_inspect(self, exec_id):
         return self.request("GET", "exec_inspect", self._path("/exec/{0}/json", exec_id))

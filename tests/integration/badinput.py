@@ -460,6 +460,25 @@ def info_cases(c: Cases, lab_id: int):
     c.add("host_info", "host", hbase, _unreachable_hosts(lab_id), 3)
 
 
+def exec_cases(c: Cases, lab_id: int):
+    base = {"container": "badin-c", "command": ["/bin/busybox", "true"]}
+    c.add("container_exec", "name", base, bad_names().map(lambda n: {"container": n}), 8, ["container"])
+    c.add("container_exec", "type", base, _wrong_type({
+        "env": not_dict(), "tty": not_bool(), "command_timeout": not_int(),
+        "command": st.one_of(st.integers(), st.dictionaries(WORD, WORD, min_size=1, max_size=3))}), 6)
+    c.add_fixed("container_exec", "conflict", base, [
+        ({"command": ""}, ["command"]),
+        ({"command": "echo 'unclosed"}, ["command"]),
+        ({"command": None}, ["command"]),
+        ({"env": {"A=B": "x"}}, ["env"]),
+        ({"chdir": "relative/dir"}, ["chdir"]),
+        ({"command_timeout": 0}, ["command_timeout"]),
+        ({"container": "badin-no-such-container"}, ["container"]),
+    ])
+    c.add("container_exec", "unknown", base, _unknown(), 3)
+    c.add("container_exec", "host", base, _unreachable_hosts(lab_id), 3)
+
+
 def haproxy_cases(c: Cases):
     base = {"socket": MISSING_SOCKET, "backend": "web", "server": "app1-1", "state": "drain"}
     hname = st.one_of(
@@ -537,7 +556,7 @@ def release_cases(c: Cases):
 
 # Which modules run together in one playbook, on which lab host.
 FAMILIES = {
-    "containers": ("app1", ["container", "service"]),
+    "containers": ("app1", ["container", "service", "container_exec"]),
     "images_info": ("app2", ["image", "container_info", "host_info", "haproxy_info"]),
     "networks_release": ("app3", ["network", "volume", "release", "haproxy_server",
                                   "socket_forward"]),
@@ -552,6 +571,7 @@ def all_cases(lab_id: int = 0) -> list:
     network_cases(c, lab_id)
     volume_cases(c, lab_id)
     info_cases(c, lab_id)
+    exec_cases(c, lab_id)
     haproxy_cases(c)
     release_cases(c)
     return c.cases

@@ -18,7 +18,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec imp
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerClient, DockerError, _sdk_update)
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import (
-    EngineAPI, convert_filters, demux, json_stream, update_body)
+    EngineAPI, convert_filters, demux, json_stream, split_streams, update_body)
 
 
 def test_filters_are_lists_of_strings():
@@ -39,6 +39,15 @@ def test_demux_strips_frame_headers_and_keeps_raw_bodies():
     frames = struct.pack(">BxxxI", 1, 3) + b"out" + struct.pack(">BxxxI", 2, 4) + b"err\n"
     assert demux(frames) == b"outerr\n"
     assert demux(b"plain tty output\n") == b"plain tty output\n"
+
+
+def test_exec_output_splits_into_stdout_and_stderr_as_the_sdks():
+    frames = (struct.pack(">BxxxI", 1, 3) + b"out" + struct.pack(">BxxxI", 2, 4) + b"err\n"
+              + struct.pack(">BxxxI", 1, 2) + b"!\n")
+    assert split_streams(frames) == (b"out!\n", b"err\n")
+    assert split_streams(struct.pack(">BxxxI", 1, 2) + b"ok") == (b"ok", None)
+    assert split_streams(b"a tty's output\r\n") == (b"a tty's output\r\n", None)
+    assert split_streams(b"") == (None, None)
 
 
 def test_paths_are_versioned_only_when_pinned():
