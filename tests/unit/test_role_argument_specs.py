@@ -110,3 +110,25 @@ def test_required_options_have_no_default(role):
     bad = sorted(n for n, o in options.items() if o.get("required") and
                  ("default" in o or n in defaults))
     assert not bad, "%s: required options that also have a default: %s" % (role, bad)
+
+
+def test_deploy_container_options_are_the_service_modules_and_all_reach_it():
+    """Each key of deploy_container_options is a container option of dockyard.fleet.service
+    with the module's type, the deploy role's other variables set none of them, and
+    tasks/service.yml passes every one to the service run (a key documented but not passed
+    would be accepted and silently dropped)."""
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import CONTAINER_ARGS
+
+    keys = _main_options("deploy")["deploy_container_options"]["options"]
+    for key, spec in keys.items():
+        assert key in CONTAINER_ARGS, key
+        assert spec["type"] == CONTAINER_ARGS[key]["type"], key
+        assert spec.get("elements") == CONTAINER_ARGS[key].get("elements"), key
+    with open(os.path.join(ROLES_DIR, "deploy", "tasks", "service.yml")) as f:
+        task = yaml.safe_load(f)[0]["dockyard.fleet.service"]
+    passed = {k for k, v in task.items() if "deploy_container_options.%s " % k in str(v)}
+    assert passed == set(keys)
+    # the container options the role offers neither way: its port layout (port_base) and
+    # networks, its restart policy, and recreate (a deploy rolls what changed)
+    others = set(CONTAINER_ARGS) - set(keys) - {k for k in task if k not in passed}
+    assert others == {"published_ports", "network_mode", "restart_retries", "recreate"}, others
