@@ -64,10 +64,12 @@ def run(module, spec, comparisons, client=None):
     engine = ContainerEngine(client or DockerClient(p))
     spec = engine.resolve_refs(spec)
     current = engine.inspect(name)
-    # a recreate that a killed run left half done: its old container, renamed aside
-    left, back = ([], None) if current is not None else (engine.leftovers(name), None)
-    if left and state != "absent":
-        back = left.pop(0)   # no container has the name: the newest set aside gets it back
+    # a recreate that a killed run left half done: its old container, renamed aside. Looked
+    # for when no container has the name, else (below) only when the run changes something
+    listed = current is None
+    left = engine.leftovers(name) if listed else []
+    back = left.pop(0) if left and state != "absent" else None
+    if back is not None:   # the newest set aside gets the name back
         current = engine.inspect(back["Id"])
     actions = []
     image_info, pulled = None, False
@@ -85,8 +87,8 @@ def run(module, spec, comparisons, client=None):
                       p["restart"], current_image)
     if "create" in decision["steps"] and "image" not in spec and current is not None:
         spec = dict(spec, image=current["Image"])
-    if decision["steps"] and not left and back is None and current is not None:
-        left = engine.leftovers(name)   # only when the run changes something: a no-op lists nothing
+    if decision["steps"] and not listed:
+        left = engine.leftovers(name)   # a no-op lists nothing
     recovery = recovery_actions(name, back, left)
     actions = recovery + actions + describe(decision)
     changed = (bool(decision["steps"]) or bool(recovery) or pulled
