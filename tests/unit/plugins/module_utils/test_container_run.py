@@ -7,17 +7,13 @@ from __future__ import annotations
 import copy
 
 import pytest
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container import (
     container_argument_spec, container_main)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
-from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    ControllerModule, ModuleExit)
-
+from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.controller_run import run_main
 from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.test_compare import (
     CONTAINER, IMAGE, IMAGE_ID)
-
 
 OLD = "d" * 64
 ASIDE = "web-dyold-" + OLD[:12]
@@ -61,12 +57,8 @@ class Engine:
 
 
 def run(params, check_mode=False, **engine_kw):
-    validated = ArgumentSpecValidator(container_argument_spec()).validate(params)
-    assert not validated.error_messages, validated.error_messages
     engine = Engine(**engine_kw)
-    with pytest.raises(ModuleExit) as done:
-        container_main(ControllerModule(validated.validated_parameters, check_mode), engine)
-    return done.value.result, engine.log
+    return run_main(container_argument_spec(), container_main, engine, params, check_mode), engine.log
 
 
 def test_a_no_op_is_two_engine_calls():

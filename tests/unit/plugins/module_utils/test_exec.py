@@ -3,13 +3,11 @@ calls a run makes, what it returns, and how it fails."""
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
-from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    ControllerModule, ModuleExit)
 from ansible_collections.dockyard.fleet.plugins.module_utils._exec import (
     NO_LIMIT, exec_argument_spec, exec_main)
+from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.controller_run import run_main
 
 CID = "c" * 64
 
@@ -46,12 +44,8 @@ class Engine:
 
 
 def run(params, check_mode=False, **engine_kw):
-    validated = ArgumentSpecValidator(exec_argument_spec()).validate(params)
-    assert not validated.error_messages, validated.error_messages
     engine = Engine(**engine_kw)
-    with pytest.raises(ModuleExit) as done:
-        exec_main(ControllerModule(validated.validated_parameters, check_mode), engine)
-    return done.value.result, engine.log
+    return run_main(exec_argument_spec(), exec_main, engine, params, check_mode), engine.log
 
 
 def test_a_command_runs_and_returns_its_output_and_code():
