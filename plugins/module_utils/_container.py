@@ -15,7 +15,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
+    SET_ASIDE, ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import entry_name
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
 
@@ -42,9 +42,8 @@ def needs_the_host(args):
 
 def recovery_actions(name, back, left):
     """What recover() does, in the run's words (the same in check mode)."""
-    why = " (set aside by a run that ended in the middle of a recreate)"
-    out = ["renamed %s back to %s%s" % (entry_name(back), name, why)] if back else []
-    return out + ["removed %s%s" % (entry_name(e), why) for e in left]
+    out = ["renamed %s back to %s%s" % (entry_name(back), name, SET_ASIDE)] if back else []
+    return out + ["removed %s%s" % (entry_name(e), SET_ASIDE) for e in left]
 
 
 def recover(engine, name, back, left):

@@ -39,11 +39,19 @@ SHARED_NAMESPACES = ("network_mode", "pid_mode", "ipc_mode")
 
 # replace() renames the container it replaces <name>-dyold-<its ID's first 12>
 ASIDE_MARK = "-dyold-"
+# how a run says that it cleans up what a killed run left so
+SET_ASIDE = " (set aside by a run that ended in the middle of a recreate)"
 
 
 def aside_name(name, cid):
     """The name replace() gives the container cid it replaces as name."""
     return "%s%s%s" % (name, ASIDE_MARK, cid[:12])
+
+
+def set_aside(container_name, name_pattern):
+    """Whether container_name is one replace() gave a container it replaced as a name that
+    name_pattern (a regular expression) matches."""
+    return re.fullmatch(r"%s%s[0-9a-f]{12}" % (name_pattern, ASIDE_MARK), container_name) is not None
 
 
 class ContainerEngine:
@@ -67,8 +75,8 @@ class ContainerEngine:
         # ([A-Za-z0-9_.-]) match at least themselves; the exact match is ours
         found = self.client.call("containers", all=True,
                                  filters={"name": "/%s%s" % (name, ASIDE_MARK)}) or []
-        exact = re.compile(r"/%s%s[0-9a-f]{12}\Z" % (re.escape(name), ASIDE_MARK))
-        found = [c for c in found if any(exact.match(n) for n in c.get("Names") or [])]
+        found = [c for c in found if any(set_aside(n.lstrip("/"), re.escape(name))
+                                         for n in c.get("Names") or [])]
         return sorted(found, key=lambda c: c.get("Created") or 0, reverse=True)
 
     def resolve_refs(self, spec):

@@ -6,6 +6,7 @@ for a run that needs nothing on the host but its engine)."""
 from __future__ import annotations
 
 import copy
+import re
 import time
 import traceback
 
@@ -15,10 +16,11 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec imp
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec,
     timings_without_test)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, start_probes)
+    SET_ASIDE, ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, set_aside,
+    start_probes)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
-    SERVICE_LABEL, entry_name, plan_replicas, replica_action, replica_spec)
+    SERVICE_LABEL, entry_name, plan_replicas, replica_action, replica_name, replica_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, fetch_views, name_problem)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
@@ -64,13 +66,18 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         d = decide(slot["name"], rspec, state, current, image_info, comparisons,
                    p["recreate"], p["restart"], current_image)
         decisions.append((slot, rspec, d))
+    # the replicas a killed run left set aside in the middle of a recreate (also with only:
+    # those of the replicas converged), removed with the strays
+    aside = set_aside_replicas(existing, name, [slot["index"] for slot in layout["slots"]])
     removals = [{"index": None, "name": entry_name(e), "entry": e}
-                for e in layout["remove"]]
-    # converge=missing: existing replicas and removals are only planned
+                for e in layout["remove"] + [e for e in aside if e not in layout["remove"]]]
+    aside = {entry_name(e) for e in aside}
+    # converge=missing: existing replicas and removals are only planned; but not the ones set
+    # aside: one still running holds the port of the replica that is to start
     only_missing = p["converge"] == "missing"
     pending = {slot["name"] for slot, _r, _d in decisions if only_missing and slot["existing"]}
     if only_missing:
-        pending.update(r["name"] for r in removals)
+        pending.update(r["name"] for r in removals if r["name"] not in aside)
 
     before, after = {}, {}
     replicas_out = []
@@ -93,7 +100,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         if r["name"] in pending:
             actions.append("%s: removed (pending, converge=missing)" % r["name"])
             continue
-        actions.append("%s: removed" % r["name"])
+        actions.append("%s: removed%s" % (r["name"], SET_ASIDE if r["name"] in aside else ""))
         before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
     changed = pulled or would_pull or bool([r for r in removals if r["name"] not in pending]) or any(
         d["steps"] for s_, _r, d in decisions if s_["name"] not in pending)
@@ -225,6 +232,13 @@ def replica_out(slot, info, action, probed=False):
             "health": (st.get("Health") or {}).get("Status"), "probed": probed, "pending": False}
 
 
+def set_aside_replicas(existing, name, indexes):
+    """The entries of existing (the service's listing) that a recreate of replica i of
+    service name (i in indexes) set aside."""
+    patterns = [re.escape(replica_name(name, i)) for i in indexes]
+    return [e for e in existing if any(set_aside(entry_name(e), pat) for pat in patterns)]
+
+
 def run_roll(module, spec, comparisons, client=None):
     """O(roll): the replicas in O(only), one at a time behind the load balancers (_roll.roll)."""
     p, r = module.params, module.params["roll"]
@@ -295,8 +309,8 @@ def run_roll(module, spec, comparisons, client=None):
                                         replica_action(d["steps"]) if d else "unchanged",
                                         slots[i]["name"] in probed))
         res = dict(replicas=replicas, ports=layout["ports"], diff={"before": before, "after": after},
-                   actions=["%s: %s" % (slots[i]["name"], w) for i in indexes if i in decisions
-                            for w in describe(decisions[i])])
+                   actions=cleaned + ["%s: %s" % (slots[i]["name"], w) for i in indexes if i in decisions
+                                      for w in describe(decisions[i])])
         res.update(extra or {})
         return res
 
@@ -331,6 +345,12 @@ def run_roll(module, spec, comparisons, client=None):
                     "roll.batch_id); nothing was changed on this host%s"
                     % (halted_by, " but the image pulled" if pulled else ""),
                 changed=pulled, not_started=True, halted_by=halted_by)
+    # replicas a killed run left set aside in the middle of a recreate: one still running
+    # holds the port of the replica the roll starts
+    cleaned = set_aside_replicas(existing, name, indexes)
+    for entry in cleaned:
+        engine.retire(entry)
+    cleaned = ["%s: removed%s" % (entry_name(e), SET_ASIDE) for e in cleaned]
     try:
         result = roll(todo, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
                       r["drain_timeout"], r["ready_timeout"], r["interval"], image=spec["image"],
@@ -341,7 +361,7 @@ def run_roll(module, spec, comparisons, client=None):
             "failed_index": res["failed_index"], "failed_step": res["failed_step"],
             "rolled_back": res["rolled_back"],
             "roll": {"done": res["done"], "seconds": res["seconds"], "commands": res["log"]}}))
-    changed = pulled or bool(result["log"]) or any(d["steps"] for d in decisions.values())
+    changed = pulled or bool(cleaned) or bool(result["log"]) or any(d["steps"] for d in decisions.values())
     done = {"done": result["done"], "seconds": result["seconds"], "commands": result["log"]}
     if waited is not None:
         done["waited"] = waited

@@ -303,6 +303,40 @@ def play(lab):
     return _play
 
 
+# A container or service run killed at one engine call (os._exit: no clean-up of any kind),
+# as a run whose process or controller dies there would be: the module's own run (on the
+# controller, as its action plugin makes it) against the host's engine, with the call that
+# would come next never made.
+KILLED_RUN = r"""
+import json, os, sys
+from importlib import import_module
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerClient
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import ControllerModule
+kind, step, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+code = import_module("ansible_collections.dockyard.fleet.plugins.module_utils._" + kind)
+params = ArgumentSpecValidator(getattr(code, kind + "_argument_spec")()).validate(params).validated_parameters
+client = DockerClient(params)
+real = client.call
+def call(method, *args, **kwargs):
+    if method == step:
+        os._exit(9)
+    return real(method, *args, **kwargs)
+client.call = call
+getattr(code, kind + "_main")(ControllerModule(params, False), client)
+"""
+
+
+def killed_run(lab: Lab, host: str, kind: str, step: str, **params) -> None:
+    """Run module kind (container, service) with params against host's engine, killed at
+    its first engine call named step."""
+    params["docker_host"] = "unix://" + lab.docker_sock(host)
+    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "collections"))
+    res = subprocess.run([sys.executable, "-c", KILLED_RUN, kind, step, json.dumps(params)],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 9, (res.stdout, res.stderr)
+
+
 # ------------------------------------------------------------------ fault test files
 
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import json
 import subprocess
-import sys
 import threading
 import time
 
 import docker
 import pytest
 import yaml
-from conftest import LAB_ID, REPO
+from conftest import LAB_ID, killed_run
 from option_defaults import DEFAULTS, transitions
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
@@ -740,37 +738,6 @@ def test_a_host_rebooted_within_control_persist_is_reached_over_a_new_master(lab
     lab.clean(host, "ct-rb")
 
 
-# A container run killed at one engine call (os._exit: no clean-up of any kind), as a run
-# whose process or controller dies there would be: the module's own run on the controller
-# against the host's engine, with the call that would come next never made.
-KILLED_RUN = r"""
-import json, os, sys
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible_collections.dockyard.fleet.plugins.module_utils._container import (
-    container_argument_spec, container_main)
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerClient
-from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import ControllerModule
-step, params = sys.argv[1], json.loads(sys.argv[2])
-params = ArgumentSpecValidator(container_argument_spec()).validate(params).validated_parameters
-client = DockerClient(params)
-real = client.call
-def call(method, *args, **kwargs):
-    if method == step:
-        os._exit(9)
-    return real(method, *args, **kwargs)
-client.call = call
-container_main(ControllerModule(params, False), client)
-"""
-
-
-def killed_run(lab, step, **params):
-    params["docker_host"] = "unix://" + lab.docker_sock(H)
-    env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "collections"))
-    res = subprocess.run([sys.executable, "-c", KILLED_RUN, step, json.dumps(params)],
-                         env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert res.returncode == 9, (res.stdout, res.stderr)
-
-
 def test_a_recreate_a_killed_run_left_half_done_is_finished_by_the_next_run(lab, play, ids):
     """ContainerEngine.replace renames the old container aside while the new one is made;
     a run killed in between leaves it so. The next run that changes the container, or finds
@@ -797,7 +764,7 @@ def test_a_recreate_a_killed_run_left_half_done_is_finished_by_the_next_run(lab,
     # killed after the rename, before the new container was made: no container has the name
     twice(play, pb(task % V1))
     old = inspect(lab, name)
-    killed_run(lab, "create_container_from_config", image=V2, **params)
+    killed_run(lab, H, "container", "create_container_from_config", image=V2, **params)
     aside = "%s-dyold-%s" % (name, old["Id"][:12])
     assert ours() == [aside]
     since = time.time()
@@ -808,7 +775,7 @@ def test_a_recreate_a_killed_run_left_half_done_is_finished_by_the_next_run(lab,
     # killed after the new one was made, before the old one stopped: the old one still runs
     # on the published port the new one needs
     old = inspect(lab, name)
-    killed_run(lab, "stop", image=V1, **params)
+    killed_run(lab, H, "container", "stop", image=V1, **params)
     aside = "%s-dyold-%s" % (name, old["Id"][:12])
     assert ours() == [name, aside] and inspect(lab, aside)["State"]["Running"]
     assert not inspect(lab, name)["State"]["Running"]
@@ -819,7 +786,7 @@ def test_a_recreate_a_killed_run_left_half_done_is_finished_by_the_next_run(lab,
 
     # killed after the new one started, before the old one (stopped) was removed: a no-op
     # run lists nothing (it stays), the next change removes it, as does state absent
-    killed_run(lab, "remove_container", image=V2, **params)
+    killed_run(lab, H, "container", "remove_container", image=V2, **params)
     assert len(ours()) == 2
     assert play(pb(task % V2)).changed == 0 and len(ours()) == 2
     absent = "- dockyard.fleet.container: {name: %s, state: absent}\n" % name

@@ -19,6 +19,7 @@ import pytest
 
 # pytest runs with --import-mode=importlib: this directory is not on sys.path by itself.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from conftest import killed_run  # noqa: E402
 from loadclient import LoadClient  # noqa: E402
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import RuntimeClient  # noqa: E402
@@ -517,6 +518,46 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
         assert check.rc == 0 and check.changed == 1, check.stdout[-3000:]
         assert all("V=2" in lab.docker("app3").containers.get(n).attrs["Config"]["Env"]
                    for n in ("rl-1", "rl-2"))
+    finally:
+        _serve_from_app3_again(lab)
+
+
+def test_a_roll_first_removes_the_replicas_a_killed_run_left_set_aside(fleet, play):
+    """A service run killed in the middle of recreating app3's replicas (after the new one was
+    made, before the old one stopped) leaves the old one running under <replica>-dyold-<id>,
+    on the port of the replica the next roll starts. The roll removes it first (gracefully,
+    once it is the host's turn): the roll goes through, every server ends UP, a rerun is no
+    change."""
+    lab = fleet
+    lab.clean("app3", PREFIX)
+    try:
+        first = play(ROLL_PLAY % "1")
+        assert first.rc == 0, first.stdout[-3000:]
+        killed_run(lab, "app3", "service", "stop", name="rl", image="dockyard/demo:v1", replicas=2,
+                   port_base=PORTS[0], env={"V": "2"}, healthcheck={
+                       "test": ["CMD", "/bin/busybox", "wget", "-q", "-O", "/dev/null",
+                                "http://127.0.0.1/health"],
+                       "interval": "60s", "start_interval": "200ms"})
+        aside = [c for c in lab.docker("app3").api.containers(all=True, filters={"name": "rl-"})
+                 if "-dyold-" in c["Names"][0]]
+        assert any(c["State"] == "running" for c in aside), aside
+
+        rolled = play(ROLL_PLAY % "2")
+        assert rolled.rc == 0, rolled.stdout[-3000:]
+        actions = rolled.one(action="service")["actions"]
+        # (a rename the killed run had sent may reach the engine only after the listing above)
+        removed = [a.split(":")[0] for a in actions if "-dyold-" in a]
+        assert {c["Names"][0].lstrip("/") for c in aside} <= set(removed) and all(
+            a.endswith(": removed (set aside by a run that ended in the middle of a recreate)")
+            for a in actions if "-dyold-" in a), actions
+        assert rolled.one(action="service")["roll"]["done"] == [1, 2]
+        left = lab.docker("app3").api.containers(all=True, filters={"name": "rl-"})
+        assert sorted(c["Names"][0] for c in left) == ["/rl-1", "/rl-2"], left
+        assert all("V=2" in lab.docker("app3").containers.get(n).attrs["Config"]["Env"]
+                   for n in ("rl-1", "rl-2"))
+        assert wait_until(lambda: all_up(lab)), stats(lab)
+        again = play(ROLL_PLAY % "2")
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
     finally:
         _serve_from_app3_again(lab)
 

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import LAB_ID
+from conftest import LAB_ID, killed_run
 from option_defaults import DEFAULTS
 
 H = "app3"
@@ -312,6 +312,44 @@ def test_a_replica_left_dead_by_a_crash_is_made_anew(lab, play, ids):
         assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
     finally:
         lab.clean(H, "sv-dead")
+
+
+def test_replicas_a_killed_run_left_set_aside_go_before_anything_starts(lab, play, ids):
+    """A service run killed in the middle of recreating its replicas (after their rename,
+    before the new ones were made) leaves them running under <replica>-dyold-<id>, on the
+    ports the replicas need. The next run removes them first (gracefully), also with
+    converge=missing, which otherwise only plans what exists: else the replica it starts
+    could not have its port."""
+    task = "- dockyard.fleet.service: {name: sv-kl, replicas: 2, port_base: 18391, image: %s%s}\n"
+
+    def names():
+        return sorted(c["Names"][0].lstrip("/") for c in lab.docker(H).api.containers(
+            all=True, filters={"label": "dockyard.service=sv-kl"}))
+
+    def converge(image, extra=""):
+        first = play(pb(task % (image, extra)))
+        assert first.rc == 0, first.stdout[-3000:]
+        again = play(pb(task % (image, extra)))
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+        return first
+
+    converge(V1)
+    killed_run(lab, H, "service", "create_container_from_config", name="sv-kl", replicas=2,
+               port_base=18391, image=V2)
+    aside = [n for n in names() if "-dyold-" in n]
+    assert aside and all(n.startswith(("sv-kl-1-dyold-", "sv-kl-2-dyold-")) for n in aside), names()
+
+    actions = converge(V2, ", converge: missing").one(action="service")["actions"]
+    # (a rename the killed run had sent may reach the engine only after the listing above)
+    removed = [a.split(":")[0] for a in actions if "-dyold-" in a]
+    assert set(aside) <= set(removed) and all(
+        a.endswith(": removed (set aside by a run that ended in the middle of a recreate)")
+        for a in actions if "-dyold-" in a), actions
+    assert names() == ["sv-kl-1", "sv-kl-2"]
+    converge(V2)
+    assert {c["ImageID"] for c in lab.docker(H).api.containers(
+        filters={"label": "dockyard.service=sv-kl"})} == {ids[V2]}
+    lab.clean(H, "sv-kl")
 
 
 def test_timings_on_an_image_without_healthcheck_change_nothing(lab, play, ids):
