@@ -13,7 +13,7 @@ import traceback
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    SpecError, split_command, stringify, validate_name)
+    SpecError, parse_spec, split_command, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
 
 # exec_start's wait on the own client when no command_timeout is given: as long as it runs
@@ -41,11 +41,7 @@ def parse(params):
     argv = split_command(params["command"], "command")
     if not argv:
         raise SpecError("command", "must not be empty")
-    env = {}
-    for key, value in (params.get("env") or {}).items():
-        if not key or "=" in str(key):
-            raise SpecError("env", "invalid variable name %r" % (key,))
-        env[str(key)] = stringify(value)
+    env = parse_spec({"env": params.get("env")}).get("env") or {}   # as container's env
     if params.get("chdir") is not None and not str(params["chdir"]).startswith("/"):
         raise SpecError("chdir", "must be an absolute path in the container, got %r" % params["chdir"])
     if params.get("command_timeout") is not None and params["command_timeout"] <= 0:
