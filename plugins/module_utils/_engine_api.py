@@ -14,6 +14,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -122,6 +123,21 @@ def split_streams(data):
     return tuple(b"".join(out[k]) if out[k] else None for k in (1, 2))
 
 
+STAT_HEADER = "x-docker-container-path-stat"
+
+
+def path_stat(header):
+    """The engine's stat of a path in a container, from its X-Docker-Container-Path-Stat
+    header (base64 of JSON: name, size, mode as Go's os.FileMode, mtime, linkTarget); {} when
+    there is none."""
+    if not header:
+        return {}
+    try:
+        return json.loads(base64.b64decode(header))
+    except ValueError:
+        return {}
+
+
 # The update API's body, from the Docker SDK's update_container arguments (by their names,
 # pids_limit added: the SDK has none for it, so the ssh:// path sends this body too).
 _UPDATE_KEYS = (("restart_policy", "RestartPolicy"), ("mem_limit", "Memory"),
@@ -206,8 +222,9 @@ class EngineAPI:
         return ("/v%s%s" % (self.pinned, path)) if self.pinned else path
 
     def request(self, method, name, path, params=None, body=None, raw=False, timeout=None,
-                headers=None):
-        """One HTTP exchange; returns the decoded JSON (or bytes with raw=True).
+                headers=None, reply_headers=None):
+        """One HTTP exchange; returns the decoded JSON (or bytes with raw=True). reply_headers:
+        a dict the answer's headers are put in (lower-case names).
 
         Keeps the connection for the next call (keep-alive). A connection the engine closed
         while idle is reopened once, before anything was sent on it."""
@@ -245,6 +262,8 @@ class EngineAPI:
                 self.close()
                 raise
             self._local.used = True
+            if reply_headers is not None:
+                reply_headers.update((k.lower(), v) for k, v in resp.getheaders())
             if resp.getheader("Connection", "").lower() == "close":
                 self.close()
             break
@@ -351,6 +370,27 @@ class EngineAPI:
 
     def exec_inspect(self, exec_id):
         return self.request("GET", "exec_inspect", self._path("/exec/{0}/json", exec_id))
+
+    def get_archive(self, container, path):
+        """(chunks, stat) as the SDK's: a tar archive of path in the container (a list of one
+        bytes chunk), and the path's stat (path_stat)."""
+        meta = {}
+        data = self.request("GET", "get_archive", self._path("/containers/{0}/archive", container),
+                            {"path": path}, raw=True, reply_headers=meta)
+        return [data], path_stat(meta.get(STAT_HEADER))
+
+    def archive_stat(self, container, path):
+        """The stat of path in the container (path_stat), without its content (HEAD)."""
+        meta = {}
+        self.request("HEAD", "archive_stat", self._path("/containers/{0}/archive", container),
+                     {"path": path}, raw=True, reply_headers=meta)
+        return path_stat(meta.get(STAT_HEADER))
+
+    def put_archive(self, container, path, data):
+        """Extract a tar archive (bytes) into directory path of the container, as the SDK's."""
+        self.request("PUT", "put_archive", self._path("/containers/{0}/archive", container),
+                     {"path": path}, body=data, headers={"Content-Type": "application/x-tar"})
+        return True
 
     # ---------------------------------------------------------------- images
     def inspect_image(self, image):

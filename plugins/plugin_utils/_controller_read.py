@@ -42,14 +42,27 @@ class ControllerReadAction(ActionBase):
         the host's engine socket forwarded to the controller."""
         return run_on_controller(self, args, self.argument_spec(), self.main, **self.SPEC_RULES)
 
+    def prepare(self, args, task_vars):
+        """Fix up the task's options (args, in place) before either run, as a module's action
+        plugin must (files on the controller); a message to fail the task with, or None."""
+        del args, task_vars
+
+    def host_args(self, args):
+        """The options the module on the host is given (prepare()'s)."""
+        return args
+
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
+        failure = self.prepare(args, task_vars)
+        if failure:
+            result.update(failed=True, changed=False, invocations=0, msg=failure)
+            return result
 
         def on_host():  # as ansible.builtin.normal does
             wrap_async = bool(self._task.async_val and not self._connection.has_native_async)
-            result.update(self._execute_module(module_name=self.MODULE, module_args=args,
+            result.update(self._execute_module(module_name=self.MODULE, module_args=self.host_args(args),
                                                task_vars=task_vars, wrap_async=wrap_async))
             if not wrap_async:
                 self._remove_tmp_path(self._connection._shell.tmpdir)
