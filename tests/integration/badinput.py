@@ -479,6 +479,30 @@ def exec_cases(c: Cases, lab_id: int):
     c.add("container_exec", "host", base, _unreachable_hosts(lab_id), 3)
 
 
+def copy_into_cases(c: Cases, lab_id: int):
+    base = {"container": "badin-c", "dest": "/www/badin.txt", "content": "x"}
+    c.add("container_copy_into", "name", base, bad_names().map(lambda n: {"container": n}), 6, ["container"])
+    c.add("container_copy_into", "type", base, _wrong_type({
+        "owner_id": not_int(), "group_id": not_int(), "follow": not_bool(), "force": not_bool(),
+        "content_is_b64": not_bool(),
+        "mode": st.one_of(st.lists(WORD, min_size=1, max_size=3), st.dictionaries(WORD, WORD, min_size=1, max_size=3))}), 6)
+    c.add_fixed("container_copy_into", "conflict", base, [
+        ({"dest": "www/relative.txt"}, ["dest"]),
+        ({"dest": "/www/"}, ["dest"]),
+        ({"mode": "u+rwx"}, ["mode"]),
+        ({"mode": "0999"}, ["mode"]),
+        ({"mode": "preserve"}, ["mode"]),
+        ({"owner_id": -1}, ["owner_id"]),
+        ({"content": None}, ["content", "src"]),
+        ({"src": "/etc/hostname"}, ["content", "src"]),
+        ({"content": "not base64!", "content_is_b64": True}, ["content"]),
+        ({"content": None, "src": "badin-no-such-file"}, ["src"]),
+        ({"container": "badin-no-such-container"}, ["container"]),
+    ])
+    c.add("container_copy_into", "unknown", base, _unknown(), 3)
+    c.add("container_copy_into", "host", base, _unreachable_hosts(lab_id), 3)
+
+
 def haproxy_cases(c: Cases):
     base = {"socket": MISSING_SOCKET, "backend": "web", "server": "app1-1", "state": "drain"}
     hname = st.one_of(
@@ -556,7 +580,7 @@ def release_cases(c: Cases):
 
 # Which modules run together in one playbook, on which lab host.
 FAMILIES = {
-    "containers": ("app1", ["container", "service", "container_exec"]),
+    "containers": ("app1", ["container", "service", "container_exec", "container_copy_into"]),
     "images_info": ("app2", ["image", "container_info", "host_info", "haproxy_info"]),
     "networks_release": ("app3", ["network", "volume", "release", "haproxy_server",
                                   "socket_forward"]),
@@ -572,6 +596,7 @@ def all_cases(lab_id: int = 0) -> list:
     volume_cases(c, lab_id)
     info_cases(c, lab_id)
     exec_cases(c, lab_id)
+    copy_into_cases(c, lab_id)
     haproxy_cases(c)
     release_cases(c)
     return c.cases

@@ -1,0 +1,55 @@
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of dockyard.fleet.container_copy_into: src is a file on the controller (found
+as ansible.builtin.copy finds it: a role's files/, the playbook's directory). The module's
+run (module_utils/_copy_into.py) happens on the controller where it can, against the host's
+engine socket forwarded over the task's SSH ControlMaster, reading src there; where it runs
+on the host instead, src travels as its content (plugin_utils/_controller_read.py)."""
+from __future__ import annotations
+
+import base64
+import os
+
+from ansible.errors import AnsibleError
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._copy_into import (
+    SPEC_RULES, copy_argument_spec, copy_main)
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
+    ControllerReadAction)
+
+
+class ActionModule(ControllerReadAction):
+    MODULE = "dockyard.fleet.container_copy_into"
+    SPEC_RULES = SPEC_RULES
+    argument_spec = staticmethod(copy_argument_spec)
+    main = staticmethod(copy_main)
+
+    def prepare(self, args, task_vars):
+        src = args.get("src")
+        if src is None or args.get("content") is not None or not isinstance(src, str):
+            return None   # the module's own checks name the option
+        if args.get("content_is_b64"):
+            return "content_is_b64: applies to content, not to src"
+        try:
+            found = self._find_needle("files", src)
+        except AnsibleError as exc:
+            return "src: %s" % exc.message
+        if os.path.isdir(found):
+            return "src: %s is a directory: give a file" % found
+        args["src"] = found
+        return None
+
+    def host_args(self, args):
+        if args.get("src") is None or args.get("content") is not None:
+            return args
+        out = dict(args)
+        src = out.pop("src")
+        try:
+            with open(src, "rb") as handle:
+                out["content"] = base64.b64encode(handle.read()).decode("ascii")
+            if out.get("mode") == "preserve":
+                out["mode"] = "%04o" % (os.stat(src).st_mode & 0o7777)
+        except OSError as exc:
+            raise AnsibleError("src: cannot read %s: %s" % (src, exc.strerror or exc)) from exc
+        out["content_is_b64"] = True
+        return out
