@@ -392,6 +392,23 @@ class EngineAPI:
                      {"path": path}, body=data, headers={"Content-Type": "application/x-tar"})
         return True
 
+    def prune_containers(self, filters=None):
+        return self._prune("containers", filters)
+
+    def _prune(self, kind, filters):
+        """POST /<kind>/prune, as the SDK's prune_<kind>: the engine's answer (what it removed)."""
+        params = {"filters": convert_filters(filters)} if filters else None
+        return self.request("POST", "prune_" + kind, self._path("/%s/prune" % kind), params)
+
+    def prune_images(self, filters=None):
+        return self._prune("images", filters)
+
+    def prune_networks(self, filters=None):
+        return self._prune("networks", filters)
+
+    def prune_volumes(self, filters=None):
+        return self._prune("volumes", filters)
+
     # ---------------------------------------------------------------- images
     def inspect_image(self, image):
         return self.request("GET", "inspect_image", self._path("/images/{0}/json", image))

@@ -49,13 +49,15 @@ def _filter_value(option, key, value):
                               "them, got %s" % (key, what))
 
 
-def check_filters(kind, filters):
+def check_filters(kind, filters, known=None, option=None):
     """host_info's <kind>_filters -> {filter: [values]} for the engine (None: no filter).
+    known: the filters the call takes (LIST_FILTERS[kind] by default), option the option's
+    name (<kind>_filters by default).
 
     Unknown filters, and values outside the set the engine documents for a filter, raise
     FilterError naming the option, before anything reaches the engine."""
-    option = kind + "_filters"
-    known = LIST_FILTERS[kind]
+    option = option or kind + "_filters"
+    known = LIST_FILTERS[kind] if known is None else known
     out = {}
     for key, value in (filters or {}).items():
         if not isinstance(key, str) or key not in known:
