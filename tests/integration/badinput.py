@@ -503,6 +503,29 @@ def copy_into_cases(c: Cases, lab_id: int):
     c.add("container_copy_into", "host", base, _unreachable_hosts(lab_id), 3)
 
 
+def prune_cases(c: Cases, lab_id: int):
+    # the base prunes only containers with a label nothing has: a case that wrongly passed
+    # its checks would show as "did not fail", with nothing of the lab's removed
+    base = {"containers": True, "containers_filters": {"label": "badin-no-such-label"}}
+    c.add("prune", "type", base, _wrong_type({
+        "containers": not_bool(), "images": not_bool(), "networks": not_bool(), "volumes": not_bool(),
+        "containers_filters": not_dict(), "images_filters": not_dict()}), 6)
+    c.add_fixed("prune", "conflict", base, [
+        ({"containers_filters": {"until": "last week"}}, ["containers_filters"]),
+        ({"containers_filters": {"until": ["1h", "2h"]}}, ["containers_filters"]),
+        ({"containers_filters": {"status": "exited"}}, ["containers_filters"]),
+        ({"images_filters": {"dangling": "true"}}, ["images_filters"]),
+        ({"images": True, "images_filters": {"dangling": "maybe"}}, ["images_filters"]),
+        ({"images": True, "images_filters": {"reference": "x"}}, ["images_filters"]),
+        ({"volumes": True, "volumes_filters": {"until": "1h"}}, ["volumes_filters"]),
+        ({"volumes": True, "volumes_filters": {"all": True}}, ["volumes_filters"]),
+        ({"networks": True, "networks_filters": {"label": {"a": "b"}}}, ["networks_filters"]),
+        ({"containers": False, "containers_filters": None}, ["containers", "images", "networks", "volumes"]),
+    ])
+    c.add("prune", "unknown", base, _unknown(), 3)
+    c.add("prune", "host", base, _unreachable_hosts(lab_id), 3)
+
+
 def haproxy_cases(c: Cases):
     base = {"socket": MISSING_SOCKET, "backend": "web", "server": "app1-1", "state": "drain"}
     hname = st.one_of(
@@ -581,7 +604,7 @@ def release_cases(c: Cases):
 # Which modules run together in one playbook, on which lab host.
 FAMILIES = {
     "containers": ("app1", ["container", "service", "container_exec", "container_copy_into"]),
-    "images_info": ("app2", ["image", "container_info", "host_info", "haproxy_info"]),
+    "images_info": ("app2", ["image", "container_info", "host_info", "haproxy_info", "prune"]),
     "networks_release": ("app3", ["network", "volume", "release", "haproxy_server",
                                   "socket_forward"]),
 }
@@ -597,6 +620,7 @@ def all_cases(lab_id: int = 0) -> list:
     info_cases(c, lab_id)
     exec_cases(c, lab_id)
     copy_into_cases(c, lab_id)
+    prune_cases(c, lab_id)
     haproxy_cases(c)
     release_cases(c)
     return c.cases

@@ -182,7 +182,7 @@ def outcome(lab):
 
 def test_enough_cases_for_every_module():
     per = collections.Counter(c["module"] for c in CASES)
-    assert set(per) == {"container", "service", "container_exec", "container_copy_into", "image", "network", "volume", "container_info",
+    assert set(per) == {"container", "service", "container_exec", "container_copy_into", "prune", "image", "network", "volume", "container_info",
                         "host_info", "haproxy_server", "haproxy_info", "release", "socket_forward"}
     assert len(CASES) >= 200
     assert len(BY_ID) == len(CASES), "case ids must be unique"

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# Copyright: dockyard.fleet contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: prune
+short_description: Remove unused Docker containers, images, networks and volumes
+version_added: 0.3.0
+description:
+  - Has the engine remove what nothing uses, as C(docker container prune), C(docker image
+    prune), C(docker network prune) and C(docker volume prune) do, for the kinds asked for,
+    in that order (a container removed first frees its image and its volumes in the same run).
+  - Reports what was removed and reports a change only when something was.
+  - Check mode asks the engine nothing that changes anything (it has no dry run); it lists
+    what the engine would look at and applies the engine's rules (see the notes).
+options:
+  containers:
+    description: Remove containers that do not run (created, exited, dead).
+    type: bool
+    default: false
+  containers_filters:
+    description:
+      - Only the containers that pass these filters, as the engine's (C(until), C(label), C(label!)).
+      - C(until) is a duration back from now (V(24h), V(1h30m)), a Unix timestamp or an RFC 3339
+        date; it is resolved once, so check mode and the real run cut at the same moment.
+      - C(label) keeps only containers with all the labels given (V(key) or V(key=value));
+        C(label!) leaves out those with any of them. A list gives several.
+    type: dict
+  images:
+    description:
+      - Remove images no container (running or not) uses; only untagged (dangling) ones unless
+        O(images_filters) sets C(dangling) to V(false).
+    type: bool
+    default: false
+  images_filters:
+    description: C(dangling) (V(false) removes unused tagged images too), C(until), C(label), C(label!).
+    type: dict
+  networks:
+    description:
+      - Remove custom networks without an endpoint (no running container on them; a stopped
+        container attached to one does not keep it). C(bridge), C(host) and C(none) stay.
+    type: bool
+    default: false
+  networks_filters:
+    description: C(until), C(label), C(label!).
+    type: dict
+  volumes:
+    description:
+      - Remove local volumes no container (running or not) mounts. From API 1.42 (Docker 23)
+        the engine removes only anonymous ones unless O(volumes_filters) sets C(all) to V(true);
+        older engines remove every unused local volume, named or not.
+      - Data in a removed volume is gone. Keep volumes you need with a label and C(label!).
+    type: bool
+    default: false
+  volumes_filters:
+    description: C(label), C(label!), C(all) (API 1.42 and later).
+    type: dict
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.execution
+  - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - Predicted from the engine's listings and its rules; something that changes between
+        the check and a real run (a container stopping) changes the outcome.
+      - For images the prediction names the top-level images; the engine may also delete the
+        untagged parent images they leave unused (images built in steps).
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff lists what is (or would be) removed, by kind.
+notes:
+  - A real run is one engine call per kind asked for (two more with O(volumes), the engine's
+    version being read for its rules); check mode lists containers once and each kind once,
+    and inspects every custom network.
+  - A prune of many objects takes as long as their removals; raise O(timeout) for large ones.
+author: dockyard.fleet contributors (!UNKNOWN)
+"""
+
+EXAMPLES = r"""
+- name: Weekly clean-up of each app host
+  dockyard.fleet.prune:
+    containers: true
+    containers_filters: {until: 24h}
+    images: true
+    images_filters: {dangling: false, until: 168h}
+    networks: true
+
+- name: Remove unused volumes, except the ones labelled to keep
+  dockyard.fleet.prune:
+    volumes: true
+    volumes_filters: {"label!": keep}
+"""
+
+RETURN = r"""
+containers:
+  description: IDs of the containers removed (in check mode, that would be).
+  returned: when O(containers) is true
+  type: list
+  elements: str
+images:
+  description: IDs of the images deleted (would be).
+  returned: when O(images) is true
+  type: list
+  elements: str
+images_untagged:
+  description: References (tags, digests) removed from deleted images.
+  returned: when O(images) is true
+  type: list
+  elements: str
+networks:
+  description: Names of the networks removed (would be).
+  returned: when O(networks) is true
+  type: list
+  elements: str
+volumes:
+  description: Names of the volumes removed (would be).
+  returned: when O(volumes) is true
+  type: list
+  elements: str
+space_reclaimed:
+  description: Bytes the engine says it freed.
+  returned: when not in check mode
+  type: int
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._prune import prune_argument_spec, prune_main
+
+
+def main():
+    module = AnsibleModule(argument_spec=prune_argument_spec(), supports_check_mode=True)
+    prune_main(module)
+
+
+if __name__ == "__main__":
+    main()

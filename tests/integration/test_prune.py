@@ -1,0 +1,160 @@
+"""dockyard.fleet.prune against a real lab engine over SSH: check mode predicts exactly what
+the real run then removes (containers, the images and volumes those containers held, networks
+without an endpoint), the rerun removes nothing, and the filters confine it.
+
+Every run here is confined to objects labelled for this test (the lab's hosts are shared by
+the other test files), which still puts the engine's rules to work: a running and a stopped
+container, images used, freed by the containers pruned in the same run, and unused, tagged
+and not, networks with a running container, with a stopped one only and with none, volumes
+mounted, freed, unused and labelled to keep."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+H = "app2"
+V1 = "dockyard/demo:v1"
+LABEL = "dockyard.test=prune"
+MINE = {"dockyard.test": "prune"}
+KINDS = ("containers", "images", "networks", "volumes")
+
+
+def _images(api):
+    return {i["Id"]: i for i in api.images(filters={"label": LABEL})}
+
+
+@pytest.fixture
+def fleet(lab):
+    """The labelled objects on H; yields their IDs and names; removes what is left."""
+    lab.load_image(H, V1)
+    api = lab.docker(H).api
+    _cleanup(lab, api)
+    base = api.create_container(V1, name="pr-base")["Id"]
+    ids = {}
+    for key, repo in (("img_used", None), ("img_freed", None), ("img_free", None), ("img_tagged", "dyprune/tagged")):
+        ids[key] = api.commit(base, repository=repo, tag="1" if repo else None,
+                              conf={"Labels": dict(MINE, which=key)})["Id"]
+    api.remove_container(base)
+    for name in ("pr-net-used", "pr-net-stopped", "pr-net-free"):
+        api.create_network(name, labels=MINE)
+    api.create_network("pr-net-unlabelled")
+    for name in ("pr-vol-used", "pr-vol-freed", "pr-vol-free"):
+        api.create_volume(name, labels=MINE)
+    api.create_volume("pr-vol-keep", labels=dict(MINE, keep="yes"))
+
+    def container(name, image, volume, network, labels=None):
+        config = api.create_host_config(binds={volume: {"bind": "/data", "mode": "rw"}}, network_mode=network)
+        return api.create_container(image, name=name, labels=MINE if labels is None else labels,
+                                    volumes=["/data"], host_config=config)["Id"]
+    ids["c_run"] = container("pr-run", ids["img_used"], "pr-vol-used", "pr-net-used")
+    api.start(ids["c_run"])
+    ids["c_stopped"] = container("pr-stopped", ids["img_freed"], "pr-vol-freed", "pr-net-stopped")
+    ids["c_unlabelled"] = container("pr-unlabelled", V1, "pr-vol-keep", "bridge", labels={})
+    yield ids
+    _cleanup(lab, api)
+
+
+def _cleanup(lab, api):
+    lab.clean(H, "pr-")
+    for image in api.images(filters={"label": LABEL}):
+        api.remove_image(image["Id"], force=True)
+
+
+def prune_play(check=False, **options):
+    task = dict(options)
+    for kind in KINDS:
+        if task.get(kind):
+            filters = task.setdefault(kind + "_filters", {})
+            filters.setdefault("label", LABEL)
+    play = {"hosts": H, "gather_facts": False,
+            "tasks": [{"dockyard.fleet.prune": task, "register": "r0", "name": "t0"}]}
+    if check:
+        play["check_mode"] = True
+    return yaml.safe_dump([play])
+
+
+def one(res):
+    assert res.rc == 0, res.stdout[-3000:]
+    (rec,) = res.records
+    return rec["result"]
+
+
+def removed(result):
+    return {k: sorted(result.get(k) or []) for k in KINDS + ("images_untagged",) if k in result}
+
+
+def test_check_mode_predicts_what_the_real_run_removes_and_a_rerun_removes_nothing(lab, play, fleet):
+    api = lab.docker(H).api
+    everything = dict(containers=True, images=True, networks=True, volumes=True,
+                      volumes_filters={"label": LABEL, "label!": "keep"})
+    # objects made seconds ago are all newer than an hour back
+    hour = {"until": "1h"}
+    recent = one(play(prune_play(check=True, **dict(everything, containers_filters=dict(hour), images_filters=dict(hour),
+                                                    networks_filters=dict(hour)))))
+    assert recent["containers"] == recent["images"] == recent["networks"] == []
+    before = lab.snapshot(H)
+    res = play(prune_play(check=True, **everything), diff=True)
+    predicted = one(res)
+    assert lab.snapshot(H) == before   # check mode removed nothing
+    assert predicted["changed"] and "space_reclaimed" not in predicted
+    assert removed(predicted) == {
+        "containers": [fleet["c_stopped"]],
+        # the stopped container's image is freed by its own removal in the same run
+        "images": sorted([fleet["img_freed"], fleet["img_free"]]), "images_untagged": [],
+        # a network only a stopped container is on has no endpoint: the engine removes it
+        "networks": ["pr-net-free", "pr-net-stopped"],
+        "volumes": ["pr-vol-free", "pr-vol-freed"],
+    }, predicted
+    assert "pr-net-stopped" in res.stdout   # the diff lists them
+    real = one(play(prune_play(**everything)))
+    assert real["changed"] and removed(real) == removed(predicted), (real, predicted)
+    assert real["execution"] == "controller" and real["invocations"] == 0
+    assert real["space_reclaimed"] >= 0
+    # what the engine has now
+    names = {c["Names"][0].lstrip("/") for c in api.containers(all=True)}
+    assert {"pr-run", "pr-unlabelled"} <= names and "pr-stopped" not in names
+    assert set(_images(api)) == {fleet["img_used"], fleet["img_tagged"]}
+    nets = {n["Name"] for n in api.networks()}
+    assert {"pr-net-used", "pr-net-unlabelled"} <= nets and not nets & {"pr-net-free", "pr-net-stopped"}
+    vols = {v["Name"] for v in api.volumes()["Volumes"]}
+    assert {"pr-vol-used", "pr-vol-keep"} <= vols and not vols & {"pr-vol-free", "pr-vol-freed"}
+    # again: nothing to remove, in check mode and for real
+    for check in (True, False):
+        again = one(play(prune_play(check=check, **everything)))
+        assert not again["changed"] and not any(removed(again).values()), again
+
+
+def test_dangling_false_removes_unused_tagged_images_too(lab, play, fleet):
+    api = lab.docker(H).api
+    options = dict(images=True, images_filters={"dangling": False, "label": LABEL})
+    predicted = one(play(prune_play(check=True, **options)))
+    # the stopped container keeps its image: only images are pruned here
+    assert removed(predicted) == {"images": sorted([fleet["img_free"], fleet["img_tagged"]]),
+                                  "images_untagged": ["dyprune/tagged:1"]}
+    real = one(play(prune_play(**options)))
+    assert removed(real) == removed(predicted)
+    assert set(_images(api)) == {fleet["img_used"], fleet["img_freed"]}
+    assert one(play(prune_play(**options)))["changed"] is False
+
+
+def test_bad_filters_fail_naming_the_option_and_remove_nothing(lab, play, fleet):
+    before = lab.snapshot(H)
+    body = []
+    for i, args in enumerate([
+            {"containers": True, "containers_filters": {"until": "last week"}},
+            {"volumes": True, "volumes_filters": {"all": True}},      # the lab's engines speak API 1.41
+            {"images": True, "images_filters": {"reference": "x"}},
+            {"networks_filters": {"label": "x"}},
+            {}]):
+        body.append({"name": "t%d" % i, "dockyard.fleet.prune": args, "ignore_errors": True, "register": "r%d" % i})
+    res = play(yaml.safe_dump([{"hosts": H, "gather_facts": False, "tasks": body}]))
+    records = sorted(res.records, key=lambda r: r["task"])
+    assert [r["status"] for r in records] == ["failed"] * 5, records
+    out = [r["result"] for r in records]
+    until, all_, reference, without, nothing = (r["msg"] for r in out)
+    assert until.startswith("containers_filters: filter 'until'")
+    assert all_.startswith("volumes_filters: filter 'all' needs an engine with API 1.42")
+    assert reference.startswith("images_filters: unknown filter 'reference'")
+    assert without.startswith("networks_filters: set networks: true")
+    assert nothing.startswith("containers: nothing to prune")
+    assert lab.snapshot(H) == before
