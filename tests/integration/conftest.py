@@ -7,6 +7,7 @@ DOCKYARD_LAB_ID picks another lab (several can run side by side).
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -193,6 +194,18 @@ def lab():
     finally:
         if os.environ.get("DOCKYARD_LAB_KEEP") != "1":
             subprocess.run([LAB_TOOL, "down"], env=env, check=False)
+        _remove_test_cgroups()
+
+
+def _remove_test_cgroups() -> None:
+    """The cgroups the cgroup_parent tests had the engines make (the machine's cgroup tree is
+    shared by every lab engine): removed once empty. One still in use (another worker's
+    container) cannot be removed and stays."""
+    for path in glob.glob("/sys/fs/cgroup/*/docker/dy-parent-*") + glob.glob("/sys/fs/cgroup/docker/dy-parent-*"):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def ansible_env(lab: Lab, record: str | None = None) -> dict:
