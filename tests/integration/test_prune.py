@@ -158,3 +158,24 @@ def test_bad_filters_fail_naming_the_option_and_remove_nothing(lab, play, fleet)
     assert without.startswith("networks_filters: set networks: true")
     assert nothing.startswith("containers: nothing to prune")
     assert lab.snapshot(H) == before
+
+
+def test_the_prune_playbook(lab, play, fleet):
+    """playbooks/prune.yml, confined by its prune_label to this test's objects: a day's age by
+    default (nothing here is that old), any age with prune_until '', volumes left alone."""
+    api = lab.docker(H).api
+    confined = {"prune_hosts": H, "prune_label": LABEL}
+    aged = play("playbooks/prune.yml", extra_vars=confined)
+    assert aged.rc == 0 and aged.changed == 0, aged.stdout[-3000:]
+    before = lab.snapshot(H)
+    anyage = dict(confined, prune_until="")
+    check = play("playbooks/prune.yml", extra_vars=anyage, check=True)
+    assert check.rc == 0 and lab.snapshot(H) == before, check.stdout[-3000:]
+    predicted = removed(check.one(action="prune"))
+    assert "would remove 1 containers, 2 images, 2 networks, 0 volumes" in check.stdout, check.stdout[-2000:]
+    real = play("playbooks/prune.yml", extra_vars=anyage)
+    assert real.rc == 0 and removed(real.one(action="prune")) == predicted, real.stdout[-3000:]
+    assert "removed 1 containers, 2 images, 2 networks, 0 volumes" in real.stdout
+    assert {"pr-vol-free", "pr-vol-freed"} <= {v["Name"] for v in api.volumes()["Volumes"]}
+    again = play("playbooks/prune.yml", extra_vars=anyage)
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
