@@ -98,14 +98,16 @@ def parse(params, now=None):
 
 # ------------------------------------------------------------------ the engine's rules
 def labels_match(filters, labels):
-    """The engine's label / label! filters against an object's labels."""
+    """The engine's label / label! filters against an object's labels: every `label` entry
+    must match; the object is left out only when every `label!` entry matches (the engine's
+    matchLabels: MatchKVList over each)."""
     labels = labels or {}
 
     def has(entry):
         key, sep, value = entry.partition("=")
         return key in labels and (not sep or labels[key] == value)
-    return all(has(e) for e in filters.get("label", ())) and \
-        not any(has(e) for e in filters.get("label!", ()))
+    excluded = filters.get("label!")
+    return all(has(e) for e in filters.get("label", ())) and not (excluded and all(has(e) for e in excluded))
 
 
 def _created(value):
@@ -114,9 +116,12 @@ def _created(value):
         return float(value)
     text = re.sub(r"(\.\d{6})\d+", r"\1", str(value)).replace("Z", "+00:00")
     try:
-        return datetime.datetime.fromisoformat(text).timestamp()
+        stamp = datetime.datetime.fromisoformat(text)
     except ValueError:
         return 0.0
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp()
 
 
 def _before(filters, created):
@@ -144,29 +149,57 @@ def _untagged(image):
 def predict_images(filters, images, containers, pruned=()):
     """(IDs, references untagged) of the images the engine's prune removes: top-level images
     (the listing) no remaining container uses, untagged ones only unless dangling is false,
-    through until and the labels."""
+    through until and the labels. With dangling false the engine deletes by reference: an
+    image with child images (ParentId) loses its tags but stays, and one a container uses
+    loses every tag but one (the engine's order decides which stays; the last listed is kept
+    here)."""
     used = {c.get("ImageID") for c in containers if c["Id"] not in set(pruned)}
+    parents = {i.get("ParentId") for i in images if i.get("ParentId")}
     dangling_only = _true(filters, "dangling", True)
     ids, refs = [], []
     for image in images:
-        if image["Id"] in used or (dangling_only and not _untagged(image)):
-            continue
         if not _before(filters, image.get("Created")) or not labels_match(filters, image.get("Labels")):
             continue
-        ids.append(image["Id"])
-        refs.extend(t for t in (image.get("RepoTags") or []) + (image.get("RepoDigests") or [])
-                    if not t.startswith("<none>"))
+        tags = [t for t in image.get("RepoTags") or [] if not t.startswith("<none>")]
+        digests = [d for d in image.get("RepoDigests") or [] if not d.startswith("<none>")]
+        if dangling_only:
+            if tags or image["Id"] in used or image["Id"] in parents:
+                continue
+            ids.append(image["Id"])
+            refs.extend(digests)
+        elif image["Id"] in used:
+            refs.extend(tags[:-1])
+        else:
+            refs.extend(tags + digests)
+            if image["Id"] not in parents:
+                ids.append(image["Id"])
     return ids, refs
 
 
 def predict_networks(filters, networks):
-    """Names of the networks the engine's prune removes: not predefined, not swarm-scoped,
+    """Names of the networks the engine's prune removes: not predefined, not config-only, not
+    swarm-scoped (a swarm manager's engine also prunes unused swarm networks: not predicted),
     without an endpoint (a running container), through the filters. networks: inspected
     (their Containers)."""
     return [n["Name"] for n in networks
-            if n["Name"] not in PREDEFINED_NETWORKS and n.get("Scope") != "swarm"
+            if n["Name"] not in PREDEFINED_NETWORKS and n.get("Scope") != "swarm" and not n.get("ConfigOnly")
             and not n.get("Containers") and _before(filters, n.get("Created"))
             and labels_match(filters, n.get("Labels"))]
+
+
+def spoken_version(pinned, engine):
+    """The API version the requests speak: the engine's, or the one pinned (option
+    api_version) when it is older; the engine applies the rules of that version."""
+    if pinned in (None, "", "auto"):
+        return engine
+    return pinned if not api_at_least(pinned, _version_tuple(engine)) else engine
+
+
+def _version_tuple(version):
+    try:
+        return tuple(int(x) for x in str(version).split(".")[:2])
+    except ValueError:
+        return (0, 0)
 
 
 def api_at_least(version, wanted):
@@ -177,13 +210,14 @@ def api_at_least(version, wanted):
 
 
 def predict_volumes(filters, volumes, containers, pruned=(), api_version="1.41"):
-    """Names of the volumes the engine's prune removes: local ones no remaining container
-    mounts, through the labels; from API 1.42 only anonymous ones unless all is true."""
+    """Names of the volumes the engine's prune removes: local ones without driver options (an
+    NFS or bind volume stays) no remaining container mounts, through the labels; from API
+    1.42 (the API the request speaks) only anonymous ones unless all is true."""
     mounted = {m.get("Name") for c in containers if c["Id"] not in set(pruned)
                for m in c.get("Mounts") or [] if m.get("Type") == "volume"}
     anonymous_only = api_at_least(api_version, (1, 42)) and not _true(filters, "all", False)
     return [v["Name"] for v in volumes
-            if v.get("Driver") == "local" and v["Name"] not in mounted
+            if v.get("Driver") == "local" and not v.get("Options") and v["Name"] not in mounted
             and labels_match(filters, v.get("Labels"))
             and not (anonymous_only and ANONYMOUS_VOLUME not in (v.get("Labels") or {}))]
 
@@ -240,7 +274,7 @@ def prune_main(module, client=None):
         api_version = "1.41"
         if "volumes" in plan:
             version = client.probed_version or client.call("version")
-            api_version = version.get("ApiVersion") or api_version
+            api_version = spoken_version(p.get("api_version"), version.get("ApiVersion") or api_version)
             if "all" in plan["volumes"] and not api_at_least(api_version, (1, 42)):
                 module.fail_json(msg="volumes_filters: filter 'all' needs an engine with API 1.42 or "
                                      "later; this one speaks %s and prunes every unused local volume "

@@ -23,9 +23,11 @@ options:
     description:
       - Only the containers that pass these filters, as the engine's (C(until), C(label), C(label!)).
       - C(until) is a duration back from now (V(24h), V(1h30m)), a Unix timestamp or an RFC 3339
-        date; it is resolved once, so check mode and the real run cut at the same moment.
+        date (one without a time zone is read as UTC); it is resolved once, on the machine
+        the run happens on, so check mode and the real run cut at the same moment.
       - C(label) keeps only containers with all the labels given (V(key) or V(key=value));
-        C(label!) leaves out those with any of them. A list gives several.
+        C(label!) leaves out those with all of the labels it gives (the engine's rule; one
+        C(label!) label is the usual case). A list gives several.
     type: dict
   images:
     description:
@@ -40,6 +42,8 @@ options:
     description:
       - Remove custom networks without an endpoint (no running container on them; a stopped
         container attached to one does not keep it). C(bridge), C(host) and C(none) stay.
+      - On a swarm manager the engine also removes unused swarm networks; check mode does not
+        predict those.
     type: bool
     default: false
   networks_filters:
@@ -47,9 +51,10 @@ options:
     type: dict
   volumes:
     description:
-      - Remove local volumes no container (running or not) mounts. From API 1.42 (Docker 23)
-        the engine removes only anonymous ones unless O(volumes_filters) sets C(all) to V(true);
-        older engines remove every unused local volume, named or not.
+      - Remove local volumes no container (running or not) mounts; a local volume with driver
+        options (NFS, a bind) stays. From API 1.42 (Docker 23) the engine removes only
+        anonymous ones unless O(volumes_filters) sets C(all) to V(true); older engines, and
+        requests pinned to an older O(api_version), remove every unused local volume, named or not.
       - Data in a removed volume is gone. Keep volumes you need with a label and C(label!).
     type: bool
     default: false
@@ -68,7 +73,11 @@ attributes:
       - Predicted from the engine's listings and its rules; something that changes between
         the check and a real run (a container stopping) changes the outcome.
       - For images the prediction names the top-level images; the engine may also delete the
-        untagged parent images they leave unused (images built in steps).
+        untagged parent images they leave unused (images built in steps), and the real run
+        lists every image it deleted. With C(dangling) V(false), an image a container uses
+        loses all its tags but one, which one being the engine's choice.
+      - Engines that keep images in containerd's store (an option of Docker 24 and later)
+        apply other image rules; the prediction follows the classic store's.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full

@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._info import FilterError
 from ansible_collections.dockyard.fleet.plugins.module_utils._prune import (
     labels_match, parse, parse_until, predict_containers, predict_images, predict_networks,
-    predict_volumes, prune_argument_spec, prune_main)
+    predict_volumes, prune_argument_spec, prune_main, spoken_version)
 from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.controller_run import run_main
 
 NOW = 1_800_000_000.0
@@ -45,7 +45,9 @@ def test_bad_filters_fail_naming_the_option(params, option):
 @pytest.mark.parametrize("filters,labels,match", [
     ({}, None, True), ({"label": ["a"]}, {"a": ""}, True), ({"label": ["a=1"]}, {"a": "2"}, False),
     ({"label": ["a", "b"]}, {"a": "x"}, False), ({"label!": ["keep"]}, {"keep": "yes"}, False),
-    ({"label!": ["keep=no"]}, {"keep": "yes"}, True), ({"label": ["a"], "label!": ["b"]}, {"a": "1"}, True)])
+    ({"label!": ["keep=no"]}, {"keep": "yes"}, True), ({"label": ["a"], "label!": ["b"]}, {"a": "1"}, True),
+    # left out only when every label! entry matches (the engine's MatchKVList)
+    ({"label!": ["a", "b"]}, {"a": "1"}, True), ({"label!": ["a", "b"]}, {"a": "1", "b": "2"}, False)])
 def test_labels_as_the_engine_matches_them(filters, labels, match):
     assert labels_match(filters, labels) is match
 
@@ -85,6 +87,25 @@ def test_images_no_remaining_container_uses():
                           pruned=["new", "dead"])[0] == ["sha256:i3"]
 
 
+def test_images_by_reference_with_children_and_several_tags():
+    images = [
+        {"Id": "sha256:base", "RepoTags": ["base:1"], "Created": 1},
+        {"Id": "sha256:child", "RepoTags": ["child:1"], "ParentId": "sha256:base", "Created": 1},
+        {"Id": "sha256:multi", "RepoTags": ["m:1", "m:2", "m:3"], "Created": 1},
+        {"Id": "sha256:orphan", "RepoTags": [], "RepoDigests": ["o@sha256:d"], "ParentId": "", "Created": 1},
+        {"Id": "sha256:midway", "RepoTags": [], "RepoDigests": ["w@sha256:e"], "Created": 1},
+        {"Id": "sha256:top", "RepoTags": ["top:1"], "ParentId": "sha256:midway", "Created": 1},
+    ]
+    containers = [{"Id": "c", "State": "running", "ImageID": "sha256:multi"},
+                  {"Id": "t", "State": "running", "ImageID": "sha256:top"}]
+    # dangling only: an untagged image with a child stays (the engine looks at heads only)
+    assert predict_images({}, images, containers) == (["sha256:orphan"], ["o@sha256:d"])
+    ids, refs = predict_images({"dangling": ["false"]}, images, containers)
+    # the parent loses its tag but stays; the used image loses all its tags but one
+    assert ids == ["sha256:child", "sha256:orphan"]
+    assert refs == ["base:1", "child:1", "m:1", "m:2", "o@sha256:d", "w@sha256:e"]
+
+
 def test_networks_without_endpoints():
     networks = [
         {"Name": "bridge", "Scope": "local", "Containers": {}},
@@ -93,6 +114,7 @@ def test_networks_without_endpoints():
          "Labels": {"team": "a"}},
         {"Name": "later", "Scope": "local", "Containers": None, "Created": "2027-06-01T00:00:00Z"},
         {"Name": "overlay", "Scope": "swarm", "Containers": {}},
+        {"Name": "config", "Scope": "local", "Containers": {}, "ConfigOnly": True},
     ]
     assert predict_networks({}, networks) == ["free", "later"]
     assert predict_networks({"until": ["1796083200"]}, networks) == ["free"]
@@ -103,7 +125,8 @@ def test_volumes_no_remaining_container_mounts():
     volumes = [{"Name": "v1", "Driver": "local"}, {"Name": "v2", "Driver": "local"},
                {"Name": "v3", "Driver": "local", "Labels": {"keep": ""}},
                {"Name": "anon", "Driver": "local", "Labels": {"com.docker.volume.anonymous": ""}},
-               {"Name": "nfs", "Driver": "other"}]
+               {"Name": "nfs", "Driver": "other"},
+               {"Name": "nfs-local", "Driver": "local", "Options": {"type": "nfs", "device": ":/x"}}]
     assert predict_volumes({}, volumes, CONTAINERS) == ["v3", "anon"]
     assert predict_volumes({"label!": ["keep"]}, volumes, CONTAINERS, pruned=["old"]) == ["v2", "anon"]
     assert predict_volumes({}, volumes, CONTAINERS, api_version="1.43") == ["anon"]
@@ -162,6 +185,13 @@ def test_check_mode_lists_and_predicts_and_prunes_nothing():
     assert result["containers"] == ["old", "new", "dead"] and result["images"] == ["sha256:i2", "sha256:i3", "sha256:i5"]
     assert result["networks"] == ["free"] and result["volumes"] == ["v3"] and "space_reclaimed" not in result
     assert result["changed"]
+
+
+@pytest.mark.parametrize("pinned,engine,spoken", [
+    ("auto", "1.43", "1.43"), (None, "1.41", "1.41"), ("1.41", "1.43", "1.41"), ("1.44", "1.41", "1.41"),
+    ("1.43", "1.43", "1.43")])
+def test_the_rules_are_those_of_the_api_version_the_requests_speak(pinned, engine, spoken):
+    assert spoken_version(pinned, engine) == spoken
 
 
 def test_the_all_filter_of_an_older_engine_fails_before_anything_is_removed():
