@@ -258,6 +258,51 @@ options:
         is the host's when left out, the permissions (any of C(r), C(w), C(m)) C(rwm).
     type: list
     elements: str
+  device_cgroup_rules:
+    description:
+      - Rules of the container's device cgroup, such as C(c 1:3 rwm) (type C(a), C(b) or
+        C(c), C(major:minor) with C(*) for any, access C(r), C(w), C(m)); compared as a set.
+    type: list
+    elements: str
+  device_read_bps:
+    description:
+      - Read limit per device in bytes per second, C(path) (the device on the host, such as
+        C(/dev/vda)) and C(rate) (a size, C(10M)); C(0) is no limit.
+    type: list
+    elements: dict
+    suboptions:
+      path: {description: The device on the host., type: str, required: true}
+      rate:
+        description: Bytes per second, a number or a size such as C(10M).
+        type: str
+        required: true
+  device_write_bps:
+    description: Write limit per device in bytes per second, as O(device_read_bps).
+    type: list
+    elements: dict
+    suboptions:
+      path: {description: The device on the host., type: str, required: true}
+      rate:
+        description: Bytes per second, a number or a size such as C(10M).
+        type: str
+        required: true
+  device_read_iops:
+    description: Read limit per device in operations per second, C(path) and C(rate) (a whole number).
+    type: list
+    elements: dict
+    suboptions:
+      path: {description: The device on the host., type: str, required: true}
+      rate: {description: Operations per second., type: str, required: true}
+  device_write_iops:
+    description: Write limit per device in operations per second, as O(device_read_iops).
+    type: list
+    elements: dict
+    suboptions:
+      path: {description: The device on the host., type: str, required: true}
+      rate: {description: Operations per second., type: str, required: true}
+  publish_all_ports:
+    description: Publish every port the image exposes on a random host port too (C(docker run -P)).
+    type: bool
   pids_limit:
     description:
       - Most processes the container may run; C(0) or C(-1) for no limit.

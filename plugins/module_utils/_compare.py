@@ -19,7 +19,8 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    cpuset_key, device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key, volumes_from_key)
+    THROTTLE_KEYS, cpuset_key, device_key, normalize_bind, normalize_cap, normalize_ip, ulimit_key,
+    volumes_from_key)
 
 # Option -> default comparison mode. allow_more_present: the container may have more
 # (extra env keys, labels, ports, networks...) than the task lists.
@@ -40,7 +41,10 @@ DEFAULT_COMPARISONS = {
     "dns_opts": "strict", "pid_mode": "strict", "ipc_mode": "strict", "uts": "strict",
     "userns_mode": "strict", "cgroupns_mode": "strict", "cgroup_parent": "strict",
     "runtime": "strict", "oom_score_adj": "strict",
-    "cpuset_mems": "strict", "volumes_from": "strict",
+    "cpuset_mems": "strict", "volumes_from": "strict", "auto_remove": "strict",
+    "publish_all_ports": "strict", "mac_address": "strict", "device_cgroup_rules": "strict",
+    "device_read_bps": "strict", "device_write_bps": "strict", "device_read_iops": "strict",
+    "device_write_iops": "strict",
 }
 # What the engine's update API changes on a live container.
 # Applied to the existing container, no recreate: `docker update` for the restart policy and
@@ -197,6 +201,12 @@ def actual_from_inspect(inspect):
         "oom_score_adj": host.get("OomScoreAdj") or 0,
         "cpuset_mems": cpuset_key(host.get("CpusetMems") or ""),
         "volumes_from": sorted(set(_volumes_from(host.get("VolumesFrom")))),
+        "auto_remove": bool(host.get("AutoRemove")),
+        "publish_all_ports": bool(host.get("PublishAllPorts")),
+        "mac_address": (cfg.get("MacAddress") or "").lower(),
+        "device_cgroup_rules": sorted(set(host.get("DeviceCgroupRules") or [])),
+        **{key: sorted("%s:%d" % (d.get("Path"), d.get("Rate") or 0) for d in host.get(api_key) or [])
+           for key, api_key in THROTTLE_KEYS.items()},
     }
 
 

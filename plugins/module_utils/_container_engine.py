@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
-    image_repo_tag, looks_like_image_id, pull_would_change)
+    THROTTLE_KEYS, image_repo_tag, looks_like_image_id, pull_would_change)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
     actual_from_inspect, compare, plan)
 
@@ -451,9 +451,15 @@ def create_config(spec, image_ref, extra_labels=None):
                          ("userns_mode", "UsernsMode"), ("cgroupns_mode", "CgroupnsMode"),
                          ("cgroup_parent", "CgroupParent"), ("runtime", "Runtime"),
                          ("oom_score_adj", "OomScoreAdj"), ("cpuset_mems", "CpusetMems"),
-                         ("volumes_from", "VolumesFrom")):
+                         ("volumes_from", "VolumesFrom"), ("auto_remove", "AutoRemove"),
+                         ("publish_all_ports", "PublishAllPorts"),
+                         ("device_cgroup_rules", "DeviceCgroupRules")):
         if spec.get(key):
             host[api_key] = spec[key]
+    for key, api_key in THROTTLE_KEYS.items():
+        if spec.get(key):
+            host[api_key] = [{"Path": path, "Rate": int(rate)}
+                             for path, rate in (entry.rsplit(":", 1) for entry in spec[key])]
     if spec.get("etc_hosts"):
         host["ExtraHosts"] = ["%s:%s" % kv for kv in sorted(spec["etc_hosts"].items())]
     if spec.get("devices"):
@@ -468,6 +474,8 @@ def create_config(spec, image_ref, extra_labels=None):
               "AttachStdin": False, "AttachStdout": False, "AttachStderr": False}
     if spec.get("domainname"):
         config["Domainname"] = spec["domainname"]
+    if spec.get("mac_address"):
+        config["MacAddress"] = spec["mac_address"]
     if spec.get("command"):
         config["Cmd"] = list(spec["command"])
     if spec.get("entrypoint"):

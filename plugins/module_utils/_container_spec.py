@@ -18,6 +18,14 @@ import shlex
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 RESTART_POLICIES = ("no", "on-failure", "always", "unless-stopped")
 COMPARISON_MODES = ("strict", "ignore", "allow_more_present")
+# Block I/O limits per device (the engine's BlkioDevice{Read,Write}{Bps,IOps}): the options'
+# suboptions, and option -> the engine's key
+THROTTLE_OPTIONS = dict(path=dict(type="str", required=True), rate=dict(type="str", required=True))
+THROTTLE_KEYS = {"device_read_bps": "BlkioDeviceReadBps", "device_write_bps": "BlkioDeviceWriteBps",
+                 "device_read_iops": "BlkioDeviceReadIOps", "device_write_iops": "BlkioDeviceWriteIOps"}
+THROTTLES = tuple(THROTTLE_KEYS)
+MAC_RE = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+CGROUP_RULE_RE = re.compile(r"^[acb] (\d+|\*):(\d+|\*) [rwm]{1,3}$")
 
 # The options both modules share (argument_spec pieces). Module-specific options
 # (name, state, replicas, ...) are added by each module.
@@ -98,6 +106,14 @@ CONTAINER_ARGS = dict(
     oom_score_adj=dict(type="int"),
     cpuset_mems=dict(type="str"),
     volumes_from=dict(type="list", elements="str"),
+    auto_remove=dict(type="bool"),
+    publish_all_ports=dict(type="bool"),
+    mac_address=dict(type="str"),
+    device_cgroup_rules=dict(type="list", elements="str"),
+    device_read_bps=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
+    device_write_bps=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
+    device_read_iops=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
+    device_write_iops=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
     comparisons=dict(type="dict"),
     recreate=dict(type="bool", default=False),
     restart=dict(type="bool", default=False),
@@ -115,7 +131,8 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "cpu_shares", "cpuset_cpus", "tty", "interactive", "domainname", "groups",
             "exposed_ports", "dns_search_domains", "dns_opts", "pid_mode", "ipc_mode", "uts",
             "userns_mode", "cgroupns_mode", "cgroup_parent", "runtime", "oom_score_adj",
-            "cpuset_mems", "volumes_from")
+            "cpuset_mems", "volumes_from", "auto_remove", "publish_all_ports", "mac_address",
+            "device_cgroup_rules") + THROTTLES
 
 # Namespace modes: the values each takes ("" is the container's own, the engine's default;
 # ipc_mode's default is the engine's default-ipc-mode, private or shareable)
@@ -756,6 +773,62 @@ def _parse_more(p, spec):
         spec["cpuset_mems"] = cpuset_key(p["cpuset_mems"], "cpuset_mems")
     if p.get("volumes_from") is not None:
         spec["volumes_from"] = sorted(set(volumes_from_key(v) for v in p["volumes_from"]))
+    _parse_devices_and_more(p, spec)
+
+
+def _parse_devices_and_more(p, spec):
+    """parse_spec, continued: removal, ports, MAC address and the device limits."""
+    for key in ("auto_remove", "publish_all_ports"):
+        if p.get(key) is not None:
+            spec[key] = bool(p[key])
+    if spec.get("auto_remove") and p.get("restart_policy") not in (None, "no"):
+        raise SpecError("auto_remove", "a container the engine removes when it exits cannot have "
+                                       "restart_policy %s" % p["restart_policy"])
+    if p.get("mac_address") is not None:
+        mac = str(p["mac_address"]).strip().lower().replace("-", ":")
+        if mac and not MAC_RE.match(mac):
+            raise SpecError("mac_address", "%r is not a MAC address (such as 02:42:ac:11:00:02)"
+                            % p["mac_address"])
+        if mac and str(p.get("network_mode") or "").split(":", maxsplit=1)[0] in ("host", "none", "container"):
+            raise SpecError("mac_address", "cannot be set with network_mode %s" % p["network_mode"])
+        spec["mac_address"] = mac
+    if p.get("device_cgroup_rules") is not None:
+        rules = [" ".join(str(r).split()) for r in p["device_cgroup_rules"]]
+        for i, rule in enumerate(rules):
+            if not CGROUP_RULE_RE.match(rule):
+                raise SpecError("device_cgroup_rules[%d]" % i, "%r is not a rule such as 'c 1:3 rwm' "
+                                "(type a, b or c; major:minor, * for any; access r, w, m)"
+                                % p["device_cgroup_rules"][i])
+        spec["device_cgroup_rules"] = sorted(set(rules))
+    for key in THROTTLES:
+        if p.get(key) is not None:
+            spec[key] = parse_throttles(p[key], key)
+
+
+def parse_throttles(entries, option):
+    """[{path: /dev/vda, rate: 10M}] -> sorted ['/dev/vda:10485760']: bytes per second for
+    the *_bps options (sizes such as 10M), operations per second for the *_iops ones."""
+    out = {}
+    for i, entry in enumerate(entries or []):
+        where = "%s[%d]" % (option, i)
+        path = str(entry.get("path") or "").strip()
+        if not path.startswith("/"):
+            raise SpecError(where, "path must be a device's absolute path, got %r" % entry.get("path"))
+        if path in out:
+            raise SpecError(where, "%s is given twice" % path)
+        rate = str(entry.get("rate") if entry.get("rate") is not None else "").strip()
+        if option.endswith("_bps"):
+            value = parse_memory(rate, where)
+        else:
+            try:
+                value = int(rate)
+            except ValueError:
+                raise SpecError(where, "rate must be a whole number of operations per second, got %r"
+                                % entry.get("rate")) from None
+        if value < 0:
+            raise SpecError(where, "rate must not be negative")
+        out[path] = "%s:%d" % (path, value)
+    return sorted(out.values())
 
 
 def parse_exposed(specs, option="exposed_ports"):

@@ -530,6 +530,10 @@ def service_argument_spec():
     """The module's argument spec (also what the action plugin validates with)."""
     shared = copy.deepcopy(CONTAINER_ARGS)
     shared["published_ports"].pop("aliases", None)  # `ports` is the replicas' host ports here
+    # not for replicas: one MAC address cannot be every replica's on one network, and a
+    # replica the engine removes once it exits would be gone from under the rolls
+    for key in ("mac_address", "auto_remove"):
+        shared.pop(key)
     return docker_common_args(
         name=dict(type="str", required=True),
         execution=dict(EXECUTION_ARG),

@@ -29,6 +29,17 @@ options:
     description: Container name, C([a-zA-Z0-9][a-zA-Z0-9_.-]*).
     type: str
     required: true
+  auto_remove:
+    description:
+      - The engine removes the container once it exits (C(docker run --rm)); not with a
+        O(restart_policy) other than C(no). The next run then makes it anew.
+    type: bool
+  mac_address:
+    description:
+      - MAC address of the container on its first network, such as C(02:42:ac:11:00:42)
+        (lower case, C(-) taken for C(:)); an empty string for the engine's own. Not with
+        O(network_mode) C(host), C(none) or C(container:).
+    type: str
   state:
     description:
       - C(started) creates the container if needed and makes it run.

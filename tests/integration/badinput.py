@@ -319,7 +319,19 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         ({"exposed_ports": ["80/foo"]}, ["exposed_ports"]),
         ({"volumes_from": ["src:z"]}, ["volumes_from"]),
         ({"cpuset_mems": "zero"}, ["cpuset_mems"]),
+        ({"device_cgroup_rules": ["c 1:3 rwx"]}, ["device_cgroup_rules"]),
+        ({"device_read_bps": [{"path": "vda", "rate": "1M"}]}, ["device_read_bps"]),
+        ({"device_write_bps": [{"path": "/dev/vda", "rate": "fast"}]}, ["device_write_bps"]),
+        ({"device_read_iops": [{"path": "/dev/vda", "rate": "1.5"}]}, ["device_read_iops"]),
+        ({"device_write_iops": [{"path": "/dev/vda"}]}, ["rate"]),
     ]
+    if not is_service:
+        conflicts += [({"mac_address": "02:42:zz:00:00:01"}, ["mac_address"]),
+                      ({"mac_address": "02:42:ac:11:00:01", "network_mode": "host"}, ["mac_address"]),
+                      ({"auto_remove": True, "restart_policy": "always"}, ["auto_remove"])]
+    else:
+        conflicts += [({"mac_address": "02:42:ac:11:00:01"}, ["mac_address"]),
+                      ({"auto_remove": True}, ["auto_remove"])]
     if is_service:
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),
                       ({"port_base": None, "ports": [18101]}, ["ports"]),

@@ -1,5 +1,7 @@
 """Shared by test_container and test_service."""
 
+import os
+
 # Each option set to what a container made without it already has (the engine's default,
 # or "none" in the option's own words): asking for it explicitly is no change.
 DEFAULTS = [
@@ -18,12 +20,23 @@ DEFAULTS = [
     ("exposed_ports", "[]"), ("dns_search_domains", "[]"), ("dns_opts", "[]"),
     ("pid_mode", '""'), ("uts", '""'), ("userns_mode", '""'), ("cgroup_parent", '""'),
     ("oom_score_adj", "0"), ("cpuset_mems", '""'), ("volumes_from", "[]"),
+    ("publish_all_ports", "false"), ("device_cgroup_rules", "[]"), ("device_read_bps", "[]"),
+    ("device_write_bps", "[]"), ("device_read_iops", "[]"), ("device_write_iops", "[]"),
     # the lab's engines' defaults (Docker 20.10 on cgroup v1): another engine may differ
     ("ipc_mode", "private"), ("cgroupns_mode", "host"), ("runtime", "runc"),
 ]
+# The container module's own (the service has none of them).
+CONTAINER_DEFAULTS = [("auto_remove", "false"), ("mac_address", '""')]
 
 
-def transitions(ncpu):
+def block_device():
+    """A block device of the machine the lab's engines run on, for the I/O limits (the
+    engine reads its major:minor), or None: a disk before a loop or zram device."""
+    names = sorted(os.listdir("/sys/block"), key=lambda n: (n.startswith(("loop", "zram", "ram")), n))
+    return next(("/dev/" + n for n in names if os.path.exists("/dev/" + n)), None)
+
+
+def transitions(ncpu, device=None):
     """Per option: a value A, another B, and D, the option's "none" (or the engine's default):
     params for each (dicts, so that one option may need another beside it). Not privileged:
     the lab's engines cannot start a privileged container (all capabilities are more than the
@@ -89,4 +102,13 @@ def transitions(ncpu):
         one("runtime", "runc", "io.containerd.runc.v2", "runc"),
         one("oom_score_adj", 100, 200, 0),
         one("cpuset_mems", "", "0", ""),
-    ]
+        one("publish_all_ports", False, True, False),
+        one("device_cgroup_rules", ["c 1:3 rwm"], ["c 1:3 rwm", "b 7:* r"], []),
+        one("auto_remove", False, True, False),
+        one("mac_address", "02:42:ac:11:00:42", "02:42:AC:11:00:43", ""),
+    ] + ([
+        one("device_read_bps", [{"path": device, "rate": "1M"}], [{"path": device, "rate": "2m"}], []),
+        one("device_write_bps", [{"path": device, "rate": 1048576}], [{"path": device, "rate": "3M"}], []),
+        one("device_read_iops", [{"path": device, "rate": 100}], [{"path": device, "rate": "200"}], []),
+        one("device_write_iops", [{"path": device, "rate": "100"}], [{"path": device, "rate": 300}], []),
+    ] if device else [])

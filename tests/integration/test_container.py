@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.request
 
 import docker
 import pytest
 import yaml
 from conftest import LAB_ID, killed_run
-from option_defaults import DEFAULTS, transitions
+from option_defaults import CONTAINER_DEFAULTS, DEFAULTS, block_device, transitions
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerClient, DockerError
@@ -157,16 +158,16 @@ def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
     twice(play, pb(plain))
     cid = inspect(lab, "ct-plain")["Id"]
     tasks = "".join("- name: %s %s\n  dockyard.fleet.container: {name: ct-plain, image: %s, %s: %s}\n"
-                    % (option, value, V1, option, value) for option, value in DEFAULTS)
+                    % (option, value, V1, option, value) for option, value in DEFAULTS + CONTAINER_DEFAULTS)
     res = play(pb(tasks), check=True, diff=True)
     assert res.rc == 0, res.stdout[-4000:]
-    assert len(res.records) == len(DEFAULTS), res.stdout[-4000:]
+    assert len(res.records) == len(DEFAULTS + CONTAINER_DEFAULTS), res.stdout[-4000:]
     changed = [(r["task"], r["result"].get("actions")) for r in res.records if r["result"].get("changed")]
     assert changed == [], changed
     res = play(pb(tasks))
     assert res.rc == 0 and res.changed == 0, res.stdout[-4000:]
     assert inspect(lab, "ct-plain")["Id"] == cid
-    every = "".join("    %s: %s\n" % (option, value) for option, value in dict(DEFAULTS).items())
+    every = "".join("    %s: %s\n" % (option, value) for option, value in dict(DEFAULTS + CONTAINER_DEFAULTS).items())
     twice(play, pb("- dockyard.fleet.container:\n    name: ct-all\n    image: %s\n%s" % (V1, every)))
     lab.clean(H, "ct-plain")
     lab.clean(H, "ct-all")
@@ -182,7 +183,7 @@ def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, 
     hosts = lab.app_hosts[:3]
     for host in hosts:
         lab.load_image(host, V1)
-    steps = transitions(lab.docker(H).info()["NCPU"])
+    steps = transitions(lab.docker(H).info()["NCPU"], block_device())
     sweep = {host: [] for host in hosts}
     for i, (option, a, b, none) in enumerate(steps):
         sweep[hosts[i % len(hosts)]].append(
@@ -366,6 +367,61 @@ def test_process_and_namespace_options_take_effect(lab, play, ids):
     assert [r["result"]["actions"] for r in first.records] == [["recreated", "started"]] * 3
     lab.clean(H, "ct-ns")
     lab.clean(H, "ct-src")
+
+
+def test_device_port_mac_and_removal_options_take_effect(lab, play, ids):
+    """publish_all_ports, mac_address, device_cgroup_rules, the block I/O limits and
+    auto_remove: made as asked (the engine's inspect, the container's cgroup and interface,
+    the host port answering), a rerun changes nothing, and an auto_remove container is gone
+    once it exits."""
+    device = block_device()
+    limits = ("""
+    device_read_bps: [{path: %s, rate: 2M}]
+    device_write_iops: [{path: %s, rate: 150}]""" % (device, device)) if device else ""
+    tasks = """
+- name: device, port and MAC options
+  dockyard.fleet.container:
+    name: ct-dev
+    image: %s
+    publish_all_ports: true
+    mac_address: 02-42-AC-11-00-99
+    device_cgroup_rules: ["c 1:3 rw"]%s
+- name: a one-shot the engine removes once it exits
+  dockyard.fleet.container:
+    name: ct-rm
+    image: %s
+    entrypoint: [/bin/busybox, sleep]
+    command: "600"
+    auto_remove: true
+""" % (V1, limits, V1)
+    twice(play, pb(tasks))
+    api = lab.docker(H).api
+    c = inspect(lab, "ct-dev")
+    assert c["HostConfig"]["PublishAllPorts"] is True and c["Config"]["MacAddress"] == "02:42:ac:11:00:99"
+    assert c["HostConfig"]["DeviceCgroupRules"] == ["c 1:3 rw"]
+    # every exposed port on a random host port: the server answers there
+    port = c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+    with urllib.request.urlopen("http://%s:%s/" % (lab.addr(H), port), timeout=10) as answer:
+        assert answer.status == 200
+
+    def sees(cmd):
+        return api.exec_start(api.exec_create("ct-dev", ["/bin/busybox", "sh", "-c", cmd])).decode()
+    assert sees("cat /sys/class/net/eth0/address").strip() == "02:42:ac:11:00:99"
+    assert "c 1:3 rw" in sees("cat /sys/fs/cgroup/devices/devices.list")
+    if device:
+        rdev = os.stat(device).st_rdev
+        major_minor = "%d:%d" % (os.major(rdev), os.minor(rdev))
+        assert "%s 2097152" % major_minor in sees("cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device")
+        assert "%s 150" % major_minor in sees("cat /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device")
+    # the one-shot: the engine removes it when it exits
+    assert inspect(lab, "ct-rm")["HostConfig"]["AutoRemove"] is True
+    api.stop("ct-rm", timeout=1)
+    deadline = time.time() + 30
+    while time.time() < deadline and [x for x in api.containers(all=True) if "/ct-rm" in x["Names"]]:
+        time.sleep(0.5)
+    assert not [x for x in api.containers(all=True) if "/ct-rm" in x["Names"]]
+    lab.clean(H, "ct-dev")
+    lab.clean(H, "ct-rm")
 
 
 def test_networks(lab, play, ids):

@@ -118,6 +118,7 @@ def test_deploy_container_options_are_the_service_modules_and_all_reach_it():
     tasks/service.yml passes every one to the service run (a key documented but not passed
     would be accepted and silently dropped)."""
     from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import CONTAINER_ARGS
+    from ansible_collections.dockyard.fleet.plugins.module_utils._service import service_argument_spec
 
     keys = _main_options("deploy")["deploy_container_options"]["options"]
     for key, spec in keys.items():
@@ -129,6 +130,9 @@ def test_deploy_container_options_are_the_service_modules_and_all_reach_it():
     passed = {k for k, v in task.items() if "deploy_container_options.%s " % k in str(v)}
     assert passed == set(keys)
     # the container options the role offers neither way: its port layout (port_base) and
-    # networks, its restart policy, and recreate (a deploy rolls what changed)
+    # networks, its restart policy, and recreate (a deploy rolls what changed); and those the
+    # service module has not (a MAC address, removal on exit: not for replicas)
     others = set(CONTAINER_ARGS) - set(keys) - {k for k in task if k not in passed}
-    assert others == {"published_ports", "network_mode", "restart_retries", "recreate"}, others
+    assert others == {"published_ports", "network_mode", "restart_retries", "recreate", "mac_address",
+                      "auto_remove"}, others
+    assert not {"mac_address", "auto_remove"} & set(service_argument_spec())

@@ -470,3 +470,21 @@ def test_cpuset_mems_is_changed_in_place_but_not_back_to_every_node():
         c["HostConfig"]["CpusetMems"] = "0"
     assert [d["updatable"] for d in diffs_for({"cpuset_mems": "0-1"}, mutate=mems)] == [True]
     assert [d["updatable"] for d in diffs_for({"cpuset_mems": ""}, mutate=mems)] == [False]
+
+
+def test_device_port_mac_and_removal_options_read_back_as_asked():
+    def made(c):
+        c["Config"]["MacAddress"] = "02:42:ac:11:00:02"
+        c["HostConfig"].update(AutoRemove=True, PublishAllPorts=True, DeviceCgroupRules=["c 1:3 rwm", "b 7:* r"],
+                               BlkioDeviceReadBps=[{"Path": "/dev/vda", "Rate": 10485760}],
+                               BlkioDeviceWriteIOps=[{"Path": "/dev/vda", "Rate": 300}])
+    asked = {"auto_remove": True, "publish_all_ports": True, "mac_address": "02:42:AC:11:00:02",
+             "device_cgroup_rules": ["b 7:* r", "c 1:3 rwm"], "device_read_bps": [{"path": "/dev/vda", "rate": "10m"}],
+             "device_write_iops": [{"path": "/dev/vda", "rate": 300}]}
+    assert diffs_for(asked, mutate=made) == []
+    defaults = {"auto_remove": False, "publish_all_ports": False, "mac_address": "", "device_cgroup_rules": [],
+                "device_read_bps": [], "device_write_bps": [], "device_read_iops": [], "device_write_iops": []}
+    assert diffs_for(defaults) == []
+    for option, value in asked.items():
+        assert options(diffs_for({option: value})) == [option], option
+        assert not [d for d in diffs_for({option: value}) if d["updatable"]], option   # a new container

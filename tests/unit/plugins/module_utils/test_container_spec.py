@@ -403,3 +403,35 @@ def test_process_and_namespace_options_bad_input_names_the_option(params, option
     with pytest.raises(SpecError) as exc:
         parse_spec(params)
     assert str(exc.value).startswith(option), exc.value
+
+
+def test_device_port_mac_and_removal_options_parsed():
+    spec = parse_spec({"auto_remove": True, "publish_all_ports": False, "mac_address": " 02-42-AC-11-00-02 ",
+                       "device_cgroup_rules": ["c  1:3 rwm", "b 7:* r", "c 1:3 rwm"],
+                       "device_read_bps": [{"path": "/dev/vda", "rate": "10M"}, {"path": "/dev/loop0", "rate": 5}],
+                       "device_write_iops": [{"path": "/dev/vda", "rate": "300"}]})
+    assert spec == {"auto_remove": True, "publish_all_ports": False, "mac_address": "02:42:ac:11:00:02",
+                    "device_cgroup_rules": ["b 7:* r", "c 1:3 rwm"],
+                    "device_read_bps": ["/dev/loop0:5", "/dev/vda:10485760"],
+                    "device_write_iops": ["/dev/vda:300"]}
+    assert parse_spec({"mac_address": ""}) == {"mac_address": ""}
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"auto_remove": True, "restart_policy": "always"}, "auto_remove:"),
+    ({"mac_address": "02:42:ac:11:00"}, "mac_address:"),
+    ({"mac_address": "02:42:ac:11:00:0g"}, "mac_address:"),
+    ({"mac_address": "02:42:ac:11:00:01", "network_mode": "container:db"}, "mac_address: cannot be set"),
+    ({"device_cgroup_rules": ["x 1:3 rwm"]}, "device_cgroup_rules[0]:"),
+    ({"device_cgroup_rules": ["c 1:3 rwx"]}, "device_cgroup_rules[0]:"),
+    ({"device_read_bps": [{"path": "vda", "rate": "1M"}]}, "device_read_bps[0]:"),
+    ({"device_read_bps": [{"path": "/dev/vda", "rate": "1M"}, {"path": "/dev/vda", "rate": "2M"}]},
+     "device_read_bps[1]: /dev/vda is given twice"),
+    ({"device_write_bps": [{"path": "/dev/vda", "rate": "fast"}]}, "device_write_bps[0]:"),
+    ({"device_read_iops": [{"path": "/dev/vda", "rate": "1.5"}]}, "device_read_iops[0]:"),
+    ({"device_write_iops": [{"path": "/dev/vda", "rate": "-1"}]}, "device_write_iops[0]:"),
+])
+def test_device_port_mac_and_removal_options_bad_input_names_the_option(params, option):
+    with pytest.raises(SpecError) as exc:
+        parse_spec(params)
+    assert str(exc.value).startswith(option), exc.value
