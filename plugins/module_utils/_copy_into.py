@@ -158,7 +158,10 @@ def archive_of(name, data, mode, uid, gid, mtime=None):
 def decide(want, have, force=True):
     """-> (changes, final): what differs between want (parse's) and have (read_entry's, None
     for no file, "symlink" for a link not followed), and the file as it will be
-    (data, mode, uid, gid). changes empty: nothing to write."""
+    (data, mode, uid, gid), None for a symlink left as it is. changes empty: nothing to
+    write (force false: whatever is at dest stays)."""
+    if have is not None and not force:
+        return [], (dict(have) if isinstance(have, dict) else None)
     if have is None or have == "symlink":
         final = dict(data=want["data"], mode=DEFAULT_MODE if want["mode"] is None else want["mode"],
                      uid=want["uid"] or 0, gid=want["gid"] or 0)
@@ -167,8 +170,6 @@ def decide(want, have, force=True):
                  mode=have["mode"] if want["mode"] is None else want["mode"],
                  uid=have["uid"] if want["uid"] is None else want["uid"],
                  gid=have["gid"] if want["gid"] is None else want["gid"])
-    if not force:
-        return [], dict(have)
     changes = []
     if have["data"] != final["data"]:
         changes.append("content")
@@ -296,9 +297,10 @@ def run(module, want, client=None):
     client = client or DockerClient(p)
     path, have = look(module, client, name, want["dest"], p["follow"])
     changes, final = decide(want, have, force=p["force"])
-    result = dict(container=name, dest=path, changes=changes,
-                  checksum=hashlib.sha1(final["data"]).hexdigest(), size=len(final["data"]),
-                  mode="%04o" % final["mode"], owner_id=final["uid"], group_id=final["gid"])
+    result = dict(container=name, dest=path, changes=changes)
+    if final is not None:
+        result.update(checksum=hashlib.sha1(final["data"]).hexdigest(), size=len(final["data"]),
+                      mode="%04o" % final["mode"], owner_id=final["uid"], group_id=final["gid"])
     if not changes:
         if have is not None and not p["force"]:
             result["msg"] = "%s exists in container %s; left as it is (force is false)" % (path, name)

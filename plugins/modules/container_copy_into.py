@@ -71,16 +71,11 @@ options:
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.execution
+  - dockyard.fleet.attributes
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-    details: The content is shown for text files up to 104448 bytes; the mode and owner when they change.
 notes:
+  - The diff shows the content of text files up to 104448 bytes (binary or larger ones are
+    named, not shown), and the mode and owner when they change.
   - A run with nothing to change is one engine call (the file's archive, which the comparison
     needs, as the engine's stat has no owner); writing a new file is four.
   - The file is read whole into memory on both sides; meant for configuration files, not for
@@ -131,7 +126,7 @@ changes:
   sample: [content, mode]
 checksum:
   description: SHA-1 of the file's content as it is after the run (in check mode, would be).
-  returned: success
+  returned: success, but for a symlink left as it is (O(force=false))
   type: str
 size:
   description: Size in bytes of the file after the run.

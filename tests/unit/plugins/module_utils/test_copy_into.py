@@ -94,11 +94,12 @@ HAVE = {"data": b"new", "mode": 0o600, "uid": 5, "gid": 6}
     (dict(WANT, data=b"old", mode=0o644, uid=0), HAVE, True, ["content", "mode", "owner"], (0o644, 0, 6)),
     (dict(WANT, data=b"old", mode=0o644), HAVE, False, [], (0o600, 5, 6)),   # force false: as it is
     (WANT, None, False, ["created"], (DEFAULT_MODE, 0, 0)),
+    (WANT, "symlink", False, [], None),                               # force false: the link stays
 ])
 def test_what_differs(want, have, force, changes, final):
     got, after = decide(want, have, force)
     assert got == changes
-    assert (after["mode"], after["uid"], after["gid"]) == final
+    assert (after and (after["mode"], after["uid"], after["gid"])) == final
 
 
 def test_the_diff_shows_text_and_skips_binary_and_large_content():
