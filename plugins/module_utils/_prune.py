@@ -225,7 +225,8 @@ def predict_volumes(filters, volumes, containers, pruned=(), api_version="1.41")
 # ------------------------------------------------------------------ runs
 def predict(client, plan, api_version):
     """What a real run would remove: the listings, then the rules above, kind after kind."""
-    containers = client.call("containers", all=True)
+    # the containers decide what images and volumes are in use
+    containers = client.call("containers", all=True) if set(plan) - {"networks"} else []
     out = {}
     pruned = predict_containers(plan["containers"], containers) if "containers" in plan else []
     if "containers" in plan:
