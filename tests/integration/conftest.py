@@ -388,3 +388,25 @@ class Figures(dict):
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         with open(self.path, "w") as f:
             json.dump(self, f, indent=1, sort_keys=True)
+
+
+def numbered_tasks(module: str, host: str, *items, check: bool = False) -> str:
+    """A playbook of one task of module per item on host, named t0, t1, ... in order (for
+    results_in_order), errors ignored. An item is the module's options, or (options, other
+    task keywords). check: the whole play in check mode."""
+    body = []
+    for i, item in enumerate(items):
+        args, extra = item if isinstance(item, tuple) else (item, None)
+        task = {"name": "t%d" % i, module: args, "ignore_errors": True, "register": "r%d" % i}
+        task.update(extra or {})
+        body.append(task)
+    play_ = {"hosts": host, "gather_facts": False, "tasks": body}
+    if check:
+        play_["check_mode"] = True
+    return yaml.safe_dump([play_])
+
+
+def results_in_order(res: Result) -> list:
+    """The results of numbered_tasks' tasks in order, each with its status (ok, failed,
+    skipped) as "status" (the record's result has no "failed" key)."""
+    return [dict(r["result"], status=r["status"]) for r in sorted(res.records, key=lambda r: int(r["task"][1:]))]

@@ -13,6 +13,7 @@ import tarfile
 
 import pytest
 import yaml
+from conftest import numbered_tasks, results_in_order
 
 H = "app1"
 V1 = "dockyard/demo:v1"
@@ -64,19 +65,7 @@ def put(api, container, directory, *entries):
 
 
 def tasks(*items, check=False):
-    body = []
-    for i, args in enumerate(items):
-        body.append({"name": "t%d" % i, "dockyard.fleet.container_copy_into": args,
-                     "ignore_errors": True, "register": "r%d" % i})
-    play = {"hosts": H, "gather_facts": False, "tasks": body}
-    if check:
-        play["check_mode"] = True
-    return yaml.safe_dump([play])
-
-
-def results(res):
-    """The tasks' results in order, each with its status (ok, failed, skipped) as "status"."""
-    return [dict(r["result"], status=r["status"]) for r in sorted(res.records, key=lambda r: int(r["task"][1:]))]
+    return numbered_tasks("dockyard.fleet.container_copy_into", H, *items, check=check)
 
 
 def twice(play, playbook, **kw):
@@ -85,14 +74,14 @@ def twice(play, playbook, **kw):
     assert first.rc == 0, first.stdout[-3000:]
     again = play(playbook, **kw)
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
-    assert all(not r["changed"] and r["changes"] == [] for r in results(again))
-    return results(first)
+    assert all(not r["changed"] and r["changes"] == [] for r in results_in_order(again))
+    return results_in_order(first)
 
 
 def test_a_file_is_written_once_and_then_only_when_it_differs(lab, play, api):
     first = {"container": "cp-web", "content": "one\n", "dest": "/www/conf.txt"}
     check = play(tasks(first), check=True, diff=True)
-    (predicted,) = results(check)
+    (predicted,) = results_in_order(check)
     assert predicted["changed"] and predicted["changes"] == ["created"], predicted
     assert in_container(api, "cp-web", "/www/conf.txt") is None   # check mode wrote nothing
     assert "+one" in check.stdout and "mode: 0644" in check.stdout   # the diff shows it
@@ -109,7 +98,7 @@ def test_a_file_is_written_once_and_then_only_when_it_differs(lab, play, api):
             # left out: the file keeps its mode and owner
             (dict(first, content="three\n"), ["content"], (b"three\n", 0o600, 1000, 1001))):
         check = play(tasks(args), check=True, diff=True)
-        (predicted,) = results(check)
+        (predicted,) = results_in_order(check)
         assert predicted["changes"] == changes and predicted["changed"], (args, predicted)
         assert in_container(api, "cp-web", "/www/conf.txt") != expected
         (real,) = twice(play, tasks(args))
@@ -146,18 +135,19 @@ def test_src_from_the_controller_on_the_controller_and_on_the_host(lab, play, ap
     # a binary file's diff is skipped, not printed
     res = play(tasks({"container": "cp-web", "content": base64.b64encode(binary[::-1]).decode(),
                       "content_is_b64": True, "dest": "/www/blob.bin"}), check=True, diff=True)
-    (predicted,) = results(res)
+    (predicted,) = results_in_order(res)
     assert predicted["changes"] == ["content"] and "binary" in res.stdout, res.stdout[-2000:]
 
 
 def test_symlinks_and_force(lab, play, api):
     put(api, "cp-web", "/www", ("target.txt", b"old\n", None), ("link.txt", None, "target.txt"),
-        ("keep.txt", b"theirs\n", None), ("link2.txt", None, "target.txt"))
-    followed, replaced, kept, seeded = twice(play, tasks(
+        ("keep.txt", b"theirs\n", None), ("link2.txt", None, "target.txt"), ("link3.txt", None, "target.txt"))
+    followed, replaced, kept, seeded, link_kept = twice(play, tasks(
         {"container": "cp-web", "content": "new\n", "dest": "/www/link.txt", "follow": True},
         {"container": "cp-web", "content": "own\n", "dest": "/www/link2.txt"},
         {"container": "cp-web", "content": "ours\n", "dest": "/www/keep.txt", "force": False},
         {"container": "cp-web", "content": "seed\n", "dest": "/www/seed.txt", "force": False},
+        {"container": "cp-web", "content": "mine\n", "dest": "/www/link3.txt", "force": False},
     ))
     assert followed["dest"] == "/www/target.txt" and followed["changes"] == ["content"]
     assert in_container(api, "cp-web", "/www/target.txt")[0] == b"new\n"
@@ -167,6 +157,8 @@ def test_symlinks_and_force(lab, play, api):
     assert not kept["changed"] and "force is false" in kept["msg"]
     assert in_container(api, "cp-web", "/www/keep.txt")[0] == b"theirs\n"
     assert seeded["changed"] and in_container(api, "cp-web", "/www/seed.txt")[0] == b"seed\n"
+    # force false leaves whatever is there, a symlink too
+    assert not link_kept["changed"] and in_container(api, "cp-web", "/www/link3.txt") == "symlink"
 
 
 def test_failures_name_the_option_and_write_nothing(lab, play, api):
@@ -183,7 +175,7 @@ def test_failures_name_the_option_and_write_nothing(lab, play, api):
         {"container": "cp-ro", "content": "x", "dest": "/www/x"},
         {"container": "cp-web", "content": "x", "src": "/etc/hostname", "dest": "/www/x"},
     ))
-    out = results(res)
+    out = results_in_order(res)
     assert all(r["status"] == "failed" and not r["changed"] for r in out), out
     gone, nodir, isdir, notdir, relative, mode, nosrc, b64, readonly, both = (r["msg"] for r in out)
     assert gone == "container cp-gone not found (option container)"
@@ -218,7 +210,7 @@ def test_an_ssh_engine_through_the_docker_sdk(lab, play, api, tmp_path):
            "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
     for attempt in ("first", "again"):
         res = play(yaml.safe_dump(play_), env=env)
-        written, missing = results(res)
+        written, missing = results_in_order(res)
         assert written["status"] == "ok" and written["changed"] == (attempt == "first"), written
         assert written["execution"] == "host", written
         assert missing["status"] == "failed" and "directory /nodir does not exist" in missing["msg"], missing

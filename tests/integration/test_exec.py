@@ -4,7 +4,7 @@ exit, a container that does not run, a silent command past command_timeout)."""
 from __future__ import annotations
 
 import pytest
-import yaml
+from conftest import numbered_tasks, results_in_order
 
 H = "app1"
 V1 = "dockyard/demo:v1"
@@ -24,21 +24,7 @@ def running(lab):
 
 
 def tasks(*items, check=False):
-    body = []
-    for i, (args, extra) in enumerate(items):
-        task = {"name": "t%d" % i, "dockyard.fleet.container_exec": args, "ignore_errors": True,
-                "register": "r%d" % i}
-        task.update(extra or {})
-        body.append(task)
-    play = {"hosts": H, "gather_facts": False, "tasks": body}
-    if check:
-        play["check_mode"] = True
-    return yaml.safe_dump([play])
-
-
-def results(res):
-    """The tasks' results in order, each with its status (ok, failed, skipped) as "status"."""
-    return [dict(r["result"], status=r["status"]) for r in sorted(res.records, key=lambda r: int(r["task"][1:]))]
+    return numbered_tasks("dockyard.fleet.container_exec", H, *items, check=check)
 
 
 def test_output_code_environment_user_and_directory(lab, play, running):
@@ -51,7 +37,7 @@ def test_output_code_environment_user_and_directory(lab, play, running):
         ({"container": "ex-web", "command": [BB, "true"], "execution": "host"}, None),
     ))
     assert res.rc == 0, res.stdout[-3000:]
-    plain, env, tty, on_host = results(res)
+    plain, env, tty, on_host = results_in_order(res)
     assert (plain["rc"], plain["stdout_lines"], plain["stderr"]) == (0, ["out", "two"], "err")
     assert plain["changed"] and plain["execution"] == "controller" and plain["invocations"] == 0
     assert plain["container"]["name"] == "ex-web"
@@ -65,11 +51,11 @@ def test_check_mode_runs_nothing_and_a_real_run_does(lab, play, running):
     look = {"container": "ex-web", "command": [BB, "ls", "/tmp"]}
     res = play(tasks((touch, None), (look, {"check_mode": False})), check=True)
     assert res.rc == 0, res.stdout[-3000:]
-    skipped, seen = results(res)
+    skipped, seen = results_in_order(res)
     assert skipped["status"] == "skipped" and not skipped["changed"] and "would run" in skipped["msg"]
     assert "ex-marker" not in seen["stdout_lines"]
     res = play(tasks((touch, None), (look, {"changed_when": False})))
-    ran, seen = results(res)
+    ran, seen = results_in_order(res)
     assert ran["changed"] and "ex-marker" in seen["stdout_lines"] and res.changed == 1
 
 
@@ -81,7 +67,7 @@ def test_failures_name_the_cause_and_run_nothing_else(lab, play, running):
         ({"container": "ex-web", "command": [BB, "sleep", "5"], "command_timeout": 1}, None),
         ({"container": "ex-web", "command": ["/no/such/program"]}, None),
     ))
-    exited, stopped, gone, silent, missing = results(res)
+    exited, stopped, gone, silent, missing = results_in_order(res)
     assert exited["status"] == "failed" and exited["rc"] == 3 and exited["stdout"] == "partial"
     assert exited["msg"] == "the command exited with 3 in container ex-web: broke"
     assert stopped["status"] == "failed" and "(option container)" in stopped["msg"] and "created" in stopped["msg"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import numbered_tasks, results_in_order
 
 H = "app2"
 V1 = "dockyard/demo:v1"
@@ -139,18 +140,15 @@ def test_dangling_false_removes_unused_tagged_images_too(lab, play, fleet):
 
 def test_bad_filters_fail_naming_the_option_and_remove_nothing(lab, play, fleet):
     before = lab.snapshot(H)
-    body = []
-    for i, args in enumerate([
-            {"containers": True, "containers_filters": {"until": "last week"}},
-            {"volumes": True, "volumes_filters": {"all": True}},      # the lab's engines speak API 1.41
-            {"images": True, "images_filters": {"reference": "x"}},
-            {"networks_filters": {"label": "x"}},
-            {}]):
-        body.append({"name": "t%d" % i, "dockyard.fleet.prune": args, "ignore_errors": True, "register": "r%d" % i})
-    res = play(yaml.safe_dump([{"hosts": H, "gather_facts": False, "tasks": body}]))
-    records = sorted(res.records, key=lambda r: r["task"])
-    assert [r["status"] for r in records] == ["failed"] * 5, records
-    out = [r["result"] for r in records]
+    res = play(numbered_tasks(
+        "dockyard.fleet.prune", H,
+        {"containers": True, "containers_filters": {"until": "last week"}},
+        {"volumes": True, "volumes_filters": {"all": True}},      # the lab's engines speak API 1.41
+        {"images": True, "images_filters": {"reference": "x"}},
+        {"networks_filters": {"label": "x"}},
+        {}))
+    out = results_in_order(res)
+    assert [r["status"] for r in out] == ["failed"] * 5, out
     until, all_, reference, without, nothing = (r["msg"] for r in out)
     assert until.startswith("containers_filters: filter 'until'")
     assert all_.startswith("volumes_filters: filter 'all' needs an engine with API 1.42")
