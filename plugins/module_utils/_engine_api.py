@@ -380,16 +380,26 @@ class EngineAPI:
         return [data], path_stat(meta.get(STAT_HEADER))
 
     def archive_stat(self, container, path):
-        """The stat of path in the container (path_stat), without its content (HEAD)."""
+        """The stat of path in the container (path_stat), without its content (HEAD). An
+        answer to HEAD has no body: a 500 (the engine's lstat through a file) is worded as
+        the GET's would be."""
         meta = {}
-        self.request("HEAD", "archive_stat", self._path("/containers/{0}/archive", container),
-                     {"path": path}, raw=True, reply_headers=meta)
+        try:
+            self.request("HEAD", "archive_stat", self._path("/containers/{0}/archive", container),
+                         {"path": path}, raw=True, reply_headers=meta)
+        except EngineAPIError as exc:
+            if exc.status == 500:
+                raise EngineAPIError(500, "cannot stat %s: not a directory on its path" % path,
+                                     "archive_stat") from exc
+            raise
         return path_stat(meta.get(STAT_HEADER))
 
     def put_archive(self, container, path, data):
-        """Extract a tar archive (bytes) into directory path of the container, as the SDK's."""
+        """Extract a tar archive (bytes) into directory path of the container, as the SDK's;
+        a directory is never replaced by a file or the other way round (the engine refuses)."""
         self.request("PUT", "put_archive", self._path("/containers/{0}/archive", container),
-                     {"path": path}, body=data, headers={"Content-Type": "application/x-tar"})
+                     {"path": path, "noOverwriteDirNonDir": "1"}, body=data,
+                     headers={"Content-Type": "application/x-tar"})
         return True
 
     def prune_containers(self, filters=None):
