@@ -20,6 +20,7 @@ from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read im
 
 class ActionModule(ControllerReadAction):
     MODULE = "dockyard.fleet.container_copy_into"
+    _decrypted = None   # the decrypted copy of a vault-encrypted src, removed after the run
     SPEC_RULES = SPEC_RULES
     argument_spec = staticmethod(copy_argument_spec)
     main = staticmethod(copy_main)
@@ -36,8 +37,21 @@ class ActionModule(ControllerReadAction):
             return "src: %s" % exc.message
         if os.path.isdir(found):
             return "src: %s is a directory: give a file" % found
-        args["src"] = found
+        try:   # as ansible.builtin.copy: a vault-encrypted src is written decrypted
+            args["src"] = self._loader.get_real_file(found, decrypt=True)
+        except AnsibleError as exc:
+            return "src: %s" % exc.message
+        if args["src"] != found:
+            self._decrypted = args["src"]
         return None
+
+    def run(self, tmp=None, task_vars=None):
+        self._decrypted = None
+        try:
+            return super().run(tmp, task_vars)
+        finally:
+            if self._decrypted:
+                self._loader.cleanup_tmp_file(self._decrypted)
 
     def host_args(self, args):
         if args.get("src") is None or args.get("content") is not None:

@@ -6,8 +6,9 @@ the module (on the host) and its action plugin (on the controller, against the h
 socket forwarded over SSH).
 
 The decide-what-to-change part (parse, read_entry, decide, diff_of) is pure; run() makes the
-engine calls: a run with nothing to change is one (the file's archive), a first write four
-(the file, the container, its directory, the write).
+engine calls: a run with nothing to change is one (the file's archive); a write adds the
+container's inspect and the engine's info (what would make the write fail or go astray,
+found in check mode too) and the write; a first write also asks whether its directory is one.
 
 Private to dockyard.fleet: no compatibility promise for code outside the collection.
 """
@@ -221,14 +222,16 @@ def diff_of(where, have, final, changes):
 # ------------------------------------------------------------------ engine
 def _dir_state(client, name, path):
     """What path is in the container, following a symlink: "directory", "missing" or "not a
-    directory". The engine answers an lstat through a file (a/file/b) with an error, not 404:
-    with the container known to exist, that is "not a directory"."""
+    directory". The engine answers an lstat through a file (a/file/b) with an error, not 404
+    (the collection's client words it "not a directory"); any other error is raised."""
     probe = path
     for _hop in range(2):
         try:
             stat = client.get("archive_stat", name, probe)
-        except DockerError:
-            return "not a directory"
+        except DockerError as exc:
+            if "not a directory" in str(exc):
+                return "not a directory"
+            raise
         if not stat:
             return "missing"
         kind = kind_of(stat)
@@ -250,30 +253,66 @@ def _fetch(client, name, path):
     return stat or {}, b"".join(chunks)
 
 
+def _under(path, top):
+    top = top.rstrip("/") or "/"
+    return path == top or path.startswith(top + "/") or top == "/"
+
+
+def why_not_writable(info, path, userns_remap):
+    """Why the archive API cannot write path in the container (its inspect), or None: a file
+    that is a mount point (a bind of one file, the engine's network files), a tmpfs (the
+    archive API writes beneath it, where the container does not look), a read-only mount or
+    root filesystem, an engine that remaps user namespaces (the archive API reads owners back
+    as the host's: moby#43698)."""
+    host = info.get("HostConfig") or {}
+    mounts = sorted(info.get("Mounts") or [], key=lambda m: len(m.get("Destination") or ""), reverse=True)
+    tmpfs = list(host.get("Tmpfs") or {}) + [m.get("Destination") for m in mounts if m.get("Type") == "tmpfs"]
+    for top in tmpfs:
+        if top and _under(path, top):
+            return "it is under the tmpfs mount %s, which the engine's archive API does not reach" % top
+    for mount in mounts:
+        if mount.get("Destination") == path:
+            return "it is a mount point (a %s mount of a file): change the file it mounts instead" % mount.get("Type")
+    engine_files = {"/etc/hosts": info.get("HostsPath"), "/etc/hostname": info.get("HostnamePath"),
+                    "/etc/resolv.conf": info.get("ResolvConfPath")}
+    if engine_files.get(path):
+        return "the engine bind-mounts it: set the container's etc_hosts, hostname or dns_* options instead"
+    covering = next((m for m in mounts if _under(path, m.get("Destination") or "")), None)
+    if covering is not None and not covering.get("RW", True):
+        return "it is on the read-only mount %s" % covering.get("Destination")
+    if covering is None and host.get("ReadonlyRootfs"):
+        return "the container's root filesystem is read-only (option read_only)"
+    if userns_remap and host.get("UsernsMode") != "host":
+        return ("the engine remaps user namespaces (userns-remap), and its archive API then reads "
+                "owners back as the host's (moby#43698): not supported")
+    return None
+
+
 def look(module, client, name, dest, follow):
-    """-> (path, have): the file to write (dest, or with follow the target of a symlink at
-    dest) and what is there now (read_entry's, None for nothing, "symlink"). Fails the run,
-    naming the option, for a container or directory that does not exist or a dest that is
-    not a file."""
+    """-> (path, have, inspect): the file to write (dest, or with follow the target of a
+    symlink at dest), what is there now (read_entry's, None for nothing, "symlink"), and the
+    container's inspect when this had to make it (None otherwise). Fails the run, naming the
+    option, for a container or directory that does not exist or a dest that is not a file."""
     path = dest
     for _hop in range(MAX_LINKS):
         stat, archive = _fetch(client, name, path)
         if stat is None:
-            if ContainerEngine(client).inspect(name) is None:
+            info = ContainerEngine(client).inspect(name)
+            if info is None:
                 module.fail_json(msg="container %s not found (option container)" % name)
             parent = posixpath.dirname(path)
             state = _dir_state(client, name, parent)
             if state != "directory":
                 module.fail_json(msg="%s in container %s (option dest%s); nothing was written" % (
                     "directory %s does not exist" % parent if state == "missing" else
-                    "%s is not a directory" % parent, name,
+                    "%s (or a directory on its path) is not a directory" % parent, name,
                     "" if path == dest else ": the target of symlink %s" % dest))
-            return path, None
+            return path, None, info
         kind = kind_of(stat)
         if kind == "symlink":
             target = stat.get("linkTarget") or ""
             if not follow:
-                return path, "symlink"
+                return path, "symlink", None
             if not target.startswith("/"):
                 target = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
             path = target
@@ -285,17 +324,17 @@ def look(module, client, name, dest, follow):
         if have is None:
             module.fail_json(msg="%s is not a regular file in container %s (option dest); nothing "
                                  "was written" % (path, name))
-        return path, have
+        return path, have, None
     module.fail_json(msg="%s: more than %d symlinks to follow in container %s (option follow)"
                          % (dest, MAX_LINKS, name))
-    return None, None
+    return None, None, None
 
 
 def run(module, want, client=None):
     p = module.params
     name = p["container"]
     client = client or DockerClient(p)
-    path, have = look(module, client, name, want["dest"], p["follow"])
+    path, have, info = look(module, client, name, want["dest"], p["follow"])
     changes, final = decide(want, have, force=p["force"])
     result = dict(container=name, dest=path, changes=changes)
     if final is not None:
@@ -306,6 +345,13 @@ def run(module, want, client=None):
             result["msg"] = "%s exists in container %s; left as it is (force is false)" % (path, name)
         module.exit_json(changed=False, **result)
     result["diff"] = diff_of("%s:%s" % (name, path), have, final, changes)
+    # what the engine would refuse, or write where the container does not look: found before
+    # any write, in check mode too (two calls, made only when there is something to write)
+    info = info or ContainerEngine(client).inspect(name) or {}
+    why = why_not_writable(info, path, "name=userns" in (client.call("info").get("SecurityOptions") or []))
+    if why:
+        module.fail_json(msg="cannot write %s in container %s (option dest): %s; nothing was written"
+                             % (path, name, why), container=name, dest=path, changes=changes)
     if not module.check_mode:
         archive = archive_of(posixpath.basename(path), final["data"], final["mode"], final["uid"], final["gid"])
         try:

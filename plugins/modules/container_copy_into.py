@@ -14,7 +14,12 @@ description:
   - O(src) is a file on the controller, found as M(ansible.builtin.copy) finds its C(src) (a
     role's C(files/), then the playbook's directory); or give O(content).
   - The file is replaced, not edited in place; a program that reads it at that moment may
-    find it missing. A file the container's image provides is still the image's after the
+    find it missing, and a write cut short (the connection lost) can leave it partly written.
+  - A file the archive API cannot write as the container sees it fails the task before any
+    write, in check mode too, naming why, such as a file that is a mount point (a bind of one file,
+    the engine's C(/etc/hosts), C(/etc/hostname), C(/etc/resolv.conf)), a path under a tmpfs
+    mount (the engine writes beneath it), a read-only mount or root filesystem, or an engine
+    that remaps user namespaces (its archive API reads owners back as the host's). A file the container's image provides is still the image's after the
     container is recreated; for configuration that must survive that, mount a volume or a
     bind mount (M(dockyard.fleet.container) O(dockyard.fleet.container#module:volumes)).
 options:
@@ -32,7 +37,7 @@ options:
   src:
     description:
       - File on the controller whose content is written. A relative path is looked up as
-        M(ansible.builtin.copy) looks up its C(src).
+        M(ansible.builtin.copy) looks up its C(src); a vault-encrypted file is written decrypted.
       - Exactly one of O(src) and O(content).
     type: path
   content:
@@ -77,7 +82,9 @@ notes:
   - The diff shows the content of text files up to 104448 bytes (binary or larger ones are
     named, not shown), and the mode and owner when they change.
   - A run with nothing to change is one engine call (the file's archive, which the comparison
-    needs, as the engine's stat has no owner); writing a new file is four.
+    needs, as the engine's stat has no owner). A write adds three (the container's inspect and
+    the engine's info, for what would make it fail, and the write), a new file one more (its
+    directory); a symlink followed or in the directory's path adds one each.
   - The file is read whole into memory on both sides; meant for configuration files, not for
     large data.
 author: dockyard.fleet contributors (!UNKNOWN)
@@ -130,20 +137,20 @@ checksum:
   type: str
 size:
   description: Size in bytes of the file after the run.
-  returned: success
+  returned: success, but for a symlink left as it is (O(force=false))
   type: int
 mode:
   description: The file's permissions after the run, in octal.
-  returned: success
+  returned: success, but for a symlink left as it is (O(force=false))
   type: str
   sample: "0644"
 owner_id:
   description: The file's numeric owner after the run.
-  returned: success
+  returned: success, but for a symlink left as it is (O(force=false))
   type: int
 group_id:
   description: The file's numeric group after the run.
-  returned: success
+  returned: success, but for a symlink left as it is (O(force=false))
   type: int
 execution:
   description: Where the run happened, V(controller) or V(host) (see O(execution)).

@@ -9,11 +9,13 @@ import hashlib
 import io
 import os
 import shutil
+import subprocess
 import tarfile
+import tempfile
 
 import pytest
 import yaml
-from conftest import numbered_tasks, results_in_order
+from conftest import REPO, numbered_tasks, results_in_order
 
 H = "app1"
 V1 = "dockyard/demo:v1"
@@ -29,8 +31,15 @@ def api(lab):
     api.create_container(V1, name="cp-stopped")   # created, never started
     api.create_container(V1, name="cp-ro", host_config=api.create_host_config(read_only=True))
     api.start("cp-ro")
+    # a tmpfs and a bind of one file (the lab's engines share this machine's filesystem)
+    bound = tempfile.NamedTemporaryFile(prefix="dyk-cp-bound-", delete=False)
+    bound.close()
+    api.create_container(V1, name="cp-mounts", host_config=api.create_host_config(
+        tmpfs={"/www/t": ""}, binds={bound.name: {"bind": "/www/bound.txt", "mode": "rw"}}))
+    api.start("cp-mounts")
     yield api
     lab.clean(H, "cp-")
+    os.unlink(bound.name)
 
 
 def in_container(api, container, path):
@@ -174,20 +183,32 @@ def test_failures_name_the_option_and_write_nothing(lab, play, api):
         {"container": "cp-web", "content": "%%%", "content_is_b64": True, "dest": "/www/x"},
         {"container": "cp-ro", "content": "x", "dest": "/www/x"},
         {"container": "cp-web", "content": "x", "src": "/etc/hostname", "dest": "/www/x"},
+        {"container": "cp-mounts", "content": "x", "dest": "/www/t/x"},
+        {"container": "cp-mounts", "content": "x", "dest": "/www/bound.txt"},
+        {"container": "cp-web", "content": "x", "dest": "/etc/hosts"},
     ))
     out = results_in_order(res)
     assert all(r["status"] == "failed" and not r["changed"] for r in out), out
-    gone, nodir, isdir, notdir, relative, mode, nosrc, b64, readonly, both = (r["msg"] for r in out)
+    gone, nodir, isdir, notdir, relative, mode, nosrc, b64, readonly, both, tmpfs, bound, hosts = (
+        r["msg"] for r in out)
     assert gone == "container cp-gone not found (option container)"
     assert "directory /nodir does not exist" in nodir and "(option dest" in nodir
     assert "/www is a directory" in isdir and "(option dest)" in isdir
-    assert "/www/index.html is not a directory" in notdir, notdir
+    assert "/www/index.html (or a directory on its path) is not a directory" in notdir, notdir
     assert relative.startswith("dest: must be an absolute path")
     assert mode.startswith("mode: must be an octal number")
     assert nosrc.startswith("src: ") and "no-such-file" in nosrc
     assert b64.startswith("content: is not valid base64")
     assert "read-only" in readonly and "/www/x" in readonly, readonly
     assert "mutually exclusive" in both and "src" in both
+    # what the archive API would write where the container does not look, or cannot write
+    assert "tmpfs mount /www/t" in tmpfs and "(option dest)" in tmpfs, tmpfs
+    assert "mount point" in bound and "(option dest)" in bound, bound
+    assert "bind-mounts it" in hosts, hosts
+    # check mode says so too
+    checked = results_in_order(play(tasks({"container": "cp-mounts", "content": "x", "dest": "/www/t/y"},
+                                          check=True)))
+    assert checked[0]["status"] == "failed" and "tmpfs" in checked[0]["msg"]
     assert lab.ssh(H, "docker exec cp-web /bin/busybox ls -R /www").stdout == before
 
 
@@ -215,3 +236,23 @@ def test_an_ssh_engine_through_the_docker_sdk(lab, play, api, tmp_path):
         assert written["execution"] == "host", written
         assert missing["status"] == "failed" and "directory /nodir does not exist" in missing["msg"], missing
     assert in_container(api, "cp-web", "/www/ssh.txt") == (b"over ssh\n", 0o644, 7, 0)
+
+
+def test_a_vault_encrypted_src_is_written_decrypted(lab, play, api, tmp_path):
+    """As ansible.builtin.copy: the file in the container is the plain text, on the controller
+    (the run there) and on the host (src sent as content)."""
+    secret = tmp_path / "secret.ini"
+    secret.write_text("password = hunter2\n")
+    password = tmp_path / "vault-pass"
+    password.write_text("bench-vault-pass\n")
+    subprocess.run([os.path.join(REPO, ".venv", "bin", "ansible-vault"), "encrypt", "--vault-password-file",
+                    str(password), str(secret)], check=True, capture_output=True)
+    assert secret.read_text().startswith("$ANSIBLE_VAULT")
+    playbook = tasks({"container": "cp-web", "src": str(secret), "dest": "/www/secret.ini"},
+                     {"container": "cp-web", "src": str(secret), "dest": "/www/secret-host.ini", "execution": "host"})
+    first = play(playbook, args=["--vault-password-file", str(password)])
+    assert first.rc == 0 and first.changed == 2, first.stdout[-3000:]
+    for dest in ("/www/secret.ini", "/www/secret-host.ini"):
+        assert in_container(api, "cp-web", dest)[0] == b"password = hunter2\n"
+    again = play(playbook, args=["--vault-password-file", str(password)])
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]

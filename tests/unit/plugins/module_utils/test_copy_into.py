@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import SpecError
 from ansible_collections.dockyard.fleet.plugins.module_utils._copy_into import (
     DEFAULT_MODE, GO_DIR, GO_SYMLINK, MAX_DIFF, archive_of, copy_argument_spec, copy_main, decide,
-    diff_of, kind_of, parse, parse_mode, read_entry)
+    diff_of, kind_of, parse, parse_mode, read_entry, why_not_writable)
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.controller_run import run_main
 
@@ -120,9 +120,14 @@ class Engine:
     """One container, web, whose filesystem is files: {path: (data, mode, uid, gid)}, dirs
     and links {path: target}; logs every call."""
 
-    def __init__(self, files=None, dirs=("/", "/etc"), links=None, read_only=False):
+    def __init__(self, files=None, dirs=("/", "/etc"), links=None, read_only=False, refuse=None,
+                 inspect=None, userns=False):
         self.files = dict(files or {})
         self.dirs, self.links, self.read_only = set(dirs), dict(links or {}), read_only
+        self.refuse = refuse   # put_archive's answer, for an engine that refuses the write
+        self.inspect = dict({"Id": "c" * 64, "Name": "/web", "HostConfig": {"ReadonlyRootfs": read_only}},
+                            **(inspect or {}))
+        self.userns = userns
         self.log = []
 
     def _stat(self, path):
@@ -143,6 +148,8 @@ class Engine:
 
     def call(self, method, *args):
         self.log.append((method,) + args)
+        if method == "info":
+            return {"SecurityOptions": ["name=seccomp,profile=default"] + (["name=userns"] if self.userns else [])}
         name, path = args[0], args[1]
         if name != "web":
             raise DockerError("Docker engine: No such container: %s" % name, not_found=True)
@@ -155,8 +162,8 @@ class Engine:
         if method == "archive_stat":
             return self._stat(path)
         if method == "put_archive":
-            if self.read_only:
-                raise DockerError("Docker engine refused put_archive: container rootfs is marked read-only")
+            if self.refuse:
+                raise DockerError("Docker engine refused put_archive: " + self.refuse)
             entry = read_entry(args[2])
             with tarfile.open(fileobj=io.BytesIO(args[2])) as tar:
                 (member,) = tar.getmembers()
@@ -167,7 +174,7 @@ class Engine:
     def get(self, method, *args):
         if method == "inspect_container":
             self.log.append((method,) + args)
-            return {"Id": "c" * 64, "Name": "/web"} if args[0] == "web" else None
+            return self.inspect if args[0] == "web" else None
         try:
             return self.call(method, *args)
         except DockerError as exc:
@@ -196,7 +203,12 @@ def test_a_new_file_is_looked_for_checked_and_written_and_check_mode_writes_noth
     real = run(engine)
     assert engine.files == {"/etc/app.conf": (b"hello\n", 0o644, 0, 0)}
     assert {k: v for k, v in real.items() if k != "diff"} == {k: v for k, v in predicted.items() if k != "diff"}
-    assert [c[0] for c in engine.log[-4:]] == ["get_archive", "inspect_container", "archive_stat", "put_archive"]
+    assert [c[0] for c in engine.log[-5:]] == ["get_archive", "inspect_container", "archive_stat", "info",
+                                               "put_archive"]
+    # a change: the file, then what could make the write fail, then the write
+    engine.log.clear()
+    run(engine, content="changed\n")
+    assert [c[0] for c in engine.log] == ["get_archive", "inspect_container", "info", "put_archive"]
     assert engine.log[-1][1:3] == ("web", "/etc")
 
 
@@ -213,16 +225,47 @@ def test_a_symlink_is_followed_only_when_asked():
 @pytest.mark.parametrize("engine_kw,kw,msg", [
     ({}, {"container": "gone"}, "container gone not found (option container)"),
     ({}, {"dest": "/nodir/x"}, "directory /nodir does not exist in container web (option dest)"),
-    ({"files": {"/etc/f": (b"", 0o644, 0, 0)}}, {"dest": "/etc/f/x"}, "/etc/f is not a directory"),
+    ({"files": {"/etc/f": (b"", 0o644, 0, 0)}}, {"dest": "/etc/f/x"}, "/etc/f (or a directory on its path) is not"),
     ({"links": {"/etc/l": "/etc/f"}, "files": {"/etc/f": (b"", 0o644, 0, 0)}}, {"dest": "/etc/l/x"},
-     "/etc/l is not a directory"),
+     "/etc/l (or a directory on its path) is not"),
     ({"dirs": ("/", "/etc", "/etc/app.conf")}, {}, "/etc/app.conf is a directory in container web (option dest)"),
-    ({"read_only": True}, {}, "writing /etc/app.conf in container web: Docker engine refused put_archive: "
-                              "container rootfs is marked read-only"),
+    ({"read_only": True}, {}, "cannot write /etc/app.conf in container web (option dest): the container's "
+                              "root filesystem is read-only"),
+    ({"refuse": "no space left on device"}, {}, "writing /etc/app.conf in container web: Docker engine refused "
+                                                "put_archive: no space left on device"),
+    ({"userns": True}, {}, "remaps user namespaces"),
 ])
-def test_failures_name_the_cause_and_write_nothing(engine_kw, kw, msg):
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_failures_name_the_cause_and_write_nothing(engine_kw, kw, msg, check_mode):
     engine = Engine(**engine_kw)
     before = dict(engine.files)
-    result = run(engine, **kw)
+    result = run(engine, check_mode=check_mode, **kw)
+    if check_mode and "refused put_archive" in msg:
+        assert result["changed"] and not result.get("failed")   # only the write itself tells
+        return
     assert result["failed"] and msg in result["msg"], result
     assert engine.files == before
+
+
+MOUNTS = [{"Type": "bind", "Destination": "/etc/app.conf", "RW": True},
+          {"Type": "volume", "Destination": "/data", "RW": True},
+          {"Type": "bind", "Destination": "/ro", "RW": False},
+          {"Type": "tmpfs", "Destination": "/run/t", "RW": True}]
+
+
+@pytest.mark.parametrize("path,host,why", [
+    ("/etc/app.conf", {}, "mount point"),
+    ("/data/x", {"ReadonlyRootfs": True}, None),                 # a volume on a read-only root
+    ("/etc/x", {"ReadonlyRootfs": True}, "root filesystem is read-only"),
+    ("/ro/x", {}, "read-only mount /ro"),
+    ("/run/t/x", {}, "tmpfs mount /run/t"),
+    ("/scratch/a", {"Tmpfs": {"/scratch": "size=1m"}}, "tmpfs mount /scratch"),
+    ("/etc/hosts", {}, "bind-mounts it"),
+    ("/etc/app2.conf", {}, None),
+])
+def test_what_the_archive_api_cannot_write(path, host, why):
+    info = {"HostConfig": host, "Mounts": MOUNTS, "HostsPath": "/var/lib/docker/containers/c/hosts"}
+    got = why_not_writable(info, path, userns_remap=False)
+    assert (got is None) if why is None else (why in got), got
+    assert "user namespaces" in why_not_writable({"HostConfig": {}}, "/x", userns_remap=True)
+    assert why_not_writable({"HostConfig": {"UsernsMode": "host"}}, "/x", userns_remap=True) is None
