@@ -177,3 +177,16 @@ def test_the_prune_playbook(lab, play, fleet):
     assert {"pr-vol-free", "pr-vol-freed"} <= {v["Name"] for v in api.volumes()["Volumes"]}
     again = play("playbooks/prune.yml", extra_vars=anyage)
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+
+def test_several_label_not_filters_leave_out_only_what_matches_them_all(lab, play, fleet):
+    """The engine's rule, not the obvious one: label! with two entries keeps only the objects
+    that carry both (moby's matchLabels); check mode predicts that, and the engine does it."""
+    api = lab.docker(H).api
+    api.create_network("pr-net-a", labels=dict(MINE, **{"pr.a": "1"}))
+    api.create_network("pr-net-ab", labels=dict(MINE, **{"pr.a": "1", "pr.b": "1"}))
+    options = dict(networks=True, networks_filters={"label": LABEL, "label!": ["pr.a", "pr.b"]})
+    predicted = one(play(prune_play(check=True, **options)))
+    real = one(play(prune_play(**options)))
+    assert removed(predicted) == removed(real) == {"networks": ["pr-net-a", "pr-net-free", "pr-net-stopped"]}
+    assert "pr-net-ab" in {n["Name"] for n in api.networks()}
