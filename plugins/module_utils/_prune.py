@@ -142,10 +142,6 @@ def predict_containers(filters, containers):
             and _before(filters, c.get("Created")) and labels_match(filters, c.get("Labels"))]
 
 
-def _untagged(image):
-    return not [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
-
-
 def predict_images(filters, images, containers, pruned=()):
     """(IDs, references untagged) of the images the engine's prune removes: top-level images
     (the listing) no remaining container uses, untagged ones only unless dangling is false,
@@ -203,10 +199,7 @@ def _version_tuple(version):
 
 
 def api_at_least(version, wanted):
-    try:
-        return tuple(int(x) for x in str(version).split(".")[:2]) >= wanted
-    except ValueError:
-        return False
+    return _version_tuple(version) >= wanted
 
 
 def predict_volumes(filters, volumes, containers, pruned=(), api_version="1.41"):
