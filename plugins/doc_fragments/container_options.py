@@ -385,6 +385,20 @@ options:
         may be written out too).
     type: list
     elements: str
+  memory_swappiness:
+    description:
+      - How readily the kernel swaps the container's memory out, C(0) (only when it must) to
+        C(100) (C(docker run --memory-swappiness)). Left out, the kernel's own.
+      - A cgroup v2 engine drops it (cgroup v2 has none per container); the module then warns
+        and does not compare it, instead of changing the container on every run.
+    type: int
+  oom_kill_disable:
+    description:
+      - Keep the kernel's OOM killer away from the container's processes. Set it together
+        with O(memory) (without a limit the host itself may run out of memory).
+      - An engine without the kernel's support (cgroup v2) drops it; the module then warns and
+        does not compare it.
+    type: bool
   comparisons:
     description:
       - Per option comparison mode, C(strict), C(ignore) or C(allow_more_present).

@@ -44,7 +44,7 @@ DEFAULT_COMPARISONS = {
     "cpuset_mems": "strict", "volumes_from": "strict", "auto_remove": "strict",
     "publish_all_ports": "strict", "mac_address": "strict", "device_cgroup_rules": "strict",
     "device_read_bps": "strict", "device_write_bps": "strict", "device_read_iops": "strict",
-    "device_write_iops": "strict",
+    "device_write_iops": "strict", "memory_swappiness": "strict", "oom_kill_disable": "strict",
 }
 # What the engine's update API changes on a live container.
 # Applied to the existing container, no recreate: `docker update` for the restart policy and
@@ -57,6 +57,43 @@ UPDATABLE = ("restart_policy", "restart_retries", "memory", "cpus", "networks",
 # default (no limit, no reservation, the default weight, every CPU) needs a new container.
 # (cpus 0 is sent as quota -1 and pids_limit 0 as -1, which the engine does apply.)
 NOT_UNSET_IN_PLACE = ("memory", "memory_reservation", "cpu_shares", "cpuset_cpus", "cpuset_mems")
+
+
+# Options an engine without the kernel's support for them takes and drops (moby's
+# verifyContainerResources: a warning, and the value reset, so that the container never has
+# what the task asks): option -> the /info field that says the engine has the support.
+# memory_swappiness has none: a cgroup v2 engine, or one without the memory cgroup, drops it.
+DISCARDABLE = {"memory": "MemoryLimit", "memory_swap": "SwapLimit",
+               "memory_reservation": "MemoryLimit", "oom_kill_disable": "OomKillDisable",
+               "pids_limit": "PidsLimit", "cpu_shares": "CPUShares", "cpuset_cpus": "CPUSet",
+               "cpuset_mems": "CPUSet", "memory_swappiness": None}
+
+
+def engine_discards(info):
+    """The engine's /info -> {option: why} for the options of DISCARDABLE it drops. A field
+    an engine does not report counts as support."""
+    out = {}
+    for option, field in DISCARDABLE.items():
+        if field is None:
+            if str(info.get("CgroupVersion") or "1") == "2":
+                out[option] = "cgroup v2 has no per-container swappiness"
+            elif info.get("MemoryLimit") is False:
+                out[option] = "the engine reports no memory cgroup (MemoryLimit false)"
+        elif info.get(field) is False:
+            out[option] = "the engine reports no kernel support (%s false)" % field
+    return out
+
+
+def drop_discarded(diffs, discards):
+    """Differences -> (kept, dropped): a difference in an option the engine drops is no
+    difference (a new container would not have it either: it would only change on every run).
+    discards: a callable returning engine_discards(), asked only when such a difference is
+    there (an /info call)."""
+    if not any(d["option"] in DISCARDABLE for d in diffs):
+        return diffs, {}
+    gone = discards()
+    dropped = {d["option"]: gone[d["option"]] for d in diffs if d["option"] in gone}
+    return [d for d in diffs if d["option"] not in dropped], dropped
 
 
 def updatable(option, after):
@@ -92,6 +129,11 @@ def _cpus(host):
     if host.get("CpuQuota") and host.get("CpuPeriod"):
         return round(host["CpuQuota"] / float(host["CpuPeriod"]), 3)
     return 0.0
+
+
+def _swappiness(value):
+    """MemorySwappiness: null (or -1, from older clients) is the kernel's own, None here."""
+    return value if value is not None and value >= 0 else None
 
 
 def _etc_hosts(entries):
@@ -205,6 +247,8 @@ def actual_from_inspect(inspect):
         "publish_all_ports": bool(host.get("PublishAllPorts")),
         "mac_address": (cfg.get("MacAddress") or "").lower(),
         "device_cgroup_rules": sorted(set(host.get("DeviceCgroupRules") or [])),
+        "memory_swappiness": _swappiness(host.get("MemorySwappiness")),
+        "oom_kill_disable": bool(host.get("OomKillDisable")),
         **{key: sorted("%s:%d" % (d.get("Path"), d.get("Rate") or 0) for d in host.get(api_key) or [])
            for key, api_key in THROTTLE_KEYS.items()},
     }

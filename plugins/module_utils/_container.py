@@ -15,7 +15,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    SET_ASIDE, ContainerEngine, WaitError, apply, decide, describe, resolve_image, start_probes, summary)
+    SET_ASIDE, ContainerEngine, WaitError, apply, describe, resolve_image, start_probes, summary)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import entry_name
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
 
@@ -60,7 +60,7 @@ def recover(engine, name, back, left):
 def run(module, spec, comparisons, client=None):
     p = module.params
     name, state = p["name"], p["state"]
-    engine = ContainerEngine(client or DockerClient(p))
+    engine = ContainerEngine(client or DockerClient(p), warn=module.warn)
     spec = engine.resolve_refs(spec)
     current = engine.inspect(name)
     # a recreate that a killed run left half done: its old container, renamed aside. Looked
@@ -82,8 +82,8 @@ def run(module, spec, comparisons, client=None):
                 actions.append("pulled image")
             check_image_healthcheck(spec, image_info, pulled=pulled)
     current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
-    decision = decide(name, spec, state, current, image_info, comparisons, p["recreate"],
-                      p["restart"], current_image)
+    decision = engine.decide(name, spec, state, current, image_info, comparisons, p["recreate"],
+                             p["restart"], current_image)
     if "create" in decision["steps"] and "image" not in spec and current is not None:
         spec = dict(spec, image=current["Image"])
     if decision["steps"] and not listed:

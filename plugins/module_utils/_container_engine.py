@@ -20,7 +20,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     THROTTLE_KEYS, image_repo_tag, looks_like_image_id, pull_would_change)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
-    actual_from_inspect, compare, plan)
+    actual_from_inspect, compare, drop_discarded, engine_discards, plan)
 
 
 class WaitError(Exception):
@@ -55,9 +55,43 @@ def set_aside(container_name, name_pattern):
 
 
 class ContainerEngine:
-    def __init__(self, client):
+    def __init__(self, client, warn=None):
         self.client = client
         self._images = {}
+        self._discards = None
+        self._warn = warn
+        self._warned = set()
+
+    def warn(self, text):
+        """A warning for the task's result (module.warn), each text once."""
+        if self._warn is not None and text not in self._warned:
+            self._warned.add(text)
+            self._warn(text)
+
+    def engine_warnings(self, result, what):
+        """The warnings the engine answered a create or an update with (such as an option
+        it dropped for want of the kernel's support), passed on as the CLI prints them."""
+        for text in (result or {}).get("Warnings") or []:
+            if text:
+                self.warn("Docker engine, %s: %s" % (what, text.strip()))
+
+    def discards(self):
+        """engine_discards() of this engine: one /info call, the first time it is asked."""
+        if self._discards is None:
+            self._discards = engine_discards(self.client.call("info") or {})
+        return self._discards
+
+    def decide(self, name, spec, state, current, image_info, comparisons=None, recreate=False,
+               restart=False, current_image=None):
+        """decide() with the differences in options this engine drops left out, each said in
+        a warning (an engine without the kernel's support would otherwise change the
+        container on every run to the same result)."""
+        d = decide(name, spec, state, current, image_info, comparisons, recreate, restart,
+                   current_image, discards=self.discards)
+        for option, why in sorted(d["dropped"].items()):
+            self.warn("option %s is not compared: this engine drops it (%s), so no container "
+                      "it runs has it" % (option, why))
+        return d
 
     # ------------------------------------------------------------ reading
     def inspect(self, name_or_id):
@@ -132,6 +166,7 @@ class ContainerEngine:
         """Create a container from a canonical spec; returns its ID."""
         result = self.client.call("create_container_from_config",
                                   create_config(spec, image_ref, extra_labels), name)
+        self.engine_warnings(result, "creating " + name)
         cid = result["Id"]
         nets = spec.get("networks") or []
         mode = spec.get("network_mode") or (nets[0]["name"] if nets else None)
@@ -292,7 +327,8 @@ class ContainerEngine:
         if "pids_limit" in spec:   # 0 (no limit) is sent as -1, which the engine applies
             kwargs["pids_limit"] = spec["pids_limit"] or -1
         if kwargs:
-            self.client.call("update_container", cid, **kwargs)
+            self.engine_warnings(self.client.call("update_container", cid, **kwargs),
+                                 "updating " + cid[:12])
 
     # ------------------------------------------------------------ waiting
     def probe(self, cid, test):
@@ -434,6 +470,10 @@ def create_config(spec, image_ref, extra_labels=None):
         host["Memory"] = spec["memory"]
     if spec.get("memory_swap"):
         host["MemorySwap"] = spec["memory_swap"]
+    if spec.get("memory_swappiness") is not None:   # 0 is a value (swap only when it must)
+        host["MemorySwappiness"] = spec["memory_swappiness"]
+    if spec.get("oom_kill_disable"):
+        host["OomKillDisable"] = True
     if spec.get("cpus"):
         host["CpuPeriod"] = 100000
         host["CpuQuota"] = int(round(spec["cpus"] * 100000))
@@ -565,23 +605,27 @@ def resolve_image(engine, image, pull, check_mode):
 
 
 def decide(name, spec, state, current, image_info, comparisons=None, recreate=False,
-           restart=False, current_image=None):
-    """Pure: what to do with one container. Returns {name, current, diffs, steps}.
+           restart=False, current_image=None, discards=None):
+    """Pure: what to do with one container. Returns {name, current, diffs, steps, dropped}.
 
     image_info: the desired image's inspect (None if not on the host); current_image:
     the inspect of the image the container runs, whose defaults (ENV, labels...) are
     what the container got without being asked, so never drift.
+    discards: a callable giving the options the engine drops (engine_discards()), asked only
+    when one of them differs; their differences are left out and listed in dropped.
     """
-    diffs = []
+    diffs, dropped = [], {}
     running = False
     if current is not None and state != "absent":
         running = bool((current.get("State") or {}).get("Running"))
         diffs = compare(spec, actual_from_inspect(current), current_image or image_info,
                         comparisons, image_info["Id"] if image_info else None)
+        if discards is not None:
+            diffs, dropped = drop_discarded(diffs, discards)
         # the engine starts, stops or updates nothing marked for removal: made anew
         recreate = recreate or unusable(current)
     steps = plan(state, current is not None, running, diffs, recreate, restart)
-    return {"name": name, "current": current, "diffs": diffs, "steps": steps}
+    return {"name": name, "current": current, "diffs": diffs, "steps": steps, "dropped": dropped}
 
 
 def removal_in_progress(exc):

@@ -114,6 +114,8 @@ CONTAINER_ARGS = dict(
     device_write_bps=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
     device_read_iops=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
     device_write_iops=dict(type="list", elements="dict", options=THROTTLE_OPTIONS),
+    memory_swappiness=dict(type="int"),
+    oom_kill_disable=dict(type="bool"),
     comparisons=dict(type="dict"),
     recreate=dict(type="bool", default=False),
     restart=dict(type="bool", default=False),
@@ -132,7 +134,7 @@ COMPARED = ("image", "command", "entrypoint", "env", "labels", "published_ports"
             "exposed_ports", "dns_search_domains", "dns_opts", "pid_mode", "ipc_mode", "uts",
             "userns_mode", "cgroupns_mode", "cgroup_parent", "runtime", "oom_score_adj",
             "cpuset_mems", "volumes_from", "auto_remove", "publish_all_ports", "mac_address",
-            "device_cgroup_rules") + THROTTLES
+            "device_cgroup_rules", "memory_swappiness", "oom_kill_disable") + THROTTLES
 
 # Namespace modes: the values each takes ("" is the container's own, the engine's default;
 # ipc_mode's default is the engine's default-ipc-mode, private or shareable)
@@ -803,6 +805,12 @@ def _parse_devices_and_more(p, spec):
     for key in THROTTLES:
         if p.get(key) is not None:
             spec[key] = parse_throttles(p[key], key)
+    if p.get("memory_swappiness") is not None:
+        if not 0 <= p["memory_swappiness"] <= 100:
+            raise SpecError("memory_swappiness", "must be 0 to 100, got %s" % p["memory_swappiness"])
+        spec["memory_swappiness"] = p["memory_swappiness"]
+    if p.get("oom_kill_disable") is not None:
+        spec["oom_kill_disable"] = bool(p["oom_kill_disable"])
 
 
 def parse_throttles(entries, option):

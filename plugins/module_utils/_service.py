@@ -16,7 +16,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec imp
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec,
     timings_without_test)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    SET_ASIDE, ContainerEngine, WaitError, apply, apply_each, decide, describe, resolve_image, set_aside,
+    SET_ASIDE, ContainerEngine, WaitError, apply, apply_each, describe, resolve_image, set_aside,
     start_probes)
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
@@ -32,7 +32,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
 def run(module, spec, comparisons, client=None, files=LocalRelease):
     p = module.params
     name, state = p["name"], p["state"]
-    engine = ContainerEngine(client or DockerClient(p))
+    engine = ContainerEngine(client or DockerClient(p), warn=module.warn)
     spec = engine.resolve_refs(spec)
     existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
     try:
@@ -63,8 +63,8 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         rspec = replica_spec(spec, name, slot["index"], slot["host_port"], p["container_port"])
         # engine.image() caches by reference: replicas on one image cost one inspect
         current_image = engine.image(current["Image"]) if current and state != "absent" else None
-        d = decide(slot["name"], rspec, state, current, image_info, comparisons,
-                   p["recreate"], p["restart"], current_image)
+        d = engine.decide(slot["name"], rspec, state, current, image_info, comparisons,
+                          p["recreate"], p["restart"], current_image)
         decisions.append((slot, rspec, d))
     # the replicas a killed run left set aside in the middle of a recreate (also with only:
     # those of the replicas converged), removed with the strays
@@ -244,7 +244,7 @@ def run_roll(module, spec, comparisons, client=None):
     p, r = module.params, module.params["roll"]
     name = p["name"]
     indexes = p["only"] or list(range(1, p["replicas"] + 1))
-    engine = ContainerEngine(client or DockerClient(p))
+    engine = ContainerEngine(client or DockerClient(p), warn=module.warn)
     spec = engine.resolve_refs(spec)
     existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
     layout = plan_replicas(name, p["replicas"], existing, "started", p["port_base"], p["ports"],
@@ -267,8 +267,8 @@ def run_roll(module, spec, comparisons, client=None):
         slot = slots[i]
         current = engine.inspect(slot["name"])
         current_image = engine.image(current["Image"]) if current else None
-        d = decide(slot["name"], rspec, "started", current, info, comparisons,
-                   p["recreate"], restart, current_image)
+        d = engine.decide(slot["name"], rspec, "started", current, info, comparisons,
+                          p["recreate"], restart, current_image)
         cid = apply(engine, d, rspec, rspec["image"])
         if p["wait"] != "none":  # polled as often as the load balancers (roll.interval)
             probed.update(engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
@@ -319,10 +319,10 @@ def run_roll(module, spec, comparisons, client=None):
     todo = []
     for i in indexes:
         current = engine.inspect(slots[i]["name"])
-        d = decide(slots[i]["name"], replica_spec(spec, name, i, slots[i]["host_port"],
-                                                  p["container_port"]),
-                   "started", current, image_info, comparisons, p["recreate"], p["restart"],
-                   engine.image(current["Image"]) if current else None)
+        d = engine.decide(slots[i]["name"], replica_spec(spec, name, i, slots[i]["host_port"],
+                                                         p["container_port"]),
+                          "started", current, image_info, comparisons, p["recreate"], p["restart"],
+                          engine.image(current["Image"]) if current else None)
         if d["steps"]:
             todo.append(i)
     if todo and rollback is not None and timings_without_test(spec):

@@ -324,6 +324,9 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         ({"device_write_bps": [{"path": "/dev/vda", "rate": "fast"}]}, ["device_write_bps"]),
         ({"device_read_iops": [{"path": "/dev/vda", "rate": "1.5"}]}, ["device_read_iops"]),
         ({"device_write_iops": [{"path": "/dev/vda"}]}, ["rate"]),
+        ({"memory_swappiness": 101}, ["memory_swappiness"]),
+        ({"memory_swappiness": -1}, ["memory_swappiness"]),
+        ({"oom_kill_disable": "sometimes"}, ["oom_kill_disable"]),
     ]
     if not is_service:
         conflicts += [({"mac_address": "02:42:zz:00:00:01"}, ["mac_address"]),

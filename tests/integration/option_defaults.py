@@ -22,6 +22,7 @@ DEFAULTS = [
     ("oom_score_adj", "0"), ("cpuset_mems", '""'), ("volumes_from", "[]"),
     ("publish_all_ports", "false"), ("device_cgroup_rules", "[]"), ("device_read_bps", "[]"),
     ("device_write_bps", "[]"), ("device_read_iops", "[]"), ("device_write_iops", "[]"),
+    ("oom_kill_disable", "false"),
     # the lab's engines' defaults (Docker 20.10 on cgroup v1): another engine may differ
     ("ipc_mode", "private"), ("cgroupns_mode", "host"), ("runtime", "runc"),
 ]
@@ -105,6 +106,10 @@ def transitions(ncpu, device=None):
         one("publish_all_ports", False, True, False),
         one("device_cgroup_rules", ["c 1:3 rwm"], ["c 1:3 rwm", "b 7:* r"], []),
         one("auto_remove", False, True, False),
+        # swappiness has no "none" to ask for (left out, it is not compared): 0 is a value
+        one("memory_swappiness", 10, 60, 0),
+        ("oom_kill_disable", {"memory": "64m", "oom_kill_disable": False}, {"memory": "64m", "oom_kill_disable": True},
+         {"memory": "64m", "oom_kill_disable": False}),
         one("mac_address", "02:42:ac:11:00:42", "02:42:AC:11:00:43", ""),
     ] + ([
         one("device_read_bps", [{"path": device, "rate": "1M"}], [{"path": device, "rate": "2m"}], []),

@@ -370,8 +370,8 @@ def test_process_and_namespace_options_take_effect(lab, play, ids):
 
 
 def test_device_port_mac_and_removal_options_take_effect(lab, play, ids):
-    """publish_all_ports, mac_address, device_cgroup_rules, the block I/O limits and
-    auto_remove: made as asked (the engine's inspect, the container's cgroup and interface,
+    """publish_all_ports, mac_address, device_cgroup_rules, the block I/O limits, memory
+    swappiness, the OOM killer off and auto_remove: made as asked (the engine's inspect, the container's cgroup and interface,
     the host port answering), a rerun changes nothing, and an auto_remove container is gone
     once it exits."""
     device = block_device()
@@ -385,6 +385,9 @@ def test_device_port_mac_and_removal_options_take_effect(lab, play, ids):
     image: %s
     publish_all_ports: true
     mac_address: 02-42-AC-11-00-99
+    memory: 64m
+    memory_swappiness: 7
+    oom_kill_disable: true
     device_cgroup_rules: ["c 1:3 rw"]%s
 - name: a one-shot the engine removes once it exits
   dockyard.fleet.container:
@@ -399,6 +402,7 @@ def test_device_port_mac_and_removal_options_take_effect(lab, play, ids):
     c = inspect(lab, "ct-dev")
     assert c["HostConfig"]["PublishAllPorts"] is True and c["Config"]["MacAddress"] == "02:42:ac:11:00:99"
     assert c["HostConfig"]["DeviceCgroupRules"] == ["c 1:3 rw"]
+    assert c["HostConfig"]["MemorySwappiness"] == 7 and c["HostConfig"]["OomKillDisable"] is True
     # every exposed port on a random host port: the server answers there
     port = c["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
     with urllib.request.urlopen("http://%s:%s/" % (lab.addr(H), port), timeout=10) as answer:
@@ -408,6 +412,8 @@ def test_device_port_mac_and_removal_options_take_effect(lab, play, ids):
         return api.exec_start(api.exec_create("ct-dev", ["/bin/busybox", "sh", "-c", cmd])).decode()
     assert sees("cat /sys/class/net/eth0/address").strip() == "02:42:ac:11:00:99"
     assert "c 1:3 rw" in sees("cat /sys/fs/cgroup/devices/devices.list")
+    assert sees("cat /sys/fs/cgroup/memory/memory.swappiness").strip() == "7"
+    assert "oom_kill_disable 1" in sees("cat /sys/fs/cgroup/memory/memory.oom_control")
     if device:
         rdev = os.stat(device).st_rdev
         major_minor = "%d:%d" % (os.major(rdev), os.minor(rdev))

@@ -4,7 +4,8 @@ import copy
 import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import (
-    actual_from_inspect, compare, diff_view, plan)
+    actual_from_inspect, compare, diff_view, drop_discarded, engine_discards, plan)
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import decide
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import parse_spec
 
 IMAGE_ID = "sha256:" + "1" * 64
@@ -488,3 +489,76 @@ def test_device_port_mac_and_removal_options_read_back_as_asked():
     for option, value in asked.items():
         assert options(diffs_for({option: value})) == [option], option
         assert not [d for d in diffs_for({option: value}) if d["updatable"]], option   # a new container
+
+
+def test_swappiness_and_oom_kill_disable_read_back_as_asked():
+    def made(c):
+        c["HostConfig"].update(MemorySwappiness=0, OomKillDisable=True)
+    asked = {"memory_swappiness": 0, "oom_kill_disable": True}
+    assert diffs_for(asked, mutate=made) == []
+    # left to the kernel: null, or -1 from older clients
+    assert diffs_for({"oom_kill_disable": False}) == []
+    for unset in (None, -1):
+        d = diffs_for({"memory_swappiness": 10}, mutate=lambda c, v=unset: c["HostConfig"].update(MemorySwappiness=v))
+        assert [(x["option"], x["before"], x["after"], x["updatable"]) for x in d] == \
+            [("memory_swappiness", None, 10, False)]
+    assert options(diffs_for({"oom_kill_disable": True})) == ["oom_kill_disable"]
+
+
+# /info of a cgroup v1 engine with everything, and of engines lacking pieces
+FULL = {"MemoryLimit": True, "SwapLimit": True, "KernelMemory": True, "CpuCfsPeriod": True,
+        "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True, "PidsLimit": True,
+        "OomKillDisable": True, "CgroupVersion": "1"}
+
+
+def test_engine_discards_reads_the_engines_support():
+    assert engine_discards(FULL) == {}
+    assert engine_discards({}) == {}   # an engine that reports none of it: supported
+    no_swap = engine_discards(dict(FULL, SwapLimit=False))
+    assert list(no_swap) == ["memory_swap"] and "SwapLimit false" in no_swap["memory_swap"]
+    no_memory = engine_discards(dict(FULL, MemoryLimit=False, SwapLimit=False, OomKillDisable=False))
+    assert sorted(no_memory) == ["memory", "memory_reservation", "memory_swap", "memory_swappiness",
+                                 "oom_kill_disable"]
+    v2 = engine_discards(dict(FULL, CgroupVersion="2", OomKillDisable=False))
+    assert sorted(v2) == ["memory_swappiness", "oom_kill_disable"] and "cgroup v2" in v2["memory_swappiness"]
+    assert sorted(engine_discards(dict(FULL, CPUSet=False, PidsLimit=False, CPUShares=False))) == \
+        ["cpu_shares", "cpuset_cpus", "cpuset_mems", "pids_limit"]
+
+
+def test_a_difference_the_engine_drops_is_no_difference():
+    asked = []
+
+    def discards(info):
+        def ask():
+            asked.append(1)
+            return engine_discards(info)
+        return ask
+
+    # what such an engine made of memory 64m, memory_swap 128m, swappiness 10: no limit, no swap limit
+    def dropped(c):
+        c["HostConfig"].update(Memory=0, MemorySwap=-1, MemorySwappiness=None)
+    spec = parse_spec({"memory": "64m", "memory_swap": "128m", "memory_swappiness": 10, "hostname": "other"})
+    diffs = compare(spec, actual_from_inspect(_mutated(dropped)), IMAGE, None, IMAGE_ID)
+    assert options(diffs) == ["hostname", "memory", "memory_swap", "memory_swappiness"]
+    kept, gone = drop_discarded(diffs, discards(dict(FULL, MemoryLimit=False, SwapLimit=False)))
+    assert options(kept) == ["hostname"] and sorted(gone) == ["memory", "memory_swap", "memory_swappiness"]
+    # an engine with the support: every difference stays
+    kept, gone = drop_discarded(diffs, discards(FULL))
+    assert kept == diffs and gone == {}
+    # no difference in such an option: the engine is not asked
+    asked.clear()
+    kept, gone = drop_discarded([d for d in diffs if d["option"] == "hostname"], discards({}))
+    assert options(kept) == ["hostname"] and gone == {} and asked == []
+    # decide: nothing left to do, and what was dropped said
+    spec = parse_spec({"memory": "64m", "memory_swap": "128m"})
+    d = decide("web", spec, "started", _mutated(dropped), IMAGE,
+               discards=discards(dict(FULL, SwapLimit=False, MemoryLimit=False)))
+    assert d["steps"] == [] and sorted(d["dropped"]) == ["memory", "memory_swap"]
+    d = decide("web", spec, "started", _mutated(dropped), IMAGE, discards=discards(FULL))
+    assert d["steps"] == ["update"] and d["dropped"] == {}
+
+
+def _mutated(fn):
+    c = copy.deepcopy(CONTAINER)
+    fn(c)
+    return c

@@ -392,6 +392,8 @@ def test_process_and_namespace_options_parsed():
     ({"uts": "host", "hostname": "web"}, "uts: host shares the host's names: hostname"),
     ({"uts": "host", "domainname": "corp.example"}, "uts:"),
     ({"oom_score_adj": 1001}, "oom_score_adj:"),
+    ({"memory_swappiness": 101}, "memory_swappiness: must be 0 to 100"),
+    ({"memory_swappiness": -1}, "memory_swappiness:"),
     ({"exposed_ports": ["80/foo"]}, "exposed_ports:"),
     ({"exposed_ports": ["0"]}, "exposed_ports:"),
     ({"exposed_ports": ["http"]}, "exposed_ports:"),
