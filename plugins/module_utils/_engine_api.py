@@ -477,12 +477,15 @@ class EngineAPI:
     def remove_network(self, net_id):
         self.request("DELETE", "remove_network", self._path("/networks/{0}", net_id))
 
-    def connect_container_to_network(self, container, net_id, aliases=None, ipv4_address=None):
+    def connect_container_to_network(self, container, net_id, aliases=None, ipv4_address=None,
+                                     ipv6_address=None):
         endpoint = {}
         if aliases:
             endpoint["Aliases"] = list(aliases)
-        if ipv4_address:
-            endpoint["IPAMConfig"] = {"IPv4Address": ipv4_address}
+        ipam = {key: value for key, value in (("IPv4Address", ipv4_address), ("IPv6Address", ipv6_address))
+                if value}
+        if ipam:
+            endpoint["IPAMConfig"] = ipam
         self.request("POST", "connect_container_to_network",
                      self._path("/networks/{0}/connect", net_id),
                      body={"Container": container, "EndpointConfig": endpoint})

@@ -90,7 +90,28 @@ def network_desired(params):
         internal=params.get("internal"),
         attachable=params.get("attachable"),
         enable_ipv6=params.get("enable_ipv6"),
+        connected=_connected(params),
+        appends=bool(params.get("appends")),
     )
+
+
+def _connected(params):
+    """The containers of option `connected` (names or IDs as given, each once), or None when
+    it is not set: then which containers are attached is not managed at all. [] is set: no
+    container attached (unless appends)."""
+    if params.get("connected") is None:
+        return None
+    if params.get("state") == "absent":
+        raise InputError("connected: cannot be used with state: absent (removing a network "
+                         "disconnects its containers, with force: true)")
+    out = []
+    for i, ref in enumerate(params["connected"]):
+        # a container ID (hex, full or short) matches the name pattern too
+        if not isinstance(ref, str) or not NAME_RE.match(ref):
+            raise InputError("connected[%d]: %r is not a container name or ID" % (i, ref))
+        if ref not in out:
+            out.append(ref)
+    return out
 
 
 def _actual_ipam(actual):
@@ -139,11 +160,14 @@ def network_differences(desired, actual):
     return diffs
 
 
-def network_view(desired, actual):
-    """Diff view of a network: the options the user set, as the engine has them (or will)."""
+def network_view(desired, actual, containers=()):
+    """Diff view of a network: the options the user set, as the engine has them (or will);
+    with `connected` set, also the names of the attached containers (`containers`)."""
     view = _common_view(desired, actual)
     if actual is None:
         return view
+    if desired.get("connected") is not None:
+        view["containers"] = sorted(containers)
     for key, field in (("internal", "Internal"), ("attachable", "Attachable"),
                        ("enable_ipv6", "EnableIPv6")):
         if desired.get(key) is not None:
@@ -194,9 +218,114 @@ def network_create_args(desired):
     return kwargs
 
 
-def attached_containers(actual):
-    """Names of the containers attached to a network inspect."""
-    return sorted((c.get("Name") or cid[:12]) for cid, c in (actual.get("Containers") or {}).items())
+def container_name(summary):
+    """A container's name from the engine's container list (Names holds link names too)."""
+    names = [n for n in summary.get("Names") or [] if n.count("/") == 1]
+    return names[0].lstrip("/") if names else summary["Id"][:12]
+
+
+def attached_to(net, summaries):
+    """{container ID: name} of the containers in `summaries` (the engine's container list)
+    attached to network inspect `net`, running or stopped. A stopped container keeps the ID of
+    the network it last ran on: an entry of a removed network of the same name is not this
+    network (the container cannot start)."""
+    out = {}
+    for c in summaries:
+        endpoint = ((c.get("NetworkSettings") or {}).get("Networks") or {}).get(net["Name"])
+        if endpoint is not None and (endpoint.get("NetworkID") or net["Id"]) == net["Id"]:
+            out[c["Id"]] = container_name(c)
+    return out
+
+
+def cannot_attach(net):
+    """Why containers cannot be connected to network inspect (or network_after) `net`, or None."""
+    if net.get("Driver") in ("host", "null"):
+        return "network %s has driver %s, which takes no containers" % (net["Name"], net["Driver"])
+    if net.get("Driver") == "overlay" and not net.get("Attachable"):
+        return "network %s is an overlay network without attachable: true" % net["Name"]
+    return None
+
+
+def shared_network_mode(container):
+    """The network_mode of a container inspect that shares another network stack (host, none,
+    container:...), or None: such a container cannot be connected to a network."""
+    mode = (container.get("HostConfig") or {}).get("NetworkMode") or ""
+    return mode if mode in ("host", "none") or mode.startswith("container:") else None
+
+
+def _unusable_address(address, desired):
+    """Why a container's fixed address cannot be asked for on a network created from
+    `desired`, or None. The engine takes one only inside a subnet the user configured."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not an IP address"
+    if not desired.get("ipam_config"):
+        return "the new network has no ipam_config, so the engine picks its subnet"
+    pools = [c for c in desired["ipam_config"] if ip in ipaddress.ip_network(c["subnet"])]
+    if not pools:
+        return "not in the new network's subnets %s" % ", ".join(
+            c["subnet"] for c in desired["ipam_config"])
+    pool = pools[0]
+    subnet = ipaddress.ip_network(pool["subnet"])
+    broadcast = subnet.broadcast_address if subnet.version == 4 and subnet.prefixlen < 31 else None
+    if ip in (subnet.network_address, broadcast):
+        return "not a host address of subnet %s" % subnet
+    if pool["gateway"]:
+        gateway = ipaddress.ip_address(pool["gateway"])
+    else:   # the engine's pick: the first free address of the iprange, or of the subnet
+        gateway = ipaddress.ip_network(pool["iprange"]).network_address if pool["iprange"] \
+            else subnet.network_address
+        if gateway == subnet.network_address:
+            gateway += 1
+    if ip == gateway:
+        return "the new network's gateway"
+    if address in (pool["aux_addresses"] or {}).values():
+        return "reserved by ipam_config aux_addresses"
+    return None
+
+
+def reconnect_plan(cid, endpoint, desired):
+    """How a container attached to a network that is recreated is connected to the new one:
+    (connect_container_to_network kwargs, [what is not kept, and why]). `endpoint` is the
+    container's NetworkSettings.Networks entry for the old network: its own aliases (not the
+    short ID the engine adds) and its fixed IPv4 address when still possible."""
+    endpoint = endpoint or {}
+    kwargs, lost = {}, []
+    aliases = [a for a in endpoint.get("Aliases") or [] if a != cid[:12]]
+    if aliases:
+        kwargs["aliases"] = aliases
+    ipam = endpoint.get("IPAMConfig") or {}
+    for version in ("4", "6"):
+        address = ipam.get("IPv%sAddress" % version)
+        if not address:
+            continue
+        why = _unusable_address(address, desired)
+        if why:
+            lost.append("its IPv%s address %s (%s)" % (version, address, why))
+        else:
+            kwargs["ipv%s_address" % version] = address
+    for what, value in (("link-local addresses", ipam.get("LinkLocalIPs")),
+                        ("links", endpoint.get("Links")),
+                        ("driver options", endpoint.get("DriverOpts"))):
+        if value:
+            lost.append("its %s (the module cannot set them)" % what)
+    return kwargs, lost
+
+
+def reconnect_action(name, kwargs, lost):
+    text = "reconnected %s" % name
+    kept = []
+    if kwargs.get("aliases"):
+        kept.append("aliases %s" % ", ".join(kwargs["aliases"]))
+    for version in ("4", "6"):
+        if kwargs.get("ipv%s_address" % version):
+            kept.append("IPv%s address %s" % (version, kwargs["ipv%s_address" % version]))
+    if kept:
+        text += " with " + " and ".join(kept)
+    if lost:
+        text += ", without " + ", without ".join(lost)
+    return text
 
 
 def format_differences(diffs):
@@ -258,6 +387,11 @@ def volume_after(desired):
 
 # ------------------------------------------------------------------ engine work
 class NetworkManager:
+    """One run of dockyard.fleet.network. Everything is read (the network, the containers
+    attached to it, those of `connected`) and checked before the first engine write, and
+    check mode runs the same steps with the writes left out, so that its actions are the
+    real run's."""
+
     def __init__(self, client, params, check_mode=False):
         self.client = client
         self.p = params
@@ -271,42 +405,111 @@ class NetworkManager:
             return None  # matched an ID prefix, not the name
         return net
 
-    def _create(self):
-        self.actions.append("created network %s" % self.desired["name"])
-        if not self.check:
-            self.client.call("create_network", self.desired["name"],
-                             **network_create_args(self.desired))
+    def _attached(self, net):
+        """{container ID: name} of the containers attached to `net`, running or stopped (the
+        network's inspect lists only running ones)."""
+        if net is None:
+            return {}
+        return attached_to(net, self.client.call("containers", all=True,
+                                                 filters={"network": net["Name"]}))
 
-    def _remove(self, actual, why):
-        names = attached_containers(actual)
-        if names and not self.p.get("force"):
+    def _wanted(self):
+        """{container ID: name} of option connected (a container named twice, by name and by
+        ID, once). Fails naming the option, before any write, for a container that does not
+        exist or shares another network stack."""
+        wanted, missing, shared = {}, [], []
+        for ref in self.desired["connected"]:
+            try:
+                info = self.client.get("inspect_container", ref)
+            except DockerError as exc:
+                raise DockerError("connected: cannot look up container %s: %s" % (ref, exc)) from exc
+            if info is None:
+                missing.append(ref)
+                continue
+            name = (info.get("Name") or "").lstrip("/") or info["Id"][:12]
+            mode = shared_network_mode(info)
+            if mode:
+                shared.append("%s (network_mode %s)" % (name, mode))
+            wanted[info["Id"]] = name
+        if missing:
+            raise DockerError("connected: no such container on the host: %s (names or IDs of "
+                              "existing containers, running or stopped); nothing was changed"
+                              % ", ".join(missing))
+        if shared:
+            raise DockerError("connected: %s cannot be connected to network %s: a container with "
+                              "network_mode host, none or container:... has no network of its own"
+                              % (", ".join(shared), self.desired["name"]))
+        return wanted
+
+    def _create(self):
+        """Create the network; its ID (None in check mode)."""
+        self.actions.append("created network %s" % self.desired["name"])
+        if self.check:
+            return None
+        created = self.client.call("create_network", self.desired["name"],
+                                   **network_create_args(self.desired))
+        return (created or {}).get("Id")
+
+    def _disconnect(self, net, containers):
+        for cid, name in sorted(containers.items(), key=lambda item: item[1]):
+            self.actions.append("disconnected %s" % name)
+            if not self.check:
+                self.client.call("disconnect_container_from_network", cid, net["Id"], force=True)
+
+    def _connect(self, net_id, containers):
+        """Connect containers (those of option connected: no aliases, no fixed address)."""
+        for cid, name in sorted(containers.items(), key=lambda item: item[1]):
+            self.actions.append("connected %s" % name)
+            if not self.check:
+                self.client.call("connect_container_to_network", cid, net_id or self.desired["name"])
+
+    def _refuse_unless_forced(self, containers, why):
+        """Without force, no attached container is disconnected: fail naming them."""
+        if containers and not self.p.get("force"):
             raise DockerError("name: network %s %s but containers are attached: %s; set force: "
                               "true to disconnect them" % (self.desired["name"], why,
-                                                           ", ".join(names)))
-        for cid in sorted(actual.get("Containers") or {}):
-            self.actions.append("disconnected %s" % (actual["Containers"][cid].get("Name") or cid))
-            if not self.check:
-                self.client.call("disconnect_container_from_network", cid, actual["Id"],
-                                 force=True)
+                                                           ", ".join(sorted(containers.values()))))
+
+    def _remove(self, actual, attached):
+        self._disconnect(actual, attached)
         self.actions.append("removed network %s" % self.desired["name"])
         if not self.check:
             self.client.call("remove_network", actual["Id"])
-        return sorted(actual.get("Containers") or {})
+
+    def _reconnect_plans(self, actual, keep):
+        """[(name, ID, connect kwargs, what is not kept)] for the containers to connect to the
+        recreated network again, from their endpoints on the old one (read before removing
+        it). Those with a fixed address first: one given an address by the engine before
+        them could take theirs."""
+        plans = []
+        for cid, name in list(keep.items()):
+            info = self.client.get("inspect_container", cid)
+            if info is None:   # removed meanwhile
+                del keep[cid]
+                continue
+            endpoint = ((info.get("NetworkSettings") or {}).get("Networks") or {}).get(actual["Name"])
+            kwargs, lost = reconnect_plan(cid, endpoint, self.desired)
+            plans.append((name, cid, kwargs, lost))
+        plans.sort(key=lambda plan: ("ipv4_address" not in plan[2] and "ipv6_address" not in plan[2],
+                                     plan[0]))
+        return plans
 
     def run(self):
         actual = self._inspect()
-        before = network_view(self.desired, actual)
+        attached = self._attached(actual)
+        before = network_view(self.desired, actual, attached.values())
         result = dict(changed=False, actions=self.actions)
         if self.p.get("state") == "absent":
             if actual is not None:
-                self._remove(actual, "is to be removed")
-                result["changed"] = True
-            result.update(network=None, diff=dict(before=before, after=dict(present=False)))
+                self._refuse_unless_forced(attached, "is to be removed")
+                self._remove(actual, attached)
+            result.update(changed=bool(self.actions), network=None,
+                          diff=dict(before=before, after=dict(present=False)))
             return result
-        if actual is None:
-            self._create()
-            result["changed"] = True
-        else:
+
+        wanted = self._wanted() if self.desired["connected"] is not None else None
+        recreate, diffs = False, []
+        if actual is not None:
             diffs = network_differences(self.desired, actual)
             result["differences"] = [dict(option=o, wanted=w, actual=a) for o, w, a in diffs]
             if diffs:
@@ -315,24 +518,48 @@ class NetworkManager:
                                       "cannot change in place (%s); set recreate: true to remove "
                                       "and create it again" % (self.desired["name"],
                                                                format_differences(diffs)))
-                reconnect = self._remove(actual, "must be recreated (%s)"
-                                         % format_differences(diffs))
-                self._create()
-                for cid in reconnect:
-                    self.actions.append("reconnected %s"
-                                        % (actual["Containers"][cid].get("Name") or cid))
-                    if not self.check:
-                        self.client.call("connect_container_to_network", cid,
-                                         self.desired["name"])
-                result["changed"] = True
-        after = self._inspect() if (result["changed"] and not self.check) else (
-            network_after(self.desired) if result["changed"] else actual)
-        result["network"] = dict(id=(after or {}).get("Id"), name=self.desired["name"],
-                                 driver=(after or {}).get("Driver"),
-                                 ipam=_actual_ipam(after or {}),
-                                 labels=(after or {}).get("Labels") or {},
-                                 containers=attached_containers(after or {}))
-        result["diff"] = dict(before=before, after=network_view(self.desired, after))
+                recreate = True
+        # the attached containers that stay, and those of `connected` to connect
+        if wanted is None or self.desired["appends"]:
+            keep = dict(attached)
+        else:
+            keep = {cid: name for cid, name in attached.items() if cid in wanted}
+        add = {cid: name for cid, name in (wanted or {}).items() if cid not in attached}
+        predicted = actual if (actual is not None and not recreate) else network_after(self.desired)
+        why = cannot_attach(predicted) if add else None
+        if why:
+            raise DockerError("connected: %s; %s cannot be connected" % (
+                why, ", ".join(sorted(add.values()))))
+
+        if recreate:
+            # the containers to drop anyway (not in connected) need no force
+            self._refuse_unless_forced(keep, "must be recreated (%s)" % format_differences(diffs))
+            plans = self._reconnect_plans(actual, keep)
+            self._remove(actual, attached)
+            net_id = self._create()
+            for name, cid, kwargs, lost in plans:
+                self.actions.append(reconnect_action(name, kwargs, lost))
+                if not self.check:
+                    self.client.call("connect_container_to_network", cid,
+                                     net_id or self.desired["name"], **kwargs)
+            self._connect(net_id, add)
+        else:
+            net_id = self._create() if actual is None else actual["Id"]
+            self._connect(net_id, add)
+            self._disconnect(actual, {cid: n for cid, n in attached.items() if cid not in keep})
+        result["changed"] = bool(self.actions)
+
+        if result["changed"] and not self.check:
+            after = self._inspect()
+            names = list(self._attached(after).values())
+        else:
+            after = predicted
+            names = list(keep.values()) + list(add.values())
+        after = after or {}
+        result["network"] = dict(id=after.get("Id"), name=self.desired["name"],
+                                 driver=after.get("Driver"), ipam=_actual_ipam(after),
+                                 labels=after.get("Labels") or {}, containers=sorted(names))
+        result["diff"] = dict(before=before, after=network_view(self.desired, after or None, names))
         return result
 
 

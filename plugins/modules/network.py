@@ -12,8 +12,13 @@ description:
     existing network; driver options, labels and IPAM values the engine adds are not drift.
   - The engine cannot change a network in place. When an existing network differs in an option
     you set, the module fails and says what differs, unless O(recreate=true).
-  - Removing or recreating a network that has containers attached fails and names them, unless
-    O(force=true), which disconnects them (and, on recreate, connects them to the new network).
+  - Removing or recreating a network that has containers attached (running or stopped) fails and
+    names them, unless O(force=true), which disconnects them. On recreate they are connected to
+    the new network again with their aliases on it, and with their fixed IPv4 address when the
+    new network's O(ipam_config) still has it (otherwise without it, which RV(actions) says).
+  - O(connected) manages which containers are attached. Left out, attachments are not touched.
+  - In diff mode, before and after show the options you set; with O(connected) set, also
+    C(containers), the names of the attached containers.
 options:
   name:
     description: Network name.
@@ -71,7 +76,32 @@ options:
     type: bool
     default: false
   force:
-    description: Disconnect attached containers when removing or recreating.
+    description:
+      - Disconnect attached containers when removing or recreating.
+      - On recreate, the containers that stay attached are connected to the new network with
+        their own aliases and their fixed IPv4 and IPv6 addresses when a subnet of
+        O(ipam_config) still has them. Link-local addresses, links and driver options of the
+        endpoint are not kept; RV(actions) says so.
+    type: bool
+    default: false
+  connected:
+    description:
+      - Names or IDs of existing containers (running or stopped) that must be attached to the
+        network. A container listed twice (by name and by ID) counts once.
+      - Only compared when set. Left out, the module neither connects nor disconnects containers.
+        An empty list with O(appends=false) disconnects every attached container.
+      - Containers are connected without aliases or a fixed address. To give a container aliases
+        or an address on the network, use the C(networks) option of M(dockyard.fleet.container).
+      - All the containers are looked up before anything changes. A name that is not an existing
+        container fails the task, and so does a container with C(network_mode) C(host), C(none) or
+        C(container:...), which cannot join a network.
+      - Not with O(state=absent).
+    type: list
+    elements: str
+  appends:
+    description:
+      - With O(connected), whether containers attached to the network but not listed stay
+        attached (V(true)) or are disconnected (V(false)). Ignored without O(connected).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -92,7 +122,21 @@ EXAMPLES = r"""
     labels:
       team: web
 
-- name: Change its subnet (containers are reconnected)
+- name: Exactly these containers attached (others are disconnected)
+  dockyard.fleet.network:
+    name: backend
+    connected:
+      - api
+      - worker
+
+- name: These attached too, leaving the others attached
+  dockyard.fleet.network:
+    name: backend
+    connected:
+      - backup
+    appends: true
+
+- name: Change its subnet (containers are reconnected, with their aliases)
   dockyard.fleet.network:
     name: backend
     ipam_config:
@@ -112,14 +156,21 @@ network:
     driver: {description: Driver., type: str}
     ipam: {description: "Address pools (subnet, gateway, iprange).", type: list, elements: dict}
     labels: {description: Labels., type: dict}
-    containers: {description: Names of attached containers., type: list, elements: str}
+    containers:
+      description:
+        - Names of the attached containers, running or stopped, after the run (in check mode, the
+          ones there would be).
+      type: list
+      elements: str
 differences:
   description: Options that differ from the existing network (option, wanted, actual).
   returned: when the network existed
   type: list
   elements: dict
 actions:
-  description: What was done (or would be done in check mode).
+  description:
+    - What was done (or would be done in check mode), such as C(connected web),
+      C(disconnected web), C(reconnected web with aliases api and IPv4 address 172.30.10.5).
   returned: always
   type: list
   elements: str
@@ -152,6 +203,8 @@ def main():
         enable_ipv6=dict(type="bool"),
         recreate=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
+        connected=dict(type="list", elements="str"),
+        appends=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     try:

@@ -432,6 +432,15 @@ def network_cases(c: Cases, lab_id: int):
         st.just({"ipam_config": [{"gateway": "10.199.0.1"}]}),
     )
     c.add("network", "ipam", base, ipam, 14, ["ipam_config", "subnet", "gateway", "iprange"])
+    c.add_fixed("network", "conflict", base, [
+        ({"connected": ["badin-no-such-container"]}, ["connected"]),
+        ({"state": "absent", "connected": ["badin-x"]}, ["connected"]),
+        ({"connected": ["a b"]}, ["connected"]),
+        ({"connected": ["badin-x", ""]}, ["connected"]),
+        ({"connected": ["/badin-x"]}, ["connected"]),
+        ({"connected": {"badin-x": 1}}, ["connected"]),
+        ({"connected": [], "appends": "sometimes"}, ["appends"]),
+    ])
     c.add("network", "choice", base, _choices({"state": ["present", "absent"]}), 2)
     c.add("network", "unknown", base, _unknown(), 4)
     c.add("network", "host", base, _unreachable_hosts(lab_id), 4)

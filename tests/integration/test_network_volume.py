@@ -201,3 +201,162 @@ def test_defaults_asked_for_explicitly_are_no_change(lab, play, clean):
         changed = [r["task"] for r in res.records if r["result"].get("changed")]
         assert changed == [], changed
     assert (c.networks.get(net).id, c.volumes.get(vol).attrs["CreatedAt"]) == ids
+
+
+# ------------------------------------------------------------------ connected / appends
+def converge(play, task, args):
+    """Check mode (with diff), then the real run twice: check mode predicts the real run (same
+    changed, actions, containers, diff) and the second run changes nothing. The real run's
+    result."""
+    res = play(pb("network", [(task, args)]), check=True, diff=True)
+    assert res.rc == 0, res.stdout
+    check = res.one(task=task)
+    res = play(pb("network", [(task, args), (task + " again", args)]), diff=True)
+    assert res.rc == 0, res.stdout
+    real, again = res.one(task=task), res.one(task=task + " again")
+    for key in ("changed", "actions", "diff"):
+        assert check[key] == real[key], (key, check[key], real[key])
+    assert check["network"]["containers"] == real["network"]["containers"]
+    assert not again["changed"] and again["actions"] == [], again
+    assert again["network"]["containers"] == real["network"]["containers"]
+    return real
+
+
+def networks_of(lab, name):
+    """{network name: endpoint} of a container, as the engine has it (running or stopped)."""
+    return lab.docker(HOST).api.inspect_container(name)["NetworkSettings"]["Networks"]
+
+
+def test_network_connected_and_appends(lab, play, clean):
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    net = P + "conn"
+    c.networks.create(net, driver="bridge")
+    c.containers.run("dockyard/demo:v1", name=P + "run", detach=True)
+    stopped = c.containers.create("dockyard/demo:v1", name=P + "stopped")
+    other = c.containers.run("dockyard/demo:v1", name=P + "other", detach=True)
+
+    # one running, one stopped (by ID, and by name too: counted once)
+    args = dict(name=net, connected=[P + "run", stopped.id, P + "stopped"])
+    before = {n: set(networks_of(lab, n)) for n in (P + "run", P + "stopped")}
+    res = play(pb("network", [("check", args)]), check=True)
+    assert res.rc == 0 and res.one(task="check")["changed"], res.stdout
+    assert {n: set(networks_of(lab, n)) for n in before} == before   # check mode wrote nothing
+    r = converge(play, "connect", args)
+    assert r["changed"] and r["actions"] == ["connected %srun" % P, "connected %sstopped" % P]
+    assert r["network"]["containers"] == [P + "run", P + "stopped"]
+    assert r["diff"]["before"]["containers"] == [] and \
+        r["diff"]["after"]["containers"] == [P + "run", P + "stopped"]
+    assert net in networks_of(lab, P + "run") and net in networks_of(lab, P + "stopped")
+    # connected without aliases of its own (only the short ID the engine adds)
+    assert networks_of(lab, P + "run")[net]["Aliases"] in (None, [], [c.containers.get(P + "run").id[:12]])
+
+    # appends: true leaves an unlisted container attached; appends: false disconnects it
+    c.networks.get(net).connect(other)
+    r = converge(play, "appends", dict(name=net, connected=[P + "run"], appends=True))
+    assert not r["changed"]
+    assert r["network"]["containers"] == [P + "other", P + "run", P + "stopped"]
+    r = converge(play, "exactly", dict(name=net, connected=[P + "run"]))
+    assert r["changed"] and r["actions"] == ["disconnected %sother" % P, "disconnected %sstopped" % P]
+    assert r["network"]["containers"] == [P + "run"]
+    assert net not in networks_of(lab, P + "other") and net not in networks_of(lab, P + "stopped")
+    assert net in networks_of(lab, P + "run")
+    # the stopped container still starts (no endpoint left of the network)
+    stopped.start()
+    stopped.stop(timeout=1)
+
+
+def test_network_connected_bad_names_change_nothing(lab, play, clean):
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    net = P + "conn-bad"
+    c.networks.create(net, driver="bridge")
+    c.containers.create("dockyard/demo:v1", name=P + "ok")
+    c.containers.create("dockyard/demo:v1", name=P + "hostmode", network_mode="host")
+    attached = c.containers.run("dockyard/demo:v1", name=P + "attached", detach=True, network=net)
+    before = lab.snapshot(HOST)
+    res = play(pb("network", [
+        ("unknown", dict(name=net, connected=[P + "ok", P + "nope"])),
+        ("unknown new net", dict(name=P + "conn-new", connected=[P + "nope"])),
+        ("host mode", dict(name=net, connected=[P + "ok", P + "hostmode"])),
+        ("absent", dict(name=net, state="absent", connected=[P + "ok"])),
+    ], ignore_errors=True))
+    for task in ("unknown", "unknown new net", "host mode", "absent"):
+        assert res.results(task=task)[0]["status"] == "failed", task
+        assert res.one(task=task)["msg"].startswith("connected"), res.one(task=task)["msg"]
+    assert P + "nope" in res.one(task="unknown")["msg"]
+    assert P + "hostmode" in res.one(task="host mode")["msg"]
+    assert lab.snapshot(HOST) == before
+    assert net not in networks_of(lab, P + "ok")
+    assert list(networks_of(lab, P + "attached")) == [net]
+    assert attached.id in c.networks.get(net).attrs["Containers"]
+
+
+def test_network_recreate_force_keeps_aliases_and_address(lab, play, clean):
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    api = c.api
+    net = P + "keep"
+    ipam = [{"subnet": "172.29.11.0/24", "gateway": "172.29.11.1"}]
+    api.create_network(net, driver="bridge", check_duplicate=True, ipam={
+        "Driver": "default", "Config": [{"Subnet": "172.29.11.0/24", "Gateway": "172.29.11.1"}]})
+    web = c.containers.run("dockyard/demo:v1", name=P + "web", detach=True)
+    job = c.containers.create("dockyard/demo:v1", name=P + "job")
+    plain = c.containers.run("dockyard/demo:v1", name=P + "plain", detach=True)
+    api.connect_container_to_network(web.id, net, aliases=["api", "www"], ipv4_address="172.29.11.10")
+    api.connect_container_to_network(job.id, net, aliases=["batch"], ipv4_address="172.29.11.11")
+    api.connect_container_to_network(plain.id, net)
+    old_id = c.networks.get(net).id
+
+    r = converge(play, "recreate", dict(name=net, ipam_config=ipam, internal=True,
+                                        recreate=True, force=True))
+    assert r["changed"] and r["actions"] == [
+        "disconnected %sjob" % P, "disconnected %splain" % P, "disconnected %sweb" % P,
+        "removed network %s" % net, "created network %s" % net,
+        "reconnected %sjob with aliases batch and IPv4 address 172.29.11.11" % P,
+        "reconnected %sweb with aliases api, www and IPv4 address 172.29.11.10" % P,
+        "reconnected %splain" % P], r["actions"]
+    assert r["network"]["containers"] == [P + "job", P + "plain", P + "web"]
+    new = c.networks.get(net).attrs
+    assert new["Id"] != old_id and new["Internal"] is True
+
+    ep = networks_of(lab, P + "web")[net]
+    assert {"api", "www"} <= set(ep["Aliases"]) and ep["IPAMConfig"]["IPv4Address"] == "172.29.11.10"
+    assert ep["IPAddress"] == "172.29.11.10" and ep["NetworkID"] == new["Id"]
+    # the stopped one starts on the new network, with its alias and address
+    job.start()
+    ep = networks_of(lab, P + "job")[net]
+    assert "batch" in ep["Aliases"] and ep["IPAddress"] == "172.29.11.11"
+    assert ep["NetworkID"] == new["Id"]
+
+    # a subnet that no longer has the address: reconnected without it, and said so
+    other = [{"subnet": "172.29.12.0/24"}]
+    r = converge(play, "resubnet", dict(name=net, ipam_config=other, internal=True,
+                                        recreate=True, force=True))
+    assert ("reconnected %sweb with aliases api, www, without its IPv4 address 172.29.11.10 "
+            "(not in the new network's subnets 172.29.12.0/24)" % P) in r["actions"], r["actions"]
+    ep = networks_of(lab, P + "web")[net]
+    assert {"api", "www"} <= set(ep["Aliases"]) and not (ep.get("IPAMConfig") or {}).get("IPv4Address")
+    assert ep["IPAddress"].startswith("172.29.12.")
+
+
+def test_network_recreate_force_keeps_an_ipv6_address(lab, play, clean):
+    """A dual-stack network recreated: the container's fixed IPv6 address comes back with its
+    IPv4 one (both subnets are in ipam_config)."""
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    net = P + "six"
+    ipam = [{"subnet": "172.29.21.0/24"}, {"subnet": "fd00:29:21::/64"}]
+    c.api.create_network(net, driver="bridge", enable_ipv6=True, ipam={"Driver": "default", "Config": [
+        {"Subnet": "172.29.21.0/24"}, {"Subnet": "fd00:29:21::/64"}]})
+    web = c.containers.run("dockyard/demo:v1", name=P + "web6", detach=True, network=net)
+    c.api.disconnect_container_from_network(web.id, net)
+    c.api.connect_container_to_network(web.id, net, ipv4_address="172.29.21.10", ipv6_address="fd00:29:21::10")
+    r = converge(play, "recreate", dict(name=net, ipam_config=ipam, enable_ipv6=True, internal=True,
+                                        recreate=True, force=True))
+    assert ("reconnected %sweb6 with IPv4 address 172.29.21.10 and IPv6 address fd00:29:21::10" % P) \
+        in r["actions"], r["actions"]
+    ep = networks_of(lab, P + "web6")[net]
+    assert ep["IPAddress"] == "172.29.21.10" and ep["GlobalIPv6Address"] == "fd00:29:21::10"
+    assert ep["IPAMConfig"] == {"IPv4Address": "172.29.21.10", "IPv6Address": "fd00:29:21::10"}
+    assert c.networks.get(net).attrs["Internal"] is True

@@ -1,10 +1,18 @@
-"""Desired-vs-actual comparison of networks and volumes (only what the user set counts)."""
+"""Desired-vs-actual comparison of networks and volumes (only what the user set counts), and
+the network run's container connections on a fake engine."""
+import copy
+import inspect
+import re
+
 import pytest
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import EngineAPI
 from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
-    InputError, network_after, network_create_args, network_desired, network_differences,
-    network_view, volume_desired, volume_differences, volume_view, attached_containers,
-    format_differences)
+    InputError, NetworkManager, network_after, network_create_args, network_desired,
+    network_differences, network_view, volume_desired, volume_differences, volume_view,
+    attached_to, container_name, format_differences, reconnect_action,
+    reconnect_plan)
 
 ENGINE_NET = {
     "Name": "app", "Id": "n1", "Driver": "bridge", "Internal": False, "Attachable": False,
@@ -83,10 +91,6 @@ def test_create_args_and_predicted_after():
     assert network_differences(d, network_after(d)) == []
 
 
-def test_attached_containers_sorted_names():
-    assert attached_containers(ENGINE_NET) == ["web1", "web2"]
-
-
 def test_volume_compare_only_user_keys():
     actual = {"Name": "v", "Driver": "local", "Options": None, "Labels": {"a": "1", "b": "2"}}
     assert volume_differences(volume_desired(dict(name="v", labels={"a": 1})), actual) == []
@@ -113,3 +117,364 @@ def test_diff_views_show_only_what_the_user_set():
                                            labels={"a": "1"})), actual) == \
         {"present": True, "name": "v", "driver": "local", "driver_options": {"type": "tmpfs"},
          "labels": {"a": None}}
+
+
+# ------------------------------------------------------------------ NetworkManager on a fake engine
+class FakeEngine:
+    """Networks and containers as the engine keeps them: a running container's endpoint has
+    the network's ID, a stopped one's none until it starts; the network's inspect lists only
+    running containers; the container list's network filter matches the endpoint's key (the
+    network name) or a NetworkID prefix."""
+
+    def __init__(self):
+        self.nets = {}
+        self.cts = {}
+        self.writes = []
+        self.serial = 0
+
+    # setup
+    def add_net(self, name, subnet=None, **extra):
+        self.serial += 1
+        net = dict(Name=name, Id="%064x" % self.serial, Driver="bridge", Internal=False,
+                   Attachable=False, EnableIPv6=False, Options={}, Labels={},
+                   IPAM=dict(Driver="default", Config=[dict(Subnet=subnet)] if subnet else []))
+        net.update(extra)
+        self.nets[name] = net
+        return net
+
+    def add_ct(self, name, running=True, mode="default"):
+        self.serial += 1
+        cid = "c%063x" % self.serial
+        self.cts[cid] = dict(Id=cid, Name="/" + name, State=dict(Running=running),
+                             HostConfig=dict(NetworkMode=mode), NetworkSettings=dict(Networks={}))
+        return cid
+
+    def attach(self, cid, net_name, aliases=None, ipv4_address=None):
+        ct, net = self.cts[cid], self.nets[net_name]
+        ct["NetworkSettings"]["Networks"][net_name] = dict(
+            NetworkID=net["Id"] if ct["State"]["Running"] else "",
+            Aliases=list(aliases or []) + [cid[:12]],
+            IPAMConfig=dict(IPv4Address=ipv4_address) if ipv4_address else None)
+
+    def endpoint(self, name, net_name):
+        cid = self._ct(name)
+        return self.cts[cid]["NetworkSettings"]["Networks"].get(net_name)
+
+    # lookups
+    def _net(self, ref):
+        for net in self.nets.values():
+            if ref in (net["Name"], net["Id"]):
+                return net
+        return None
+
+    def _ct(self, ref):
+        for cid, ct in self.cts.items():
+            if ref in (cid, ct["Name"][1:]) or (len(ref) >= 3 and cid.startswith(ref)):
+                return cid
+        return None
+
+    def get(self, method, ref):
+        if method == "inspect_network":
+            net = self._net(ref)
+            if net is None:
+                return None
+            out = copy.deepcopy(net)
+            out["Containers"] = {cid: dict(Name=ct["Name"][1:]) for cid, ct in self.cts.items()
+                                 if (ct["NetworkSettings"]["Networks"].get(net["Name"]) or {})
+                                 .get("NetworkID") == net["Id"]}
+            return out
+        assert method == "inspect_container", method
+        cid = self._ct(ref)
+        return copy.deepcopy(self.cts[cid]) if cid else None
+
+    def call(self, method, *args, **kwargs):
+        if method == "containers":
+            want = kwargs["filters"]["network"]
+            return [dict(Id=cid, Names=[ct["Name"]], NetworkSettings=copy.deepcopy(ct["NetworkSettings"]))
+                    for cid, ct in self.cts.items()
+                    if want in ct["NetworkSettings"]["Networks"] or any(
+                        e["NetworkID"] and e["NetworkID"].startswith(want)
+                        for e in ct["NetworkSettings"]["Networks"].values())]
+        self.writes.append((method, args, kwargs))
+        if method == "create_network":
+            subnets = (kwargs.get("ipam") or {}).get("Config") or [{"Subnet": "172.31.0.0/16"}]
+            net = self.add_net(args[0], subnets[0]["Subnet"], Internal=kwargs.get("internal", False),
+                               Labels=kwargs.get("labels") or {})
+            return {"Id": net["Id"]}
+        if method == "remove_network":
+            del self.nets[self._net(args[0])["Name"]]
+            return None
+        cid, net = self._ct(args[0]), self._net(args[1])
+        if method == "connect_container_to_network":
+            # only what the collection's own engine client takes
+            inspect.signature(EngineAPI.connect_container_to_network).bind(None, *args, **kwargs)
+            self.attach(cid, net["Name"], kwargs.get("aliases"), kwargs.get("ipv4_address"))
+            return None
+        assert method == "disconnect_container_from_network", method
+        del self.cts[cid]["NetworkSettings"]["Networks"][net["Name"]]
+        return None
+
+
+def _params(**kw):
+    p = dict(name="app", state="present", driver=None, driver_options=None, labels=None,
+             ipam_driver=None, ipam_config=None, internal=None, attachable=None, enable_ipv6=None,
+             recreate=False, force=False, connected=None, appends=False)
+    p.update(kw)
+    return p
+
+
+def _converge(engine, **kw):
+    """Check mode, the real run, then the real run again: check mode writes nothing and
+    predicts the real run (changed, actions, containers, diff); the rerun changes nothing."""
+    params = _params(**kw)
+    writes = list(engine.writes)
+    check = NetworkManager(engine, params, check_mode=True).run()
+    assert engine.writes == writes
+    real = NetworkManager(engine, params).run()
+    for key in ("changed", "actions", "diff"):
+        assert check[key] == real[key], key
+    assert check["network"]["containers"] == real["network"]["containers"]
+    again = NetworkManager(engine, params).run()
+    assert not again["changed"] and again["actions"] == [], again["actions"]
+    assert again["network"]["containers"] == real["network"]["containers"]
+    return real
+
+
+def _fails(engine, match, **kw):
+    writes = list(engine.writes)
+    with pytest.raises((DockerError, InputError)) as err:
+        NetworkManager(engine, _params(**kw)).run()
+    assert engine.writes == writes   # nothing changed
+    assert re.search(match, str(err.value)), str(err.value)
+    return str(err.value)
+
+
+def test_connected_running_and_stopped_once_each():
+    engine = FakeEngine()
+    engine.add_net("app")
+    web = engine.add_ct("web")
+    engine.add_ct("job", running=False)
+    res = _converge(engine, connected=["web", "job", web, web[:12]])
+    assert res["actions"] == ["connected job", "connected web"]
+    assert res["network"]["containers"] == ["job", "web"]
+    assert res["diff"] == {"before": {"present": True, "name": "app", "driver": "bridge", "containers": []},
+                           "after": {"present": True, "name": "app", "driver": "bridge",
+                                     "containers": ["job", "web"]}}
+    # connected without aliases (but the short ID the engine adds)
+    assert engine.endpoint("web", "app")["Aliases"] == [web[:12]]
+    assert engine.endpoint("job", "app")["NetworkID"] == ""
+
+
+def test_connected_on_a_network_to_create():
+    engine = FakeEngine()
+    engine.add_ct("web")
+    res = _converge(engine, connected=["web"])
+    assert res["actions"] == ["created network app", "connected web"]
+    assert res["network"]["containers"] == ["web"]
+
+
+def test_appends_false_disconnects_unlisted_true_leaves_them():
+    engine = FakeEngine()
+    engine.add_net("app")
+    for name, running in (("a", True), ("b", False), ("c", True)):
+        engine.attach(engine.add_ct(name, running=running), "app")
+    res = _converge(engine, connected=["a"], appends=True)
+    assert res["actions"] == [] and res["network"]["containers"] == ["a", "b", "c"]
+    res = _converge(engine, connected=["a"])
+    assert res["actions"] == ["disconnected b", "disconnected c"]
+    assert res["network"]["containers"] == ["a"]
+    res = _converge(engine, connected=[])
+    assert res["actions"] == ["disconnected a"] and res["network"]["containers"] == []
+
+
+def test_left_out_attachments_are_not_managed():
+    engine = FakeEngine()
+    engine.add_net("app")
+    engine.attach(engine.add_ct("a", running=False), "app")
+    res = _converge(engine)
+    assert res["actions"] == [] and res["network"]["containers"] == ["a"]
+    assert "containers" not in res["diff"]["after"]
+
+
+def test_stale_endpoint_of_a_removed_network_is_not_attached():
+    engine = FakeEngine()
+    engine.add_net("app")
+    old = engine.add_net("old")
+    cid = engine.add_ct("a", running=False)
+    engine.cts[cid]["NetworkSettings"]["Networks"]["app"] = dict(NetworkID=old["Id"], Aliases=None,
+                                                                 IPAMConfig=None)
+    res = _converge(engine, connected=["a"])
+    assert res["actions"] == ["connected a"]
+
+
+def test_unknown_container_fails_before_any_write():
+    engine = FakeEngine()
+    engine.add_net("app")
+    engine.attach(engine.add_ct("other"), "app")
+    engine.add_ct("web")
+    msg = _fails(engine, r"^connected: no such container on the host: nope, gone \(",
+                 connected=["web", "nope", "gone"])
+    assert "nothing was changed" in msg
+    # a network to create is not created either
+    _fails(engine, r"^connected: no such container", name="new", connected=["nope"])
+    assert "new" not in engine.nets
+
+
+@pytest.mark.parametrize("mode", ["host", "none", "container:c123"])
+def test_shared_network_stack_cannot_be_connected(mode):
+    engine = FakeEngine()
+    engine.add_net("app")
+    engine.add_ct("web")
+    engine.add_ct("side", mode=mode)
+    msg = _fails(engine, r"^connected: side \(network_mode %s\) cannot be connected" % re.escape(mode),
+                 connected=["web", "side"])
+    assert "app" in msg
+
+
+def test_network_that_takes_no_containers():
+    engine = FakeEngine()
+    engine.add_net("host", Driver="host")
+    engine.add_ct("web")
+    _fails(engine, r"^connected: network host has driver host", name="host", connected=["web"])
+    engine.add_net("ov", Driver="overlay")
+    _fails(engine, r"^connected: network ov is an overlay network without attachable",
+           name="ov", connected=["web"])
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(connected=["web"], state="absent"), r"^connected: cannot be used with state: absent"),
+    (dict(connected=["web", ""]), r"^connected\[1\]: '' is not a container name or ID"),
+    (dict(connected=["we b"]), r"^connected\[0\]: 'we b' is not"),
+    (dict(connected=["/web"]), r"^connected\[0\]:"),
+])
+def test_connected_bad_input(params, match):
+    with pytest.raises(InputError, match=match):
+        network_desired(_params(**params))
+
+
+def test_connected_names_listed_twice_count_once():
+    d = network_desired(_params(connected=["a", "b", "a"], appends=True))
+    assert d["connected"] == ["a", "b"] and d["appends"] is True
+    assert network_desired(_params())["connected"] is None
+    assert network_desired(_params(connected=[]))["connected"] == []
+
+
+def test_recreate_force_keeps_aliases_and_fixed_address():
+    engine = FakeEngine()
+    engine.add_net("app", "172.29.9.0/24")
+    dyn = engine.add_ct("a-dynamic")
+    fixed = engine.add_ct("z-fixed")
+    stopped = engine.add_ct("m-stopped", running=False)
+    engine.attach(dyn, "app", aliases=["dyn"])
+    engine.attach(fixed, "app", aliases=["api", "www"], ipv4_address="172.29.9.10")
+    engine.attach(stopped, "app", ipv4_address="172.29.9.11")
+    res = _converge(engine, ipam_config=[{"subnet": "172.29.9.0/24"}], internal=True,
+                    recreate=True, force=True)
+    assert res["actions"] == [
+        "disconnected a-dynamic", "disconnected m-stopped", "disconnected z-fixed",
+        "removed network app", "created network app",
+        # fixed addresses first: the engine could give theirs to another one
+        "reconnected m-stopped with IPv4 address 172.29.9.11",
+        "reconnected z-fixed with aliases api, www and IPv4 address 172.29.9.10",
+        "reconnected a-dynamic with aliases dyn"]
+    ep = engine.endpoint("z-fixed", "app")
+    assert ep["Aliases"] == ["api", "www", fixed[:12]] and ep["IPAMConfig"] == {"IPv4Address": "172.29.9.10"}
+    assert engine.endpoint("m-stopped", "app")["IPAMConfig"] == {"IPv4Address": "172.29.9.11"}
+    assert res["network"]["containers"] == ["a-dynamic", "m-stopped", "z-fixed"]
+    assert engine.nets["app"]["Internal"] is True
+
+
+def test_recreate_force_address_outside_the_new_subnet_is_said():
+    engine = FakeEngine()
+    engine.add_net("app", "172.29.9.0/24")
+    cid = engine.add_ct("web")
+    engine.attach(cid, "app", aliases=["api"], ipv4_address="172.29.9.10")
+    res = _converge(engine, ipam_config=[{"subnet": "172.29.10.0/24"}], recreate=True, force=True)
+    assert res["actions"][-1] == ("reconnected web with aliases api, without its IPv4 address "
+                                  "172.29.9.10 (not in the new network's subnets 172.29.10.0/24)")
+    assert engine.endpoint("web", "app")["IPAMConfig"] is None
+
+
+def test_recreate_with_connected_drops_unlisted_without_force():
+    engine = FakeEngine()
+    engine.add_net("app", "172.29.9.0/24")
+    engine.attach(engine.add_ct("old"), "app")
+    keep = engine.add_ct("keep")
+    engine.attach(keep, "app", aliases=["k"])
+    engine.add_ct("new", running=False)
+    # keep would be disconnected: force needed, and it says which one
+    _fails(engine, r"^name: network app must be recreated .* containers are attached: keep;",
+           labels={"v": "2"}, recreate=True, connected=["keep", "new"])
+    res = _converge(engine, labels={"v": "2"}, recreate=True, force=True, connected=["keep", "new"])
+    assert res["actions"] == ["disconnected keep", "disconnected old", "removed network app",
+                              "created network app", "reconnected keep with aliases k", "connected new"]
+    assert res["network"]["containers"] == ["keep", "new"]
+    # nothing to keep: no force needed to drop the ones connected leaves out
+    res = _converge(engine, labels={"v": "3"}, recreate=True, connected=[])
+    assert res["actions"] == ["disconnected keep", "disconnected new", "removed network app",
+                              "created network app"]
+
+
+def test_absent_counts_stopped_containers_as_attached():
+    engine = FakeEngine()
+    engine.add_net("app")
+    engine.attach(engine.add_ct("job", running=False), "app")
+    _fails(engine, r"^name: network app is to be removed but containers are attached: job;",
+           state="absent")
+    res = NetworkManager(engine, _params(state="absent", force=True)).run()
+    assert res["actions"] == ["disconnected job", "removed network app"]
+    assert engine.endpoint("job", "app") is None
+
+
+@pytest.mark.parametrize("address,ipam,lost", [
+    ("172.29.9.10", [{"subnet": "172.29.9.0/24"}], None),
+    ("172.29.9.10", None, "the new network has no ipam_config"),
+    ("172.29.9.10", [{"subnet": "10.1.0.0/16"}], "not in the new network's subnets 10.1.0.0/16"),
+    ("172.29.9.1", [{"subnet": "172.29.9.0/24"}], "the new network's gateway"),
+    ("172.29.9.1", [{"subnet": "172.29.9.0/24", "gateway": "172.29.9.254"}], None),
+    ("172.29.9.128", [{"subnet": "172.29.9.0/24", "iprange": "172.29.9.128/25"}],
+     "the new network's gateway"),
+    ("172.29.9.255", [{"subnet": "172.29.9.0/24"}], "not a host address"),
+    ("172.29.9.7", [{"subnet": "172.29.9.0/24", "aux_addresses": {"r": "172.29.9.7"}}],
+     "reserved by ipam_config aux_addresses"),
+])
+def test_reconnect_plan_fixed_address(address, ipam, lost):
+    desired = _net(ipam_config=ipam)
+    kwargs, notes = reconnect_plan("c" * 64, {"IPAMConfig": {"IPv4Address": address},
+                                              "Aliases": ["x", "c" * 12]}, desired)
+    assert kwargs["aliases"] == ["x"]
+    if lost is None:
+        assert kwargs["ipv4_address"] == address and notes == []
+    else:
+        assert "ipv4_address" not in kwargs and lost in notes[0] and address in notes[0]
+
+
+def test_reconnect_plan_says_what_it_cannot_keep():
+    kwargs, notes = reconnect_plan("c" * 64, {"IPAMConfig": {"IPv6Address": "fd00::5",
+                                                             "LinkLocalIPs": ["169.254.1.1"]},
+                                              "Links": ["db:db"], "Aliases": None}, _net())
+    assert kwargs == {}
+    assert [n.split(" (")[0] for n in notes] == ["its IPv6 address fd00::5", "its link-local addresses",
+                                                 "its links"]
+    assert reconnect_action("web", kwargs, notes).startswith("reconnected web, without its IPv6")
+    # an IPv6 address inside a subnet of the new network is kept, as an IPv4 one is
+    desired = network_desired({"name": "app", "ipam_config": [
+        {"subnet": "172.29.9.0/24"}, {"subnet": "fd00:1::/64"}]})
+    kwargs, notes = reconnect_plan("c" * 64, {"IPAMConfig": {"IPv4Address": "172.29.9.10",
+                                                             "IPv6Address": "fd00:1::10"}}, desired)
+    assert kwargs == {"ipv4_address": "172.29.9.10", "ipv6_address": "fd00:1::10"} and notes == []
+    assert reconnect_action("web", kwargs, notes) == \
+        "reconnected web with IPv4 address 172.29.9.10 and IPv6 address fd00:1::10"
+    assert reconnect_plan("c" * 64, None, _net()) == ({}, [])
+
+
+def test_attached_to_and_names():
+    net = {"Name": "app", "Id": "n1"}
+    summaries = [
+        {"Id": "a" * 64, "Names": ["/web/db", "/web"], "NetworkSettings": {"Networks": {"app": {"NetworkID": "n1"}}}},
+        {"Id": "b" * 64, "Names": ["/job"], "NetworkSettings": {"Networks": {"app": {"NetworkID": ""}}}},
+        {"Id": "c" * 64, "Names": ["/stale"], "NetworkSettings": {"Networks": {"app": {"NetworkID": "n0"}}}},
+        {"Id": "d" * 64, "Names": [], "NetworkSettings": {"Networks": {"other": {"NetworkID": "n1x"}}}},
+    ]
+    assert attached_to(net, summaries) == {"a" * 64: "web", "b" * 64: "job"}
+    assert container_name({"Id": "e" * 64, "Names": None}) == "e" * 12
