@@ -15,7 +15,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import (
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec, validate_name)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    SET_ASIDE, ContainerEngine, WaitError, apply, describe, resolve_image, start_probes, summary)
+    SET_ASIDE, ContainerEngine, WaitError, apply, describe, pause_step, resolve_image, start_probes,
+    summary)
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import entry_name
 from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
 
@@ -29,7 +30,18 @@ def container_argument_spec():
         name=dict(type="str", required=True),
         execution=dict(EXECUTION_ARG),
         state=dict(type="str", default="started", choices=["started", "present", "stopped", "absent"]),
+        paused=dict(type="bool"),
         **CONTAINER_ARGS)
+
+
+def check_paused(p):
+    """Option paused against state and wait: SpecError naming it."""
+    if p.get("paused") and p["state"] != "started":
+        raise SpecError("paused", "true needs state started (a container that runs), not %s"
+                        % p["state"])
+    if p.get("paused") and p.get("wait") == "healthy":
+        raise SpecError("paused", "a paused container runs no health checks, so wait: healthy "
+                                  "could never be met; use wait: running")
 
 
 def needs_the_host(args):
@@ -84,6 +96,9 @@ def run(module, spec, comparisons, client=None):
     current_image = engine.image(current["Image"]) if current is not None and state != "absent" else None
     decision = engine.decide(name, spec, state, current, image_info, comparisons, p["recreate"],
                              p["restart"], current_image)
+    step = pause_step(state, decision["steps"], current, p["paused"])
+    if step:
+        decision["steps"].append(step)
     if "create" in decision["steps"] and "image" not in spec and current is not None:
         spec = dict(spec, image=current["Image"])
     if decision["steps"] and not listed:
@@ -98,7 +113,9 @@ def run(module, spec, comparisons, client=None):
     if decision["steps"]:
         if state == "absent":
             new_state = "absent"
-        elif "start" in decision["steps"] or "restart" in decision["steps"]:
+        elif "pause" in decision["steps"]:
+            new_state = "paused"
+        elif any(s in decision["steps"] for s in ("start", "restart", "unpause")):
             new_state = "running"
         elif "stop" in decision["steps"]:
             new_state = "exited"
@@ -139,6 +156,7 @@ def container_main(module, client=None):
     client). Ends with module.exit_json or module.fail_json."""
     try:
         validate_name(module.params["name"])
+        check_paused(module.params)
         spec = parse_spec(module.params)
         comparisons = parse_comparisons(module.params["comparisons"])
     except SpecError as exc:

@@ -659,7 +659,27 @@ def unusable(current):
 
 
 STEP_WORDS = {"remove": "removed", "create": "created", "start": "started", "stop": "stopped",
-              "restart": "restarted"}
+              "restart": "restarted", "pause": "paused", "unpause": "unpaused"}
+
+
+def pause_step(state, steps, current, paused):
+    """The step that makes a container paused or not as option paused asks ("pause",
+    "unpause" or None), after the decision's steps: a container created, started or
+    restarted by them runs unpaused; one they leave as it is keeps its pause. Only for a
+    container that runs afterwards: state started, or present and running now (paused: true
+    is refused with another state, _container.check_paused)."""
+    if paused is None or state not in ("started", "present"):
+        return None
+    st = (current or {}).get("State") or {}
+    if state == "present" and not (st.get("Running") or "start" in steps):
+        return None
+    fresh = any(s in steps for s in ("create", "start", "restart"))
+    is_paused = bool(st.get("Paused")) and not fresh
+    if paused and not is_paused:
+        return "pause"
+    if not paused and is_paused:
+        return "unpause"
+    return None
 
 
 def describe(decision):
@@ -741,4 +761,6 @@ def apply(engine, decision, spec, image_ref, extra_labels=None):
             engine.stop(cid, stop_timeout)
         elif step == "restart":
             engine.restart(cid, stop_timeout)
+        elif step in ("pause", "unpause"):
+            engine.client.call(step, cid)
     return cid

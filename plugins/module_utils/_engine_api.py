@@ -326,6 +326,12 @@ class EngineAPI:
         self.request("POST", "restart", self._path("/containers/{0}/restart", container), params,
                      timeout=wait)
 
+    def pause(self, container):
+        self.request("POST", "pause", self._path("/containers/{0}/pause", container))
+
+    def unpause(self, container):
+        self.request("POST", "unpause", self._path("/containers/{0}/unpause", container))
+
     def rename(self, container, name):
         self.request("POST", "rename", self._path("/containers/{0}/rename", container), {"name": name})
 

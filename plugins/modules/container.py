@@ -40,6 +40,16 @@ options:
         (lower case, C(-) taken for C(:)); an empty string for the engine's own. Not with
         O(network_mode) C(host), C(none) or C(container:).
     type: str
+  paused:
+    description:
+      - V(true) keeps the running container's processes frozen (C(docker pause)), V(false)
+        lets a paused one run again (C(docker unpause)); left out, a pause is left as it is.
+        A container the run creates, starts or restarts (a recreate too) is paused afterwards
+        when V(true). Not compared as an option (never a recreate), only paused or unpaused (actions
+        C(paused), C(unpaused); the diff's C(state) is C(paused)).
+      - V(true) needs O(state=started), and not O(wait=healthy) (a paused container runs no
+        health checks).
+    type: bool
   state:
     description:
       - C(started) creates the container if needed and makes it run.

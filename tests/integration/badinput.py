@@ -331,10 +331,15 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
     if not is_service:
         conflicts += [({"mac_address": "02:42:zz:00:00:01"}, ["mac_address"]),
                       ({"mac_address": "02:42:ac:11:00:01", "network_mode": "host"}, ["mac_address"]),
-                      ({"auto_remove": True, "restart_policy": "always"}, ["auto_remove"])]
+                      ({"auto_remove": True, "restart_policy": "always"}, ["auto_remove"]),
+                      ({"paused": True, "state": "stopped"}, ["paused"]),
+                      ({"paused": True, "state": "present"}, ["paused"]),
+                      ({"paused": True, "wait": "healthy"}, ["paused"]),
+                      ({"paused": "sometimes"}, ["paused"])]
     else:
         conflicts += [({"mac_address": "02:42:ac:11:00:01"}, ["mac_address"]),
-                      ({"auto_remove": True}, ["auto_remove"])]
+                      ({"auto_remove": True}, ["auto_remove"]),
+                      ({"paused": True}, ["paused"])]
     if is_service:
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),
                       ({"port_base": None, "ports": [18101]}, ["ports"]),

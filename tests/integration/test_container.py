@@ -430,6 +430,46 @@ def test_device_port_mac_and_removal_options_take_effect(lab, play, ids):
     lab.clean(H, "ct-rm")
 
 
+def test_paused_pauses_and_unpauses_in_place(lab, play, ids):
+    """paused: a container made paused, kept paused by an update, paused again after a
+    recreate and a restart, unpaused; each step predicted by check mode (nothing touched), each
+    rerun no change; left out, a pause is left as it is."""
+    api = lab.docker(H).api
+
+    def step(extra, actions):
+        tasks = "- dockyard.fleet.container:\n    name: ct-pause\n    image: %s\n%s" % (
+            V1, "".join("    %s: %s\n" % kv for kv in extra.items()))
+        before = api.inspect_container("ct-pause") if api.containers(all=True, filters={"name": "^/ct-pause$"}) else None
+        check = play(pb(tasks), check=True, diff=True)
+        assert check.rc == 0 and check.one(action="container")["actions"] == actions, check.stdout[-3000:]
+        if before is not None:   # check mode touched nothing
+            now = api.inspect_container("ct-pause")
+            assert (now["Id"], now["State"]["Status"]) == (before["Id"], before["State"]["Status"])
+        real, again = twice(play, pb(tasks))
+        assert real.one(action="container")["actions"] == actions, real.stdout[-3000:]
+        return api.inspect_container("ct-pause")
+
+    made = step({"paused": "true"}, ["created", "started", "paused"])
+    assert made["State"]["Paused"] and made["State"]["Status"] == "paused"
+    kept = step({"paused": "true", "cpu_shares": 512}, ["updated cpu_shares"])
+    assert kept["Id"] == made["Id"] and kept["State"]["Paused"]
+    made_anew = step({"paused": "true", "cpu_shares": 512, "labels": "{v: '2'}"}, ["recreated", "started", "paused"])
+    assert made_anew["Id"] != made["Id"] and made_anew["State"]["Paused"]
+    # left out: the pause stays
+    assert play(pb("- dockyard.fleet.container:\n    name: ct-pause\n    image: %s\n    cpu_shares: 512\n"
+                   "    labels: {v: '2'}\n" % V1)).changed == 0
+    res = play(pb("- dockyard.fleet.container:\n    name: ct-pause\n    image: %s\n    cpu_shares: 512\n"
+                  "    labels: {v: '2'}\n    paused: true\n    restart: true\n" % V1))
+    assert res.rc == 0 and res.one(action="container")["actions"] == ["restarted", "paused"], res.stdout[-3000:]
+    assert api.inspect_container("ct-pause")["State"]["Paused"]
+    running = step({"paused": "false", "cpu_shares": 512, "labels": "{v: '2'}"}, ["unpaused"])
+    assert running["Id"] == made_anew["Id"] and running["State"]["Status"] == "running"
+    api.pause("ct-pause")
+    stopped = step({"state": "stopped"}, ["stopped"])
+    assert stopped["State"]["Status"] == "exited"
+    lab.clean(H, "ct-pause")
+
+
 def test_networks(lab, play, ids):
     api = lab.docker(H).api
     if not api.networks(names=["ct-neta"]):

@@ -562,3 +562,29 @@ def _mutated(fn):
     c = copy.deepcopy(CONTAINER)
     fn(c)
     return c
+
+
+def test_pause_step_follows_what_the_steps_leave():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import pause_step
+    running = {"State": {"Running": True, "Paused": False}}
+    paused = {"State": {"Running": True, "Paused": True}}
+    stopped = {"State": {"Running": False, "Paused": False}}
+    # left out: never a step
+    assert pause_step("started", [], paused, None) is None
+    assert pause_step("started", [], running, True) == "pause"
+    assert pause_step("started", [], paused, True) is None
+    assert pause_step("started", ["update"], paused, True) is None   # an update keeps the pause
+    assert pause_step("started", [], paused, False) == "unpause"
+    assert pause_step("started", [], running, False) is None
+    # made, started or restarted by the steps: it runs unpaused afterwards
+    for steps in (["create", "start"], ["remove", "create", "start"], ["restart"], ["start"]):
+        assert pause_step("started", steps, paused, True) == "pause", steps
+        assert pause_step("started", steps, paused, False) is None, steps
+    assert pause_step("started", ["create", "start"], None, True) == "pause"
+    assert pause_step("started", ["start"], stopped, True) == "pause"
+    # present: only a container that runs; stopped and absent: none
+    assert pause_step("present", [], paused, False) == "unpause"
+    assert pause_step("present", [], stopped, False) is None
+    assert pause_step("present", ["remove", "create", "start"], paused, False) is None
+    assert pause_step("stopped", ["stop"], paused, False) is None
+    assert pause_step("absent", ["remove"], paused, False) is None
