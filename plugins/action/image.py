@@ -29,8 +29,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
     blocker, cancel, engine_over_forward, engine_socket, environment_of)
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
-    IMAGE_ARGS, ImageInputError, ImageManager, archive_image_for, check_dict_options,
-    parse_reference, read_archive, validate_params)
+    IMAGE_ARGS, ImageInputError, ImageManager, archive_image_for, check_dict_options, load_name,
+    read_archive, validate_params)
 
 SHIP = ("auto", "stream", "copy")
 
@@ -68,7 +68,7 @@ class ActionModule(ActionBase):
             if not args.get("load_path"):
                 raise ImageInputError("load_path: required with source=load (a docker-save "
                                       "archive on the controller)")
-            ref = parse_reference(args.get("name"), "name")
+            ref = load_name(args.get("name"))
             try:
                 local = self._find_needle("files", args["load_path"])
             except AnsibleError as exc:
@@ -149,15 +149,21 @@ class ActionModule(ActionBase):
                 return None, why
             # check mode never loads: without a path the manager only predicts
             params["_archive"] = dict(params["_archive"], path=None if check else local)
+            manager = ImageManager(client, params, check)
             try:
-                res = ImageManager(client, params, check).run()
+                res = manager.run()
             except (DockerError, ImageInputError) as exc:
-                return dict(failed=True, changed=False, msg=str(exc), shipped=False,
-                            invocations=0, ship="stream"), None
+                # what was done before the failure (tags, the load) is reported as such
+                res = dict(failed=True, msg=str(exc), shipped=manager.shipped, invocations=0,
+                           ship="stream", **manager.partial())
+                if manager.shipped:
+                    res["archive_size"] = archive["size"]
+                return res, None
         finally:
             cancel(self, sock)
-        shipped = not check and any(a.startswith("loaded ") for a in res["actions"])
-        res.update(shipped=shipped, invocations=0, ship="stream")
-        if shipped:
+        res.update(shipped=manager.shipped, invocations=0, ship="stream")
+        if manager.warnings:
+            res["warnings"] = list(manager.warnings)
+        if manager.shipped:
             res["archive_size"] = archive["size"]
         return res, None

@@ -22,12 +22,22 @@ options:
   name:
     description:
       - Image reference, C([registry[:port]/]repository[:tag]) (tag defaults to C(latest)) or
-        C(repository@sha256:<digest>) for O(source=pull).
+        C(repository@sha256:<digest>) for O(source=pull). ASCII only, as the engine's grammar.
+      - Compared in the engine's own (familiar) form, so C(docker.io/dockyard/demo:v2) is
+        C(dockyard/demo:v2) and C(docker.io/library/busybox) is C(busybox); RV(actions),
+        RV(removed) and RV(image) use that form.
+      - Or an image ID, C(sha256:<64 hex>), the 64 hex digits alone, or a short ID (12 hex
+        digits or more) that the engine resolves to an image whose ID starts with it (a short
+        hex name that resolves to no such image is a repository name). With an ID, O(state=present)
+        only checks that the image is there (and adds O(repository) tags, which then need a tag);
+        O(source) and O(keep) are refused. O(state=absent) removes the image with all its tags
+        (see O(force_absent)).
     type: str
     required: true
   state:
     description: C(present) makes sure the image is there, C(absent) removes the O(name) tag
-      (and the image when it was its last tag).
+      (and the image when it was its last tag and nothing keeps it, see O(force_absent)), or
+      with an image ID as O(name) the image.
     type: str
     choices: [present, absent]
     default: present
@@ -47,7 +57,15 @@ options:
     description:
       - Path ON THE CONTROLLER of a C(docker save) archive, for O(source=load). Relative paths are
         searched like other C(files/) lookups. It is copied to the host only when the image (by
-        ID, with its tags) is missing there.
+        ID, with its tags) is missing there (or with O(force_source)).
+      - A gzip, bzip2 or xz compressed archive (C(docker save IMAGE | gzip)) is read through its
+        decompressor and sent as it is; C(docker load) takes it.
+      - The archive must hold one image. C(docker load) tags every image of an archive with the
+        tags the archive gives it, moving them from the images they point to on the host, so an
+        archive of several images is refused (save the image alone). The tags the archive gives
+        its image are set on the host too (they move to it), besides O(name).
+      - With O(source=load), O(name) must be C(repository[:tag]) (the loaded image is tagged as
+        it), not a digest reference nor an image ID.
     type: path
   build:
     description: Build settings for O(source=build).
@@ -78,16 +96,34 @@ options:
     description:
       - Pull, load or build even when the image is already there (C(docker build) of an
         unchanged context gives the same ID and reports no change).
+      - With O(source=load) the archive is sent and loaded on every run, check mode says so in
+        RV(actions), and RV(shipped) is true; the task is changed only when the load changes the
+        image's tags or the image was missing (a loaded archive gives the same image ID).
     type: bool
     default: false
     aliases: [rebuild]
   force_absent:
-    description: With O(state=absent), remove the image even if containers use it.
+    description:
+      - With O(state=absent), remove the last tag of an image that containers use (any state);
+        without it that fails, before any change, naming this option (in check mode too). A
+        tag that is not the image's last one is removed without it.
+      - With a stopped container, the image is deleted (the container keeps its own layers and
+        shows the image ID). With a running container, only the tag goes; the image stays,
+        untagged, as long as the container uses it, which RV(actions) and the diff say.
+      - With an image ID as O(name), also removes an image that has several tags, or that a
+        stopped container uses. An image a running container uses, or that other images were
+        built from, cannot be removed by ID even so (the task fails naming O(name)).
     type: bool
     default: false
   repository:
     description:
       - More references to tag the image as. An entry without a tag gets the tag of O(name).
+        An image ID is no tag and is refused.
+      - Every entry is checked before the image is pulled, loaded, built or tagged when the
+        resulting image is known then (no source to act on, or O(source=load)). For a pull or
+        a build, the image ID is known only afterwards; an entry that points to another image
+        then fails the task after the pull or build, which is reported as changed, with what was
+        done in RV(actions). Check mode, which cannot know that ID, warns instead.
     type: list
     elements: str
   force_tag:
@@ -100,6 +136,8 @@ options:
         by image creation time (newest first). Tags of the other images of that repository are
         removed, except images used by any container (running or stopped), which are always kept
         and do not count. Removed tags are returned in RV(removed).
+      - Tags this run moves to the current image (O(name) moved by a pull or load, O(repository)
+        with O(force_tag)) count for the current image, in check mode as in the real run.
     type: int
   ship:
     description:
@@ -133,6 +171,10 @@ notes:
     differs from the one the host pulled, or when the host's copy has no digest from that
     repository (loaded or built here). A registry that cannot be asked fails the task, as the
     pull would.
+  - Bad input fails before any change. When the engine fails a later step, the task fails with
+    RV(actions) and C(changed) saying what had been done by then.
+  - With O(source=build), O(build.path) must be a directory on the host and O(build.dockerfile)
+    (default C(Dockerfile)) a file there, checked before the build (in check mode too).
 author: dockyard.fleet contributors (!UNKNOWN)
 """
 
@@ -163,11 +205,20 @@ EXAMPLES = r"""
   dockyard.fleet.image:
     name: dockyard/demo:v1
     state: absent
+
+- name: Remove an image by ID, with all its tags
+  dockyard.fleet.image:
+    name: sha256:97cbcedb5016d182e982d4d1416324c47fc81daf16347d397f020838d009832d
+    state: absent
+    force_absent: true
 """
 
 RETURN = r"""
 image:
-  description: The image after the run (null when absent).
+  description:
+    - The image after the run (null when it is not on the host). With O(state=absent) and other
+      tags keeping the image, or a running container holding it untagged, the image as it is
+      left.
   returned: always
   type: dict
   contains:
@@ -182,12 +233,16 @@ actions:
   type: list
   elements: str
 removed:
-  description: Tags removed (by O(state=absent) or O(keep)).
+  description:
+    - Tags removed (by O(state=absent) or O(keep)); with an image ID as O(name), the image's tags
+      (its ID when it had none).
   returned: always
   type: list
   elements: str
 shipped:
-  description: With O(source=load), whether the archive was sent to the host (streamed or copied) in this run.
+  description:
+    - With O(source=load), whether the archive was sent to the host (streamed or copied) in this
+      run, also when the engine then refused it.
   returned: when source is load
   type: bool
 ship:
@@ -219,11 +274,16 @@ def main():
         validate_params(module.params)
     except ImageInputError as exc:
         module.fail_json(msg=str(exc), changed=False)
+    manager = None
     try:
         client = DockerClient(module.params)
-        result = ImageManager(client, module.params, module.check_mode).run()
+        manager = ImageManager(client, module.params, module.check_mode)
+        result = manager.run()
     except (DockerError, ImageInputError) as exc:
-        module.fail_json(msg=str(exc), changed=False)
+        # a failure after a change (a tag made, an archive loaded) says what was done
+        module.fail_json(msg=str(exc), **(manager.partial() if manager else dict(changed=False)))
+    for warning in manager.warnings:
+        module.warn(warning)
     module.exit_json(**result)
 
 

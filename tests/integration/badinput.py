@@ -406,6 +406,17 @@ def image_cases(c: Cases, lab_id: int):
         ({"source": "load", "load_path": "/tmp/x.tar", "_archive": {"id": "x"}}, ["_archive"]),
         ({"repository": ["x/y@sha256:" + "b" * 64]}, ["repository"]),
         ({"repository": ["BAD REF"]}, ["repository"]),
+        ({"name": "x/y@sha256:" + "a" * 64, "source": "load", "load_path": "/tmp/x.tar"}, ["name"]),
+        ({"name": "a" * 64, "source": "pull"}, ["name"]),
+        ({"name": "sha256:" + "a" * 64, "keep": 1}, ["keep"]),
+        ({"name": "sha256:" + "0" * 64}, ["name"]),
+        ({"repository": ["sha256:" + "b" * 64]}, ["repository"]),
+        ({"repository": ["b" * 64]}, ["repository"]),
+        ({"name": "badin/x:v\u00e9"}, ["name"]),
+        ({"repository": ["badin/x:\u00fc"]}, ["repository"]),
+        ({"name": "badin/nobuild:1", "source": "build", "build": {"path": "/nonexistent/ctx"}}, ["build", "path"]),
+        ({"name": "badin/nobuild:1", "source": "build", "build": {"path": "/tmp", "dockerfile": "NoSuchDockerfile"}},
+         ["dockerfile"]),
     ]
     c.add_fixed("image", "conflict", base, conflicts)
     c.add("image", "range", base, _opt("keep", st.integers(-10 ** 6, 0)), 5)

@@ -1,16 +1,21 @@
 """Pure logic of dockyard.fleet.image: references, archive manifests, keep-N, validation."""
+import bz2
+import gzip
 import hashlib
 import io
 import json
+import lzma
 import tarfile
 
 import pytest
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import engine_socket
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
-    IMAGE_ARGS, ImageInputError, archive_image_for, check_dict_options, created_key, extra_refs,
-    parse_reference, read_archive, select_keep, tags_of_repo, validate_params)
+    IMAGE_ARGS, ImageInputError, ImageManager, archive_image_for, check_dict_options, created_key,
+    extra_refs, is_single_reference, load_name, parse_name, parse_reference, read_archive, select_keep,
+    tags_of_repo, validate_params)
 
 
 # ---------------------------------------------------------------- references
@@ -28,6 +33,48 @@ def test_parse_reference(ref, repo, tag):
         return
     r = parse_reference(ref)
     assert (r["repo"], r["tag"], r["digest"]) == (repo, tag, None)
+
+
+@pytest.mark.parametrize("ref,familiar", [
+    ("docker.io/dockyard/demo:v2", "dockyard/demo:v2"),
+    ("index.docker.io/dockyard/demo", "dockyard/demo:latest"),
+    ("docker.io/library/busybox:1", "busybox:1"),
+    ("library/busybox:1", "busybox:1"),
+    ("docker.io/busybox", "busybox:latest"),
+    ("docker.io/library/a/b:1", "library/a/b:1"),
+    ("localhost:5000/x:1", "localhost:5000/x:1"),
+    ("localhost:5000/library/x:1", "localhost:5000/library/x:1"),
+    ("registry.example.com/x", "registry.example.com/x:latest"),
+    ("docker.io/dockyard/demo@sha256:" + "ab" * 32, "dockyard/demo@sha256:" + "ab" * 32),
+])
+def test_references_in_the_engines_familiar_form(ref, familiar):
+    """The engine stores docker.io/x/y:1 as x/y:1: compared and filtered in that form."""
+    assert parse_reference(ref)["ref"] == familiar
+
+
+@pytest.mark.parametrize("bad", ["dockyard/demo:v\u00e9", "d\u00e9mo:v1", "dockyard/demo:\u0661",
+                                 "dockyard/demo:v1\n", "dockyard/demo:v1 "])
+def test_reference_is_ascii_only(bad):
+    with pytest.raises(ImageInputError, match="^name:"):
+        parse_reference(bad)
+
+
+def test_image_ids_as_name():
+    hexid = "97cbcedb5016d182e982d4d1416324c47fc81daf16347d397f020838d009832d"
+    for name in (hexid, "sha256:" + hexid):
+        assert parse_name(name) == dict(id="sha256:" + hexid, ref="sha256:" + hexid, repo=None,
+                                        tag=None, digest=None, has_tag=False)
+    # a short hex is a valid repository: ImageManager asks the engine
+    assert parse_name("97cbcedb5016")["ref"] == "97cbcedb5016:latest"
+    # an ID is no reference (repository entries)
+    with pytest.raises(ImageInputError, match="^repository: .*image ID"):
+        extra_refs(["sha256:" + hexid], parse_reference("a/b:1"))
+    with pytest.raises(ImageInputError, match="^repository: .*image ID"):
+        extra_refs([hexid], parse_reference("a/b:1"))
+    with pytest.raises(ImageInputError, match="^name: .*image ID"):
+        load_name(hexid)
+    with pytest.raises(ImageInputError, match="^name: .*digest"):
+        load_name("a/b@sha256:" + "ab" * 32)
 
 
 def test_digest_reference():
@@ -131,11 +178,41 @@ def test_bad_archives_name_load_path(tmp_path, case):
     assert str(err.value).startswith("load_path:")
 
 
-def test_archive_without_wanted_tag_among_several_images(tmp_path):
+def test_archive_of_several_images_is_refused_naming_load_path():
+    # docker load would tag every image of it, moving those tags on the host
     arch = dict(images=[dict(id="sha256:1", tags=["a/b:1"]), dict(id="sha256:2", tags=["a/b:2"])])
-    assert archive_image_for(arch, "a/b:2")["id"] == "sha256:2"
-    with pytest.raises(ImageInputError, match="^name:"):
-        archive_image_for(arch, "a/b:3")
+    for ref in ("a/b:2", "a/b:3"):
+        with pytest.raises(ImageInputError, match="^load_path: the archive holds 2 images"):
+            archive_image_for(arch, ref)
+
+
+@pytest.mark.parametrize("compress", ["gz", "bz2", "xz"])
+def test_read_compressed_archive(tmp_path, compress):
+    """docker save | gzip: docker load takes it; its uncompressed offsets are past the file's
+    size, which is no truncation."""
+    plain = tmp_path / "a.tar"
+    image_id = _archive(str(plain), tags=["demo/x:1"])
+    packed = tmp_path / ("a.tar." + compress)
+    opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compress]
+    with opener(str(packed), "wb") as f:
+        f.write(plain.read_bytes())
+    arch = read_archive(str(packed))
+    assert arch["images"][0]["id"] == image_id and arch["images"][0]["tags"] == ["demo/x:1"]
+    assert arch["size"] == packed.stat().st_size and arch["compression"] in ("gzip", "bzip2", "xz")
+    # a cut compressed archive is still refused, naming load_path
+    data = packed.read_bytes()
+    packed.write_bytes(data[:len(data) * 2 // 3])
+    with pytest.raises(ImageInputError, match="^load_path:"):
+        read_archive(str(packed))
+
+
+def test_read_plain_archive_keeps_its_truncation_check(tmp_path):
+    p = tmp_path / "a.tar"
+    _archive(str(p))
+    data = p.read_bytes()
+    p.write_bytes(data[:2000])
+    with pytest.raises(ImageInputError, match="^load_path: .*(truncated|not a readable)"):
+        read_archive(str(p))
 
 
 # ---------------------------------------------------------------- keep N
@@ -196,6 +273,14 @@ def _params(**kw):
     (dict(source="pull", repository=["UPPER"]), "repository"),
     (dict(state="absent", source="pull"), "source"),
     (dict(state="absent", keep=2), "keep"),
+    (dict(name="dockyard/demo@sha256:" + "ab" * 32, source="load", _archive={"id": "x"}), "name"),
+    (dict(name="sha256:" + "ab" * 32, source="pull"), "name"),
+    (dict(name="ab" * 32, source="build", build=dict(path="/ctx")), "name"),
+    (dict(name="ab" * 32, keep=1), "keep"),
+    (dict(name="ab" * 32, repository=["x/y"]), "repository"),
+    (dict(repository=["sha256:" + "ab" * 32]), "repository"),
+    (dict(name="dockyard/demo:v\u00e9"), "name"),
+    (dict(repository=["dockyard/x:\u00fc"]), "repository"),
 ])
 def test_validation_names_option(kw, option):
     with pytest.raises(ImageInputError) as err:
@@ -276,3 +361,350 @@ def test_ship_is_an_option_with_auto_default():
     v = ArgumentSpecValidator(docker_common_args(**IMAGE_ARGS))
     assert v.validate({"name": "a:1"}).validated_parameters["ship"] == "auto"
     assert v.validate({"name": "a:1", "ship": "bogus"}).error_messages
+
+
+# ---------------------------------------------------------------- ImageManager on a fake engine
+DAY = "2026-01-%02dT00:00:00Z"
+
+
+class FakeEngine:
+    """Just enough of an engine for ImageManager, with its rules for tags and removals
+    (checked on the lab, Docker 20.10). images: {id: dict(tags, digests, created, parent)};
+    containers: [(name, image id, state)]; archive: (id, tags) that a load brings."""
+
+    def __init__(self, images, containers=(), archive=None, registry=None):
+        self.images = {i: dict(tags=list(v.get("tags") or []), digests=list(v.get("digests") or []),
+                               created=v.get("created", DAY % 1), parent=v.get("parent"))
+                       for i, v in images.items()}
+        self.containers = list(containers)
+        self.archive = archive
+        self.registry = registry or {}   # ref -> (id, digest) a pull brings
+        self.changes = []
+
+    def _find(self, ref):
+        if ref in self.images:
+            return ref
+        for i, v in self.images.items():
+            if ref in v["tags"] or ref in v["digests"]:
+                return i
+        hexpart = ref.replace("sha256:", "")
+        if len(hexpart) >= 12 and all(ch in "0123456789abcdef" for ch in hexpart):
+            for i in self.images:
+                if i.startswith("sha256:" + hexpart):
+                    return i
+        return None
+
+    def get(self, method, *args, **kwargs):
+        try:
+            return self.call(method, *args, **kwargs)
+        except DockerError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def registry_digest(self, ref):
+        return self.registry[ref][1]
+
+    def _users(self, image_id):
+        return [(n, st) for n, i, st in self.containers if i == image_id]
+
+    def _children(self, image_id):
+        return [i for i, v in self.images.items() if v["parent"] == image_id]
+
+    def call(self, method, *args, **kwargs):
+        if method == "inspect_image":
+            i = self._find(args[0])
+            if i is None:
+                raise DockerError("no such image: %s" % args[0], not_found=True)
+            v = self.images[i]
+            return {"Id": i, "RepoTags": list(v["tags"]), "RepoDigests": list(v["digests"]),
+                    "Created": v["created"], "Parent": v["parent"] or ""}
+        if method == "images":
+            name = kwargs.get("name")
+            out = []
+            for i, v in self.images.items():
+                if name and not any(t.rpartition(":")[0] == name for t in v["tags"]):
+                    continue
+                if not v["tags"] and self._children(i):
+                    continue   # an intermediate image: not listed
+                out.append({"Id": i, "RepoTags": v["tags"] or ["<none>:<none>"], "Created": 0,
+                            "ParentId": v["parent"] or ""})
+            return out
+        if method == "containers":
+            return [{"Id": "c%d" % n, "Names": ["/" + name], "ImageID": img, "State": st}
+                    for n, (name, img, st) in enumerate(self.containers)]
+        self.changes.append((method,) + args)
+        if method == "tag":
+            self._tag(args[0], "%s:%s" % (args[1], args[2]))
+            return True
+        if method == "load_image":
+            image_id, tags = self.archive
+            self.images.setdefault(image_id, dict(tags=[], digests=[], created=DAY % 20, parent=None))
+            for t in tags:
+                self._tag(image_id, t)
+            return []
+        if method == "pull":
+            ref = "%s:%s" % (args[0], kwargs["tag"])
+            image_id, digest = self.registry[ref]
+            self.images.setdefault(image_id, dict(tags=[], digests=[], created=DAY % 21, parent=None))
+            self._tag(image_id, ref)
+            self.images[image_id]["digests"].append("%s@%s" % (args[0], digest))
+            return []
+        if method == "remove_image":
+            return self._remove(args[0], kwargs.get("force", False))
+        raise AssertionError(method)
+
+    def _tag(self, image_id, ref):
+        for v in self.images.values():
+            if ref in v["tags"]:
+                v["tags"].remove(ref)
+        self.images[image_id]["tags"].append(ref)
+
+    def _remove(self, ref, force):
+        i = self._find(ref)
+        v = self.images[i]
+        running = [n for n, st in self._users(i) if st == "running"]
+        if ref != i:   # a tag
+            if not force and is_single_reference(v["tags"], v["digests"]) and self._users(i):
+                raise DockerError("conflict: unable to remove repository reference")
+            v["tags"].remove(ref)
+            if not v["tags"] and not v["digests"] and not running and not self._children(i):
+                del self.images[i]
+            return []
+        if running or self._children(i):
+            raise DockerError("conflict: cannot be forced")
+        if not force and (self._users(i) or (len(v["tags"]) > 1)):
+            raise DockerError("conflict: must be forced")
+        del self.images[i]
+        return []
+
+
+def _p(**kw):
+    p = dict(state="present", source=None, pull=None, build=None, repository=None, keep=None,
+             force_tag=False, force_source=False, force_absent=False, _archive=None)
+    p.update(kw)
+    return p
+
+
+def _check_then_real(make, params):
+    """Check mode on one engine, the real run on an identical one: same changed, actions,
+    removed and predicted tags; check mode changes nothing; a second run changes nothing."""
+    engine = make()
+    check = ImageManager(engine, params, True).run()
+    assert engine.changes == []
+    engine = make()
+    real = ImageManager(engine, params, False).run()
+    for key in ("changed", "actions", "removed"):
+        assert check[key] == real[key], (key, check[key], real[key])
+    assert check["diff"]["after"].get("tags") == real["diff"]["after"].get("tags")
+    assert check["diff"]["after"].get("present") == real["diff"]["after"].get("present")
+    again = ImageManager(engine, params, False).run()
+    assert not again["changed"], again
+    return check, real, engine
+
+
+A, B, C, D, E = ("sha256:" + ch * 64 for ch in "abcde")
+
+
+def test_keep_with_a_load_that_moves_the_tag():
+    """demo:v2 is on another image; the load moves it: the loaded image is the current one."""
+    def make():
+        return FakeEngine({B: dict(tags=["demo/x:v2"], created=DAY % 2),
+                           C: dict(tags=["demo/x:v1"], created=DAY % 1),
+                           D: dict(tags=["demo/x:broken"], created=DAY % 3),
+                           E: dict(tags=["demo/x:v3"], created=DAY % 9)},
+                          archive=(A, ["demo/x:v2"]))
+    params = _p(name="demo/x:v2", source="load", keep=1,
+                _archive=dict(id=A, tags=["demo/x:v2"], path="/dev/null", archive="v2.tar"))
+    check, real, engine = _check_then_real(make, params)
+    assert real["removed"] == ["demo/x:broken", "demo/x:v1", "demo/x:v3"]
+    assert real["diff"]["after"]["tags"] == ["demo/x:v2"] and check["changed"]
+    assert engine.images[A]["tags"] == ["demo/x:v2"]
+
+
+def test_keep_with_a_pull_always_that_moves_the_tag():
+    def make():
+        return FakeEngine({B: dict(tags=["r:5000/x:v1"], digests=["r:5000/x@sha256:" + "1" * 64],
+                                   created=DAY % 2),
+                           C: dict(tags=["r:5000/x:v0"], created=DAY % 1)},
+                          registry={"r:5000/x:v1": (A, "sha256:" + "2" * 64)})
+    check, real, _engine = _check_then_real(make, _p(name="r:5000/x:v1", source="pull", pull="always", keep=1))
+    assert real["removed"] == ["r:5000/x:v0"] and real["actions"][0] == "pulled r:5000/x:v1"
+    assert check["diff"]["after"]["tags"] == ["r:5000/x:v1"]
+
+
+def test_keep_with_force_tag_moving_latest():
+    def make():
+        return FakeEngine({A: dict(tags=["demo/x:v2"], created=DAY % 2),
+                           B: dict(tags=["demo/x:v1", "demo/x:latest"], created=DAY % 1)})
+    params = _p(name="demo/x:v2", repository=["demo/x:latest"], force_tag=True, keep=1)
+    check, real, engine = _check_then_real(make, params)
+    assert real["removed"] == ["demo/x:v1"]
+    assert "tagged aaaaaaaaaaaa as demo/x:latest (moved from image bbbbbbbbbbbb)" in check["actions"]
+    assert sorted(engine.images[A]["tags"]) == ["demo/x:latest", "demo/x:v2"] and B not in engine.images
+
+
+def test_bad_repository_entry_changes_nothing():
+    """The second entry points elsewhere: refused before the first is tagged."""
+    engine = FakeEngine({A: dict(tags=["demo/x:v1"]), B: dict(tags=["demo/x:v2"])})
+    for check in (True, False):
+        m = ImageManager(engine, _p(name="demo/x:v1", repository=["demo/aaa", "demo/x:v2"]), check)
+        with pytest.raises(DockerError, match="^repository: demo/x:v2 already points"):
+            m.run()
+        assert engine.changes == [] and m.partial() == dict(changed=False, actions=[], removed=[])
+    # a load with a conflicting entry: refused before the archive is needed (or sent)
+    m = ImageManager(engine, _p(name="demo/x:v3", source="load", repository=["demo/x:v2"],
+                                _archive=dict(id=C, tags=["demo/x:v3"], path=None, archive="v3.tar")))
+    with pytest.raises(DockerError, match="^repository:"):
+        m.run()
+    assert not m.needs_archive and not m.shipped
+
+
+def test_failure_after_a_change_reports_it():
+    engine = FakeEngine({A: dict(tags=["demo/x:v1"])})
+    real_call = engine.call
+
+    def call(method, *args, **kwargs):
+        if method == "tag" and args[1] == "demo/bbb":
+            raise DockerError("engine went away")
+        return real_call(method, *args, **kwargs)
+    engine.call = call
+    m = ImageManager(engine, _p(name="demo/x:v1", repository=["demo/aaa", "demo/bbb"]), False)
+    with pytest.raises(DockerError):
+        m.run()
+    assert m.partial() == dict(changed=True, actions=["tagged aaaaaaaaaaaa as demo/aaa:v1"], removed=[])
+
+
+def test_docker_io_name_is_idempotent():
+    def make():
+        return FakeEngine({A: dict(tags=["dockyard/demo:v2"], created=DAY % 2),
+                           B: dict(tags=["dockyard/demo:v1"], created=DAY % 1)})
+    params = _p(name="docker.io/dockyard/demo:v2", source="load", keep=1,
+                _archive=dict(id=A, tags=["docker.io/dockyard/demo:v2"], path=None, archive="v2.tar"))
+    check, real, _engine = _check_then_real(make, params)
+    assert real["actions"] == ["removed dockyard/demo:v1 (keep 1)"] and check["changed"]
+
+
+def test_force_source_load_reloads_and_changes_nothing():
+    def make():
+        return FakeEngine({A: dict(tags=["demo/x:v1"])}, archive=(A, ["demo/x:v1"]))
+    params = _p(name="demo/x:v1", source="load", force_source=True,
+                _archive=dict(id=A, tags=["demo/x:v1"], path="/dev/null", archive="v1.tar"))
+    engine = make()
+    check = ImageManager(engine, params, True).run()
+    m = ImageManager(engine, params, False)
+    real = m.run()
+    assert check["changed"] is real["changed"] is False and m.shipped
+    assert check["actions"] == real["actions"] == [
+        "loaded aaaaaaaaaaaa from v1.tar (force_source: the image was there already)"]
+    # without the archive on the host (ship=copy, first run): ask for it
+    m = ImageManager(engine, dict(params, _archive=dict(params["_archive"], path=None)), False)
+    assert m.run()["needs_archive"]
+
+
+@pytest.mark.parametrize("name", ["sha256:" + "a" * 64, "a" * 64, "a" * 12, "sha256:" + "a" * 20])
+def test_image_id_names(name):
+    def make(**kw):
+        return FakeEngine({A: dict(tags=["demo/x:v1", "other/y:1"]), B: dict(tags=["demo/x:v2"])}, **kw)
+    # present: the image is there (by ID), no change
+    res = ImageManager(make(), _p(name=name), False).run()
+    assert not res["changed"] and res["image"]["id"] == A
+    # absent with two tags: refused naming force_absent, in check mode as in the real run
+    for check in (True, False):
+        engine = make()
+        with pytest.raises(DockerError, match="force_absent"):
+            ImageManager(engine, _p(name=name, state="absent"), check).run()
+        assert engine.changes == []
+    check, real, engine = _check_then_real(make, _p(name=name, state="absent", force_absent=True))
+    assert real["removed"] == ["demo/x:v1", "other/y:1"] and A not in engine.images
+    assert real["image"] is None and check["diff"]["after"] == {"present": False}
+    # used by a running container: even force_absent cannot
+    for check in (True, False):
+        engine = make(containers=[("web", A, "running")])
+        with pytest.raises(DockerError, match="running container web"):
+            ImageManager(engine, _p(name=name, state="absent", force_absent=True), check).run()
+
+
+def test_short_hex_that_is_no_id_is_a_reference():
+    engine = FakeEngine({A: dict(tags=["demo/x:v1"])})
+    with pytest.raises(DockerError, match="^name: image bbbbbbbbbbbb:latest is not on the host"):
+        ImageManager(engine, _p(name="b" * 12), False).run()
+    assert not ImageManager(engine, _p(name="b" * 12, state="absent"), False).run()["changed"]
+
+
+def test_absent_last_tag_used_by_a_container():
+    def make(state):
+        return FakeEngine({A: dict(tags=["demo/x:v1"])}, containers=[("web", A, state)])
+    for state in ("exited", "running"):
+        for check in (True, False):
+            engine = make(state)
+            with pytest.raises(DockerError, match="^name: cannot remove demo/x:v1: .*force_absent") as err:
+                ImageManager(engine, _p(name="demo/x:v1", state="absent"), check).run()
+            assert "web (%s)" % ("running" if state == "running" else "stopped") in str(err.value)
+            assert engine.changes == []
+    # force_absent, running container: the tag goes, the image stays untagged (dangling)
+    check, real, engine = _check_then_real(lambda: make("running"),
+                                           _p(name="demo/x:v1", state="absent", force_absent=True))
+    assert real["diff"]["after"] == dict(present=True, id=A, tags=[])
+    assert "stays, untagged: running container web" in real["actions"][0]
+    assert engine.images[A]["tags"] == []
+    # force_absent, stopped container: the image goes
+    _check, real, engine = _check_then_real(lambda: make("exited"),
+                                            _p(name="demo/x:v1", state="absent", force_absent=True))
+    assert real["diff"]["after"] == {"present": False} and A not in engine.images
+
+
+def test_absent_returns_the_image_other_tags_keep():
+    check, real, _engine = _check_then_real(
+        lambda: FakeEngine({A: dict(tags=["demo/x:v1", "demo/x:latest"])}),
+        _p(name="demo/x:v1", state="absent"))
+    assert real["image"]["tags"] == ["demo/x:latest"] and check["image"]["tags"] == ["demo/x:latest"]
+
+
+def test_absent_of_an_image_with_children_keeps_it_untagged():
+    def make():
+        return FakeEngine({A: dict(tags=["demo/x:v1"]), B: dict(tags=[], parent=A),
+                           C: dict(tags=["demo/child:1"], parent=B)})
+    _check, real, engine = _check_then_real(make, _p(name="demo/x:v1", state="absent"))
+    assert real["diff"]["after"] == dict(present=True, id=A, tags=[]) and A in engine.images
+    with pytest.raises(DockerError, match="built from it"):
+        ImageManager(make(), _p(name=A, state="absent", force_absent=True), True).run()
+
+
+def test_build_checks_the_context_first(tmp_path):
+    engine = FakeEngine({A: dict(tags=["demo/x:v1"])})
+    for check in (True, False):
+        with pytest.raises(ImageInputError, match="^build.path: .* is not a directory"):
+            ImageManager(engine, _p(name="b/c:1", source="build",
+                                    build=dict(path=str(tmp_path / "nope"))), check).run()
+        with pytest.raises(ImageInputError, match="^build.path: .* has no Dockerfile"):
+            ImageManager(engine, _p(name="b/c:1", source="build", build=dict(path=str(tmp_path))),
+                         check).run()
+        with pytest.raises(ImageInputError, match="^build.dockerfile: Nope"):
+            ImageManager(engine, _p(name="b/c:1", source="build",
+                                    build=dict(path=str(tmp_path), dockerfile="Nope")), check).run()
+    assert engine.changes == []
+
+
+def test_build_check_mode_predicts_a_tag_that_may_already_be_right(tmp_path):
+    """FROM demo/x:v1 only gives v1's image: repository [demo/x:v1] is no conflict then. Check
+    mode cannot know the built ID: it warns instead of failing."""
+    (tmp_path / "Dockerfile").write_text("FROM demo/x:v1\n")
+    engine = FakeEngine({A: dict(tags=["demo/x:v1"])})
+    m = ImageManager(engine, _p(name="b/same:1", source="build", build=dict(path=str(tmp_path)),
+                                repository=["demo/x:v1"]), True)
+    res = m.run()
+    assert res["changed"] and res["actions"] == ["built b/same:1 from %s" % tmp_path]
+    # as the run that succeeds has it: the tag on the built image
+    assert res["diff"]["after"]["tags"] == ["b/same:1", "demo/x:v1"]
+    assert len(m.warnings) == 1 and m.warnings[0].startswith("repository: demo/x:v1 points to image")
+
+
+@pytest.mark.parametrize("tags,digests,single", [
+    ([], [], False), (["a:1"], [], True), ([], ["a@sha256:1"], True),
+    (["a:1"], ["a@sha256:1"], True), (["a:1", "a:2"], [], False),
+    (["a:1"], ["b@sha256:1"], False), ([], ["a@sha256:1", "b@sha256:2"], False),
+    (["r:5000/a:1"], ["r:5000/a@sha256:1"], True),
+])
+def test_is_single_reference_as_the_engine(tags, digests, single):
+    assert is_single_reference(tags, digests) is single
