@@ -405,6 +405,8 @@ def validate_params(params):
             if params.get(opt) not in (None, [], {}):
                 raise ImageInputError("%s: cannot be used with state=absent" % opt)
         return name
+    if params.get("force_absent"):
+        raise ImageInputError("force_absent: only meaningful with state=absent (state is %s)" % state)
     if params.get("load_path") and source != "load":
         raise ImageInputError("load_path: only valid with source=load (source is %s)" % source)
     if params.get("build") and source != "build":

@@ -113,6 +113,7 @@ options:
       - With an image ID as O(name), also removes an image that has several tags, or that a
         stopped container uses. An image a running container uses, or that other images were
         built from, cannot be removed by ID even so (the task fails naming O(name)).
+      - V(true) with O(state=present) is refused naming this option (it would do nothing).
     type: bool
     default: false
   repository:
