@@ -95,11 +95,13 @@ def json_stream(data):
         out.append(obj)
 
 
-def frames(data):
+def frames(data, tty=None):
     """The body of a logs or exec call: 8-byte frame headers (stream, 0, 0, 0, size) when
     the container (or exec) has no TTY, raw bytes otherwise. -> [(stream, payload)]: stream
-    1 stdout, 2 stderr (0 stdin); None for raw bytes."""
-    if len(data) < 8 or data[0] not in (0, 1, 2) or data[1:4] != b"\0\0\0":
+    1 stdout, 2 stderr (0 stdin); None for raw bytes. tty: whether there is a TTY, when the
+    caller knows (raw bytes that start like a header are then not taken for one); None: told
+    by the first bytes."""
+    if tty or len(data) < 8 or data[0] not in (0, 1, 2) or data[1:4] != b"\0\0\0":
         return [(None, data)] if data else []
     out, pos = [], 0
     while pos + 8 <= len(data):
@@ -114,11 +116,11 @@ def demux(data):
     return b"".join(payload for _stream, payload in frames(data))
 
 
-def split_streams(data):
+def split_streams(data, tty=None):
     """(stdout, stderr) bytes of an exec body, each None when nothing came on it (as the
     Docker SDK's exec_start(demux=True)); raw bytes (a TTY) count as stdout."""
     out = {1: [], 2: []}
-    for stream, payload in frames(data):
+    for stream, payload in frames(data, tty):
         out[2 if stream == 2 else 1].append(payload)
     return tuple(b"".join(out[k]) if out[k] else None for k in (1, 2))
 
@@ -371,8 +373,8 @@ class EngineAPI:
         data = self.request("POST", "exec_start", self._path("/exec/{0}/start", exec_id),
                             body={"Detach": False, "Tty": bool(tty)}, raw=True, timeout=timeout)
         if demux:
-            return split_streams(data)
-        return b"".join(payload for _stream, payload in frames(data))
+            return split_streams(data, tty)
+        return b"".join(payload for _stream, payload in frames(data, tty))
 
     def exec_inspect(self, exec_id):
         return self.request("GET", "exec_inspect", self._path("/exec/{0}/json", exec_id))

@@ -78,10 +78,11 @@ def run(module, argv, env, client=None):
         out, err = client.call("exec_start", created["Id"], **start)
     except DockerError as exc:
         if p["command_timeout"] and isinstance(exc.__cause__, TimeoutError):
-            module.fail_json(msg="the command gave no output and did not end within %s s (option "
+            # the command started: whatever it did so far is done (changed), its output is lost
+            module.fail_json(msg="the command gave no output for %s s and was given up on (option "
                                  "command_timeout); it may still run in container %s (the engine "
                                  "cannot stop an exec)" % (p["command_timeout"], name),
-                             container=target, exec_id=created["Id"])
+                             changed=True, container=target, exec_id=created["Id"])
         raise
     rc = client.call("exec_inspect", created["Id"]).get("ExitCode")
     stdout, stderr = _text(out), _text(err)

@@ -11,6 +11,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 import ipaddress
+import os
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import NAME_RE
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
@@ -25,6 +26,11 @@ def _s(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _labels(values):
+    """Label or driver option values as the engine keeps them: strings, null as empty."""
+    return {str(k): "" if v is None else _s(v) for k, v in (values or {}).items()}
 
 
 def _net(value, option):
@@ -81,8 +87,8 @@ def network_desired(params):
     return dict(
         name=params["name"],
         driver=params.get("driver"),
-        driver_options={k: _s(v) for k, v in (params.get("driver_options") or {}).items()} or None,
-        labels={k: _s(v) for k, v in (params.get("labels") or {}).items()} or None,
+        driver_options=_labels(params.get("driver_options")) or None,
+        labels=_labels(params.get("labels")) or None,
         ipam_driver=params.get("ipam_driver"),
         # [] is left to the engine, as when not set (like {} above): a bridge network always
         # has a subnet, the engine's pick when none is asked for
@@ -339,14 +345,47 @@ def format_differences(diffs):
 
 
 # ------------------------------------------------------------------ volumes
+# The local driver's options (moby volume/local): any other key is refused at creation, and
+# type and device go together (o needs both).
+LOCAL_OPTIONS = ("type", "device", "o", "size")
+
+
 def volume_desired(params):
+    """Validate volume options (the engine's own rules for names and the local driver's
+    options, so that a bad one fails before any change, in check mode too); return the
+    desired spec (None = not set by the user)."""
     check_name(params.get("name"), "volume")
+    if len(params["name"]) < 2:
+        raise InputError("name: %r is too short: the engine takes volume names of 2 characters "
+                         "or more" % params["name"])
+    options = _labels(params.get("driver_options"))
+    if (params.get("driver") or "local") == "local" and options:
+        unknown = sorted(set(options) - set(LOCAL_OPTIONS))
+        if unknown:
+            raise InputError("driver_options: the local driver takes %s, not %s"
+                             % (", ".join(LOCAL_OPTIONS), ", ".join(unknown)))
+        mount = [k for k in ("type", "device", "o") if k in options]
+        if mount and not ("type" in options and "device" in options):
+            raise InputError("driver_options: the local driver mounts with type and device "
+                             "together (o too needs both), got %s" % ", ".join(mount))
     return dict(
         name=params["name"],
         driver=params.get("driver"),
-        driver_options={k: _s(v) for k, v in (params.get("driver_options") or {}).items()} or None,
-        labels={k: _s(v) for k, v in (params.get("labels") or {}).items()} or None,
+        driver_options=options or None,
+        labels=_labels(params.get("labels")) or None,
     )
+
+
+def volume_recreated(desired, actual):
+    """The volume a recreate makes: the existing one's driver, options and labels with the
+    user's on top (a recreate changes what the task sets, and loses nothing else); another
+    driver takes only the options the task gives (the old driver's are not its own)."""
+    same_driver = not desired.get("driver") or desired["driver"] == actual.get("Driver")
+    options = dict(actual.get("Options") or {}) if same_driver else {}
+    options.update(desired.get("driver_options") or {})
+    return dict(desired, driver=desired.get("driver") or actual.get("Driver") or "local",
+                driver_options=options or None,
+                labels=dict(actual.get("Labels") or {}, **(desired.get("labels") or {})) or None)
 
 
 def volume_differences(desired, actual):
@@ -572,12 +611,11 @@ class VolumeManager:
         self.actions = []
 
     def _users(self):
-        return sorted((c.get("Names") or [c["Id"][:12]])[0].lstrip("/") for c in
-                      self.client.call("containers", all=True,
-                                       filters={"volume": self.desired["name"]}))
+        return sorted(container_name(c) for c in self.client.call(
+            "containers", all=True, filters={"volume": self.desired["name"]}))
 
-    def _remove(self, why):
-        users = self._users()
+    def _remove(self, why, users=None):
+        users = self._users() if users is None else users
         if users:
             raise DockerError("name: volume %s %s but containers use it: %s; remove those "
                               "containers first" % (self.desired["name"], why, ", ".join(users)))
@@ -585,13 +623,41 @@ class VolumeManager:
         if not self.check:
             self.client.call("remove_volume", self.desired["name"])
 
-    def _create(self):
-        self.actions.append("created volume %s" % self.desired["name"])
+    def _create(self, spec, name=None, quiet=False):
+        """Create volume name (the task's) as spec says. The engine's refusal (an option of
+        the driver, a driver it does not have) names the options."""
+        name = name or spec["name"]
+        if not quiet:
+            self.actions.append("created volume %s" % name)
+        if self.check:
+            return
+        try:
+            self.client.call("create_volume", name, driver=spec.get("driver") or "local",
+                             driver_opts=spec.get("driver_options") or None,
+                             labels=spec.get("labels") or None)
+        except DockerError as exc:
+            raise DockerError("driver, driver_options: the engine refused to create volume %s: %s"
+                              % (name, exc)) from exc
+
+    def _recreate(self, actual, diffs):
+        """Remove the volume and make it anew (volume_recreated). The new one is tried first
+        under a name of its own (created and removed at once), so that an option the engine
+        refuses fails before the volume and its data are gone."""
+        spec = volume_recreated(self.desired, actual)
+        users = self._users()
+        if users:   # before the trial volume: a refusal leaves nothing behind
+            self._remove("must be recreated (%s)" % format_differences(diffs), users)
+        trial = "%s-dytrial-%s" % (self.desired["name"][:200], os.urandom(4).hex())
+        self._create(spec, trial, quiet=True)
         if not self.check:
-            self.client.call("create_volume", self.desired["name"],
-                             driver=self.desired.get("driver") or "local",
-                             driver_opts=self.desired.get("driver_options") or None,
-                             labels=self.desired.get("labels") or None)
+            self.client.call("remove_volume", trial)
+        self._remove("must be recreated (%s)" % format_differences(diffs), [])
+        try:
+            self._create(spec)
+        except DockerError as exc:
+            raise DockerError("%s; volume %s was removed first (its data is gone)"
+                              % (exc, self.desired["name"])) from exc
+        return spec
 
     def run(self):
         actual = self.client.get("inspect_volume", self.desired["name"])
@@ -603,8 +669,9 @@ class VolumeManager:
                 result["changed"] = True
             result.update(volume=None, diff=dict(before=before, after=dict(present=False)))
             return result
+        made = self.desired
         if actual is None:
-            self._create()
+            self._create(self.desired)
             result["changed"] = True
         else:
             diffs = volume_differences(self.desired, actual)
@@ -615,12 +682,11 @@ class VolumeManager:
                                       "cannot change in place (%s); set recreate: true to remove "
                                       "and create it again (its data is lost)"
                                       % (self.desired["name"], format_differences(diffs)))
-                self._remove("must be recreated (%s)" % format_differences(diffs))
-                self._create()
+                made = self._recreate(actual, diffs)
                 result["changed"] = True
         after = self.client.get("inspect_volume", self.desired["name"]) \
             if (result["changed"] and not self.check) else (
-                volume_after(self.desired) if result["changed"] else actual)
+                volume_after(made) if result["changed"] else actual)
         result["volume"] = dict(name=self.desired["name"], driver=after.get("Driver"),
                                 mountpoint=after.get("Mountpoint"),
                                 options=after.get("Options") or {},

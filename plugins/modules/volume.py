@@ -16,7 +16,7 @@ description:
     names them.
 options:
   name:
-    description: Volume name.
+    description: Volume name, 2 characters or more (the engine's rule).
     type: str
     required: true
   state:
@@ -28,13 +28,23 @@ options:
     description: Volume driver (C(local) when creating and not set; only compared when set).
     type: str
   driver_options:
-    description: Driver options (C(--opt)). Only the keys you set are compared.
+    description:
+      - Driver options (C(--opt)). Only the keys you set are compared.
+      - For the C(local) driver only C(type), C(device), C(o) and C(size), with C(type) and
+        C(device) together (C(o) needs both), as the engine takes them; others fail naming this
+        option before any change, in check mode too. A null value is an empty string.
     type: dict
   labels:
-    description: Labels. Only the keys you set are compared.
+    description: Labels. Only the keys you set are compared. A null value is an empty string.
     type: dict
   recreate:
-    description: Remove and create the volume again when it differs from the options.
+    description:
+      - Remove and create the volume again when it differs from the options (its data is lost).
+      - The new volume keeps the driver, driver options and labels of the old one that the task
+        does not set (a new O(driver) takes only the options the task gives).
+      - The new volume is first tried under a name of its own (created and removed at once), so
+        an option the engine refuses fails before the volume is removed, naming
+        O(driver) and O(driver_options).
     type: bool
     default: false
 extends_documentation_fragment:

@@ -401,6 +401,7 @@ def image_cases(c: Cases, lab_id: int):
         ({"name": "x/y@sha256:" + "a" * 64, "source": "build", "build": {"path": "/tmp"}},
          ["name"]),
         ({"force_tag": True}, ["force_tag"]),
+        ({"force_absent": True}, ["force_absent"]),
         ({"source": "load"}, ["load_path"]),
         ({"source": "load", "load_path": "/nonexistent/badinput.tar"}, ["load_path"]),
         ({"source": "load", "load_path": "/tmp/x.tar", "_archive": {"id": "x"}}, ["_archive"]),
@@ -467,6 +468,13 @@ def volume_cases(c: Cases, lab_id: int):
     c.add("volume", "name", base, bad_names().map(lambda n: {"name": n}), 12, ["name"])
     c.add("volume", "type", base, _wrong_type({
         "labels": not_dict(), "driver_options": not_dict(), "recreate": not_bool()}), 6)
+    c.add_fixed("volume", "conflict", base, [
+        ({"name": "v"}, ["name"]),
+        ({"driver_options": {"foo": "bar"}}, ["driver_options"]),
+        ({"driver_options": {"type": "tmpfs"}}, ["driver_options"]),
+        ({"driver_options": {"o": "size=1m"}}, ["driver_options"]),
+        ({"driver": "badin-no-such-driver"}, ["driver", "driver_options"]),
+    ])
     c.add("volume", "choice", base, _choices({"state": ["present", "absent"]}), 2)
     c.add("volume", "unknown", base, _unknown(), 4)
     c.add("volume", "host", base, _unreachable_hosts(lab_id), 4)

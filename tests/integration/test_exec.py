@@ -35,9 +35,13 @@ def test_output_code_environment_user_and_directory(lab, play, running):
         ({"container": "ex-web", "command": [BB, "sh", "-c", "test -t 1 && echo tty; echo e >&2"],
           "tty": True}, None),
         ({"container": "ex-web", "command": [BB, "true"], "execution": "host"}, None),
+        # a TTY's output that starts like a stream frame's header is still the output
+        ({"container": "ex-web", "command": [BB, "printf", "\\001\\000\\000\\000\\000\\000\\000\\005hello world"],
+          "tty": True}, None),
     ))
     assert res.rc == 0, res.stdout[-3000:]
-    plain, env, tty, on_host = results_in_order(res)
+    plain, env, tty, on_host, framed = results_in_order(res)
+    assert framed["stdout"].endswith("hello world"), framed
     assert (plain["rc"], plain["stdout_lines"], plain["stderr"]) == (0, ["out", "two"], "err")
     assert plain["changed"] and plain["execution"] == "controller" and plain["invocations"] == 0
     assert plain["container"]["name"] == "ex-web"
@@ -73,5 +77,6 @@ def test_failures_name_the_cause_and_run_nothing_else(lab, play, running):
     assert stopped["status"] == "failed" and "(option container)" in stopped["msg"] and "created" in stopped["msg"]
     assert gone["status"] == "failed" and gone["msg"] == "container ex-gone not found (option container)"
     assert silent["status"] == "failed" and "(option command_timeout)" in silent["msg"], silent
+    assert silent["changed"], silent   # the command started: what it did is done
     # the engine starts no such program: its own message, nothing run
     assert missing["status"] == "failed" and "no such file" in missing["msg"].lower(), missing

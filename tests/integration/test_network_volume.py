@@ -175,6 +175,50 @@ def test_volume_lifecycle(lab, play, clean):
     assert P + "vol" not in {v.name for v in c.volumes.list()}
 
 
+def test_volume_recreate_keeps_what_the_task_leaves_out_and_loses_nothing_to_a_refusal(lab, play, clean):
+    """A recreate changes what the task sets and keeps the volume's other labels and options
+    (a tmpfs volume stays one); options the engine refuses fail before the volume (and its
+    data) goes, in check mode too, naming the option; a container using the volume is named
+    by its own name, not a link's."""
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    name = P + "keep"
+    c.volumes.create(name, driver_opts={"type": "tmpfs", "device": "tmpfs", "o": "size=8m"},
+                     labels={"a": "1", "b": "2"})
+    r = play(pb("volume", [("recreate", dict(name=name, labels={"a": "3"}, recreate=True)),
+                           ("again", dict(name=name, labels={"a": "3"}, recreate=True))]))
+    assert r.rc == 0 and r.one(task="recreate")["changed"] and not r.one(task="again")["changed"], r.stdout
+    vol = c.volumes.get(name).attrs
+    assert vol["Labels"] == {"a": "3", "b": "2"}
+    assert vol["Options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"}
+    # the trial volume of the recreate is gone
+    assert [v.name for v in c.volumes.list() if v.name.startswith(name)] == [name]
+
+    # options the engine refuses: nothing changes, check mode says the same
+    before = lab.snapshot(HOST)
+    bad = [("unknown option", dict(name=name, labels={"a": "4"}, driver_options={"foo": "bar"}, recreate=True)),
+           ("type without device", dict(name=P + "new", driver_options={"type": "tmpfs"})),
+           ("short name", dict(name="v")),
+           ("no such driver", dict(name=name, labels={"a": "4"}, driver="dy-no-such-driver", recreate=True))]
+    for check in (True, False):
+        res = play(pb("volume", bad, ignore_errors=True), check=check)
+        assert lab.snapshot(HOST) == before
+        assert res.one(task="unknown option")["msg"].startswith("driver_options:")
+        assert res.one(task="type without device")["msg"].startswith("driver_options:")
+        assert res.one(task="short name")["msg"].startswith("name:")
+        if not check:   # the engine's own refusal: found by the trial volume, the volume stays
+            assert res.one(task="no such driver")["msg"].startswith("driver, driver_options:")
+    assert c.volumes.get(name).attrs["Labels"] == {"a": "3", "b": "2"}
+
+    # a container that uses the volume, and others linked to it: the user is named
+    db = c.containers.run("dockyard/demo:v1", name=P + "db", detach=True, volumes={name: {"bind": "/data"}})
+    for i in range(2):
+        c.containers.run("dockyard/demo:v1", name=P + "app%d" % i, detach=True, links={db.name: "zz%d" % i})
+    res = play(pb("volume", [("absent", dict(name=name, state="absent"))], ignore_errors=True))
+    msg = res.one(task="absent")["msg"]
+    assert "use it: %sdb;" % P in msg and "app" not in msg, msg
+
+
 def test_defaults_asked_for_explicitly_are_no_change(lab, play, clean):
     """No false "changed": a network and a volume made with only a name are left alone when a
     run asks, one option at a time, for what they already have."""

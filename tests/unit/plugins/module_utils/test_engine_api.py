@@ -48,6 +48,10 @@ def test_exec_output_splits_into_stdout_and_stderr_as_the_sdks():
     assert split_streams(struct.pack(">BxxxI", 1, 2) + b"ok") == (b"ok", None)
     assert split_streams(b"a tty's output\r\n") == (b"a tty's output\r\n", None)
     assert split_streams(b"") == (None, None)
+    # a TTY's raw bytes that happen to start like a frame header stay whole when the caller knows
+    looks_framed = b"\x01\0\0\0\0\0\0\x05hello world"
+    assert split_streams(looks_framed) == (b"hello", None)   # guessed: a frame
+    assert split_streams(looks_framed, tty=True) == (looks_framed, None)
 
 
 def test_paths_are_versioned_only_when_pinned():

@@ -10,7 +10,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client impo
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import EngineAPI
 from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
     InputError, NetworkManager, network_after, network_create_args, network_desired,
-    network_differences, network_view, volume_desired, volume_differences, volume_view,
+    network_differences, network_view, volume_desired, volume_differences, volume_recreated, volume_view,
     attached_to, container_name, format_differences, reconnect_action,
     reconnect_plan)
 
@@ -92,9 +92,9 @@ def test_create_args_and_predicted_after():
 
 
 def test_volume_compare_only_user_keys():
-    actual = {"Name": "v", "Driver": "local", "Options": None, "Labels": {"a": "1", "b": "2"}}
-    assert volume_differences(volume_desired(dict(name="v", labels={"a": 1})), actual) == []
-    diffs = volume_differences(volume_desired(dict(name="v", driver="other",
+    actual = {"Name": "vol", "Driver": "local", "Options": None, "Labels": {"a": "1", "b": "2"}}
+    assert volume_differences(volume_desired(dict(name="vol", labels={"a": 1})), actual) == []
+    diffs = volume_differences(volume_desired(dict(name="vol", driver="other",
                                                    driver_options={"type": "tmpfs"})), actual)
     assert [d[0] for d in diffs] == ["driver", "driver_options.type"]
 
@@ -105,18 +105,18 @@ def test_volume_needs_name():
 
 
 def test_diff_views_show_only_what_the_user_set():
-    assert network_view(_net(), None) == volume_view(volume_desired(dict(name="v")), None) \
+    assert network_view(_net(), None) == volume_view(volume_desired(dict(name="vol")), None) \
         == {"present": False}
     view = network_view(_net(labels={"team": "api"}, internal=True), ENGINE_NET)
     # the label the user set as the engine has it, not the one another tool added
     assert view == {"present": True, "name": "app", "driver": "bridge",
                     "labels": {"team": "web"}, "internal": False}
-    actual = {"Name": "v", "Driver": "local", "Options": {"type": "tmpfs", "o": "size=1m"},
+    actual = {"Name": "vol", "Driver": "local", "Options": {"type": "tmpfs", "o": "size=1m"},
               "Labels": None}
-    assert volume_view(volume_desired(dict(name="v", driver_options={"type": "tmpfs"},
+    assert volume_view(volume_desired(dict(name="vol", driver_options={"type": "tmpfs", "device": "tmpfs"},
                                            labels={"a": "1"})), actual) == \
-        {"present": True, "name": "v", "driver": "local", "driver_options": {"type": "tmpfs"},
-         "labels": {"a": None}}
+        {"present": True, "name": "vol", "driver": "local",
+         "driver_options": {"type": "tmpfs", "device": None}, "labels": {"a": None}}
 
 
 # ------------------------------------------------------------------ NetworkManager on a fake engine
@@ -478,3 +478,38 @@ def test_attached_to_and_names():
     ]
     assert attached_to(net, summaries) == {"a" * 64: "web", "b" * 64: "job"}
     assert container_name({"Id": "e" * 64, "Names": None}) == "e" * 12
+
+
+# ------------------------------------------------------------------ volumes: the engine's rules
+@pytest.mark.parametrize("params,message", [
+    (dict(name="v"), "^name: 'v' is too short"),
+    (dict(name="vol", driver_options={"foo": "bar"}), "^driver_options: the local driver takes .* not foo"),
+    (dict(name="vol", driver_options={"type": "tmpfs"}), "^driver_options: .*together.*got type"),
+    (dict(name="vol", driver_options={"o": "size=1m"}), "^driver_options: .*got o"),
+    (dict(name="vol", driver="local", driver_options={"device": "/dev/x", "o": "ro"}), "^driver_options:"),
+])
+def test_volume_options_the_engine_refuses_fail_first(params, message):
+    with pytest.raises(InputError, match=message):
+        volume_desired(params)
+
+
+def test_volume_options_another_driver_takes_any_and_null_is_empty():
+    d = volume_desired(dict(name="vol", driver="rexray", driver_options={"size": 5, "foo": None},
+                            labels={"x": None, "y": True}))
+    assert d["driver_options"] == {"size": "5", "foo": ""} and d["labels"] == {"x": "", "y": "true"}
+    ok = volume_desired(dict(name="vol", driver_options={"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}))
+    assert ok["driver_options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=1m"}
+
+
+def test_a_recreated_volume_keeps_what_the_task_does_not_set():
+    actual = {"Name": "vol", "Driver": "local", "Options": {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"},
+              "Labels": {"a": "1", "b": "2"}}
+    made = volume_recreated(volume_desired(dict(name="vol", labels={"a": "3"})), actual)
+    assert made["driver"] == "local" and made["labels"] == {"a": "3", "b": "2"}
+    assert made["driver_options"] == {"type": "tmpfs", "device": "tmpfs", "o": "size=8m"}
+    made = volume_recreated(volume_desired(dict(name="vol", driver_options={"o": "size=16m", "type": "tmpfs",
+                                                                            "device": "tmpfs"})), actual)
+    assert made["driver_options"]["o"] == "size=16m" and made["labels"] == {"a": "1", "b": "2"}
+    # another driver: the old driver's options are not its own
+    made = volume_recreated(volume_desired(dict(name="vol", driver="other", driver_options={"k": "v"})), actual)
+    assert made["driver"] == "other" and made["driver_options"] == {"k": "v"} and made["labels"] == actual["Labels"]
