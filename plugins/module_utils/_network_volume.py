@@ -614,11 +614,16 @@ class VolumeManager:
         return sorted(container_name(c) for c in self.client.call(
             "containers", all=True, filters={"volume": self.desired["name"]}))
 
-    def _remove(self, why, users=None):
-        users = self._users() if users is None else users
+    def _refuse_in_use(self, why):
+        """A volume containers use (running or stopped) is never removed: fail naming them."""
+        users = self._users()
         if users:
             raise DockerError("name: volume %s %s but containers use it: %s; remove those "
                               "containers first" % (self.desired["name"], why, ", ".join(users)))
+
+    def _remove(self, why, checked=False):
+        if not checked:
+            self._refuse_in_use(why)
         self.actions.append("removed volume %s" % self.desired["name"])
         if not self.check:
             self.client.call("remove_volume", self.desired["name"])
@@ -644,14 +649,13 @@ class VolumeManager:
         under a name of its own (created and removed at once), so that an option the engine
         refuses fails before the volume and its data are gone."""
         spec = volume_recreated(self.desired, actual)
-        users = self._users()
-        if users:   # before the trial volume: a refusal leaves nothing behind
-            self._remove("must be recreated (%s)" % format_differences(diffs), users)
+        why = "must be recreated (%s)" % format_differences(diffs)
+        self._refuse_in_use(why)   # before the trial volume: a refusal leaves nothing behind
         trial = "%s-dytrial-%s" % (self.desired["name"][:200], os.urandom(4).hex())
         self._create(spec, trial, quiet=True)
         if not self.check:
             self.client.call("remove_volume", trial)
-        self._remove("must be recreated (%s)" % format_differences(diffs), [])
+        self._remove(why, checked=True)
         try:
             self._create(spec)
         except DockerError as exc:
