@@ -416,6 +416,20 @@ options:
     description: Restart the container (when it is not created or recreated anyway).
     type: bool
     default: false
+  keep_volumes:
+    description:
+      - Whether a container this run removes keeps its anonymous volumes (those of the image's
+        C(VOLUME) lines and of O(volumes) entries without a source), as C(docker rm) without
+        C(-v) does. V(false) removes them with the container, as C(docker rm -v) does, whenever
+        the run removes one - O(state=absent), a recreate, a replica scaled away or replaced,
+        a container left set aside by a killed run - so they do not pile up as dangling
+        volumes; the data in them is gone.
+      - Named volumes and bind mounts are never removed, nor an anonymous volume another
+        container still uses (O(volumes_from)).
+      - Not compared and never a change by itself; a recreate does not carry the old
+        container's anonymous volumes over to the new one either way.
+    type: bool
+    default: true
   wait:
     description:
       - With O(state=started), wait until the container is C(running) or C(healthy).

@@ -72,7 +72,8 @@ def recover(engine, name, back, left):
 def run(module, spec, comparisons, client=None):
     p = module.params
     name, state = p["name"], p["state"]
-    engine = ContainerEngine(client or DockerClient(p), warn=module.warn)
+    engine = ContainerEngine(client or DockerClient(p), warn=module.warn,
+                             keep_volumes=p["keep_volumes"])
     spec = engine.resolve_refs(spec)
     current = engine.inspect(name)
     # a recreate that a killed run left half done: its old container, renamed aside. Looked

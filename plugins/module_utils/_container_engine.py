@@ -55,8 +55,11 @@ def set_aside(container_name, name_pattern):
 
 
 class ContainerEngine:
-    def __init__(self, client, warn=None):
+    def __init__(self, client, warn=None, keep_volumes=True):
         self.client = client
+        # whether a container removed (absent, replaced, scaled away) keeps its anonymous
+        # volumes (option keep_volumes); named volumes always stay
+        self.keep_volumes = keep_volumes
         self._images = {}
         self._discards = None
         self._warn = warn
@@ -252,7 +255,7 @@ class ContainerEngine:
         try:
             made = self.inspect(name)
             if made is not None and made["Id"] != current["Id"]:
-                self.remove(made["Id"])
+                self.remove(made["Id"], volumes=True)   # its anonymous volumes are new and empty
             self.client.call("rename", current["Id"], name)
             if restart:
                 self.start(current["Id"])
@@ -260,18 +263,22 @@ class ContainerEngine:
             raise DockerError("%s; putting the container it was to replace back failed too: %s "
                               "(it is named %s)" % (cause, exc, aside)) from exc
 
-    def remove(self, cid, wait=None):
+    def remove(self, cid, wait=None, volumes=None):
         """Remove a container (force: a running one is killed first). One the engine is
         already removing (another client's rm, a removal slowed by a large writable layer)
         is refused with 409 "already in progress": that removal is awaited instead, up to
         `wait` seconds (the engine timeout, option timeout); rm is asked again when it ended
-        without removing the container. One already gone counts as removed."""
+        without removing the container. One already gone counts as removed. Its anonymous
+        volumes go with it when volumes is true, by default unless keep_volumes (the engine
+        keeps those another container still uses, and never removes named ones)."""
+        if volumes is None:
+            volumes = not self.keep_volumes
         if wait is None:
             wait = getattr(self.client, "conn", {}).get("timeout", 60)
         deadline = time.monotonic() + wait
         while True:
             try:
-                self.client.call("remove_container", cid, force=True, v=False)
+                self.client.call("remove_container", cid, force=True, v=volumes)
                 return
             except DockerError as exc:
                 if exc.not_found:

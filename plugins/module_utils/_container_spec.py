@@ -119,6 +119,7 @@ CONTAINER_ARGS = dict(
     comparisons=dict(type="dict"),
     recreate=dict(type="bool", default=False),
     restart=dict(type="bool", default=False),
+    keep_volumes=dict(type="bool", default=True),
     wait=dict(type="str", default="none", choices=["none", "running", "healthy"]),
     wait_timeout=dict(type="int", default=60),
 )

@@ -32,7 +32,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
 def run(module, spec, comparisons, client=None, files=LocalRelease):
     p = module.params
     name, state = p["name"], p["state"]
-    engine = ContainerEngine(client or DockerClient(p), warn=module.warn)
+    engine = ContainerEngine(client or DockerClient(p), warn=module.warn,
+                             keep_volumes=p["keep_volumes"])
     spec = engine.resolve_refs(spec)
     existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
     try:
@@ -244,7 +245,8 @@ def run_roll(module, spec, comparisons, client=None):
     p, r = module.params, module.params["roll"]
     name = p["name"]
     indexes = p["only"] or list(range(1, p["replicas"] + 1))
-    engine = ContainerEngine(client or DockerClient(p), warn=module.warn)
+    engine = ContainerEngine(client or DockerClient(p), warn=module.warn,
+                             keep_volumes=p["keep_volumes"])
     spec = engine.resolve_refs(spec)
     existing = engine.list_by_label("%s=%s" % (SERVICE_LABEL, name))
     layout = plan_replicas(name, p["replicas"], existing, "started", p["port_base"], p["ports"],

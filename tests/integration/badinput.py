@@ -211,6 +211,7 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
     c.add(module, "name", base, bad_names().map(lambda n: {"name": n}), 14, ["name"])
     wrong = {"restart_retries": not_int(), "stop_timeout": not_int(), "wait_timeout": not_int(),
              "init": not_bool(), "read_only": not_bool(), "recreate": not_bool(),
+             "keep_volumes": not_bool(),
              "env": not_dict(), "labels": not_dict(), "log_options": not_dict(),
              "healthcheck": not_dict(), "comparisons": not_dict(), "published_ports": not_list(),
              "volumes": not_list(), "cap_add": not_list(), "mounts": not_list(),

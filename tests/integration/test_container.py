@@ -1068,3 +1068,72 @@ def test_ssh_engine_from_controller(lab, play, ids, tmp_path):
     res = play(pb(tasks), env=env)
     assert res.rc != 0
     assert "ct-ssh" in [x.name for x in lab.docker("app2").containers.list(all=True)]
+
+
+def _volume_of(lab, name, dest, host=H):
+    """The name of the volume container name mounts at dest."""
+    return next(m["Name"] for m in inspect(lab, name, host)["Mounts"] if m["Destination"] == dest)
+
+
+def _volume_names(lab, host=H):
+    return {v["Name"] for v in lab.docker(host).api.volumes()["Volumes"] or []}
+
+
+def test_keep_volumes_false_takes_the_anonymous_volumes_along(lab, play, ids):
+    """By default a container removed (a recreate, state absent) leaves its anonymous volumes
+    dangling, as docker rm does; keep_volumes false removes them with it, as docker rm -v does.
+    A named volume stays either way; the option alone is never a change; check mode removes
+    nothing."""
+    named = "ct-kv-named"
+    made = []   # anonymous volumes to remove at the end, whatever happens
+    task = ("- dockyard.fleet.container: {name: ct-kv, image: %s, volumes: [/data, '" + named
+            + ":/named'], execution: %s%s}\n")
+    try:
+        twice(play, pb(task % (V1, "auto", "")))
+        first = _volume_of(lab, "ct-kv", "/data")
+        made.append(first)
+        assert named in _volume_names(lab) and first != named
+
+        # default: the recreate leaves the old anonymous volume behind, the new one has its own
+        res = play(pb(task % (V2, "auto", "")))
+        assert res.rc == 0 and res.one(action="container")["actions"] == ["recreated", "started"]
+        second = _volume_of(lab, "ct-kv", "/data")
+        made.append(second)
+        assert second != first and {first, second, named} <= _volume_names(lab)
+
+        # the option alone changes nothing, and check mode of a recreate removes nothing
+        assert play(pb(task % (V2, "auto", ", keep_volumes: false"))).changed == 0
+        before = lab.snapshot(H), _volume_names(lab)
+        res = play(pb(task % (V1, "auto", ", keep_volumes: false")), check=True)
+        assert res.rc == 0 and res.changed == 1
+        assert (lab.snapshot(H), _volume_names(lab)) == before
+
+        # a new container the engine refuses to start (a network found missing only at
+        # start) is removed again with its new, empty anonymous volume, keep_volumes or not
+        before = _volume_names(lab)
+        bad = play(pb(task % (V1, "auto", ", networks: [{name: ct-no-such-net}]")))
+        assert bad.rc != 0 and "ct-no-such-net" in bad.results(action="container")[0]["result"]["msg"]
+        assert _volume_names(lab) == before and _volume_of(lab, "ct-kv", "/data") == second
+
+        # keep_volumes false: the replaced container's anonymous volume goes with it, the
+        # named one stays (so does the volume the first recreate left: not ours to remove)
+        first_run, _again = twice(play, pb(task % (V1, "auto", ", keep_volumes: false")))
+        assert first_run.one(action="container")["actions"] == ["recreated", "started"]
+        third = _volume_of(lab, "ct-kv", "/data")
+        made.append(third)
+        names = _volume_names(lab)
+        assert second not in names and {first, third, named} <= names
+        assert lab.docker(H).api.inspect_volume(named)["Name"] == named
+
+        # state absent, on the host this time (the module run): the same
+        twice(play, pb("- dockyard.fleet.container: {name: ct-kv, state: absent, keep_volumes: false, "
+                       "execution: host}\n"))
+        names = _volume_names(lab)
+        assert third not in names and {first, named} <= names
+    finally:
+        lab.clean(H, P)
+        for vol in made:
+            try:
+                lab.docker(H).api.remove_volume(vol)
+            except docker.errors.NotFound:
+                pass

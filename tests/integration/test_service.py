@@ -642,3 +642,52 @@ def test_defaults_asked_for_explicitly_are_no_change(lab, play, ids):
     assert {c["Names"][0]: c["Id"] for c in lab.docker(H).api.containers(
         all=True, filters={"label": "dockyard.service=sv-plain"})} == found
     lab.clean(H, "sv-plain")
+
+
+def _anonymous_data_volume(info):
+    return next(m["Name"] for m in info["Mounts"] if m["Destination"] == "/data")
+
+
+def test_keep_volumes_false_takes_removed_replicas_anonymous_volumes_along(lab, play, ids):
+    """A replica scaled away or replaced keeps its anonymous volumes by default; with
+    keep_volumes false they go with it. The option alone is never a change."""
+    api = lab.docker(H).api
+    made = []   # anonymous volumes to remove at the end, whatever happens
+    try:
+        res = play(svc(replicas=2, extra="volumes: [/data]"))
+        assert res.rc == 0, res.stdout[-3000:]
+        vols = {n: _anonymous_data_volume(api.inspect_container(n)) for n in ("sv-web-1", "sv-web-2")}
+        made.extend(vols.values())
+        assert play(svc(replicas=2, extra="volumes: [/data]\n    keep_volumes: false")).changed == 0
+
+        # replaced with the default: the old volume stays, dangling
+        res = play(svc(image=V2, replicas=2, extra="volumes: [/data]\n    only: [1]"))
+        assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+        names = {v["Name"] for v in api.volumes()["Volumes"] or []}
+        assert vols["sv-web-1"] in names
+        new1 = _anonymous_data_volume(api.inspect_container("sv-web-1"))
+        made.append(new1)
+
+        # keep_volumes false: replica 2 replaced and then scaled away, replica 1 replaced:
+        # their volumes are gone
+        res = play(svc(image=V2, replicas=2, extra="volumes: [/data]\n    only: [2]\n    keep_volumes: false"))
+        assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+        new2 = _anonymous_data_volume(api.inspect_container("sv-web-2"))
+        made.append(new2)
+        names = {v["Name"] for v in api.volumes()["Volumes"] or []}
+        assert vols["sv-web-2"] not in names and new2 in names
+        res = play(svc(image=V1, replicas=1, extra="volumes: [/data]\n    keep_volumes: false"))
+        assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+        assert set(replicas(lab)) == {"sv-web-1"}
+        names = {v["Name"] for v in api.volumes()["Volumes"] or []}
+        assert new1 not in names and new2 not in names and vols["sv-web-1"] in names
+        assert play(svc(image=V1, replicas=1, extra="volumes: [/data]\n    keep_volumes: false")).changed == 0
+    finally:
+        made += [m["Name"] for n in replicas(lab) for m in api.inspect_container(n)["Mounts"]
+                 if m["Type"] == "volume"]
+        lab.clean(H, P)
+        for vol in made:
+            try:
+                api.remove_volume(vol)
+            except Exception:   # pylint: disable=broad-except
+                pass
