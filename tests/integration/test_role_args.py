@@ -51,7 +51,7 @@ ROLE_VARS = {
         "deploy_cpus": WORD, "deploy_env": _not_dict(), "deploy_secret_env": _not_dict(),
         "deploy_labels": _not_dict(), "deploy_networks": _not_list(),
         "deploy_volumes": _not_list(), "deploy_rollback_on_failure": _not_bool(),
-        "deploy_lock_break": _not_bool(),
+        "deploy_lock_break": _not_bool(), "deploy_keep_volumes": _not_bool(),
         "deploy_image_source": _not_choice(["archive", "pull"]),
         "deploy_image_ship": _not_choice(["auto", "stream", "copy"]),
         "deploy_strategy": _not_choice(["rolling", "all_at_once"]),
