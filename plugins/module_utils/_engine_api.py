@@ -427,6 +427,19 @@ class EngineAPI:
     def prune_volumes(self, filters=None):
         return self._prune("volumes", filters)
 
+    def prune_builds(self, filters=None, keep_storage=None, all=None):  # pylint: disable=redefined-builtin
+        """POST /build/prune, as the SDK's prune_builds: the engine's answer (CachesDeleted,
+        SpaceReclaimed). filters {key: [values]}: a key with no values goes as a bare key (the
+        engine's presence filters, shared and private); keep_storage in bytes."""
+        params = {}
+        if filters is not None:
+            params["filters"] = convert_filters(filters)
+        if keep_storage is not None:
+            params["keep-storage"] = "%d" % keep_storage
+        if all is not None:
+            params["all"] = "1" if all else "0"
+        return self.request("POST", "prune_builds", self._path("/build/prune"), params or None)
+
     # ---------------------------------------------------------------- images
     def inspect_image(self, image):
         return self.request("GET", "inspect_image", self._path("/images/{0}/json", image))

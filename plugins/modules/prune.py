@@ -5,12 +5,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: prune
-short_description: Remove unused Docker containers, images, networks and volumes
+short_description: Remove unused Docker containers, images, networks, volumes and build cache
 version_added: 0.3.0
 description:
   - Has the engine remove what nothing uses, as C(docker container prune), C(docker image
-    prune), C(docker network prune) and C(docker volume prune) do, for the kinds asked for,
-    in that order (a container removed first frees its image and its volumes in the same run).
+    prune), C(docker network prune), C(docker volume prune) and C(docker builder prune) do, for
+    the kinds asked for, in that order (a container removed first frees its image and its
+    volumes in the same run; build cache goes last).
   - Reports what was removed and reports a change only when something was.
   - Check mode asks the engine nothing that changes anything (it has no dry run); it lists
     what the engine would look at and applies the engine's rules (see the notes).
@@ -61,6 +62,49 @@ options:
   volumes_filters:
     description: C(label), C(label!), C(all) (API 1.42 and later).
     type: dict
+  builder_cache:
+    description:
+      - Remove build cache, the BuildKit records that C(docker system df -v) lists, those no
+        build is using and whose data no image's layers share, each once the records built on
+        it are gone (a record's parent can go in the same run). O(builder_cache_all) removes the
+        shared ones too.
+      - Goes last, after volumes. An image removed with O(images) in the same run can free
+        records that the real run then removes too (check mode does not predict those).
+      - The classic builder (C(DOCKER_BUILDKIT=0), the Docker SDK's builds) keeps no build
+        cache of this kind; its cache is the images it leaves, for O(images).
+    type: bool
+    default: false
+  builder_cache_all:
+    description:
+      - Also remove records whose data an image's layers share (the image keeps its layers) and
+        BuildKit's internal and frontend records, as C(docker builder prune --all).
+      - Only with O(builder_cache).
+    type: bool
+    default: false
+  builder_cache_filters:
+    description:
+      - The engine's build-cache filters, one value each (API 1.39 and later).
+      - C(until) leaves the records used since then (last used, not created), a duration back
+        from now (V(24h)), a Unix timestamp or an RFC 3339 date like the other kinds' C(until);
+        the engine takes a duration only, and is given the one back to that moment.
+      - C(id) is an ID or a part of one (letters and digits); every record whose ID contains it.
+      - C(type) is V(regular), V(internal), V(frontend), V(source.local), V(source.git.checkout)
+        or V(exec.cachemount).
+      - C(shared=true) only the records an image shares (they go only with
+        O(builder_cache_all)); C(private=true), or C(shared=false), only the others.
+      - Build cache has no labels, and C(label) and C(label!) fail (the engine ignores them and
+        would prune the rest). C(parent), C(description) and C(inuse), which the engine takes,
+        match no record in its prune (Docker 20.10) and fail too.
+    type: dict
+  builder_cache_keep_storage:
+    description:
+      - Keep this much build cache. The engine removes the records the other options allow one
+        at a time, the least recently and least often used first, as long as the records no
+        image shares take this much or more; when they take less, nothing goes.
+      - Bytes (an integer), or a size as C(docker builder prune --keep-storage) reads it, such as
+        V(512MB), V(1.5GB), V(2GiB), V(100k); the units are of 1024 (V(1GB) is 1073741824
+        bytes). V(0) is no limit, as when not set.
+    type: raw
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.execution
@@ -78,14 +122,23 @@ attributes:
         loses all its tags but one, which one being the engine's choice.
       - Engines that keep images in containerd's store (an option of Docker 24 and later)
         apply other image rules; the prediction follows the classic store's.
+      - For build cache the prediction applies BuildKit's rules to the records of the engine's
+        disk usage (GET /system/df), taking a record's C(Shared) as it is before the run (see
+        O(builder_cache) for records that images pruned in the same run free). With
+        O(builder_cache_keep_storage) it follows BuildKit's order of removal; records it ranks
+        equal come in the order of their usage counts and last use up to 12 of them (the
+        engine's sort keeps it), in one the engine does not fix past that.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff lists what is (or would be) removed, by kind.
 notes:
-  - A real run is one engine call per kind asked for (two more with O(volumes), the engine's
-    version being read for its rules); check mode lists containers once and each kind once,
+  - A real run is one engine call per kind asked for (and the engine's version, read for its
+    rules, with O(volumes) or any of O(builder_cache_filters), O(builder_cache_all) and
+    O(builder_cache_keep_storage)); check mode lists containers once and each kind once,
     and inspects every custom network.
+  - For build cache check mode reads the engine's disk usage (GET /system/df), which before API
+    1.42 (Docker 23) also measures every image, container and volume (slow on a big host).
   - A prune of many objects takes as long as their removals; raise O(timeout) for large ones.
 author: dockyard.fleet contributors (!UNKNOWN)
 """
@@ -103,6 +156,13 @@ EXAMPLES = r"""
   dockyard.fleet.prune:
     volumes: true
     volumes_filters: {"label!": keep}
+
+- name: Trim the build cache to 5 GiB, from the records unused for a week
+  dockyard.fleet.prune:
+    builder_cache: true
+    builder_cache_all: true
+    builder_cache_keep_storage: 5GB
+    builder_cache_filters: {until: 168h}
 """
 
 RETURN = r"""
@@ -131,8 +191,13 @@ volumes:
   returned: when O(volumes) is true
   type: list
   elements: str
+builder_cache:
+  description: IDs of the build-cache records removed (would be), as C(docker system df -v) lists them.
+  returned: when O(builder_cache) is true
+  type: list
+  elements: str
 space_reclaimed:
-  description: Bytes the engine says it freed.
+  description: Bytes the engine says it freed (the build cache's included).
   returned: when not in check mode
   type: int
 execution:

@@ -558,7 +558,8 @@ def prune_cases(c: Cases, lab_id: int):
     base = {"containers": True, "containers_filters": {"label": "badin-no-such-label"}}
     c.add("prune", "type", base, _wrong_type({
         "containers": not_bool(), "images": not_bool(), "networks": not_bool(), "volumes": not_bool(),
-        "containers_filters": not_dict(), "images_filters": not_dict()}), 6)
+        "containers_filters": not_dict(), "images_filters": not_dict(), "builder_cache": not_bool(),
+        "builder_cache_all": not_bool(), "builder_cache_filters": not_dict()}), 8)
     c.add_fixed("prune", "conflict", base, [
         ({"containers_filters": {"until": "last week"}}, ["containers_filters"]),
         ({"containers_filters": {"until": ["1h", "2h"]}}, ["containers_filters"]),
@@ -570,6 +571,26 @@ def prune_cases(c: Cases, lab_id: int):
         ({"volumes": True, "volumes_filters": {"all": True}}, ["volumes_filters"]),
         ({"networks": True, "networks_filters": {"label": {"a": "b"}}}, ["networks_filters"]),
         ({"containers": False, "containers_filters": None}, ["containers", "images", "networks", "volumes"]),
+        # build cache (a case that wrongly passed would prune only records whose ID has zzzz)
+        ({"builder_cache": True, "builder_cache_filters": {"label": "x"}}, ["builder_cache_filters", "labels"]),
+        ({"builder_cache": True, "builder_cache_filters": {"label!": "x"}}, ["builder_cache_filters"]),
+        ({"builder_cache": True, "builder_cache_filters": {"inuse": "true"}}, ["builder_cache_filters", "inuse"]),
+        ({"builder_cache": True, "builder_cache_filters": {"type": "layer"}}, ["builder_cache_filters", "type"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": "a.*"}}, ["builder_cache_filters", "id"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": ["zzzz", "yyyy"]}}, ["builder_cache_filters"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": "zzzz", "until": "last week"}},
+         ["builder_cache_filters", "until"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": "zzzz", "shared": "maybe"}},
+         ["builder_cache_filters", "shared"]),
+        ({"builder_cache_filters": {"id": "zzzz"}}, ["builder_cache_filters", "builder_cache: true"]),
+        ({"builder_cache_all": True}, ["builder_cache_all", "builder_cache: true"]),
+        ({"builder_cache_keep_storage": "1GB"}, ["builder_cache_keep_storage", "builder_cache: true"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": "zzzz"}, "builder_cache_keep_storage": -1},
+         ["builder_cache_keep_storage"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": "zzzz"}, "builder_cache_keep_storage": "5XB"},
+         ["builder_cache_keep_storage"]),
+        ({"builder_cache": True, "builder_cache_filters": {"id": "zzzz"}, "builder_cache_keep_storage": [1]},
+         ["builder_cache_keep_storage"]),
     ])
     c.add("prune", "unknown", base, _unknown(), 3)
     c.add("prune", "host", base, _unreachable_hosts(lab_id), 3)

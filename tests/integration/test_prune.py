@@ -6,8 +6,13 @@ Every run here is confined to objects labelled for this test (the lab's hosts ar
 the other test files), which still puts the engine's rules to work: a running and a stopped
 container, images used, freed by the containers pruned in the same run, and unused, tagged
 and not, networks with a running container, with a stopped one only and with none, volumes
-mounted, freed, unused and labelled to keep."""
+mounted, freed, unused and labelled to keep. Build cache comes from real BuildKit builds on the
+engine (see _buildkit_build)."""
 from __future__ import annotations
+
+import io
+import tarfile
+import time
 
 import pytest
 import yaml
@@ -190,3 +195,172 @@ def test_several_label_not_filters_leave_out_only_what_matches_them_all(lab, pla
     real = one(play(prune_play(**options)))
     assert removed(predicted) == removed(real) == {"networks": ["pr-net-a", "pr-net-free", "pr-net-stopped"]}
     assert "pr-net-ab" in {n["Name"] for n in api.networks()}
+
+
+# ------------------------------------------------------------------ build cache
+# Build cache comes from real BuildKit builds on H: the engine's own BuildKit (POST
+# /build?version=2) given the build context as the request body, which needs no docker CLI, no
+# buildx, no session and no network. Build-cache records have no labels to confine a prune to,
+# and nothing else in the suite builds with BuildKit: the fixture starts from an empty build
+# cache and leaves one.
+BK_LABEL = "dockyard.test=prune-builder"
+
+
+def _buildkit_build(api, tag, files):
+    """Build FROM scratch with a COPY per file (in order) and tag it; one record per COPY
+    (a COPY's record is the parent of the next one's), and records of the context."""
+    lines = ["FROM scratch"] + ["COPY %s /%s" % (name, name) for name in files] + ["LABEL " + BK_LABEL]
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in dict(files, Dockerfile="\n".join(lines).encode()).items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    res = api._post(api._url("/build"), params={"version": "2", "t": tag}, data=context.getvalue(),
+                    headers={"Content-Type": "application/x-tar"})
+    res.raise_for_status()
+    assert "errorDetail" not in res.text and "Successfully tagged" in res.text, res.text[-2000:]
+
+
+def _cache(api):
+    """The engine's build-cache records, {ID: record} (its /system/df)."""
+    return {r["ID"]: r for r in api.df().get("BuildCache") or []}
+
+
+def _bk_cleanup(api):
+    for image in api.images(filters={"label": BK_LABEL}):
+        api.remove_image(image["Id"], force=True)
+    api.prune_builds(all=True)
+    assert not _cache(api)
+
+
+def builder_play(check=False, **options):
+    play = {"hosts": H, "gather_facts": False,
+            "tasks": [{"dockyard.fleet.prune": dict(options, builder_cache=True), "register": "r0", "name": "t0"}]}
+    if check:
+        play["check_mode"] = True
+    return yaml.safe_dump([play])
+
+
+@pytest.fixture
+def build_cache(lab):
+    """Two BuildKit builds on H sharing their first layer; image bk:kept stays (its records are
+    shared with it), bk:gone is removed (its own records are no image's any more). Yields the
+    API client; leaves no build cache and no image of its own."""
+    api = lab.docker(H).api
+    _bk_cleanup(api)
+    _buildkit_build(api, "dyprune/bk:kept", {"a": b"a" * 1000, "b": b"b" * 2000})
+    _buildkit_build(api, "dyprune/bk:gone", {"a": b"a" * 1000, "c": b"c" * 3000})
+    api.remove_image("dyprune/bk:gone")
+    yield api
+    _bk_cleanup(api)
+
+
+def test_builder_cache_check_mode_predicts_the_real_run_and_a_rerun_removes_nothing(lab, play, build_cache):
+    api = build_cache
+    before = _cache(api)
+    shared = {i for i, r in before.items() if r["Shared"]}
+    # the image kept shares its two layers (the COPY of a, and of b on it); the rest is no image's
+    assert len(shared) == 2 and len(before) > 3 and not any(r["InUse"] for r in before.values()), before
+    (copy_a,) = [i for i in shared if not before[i]["Parent"]]
+    (copy_b,) = shared - {copy_a}
+    snapshot = lab.snapshot(H)
+    # all, confined to the shared records: the COPY of b goes; the COPY of a stays, a record
+    # of the removed image (its COPY of c, no image's) being built on it
+    shared_only = dict(builder_cache_all=True, builder_cache_filters={"shared": True})
+    res = play(builder_play(check=True, **shared_only), diff=True)
+    predicted = one(res)
+    assert _cache(api) == before and lab.snapshot(H) == snapshot   # check mode removed nothing
+    assert predicted["changed"] and "space_reclaimed" not in predicted
+    assert predicted["builder_cache"] == [copy_b], (predicted, before)
+    assert copy_b in res.stdout   # the diff lists it
+    real = one(play(builder_play(**shared_only)))
+    assert real["changed"] and real["builder_cache"] == [copy_b]
+    assert real["execution"] == "controller" and real["invocations"] == 0
+    assert real["space_reclaimed"] == before[copy_b]["Size"]
+    assert set(_cache(api)) == set(before) - {copy_b}
+    # without all: every record no build uses and no image shares (the context's too)
+    predicted = one(play(builder_play(check=True)))
+    assert sorted(predicted["builder_cache"]) == sorted(set(before) - shared), (predicted, before)
+    real = one(play(builder_play()))
+    assert real["changed"] and sorted(real["builder_cache"]) == sorted(predicted["builder_cache"])
+    assert real["space_reclaimed"] == sum(before[i]["Size"] for i in real["builder_cache"])
+    # what the engine has now: the record the kept image still shares, and the image
+    assert set(_cache(api)) == {copy_a}
+    assert [i["RepoTags"] for i in api.images(filters={"label": BK_LABEL})] == [["dyprune/bk:kept"]]
+    for check in (True, False):
+        again = one(play(builder_play(check=check)))
+        assert not again["changed"] and again["builder_cache"] == [], again
+    # all: the shared one too (the image keeps its layers)
+    predicted = one(play(builder_play(check=True, builder_cache_all=True)))
+    assert predicted["builder_cache"] == [copy_a]
+    real = one(play(builder_play(builder_cache_all=True)))
+    assert real["changed"] and real["builder_cache"] == [copy_a]
+    assert not _cache(api) and api.images(filters={"label": BK_LABEL})
+    for check in (True, False):
+        assert not one(play(builder_play(check=check, builder_cache_all=True)))["changed"]
+
+
+def test_builder_cache_keep_storage_and_until_as_the_engine_applies_them(lab, play, build_cache):
+    api = build_cache
+    api.remove_image("dyprune/bk:kept")   # now no image shares any record
+    before = _cache(api)
+    total = sum(r["Size"] for r in before.values())
+    assert not any(r["Shared"] for r in before.values())
+    # the records take less than keep-storage: nothing goes, in check mode and for real
+    for check in (True, False):
+        res = one(play(builder_play(check=check, builder_cache_keep_storage="%dk" % (total // 1024 + 1))))
+        assert not res["changed"] and res["builder_cache"] == [], res
+    # less: one record at a time, least recently and least often used first, until under it
+    keep = total - 12000
+    predicted = one(play(builder_play(check=True, builder_cache_keep_storage=keep)))
+    assert predicted["changed"] and 0 < len(predicted["builder_cache"]) < len(before)
+    real = one(play(builder_play(builder_cache_keep_storage=keep)))
+    assert sorted(real["builder_cache"]) == sorted(predicted["builder_cache"]), (real, predicted)
+    after = _cache(api)
+    assert set(after) == set(before) - set(real["builder_cache"])
+    left = sum(r["Size"] for r in after.values())
+    # the engine stopped at the first record that took the rest under keep-storage
+    assert left < keep <= left + max(before[i]["Size"] for i in real["builder_cache"])
+    assert not one(play(builder_play(builder_cache_keep_storage=keep)))["changed"]
+    # until: records last used before a moment go; those used since stay (a Unix timestamp, the
+    # same moment for the check and the real run, given to the engine as a duration back)
+    _buildkit_build(api, "dyprune/bk:early", {"e": b"e" * 1500})
+    time.sleep(1.5)
+    moment = time.time()
+    time.sleep(1.5)
+    _buildkit_build(api, "dyprune/bk:late", {"l": b"l" * 2500})
+    for ref in ("dyprune/bk:early", "dyprune/bk:late"):
+        api.remove_image(ref)
+    before = _cache(api)
+    used = {i: r["LastUsedAt"] for i, r in before.items()}
+    options = dict(builder_cache_filters={"until": "%.3f" % moment})
+    predicted = one(play(builder_play(check=True, **options)))
+    real = one(play(builder_play(**options)))
+    assert sorted(real["builder_cache"]) == sorted(predicted["builder_cache"]) != [], (real, predicted)
+    assert set(_cache(api)) == set(before) - set(real["builder_cache"]) != set(), used
+    assert not one(play(builder_play(**options)))["changed"]
+
+
+def test_builder_cache_bad_options_fail_naming_the_option_and_remove_nothing(lab, play, build_cache):
+    api = build_cache
+    before, snapshot = _cache(api), lab.snapshot(H)
+    res = play(numbered_tasks(
+        "dockyard.fleet.prune", H,
+        {"builder_cache": True, "builder_cache_filters": {"label": "keep"}},
+        {"builder_cache": True, "builder_cache_keep_storage": "lots"},
+        {"builder_cache_all": True, "containers": True},
+        {"builder_cache": True, "builder_cache_filters": {"id": "a.*"}},
+        {"builder_cache": True, "builder_cache_filters": {"until": ["1h", "2h"]}},
+        # every kind is checked before the first prune
+        {"containers": True, "images": True, "builder_cache": True, "builder_cache_filters": {"inuse": True}}))
+    out = results_in_order(res)
+    assert [r["status"] for r in out] == ["failed"] * 6, out
+    label, keep, without, regex, two, inuse = (r["msg"] for r in out)
+    assert label.startswith("builder_cache_filters: filter 'label': build cache has no labels")
+    assert keep.startswith("builder_cache_keep_storage: expected bytes")
+    assert without.startswith("builder_cache_all: set builder_cache: true")
+    assert regex.startswith("builder_cache_filters: filter 'id': letters and digits")
+    assert two.startswith("builder_cache_filters: filter 'until': one value")
+    assert inuse.startswith("builder_cache_filters: unknown filter 'inuse'")
+    assert _cache(api) == before and lab.snapshot(H) == snapshot

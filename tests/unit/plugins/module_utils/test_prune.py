@@ -6,8 +6,9 @@ import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._info import FilterError
 from ansible_collections.dockyard.fleet.plugins.module_utils._prune import (
-    labels_match, parse, parse_until, predict_containers, predict_images, predict_networks,
-    predict_volumes, prune_argument_spec, prune_main, spoken_version)
+    builder_call, gc_order, labels_match, parse, parse_size, parse_until, predict_builder_cache,
+    predict_containers, predict_images, predict_networks, predict_volumes, prune_argument_spec,
+    prune_main, spoken_version)
 from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.controller_run import run_main
 
 NOW = 1_800_000_000.0
@@ -154,6 +155,8 @@ class Engine:
                              "SpaceReclaimed": 5},
             "prune_networks": {"NetworksDeleted": ["free"]},
             "prune_volumes": {"VolumesDeleted": None, "SpaceReclaimed": 0},
+            "df": {"BuildCache": BUILD_CACHE},
+            "prune_builds": {"CachesDeleted": ["old"], "SpaceReclaimed": 7},
         }
         return answers[method]
 
@@ -198,4 +201,166 @@ def test_the_all_filter_of_an_older_engine_fails_before_anything_is_removed():
     engine = Engine("1.41")
     result = run_main(prune_argument_spec(), prune_main, engine, {"volumes": True, "volumes_filters": {"all": True}})
     assert result["failed"] and result["msg"].startswith("volumes_filters: filter 'all' needs")
+    assert [c[0] for c in engine.log] == ["version"]
+
+
+# ------------------------------------------------------------------ build cache
+def _rec(rid, parent="", size=100, count=1, last="2026-12-06T15:00:00Z", **kw):
+    return dict({"ID": rid, "Parent": parent, "Type": "regular", "InUse": False, "Shared": False,
+                 "Size": size, "UsageCount": count, "LastUsedAt": last}, **kw)
+
+
+BUILD_CACHE = [
+    _rec("old", last="2026-12-06T10:00:00.5Z"),
+    _rec("busy", InUse=True),
+    _rec("layer", Shared=True),
+    _rec("top", parent="layer", Shared=True),
+    _rec("base"), _rec("child", parent="base", last=None), _rec("grandchild", parent="child"),
+    _rec("frontend", Type="frontend"), _rec("ctx", Type="internal"),
+    _rec("mount", Type="exec.cachemount", last="2026-12-06T16:00:00.000000001Z"),
+]
+
+
+def test_builder_cache_options_are_parsed_for_the_engine():
+    plan = parse({"builder_cache": True, "builder_cache_all": True, "builder_cache_keep_storage": "1.5GB",
+                  "builder_cache_filters": {"until": "1h", "shared": False, "type": "regular", "id": "abc1"}},
+                 now=NOW)
+    assert plan == {"builder_cache": {
+        "filters": {"until": ["%.3f" % (NOW - 3600)], "private": [], "type": ["regular"], "id": ["abc1"]},
+        "all": True, "keep_storage": 1610612736}}
+    assert parse({"builder_cache": True}, now=NOW) == {"builder_cache": {"filters": {}, "all": False,
+                                                                         "keep_storage": None}}
+    assert parse({"builder_cache": True, "builder_cache_filters": {"shared": "true"}},
+                 now=NOW)["builder_cache"]["filters"] == {"shared": []}
+
+
+@pytest.mark.parametrize("value,size", [
+    (0, 0), (1000, 1000), ("1000", 1000), ("512MB", 512 << 20), ("512mb", 512 << 20), ("2GiB", 2 << 30),
+    ("1.5g", 3 << 29), ("100k", 102400), ("100 KB", 102400), ("7b", 7), ("1T", 1 << 40)])
+def test_keep_storage_is_bytes_or_a_size_as_the_docker_cli_reads_it(value, size):
+    assert parse_size("builder_cache_keep_storage", value) == size
+
+
+@pytest.mark.parametrize("params,option,words", [
+    ({"builder_cache": True, "builder_cache_keep_storage": -1}, "builder_cache_keep_storage", "got -1"),
+    ({"builder_cache": True, "builder_cache_keep_storage": "lots"}, "builder_cache_keep_storage", "512MB"),
+    ({"builder_cache": True, "builder_cache_keep_storage": True}, "builder_cache_keep_storage", "got True"),
+    ({"builder_cache": True, "builder_cache_keep_storage": 1.5}, "builder_cache_keep_storage", "got 1.5"),
+    ({"builder_cache": True, "builder_cache_keep_storage": "5XB"}, "builder_cache_keep_storage", "'5XB'"),
+    ({"builder_cache_all": True}, "builder_cache_all", "set builder_cache: true"),
+    ({"builder_cache_keep_storage": "1GB", "images": True}, "builder_cache_keep_storage", "set builder_cache"),
+    ({"builder_cache_filters": {"until": "1h"}}, "builder_cache_filters", "set builder_cache: true"),
+    ({"builder_cache": True, "builder_cache_filters": {"label": "x"}}, "builder_cache_filters", "no labels"),
+    ({"builder_cache": True, "builder_cache_filters": {"label!": "x"}}, "builder_cache_filters", "no labels"),
+    ({"builder_cache": True, "builder_cache_filters": {"dangling": True}}, "builder_cache_filters",
+     "unknown filter 'dangling'"),
+    ({"builder_cache": True, "builder_cache_filters": {"inuse": True}}, "builder_cache_filters",
+     "unknown filter 'inuse'"),
+    ({"builder_cache": True, "builder_cache_filters": {"type": "layer"}}, "builder_cache_filters",
+     "invalid value 'layer'"),
+    ({"builder_cache": True, "builder_cache_filters": {"id": ["a", "b"]}}, "builder_cache_filters", "one value"),
+    ({"builder_cache": True, "builder_cache_filters": {"id": "a.*"}}, "builder_cache_filters", "letters and digits"),
+    ({"builder_cache": True, "builder_cache_filters": {"shared": "yes"}}, "builder_cache_filters", "invalid value"),
+    ({"builder_cache": True, "builder_cache_filters": {"until": "last week"}}, "builder_cache_filters", "until"),
+    # every kind is checked before anything is pruned: a bad build-cache option fails the run
+    ({"containers": True, "builder_cache": True, "builder_cache_filters": {"label": "x"}}, "builder_cache_filters",
+     "no labels"),
+    ({}, "containers", "builder_cache"),
+])
+def test_bad_builder_cache_options_fail_naming_the_option(params, option, words):
+    with pytest.raises(FilterError) as err:
+        parse(params, now=NOW)
+    assert err.value.option == option and words in str(err.value), str(err.value)
+
+
+def test_build_cache_as_buildkit_prunes_it():
+    plain = {"filters": {}, "all": False}
+    # not in use, not shared, not internal or frontend; a parent after its children (same prune)
+    assert predict_builder_cache(plain, BUILD_CACHE) == ["old", "grandchild", "mount", "child", "base"]
+    # all: shared, internal and frontend records too (top before the layer it is built on)
+    assert sorted(predict_builder_cache(dict(plain, all=True), BUILD_CACHE)) == sorted(
+        ["old", "top", "layer", "base", "child", "grandchild", "frontend", "ctx", "mount"])
+    # until: last used before then, or never (child); its parent waits for the grandchild
+    until = {"until": ["%.3f" % parse_until("o", "2026-12-06T12:00:00Z", NOW)]}
+    assert predict_builder_cache(dict(plain, filters=until), BUILD_CACHE) == ["old"]
+    assert predict_builder_cache({"filters": {"id": ["grand"]}}, BUILD_CACHE) == ["grandchild"]
+    assert predict_builder_cache({"filters": {"id": ["child"]}}, BUILD_CACHE) == ["grandchild", "child"]
+    assert predict_builder_cache({"filters": {"type": ["exec.cachemount"]}}, BUILD_CACHE) == ["mount"]
+    assert predict_builder_cache({"filters": {"shared": []}}, BUILD_CACHE) == []
+    assert predict_builder_cache({"filters": {"shared": []}, "all": True}, BUILD_CACHE) == ["top", "layer"]
+    assert "layer" not in predict_builder_cache({"filters": {"private": []}, "all": True}, BUILD_CACHE)
+
+
+# A real engine's build cache (Docker 20.10.24, three small builds, their images removed) and
+# what its prune with keep-storage 40000 removed: one record at a time in BuildKit's order,
+# a tie at the fifth (p23a: 1/6 + 2/3, asqw: 3/6 + 1/3) going to the one used less often.
+KEPT = [
+    _rec("p23a", size=10240, count=2, last="2026-12-06T15:03:29.937441233Z"),
+    _rec("hy9i", size=3534, count=1, last="2026-12-06T15:03:29.937656483Z"),
+    _rec("tz60", parent="mcz0", size=2500, count=1, last="2026-12-06T15:03:29.937877879Z"),
+    _rec("ntnz", size=10240, count=2, last="2026-12-06T15:03:30.054155247Z"),
+    _rec("9v4a", size=4034, count=1, last="2026-12-06T15:03:30.05457511Z"),
+    _rec("wqcc", parent="mcz0", size=3000, count=1, last="2026-12-06T15:03:30.054856797Z"),
+    _rec("asqw", size=10240, count=1, last="2026-12-06T15:03:30.121533686Z"),
+    _rec("mcz0", size=1000, count=4, last="2026-12-06T15:03:30.125666069Z"),
+    _rec("ogak", size=3034, count=2, last="2026-12-06T15:03:30.126374904Z"),
+    _rec("id8i", parent="mcz0", size=2000, count=2, last="2026-12-06T15:03:30.12647462Z"),
+    _rec("nd27", size=10240, count=3, last="2026-12-06T15:03:30.126667615Z"),
+]
+
+
+def test_keep_storage_removes_one_record_at_a_time_in_buildkits_order():
+    keep = {"filters": {}, "all": False, "keep_storage": 40000}
+    assert predict_builder_cache(keep, KEPT) == ["hy9i", "tz60", "9v4a", "wqcc", "asqw"]
+    # the records take 60062 bytes: nothing goes when they take less than keep-storage
+    assert predict_builder_cache(dict(keep, keep_storage=60063), KEPT) == []
+    assert predict_builder_cache(dict(keep, keep_storage=60062), KEPT) == ["hy9i"]
+    assert sorted(predict_builder_cache(dict(keep, keep_storage=1), KEPT)) == sorted(r["ID"] for r in KEPT)
+    # never used first, then by the two ranks
+    assert [r["ID"] for r in gc_order([_rec("a", count=1), _rec("b", count=1, last=None)])] == ["b", "a"]
+
+
+def test_the_build_prune_call_takes_until_as_a_duration_back():
+    options = parse({"builder_cache": True, "builder_cache_filters": {"until": "90m", "private": True},
+                     "builder_cache_keep_storage": "1k"}, now=NOW)["builder_cache"]
+    assert builder_call(options, now=NOW + 2) == {
+        "filters": {"until": ["5402000ms"], "private": []}, "keep_storage": 1024}
+    assert builder_call({"filters": {}, "all": True, "keep_storage": 0}) == {"all": True}
+    assert builder_call({"filters": {"until": ["%.3f" % (NOW + 60)]}}, now=NOW) == {"filters": {"until": ["0ms"]}}
+
+
+def test_build_cache_goes_last_and_check_mode_reads_the_disk_usage():
+    engine = Engine()
+    result = run_main(prune_argument_spec(), prune_main, engine, dict(ALL, builder_cache=True))
+    assert [c[0] for c in engine.log][-2:] == ["prune_volumes", "prune_builds"]
+    assert engine.log[-1][2] == {} and result["builder_cache"] == ["old"] and result["space_reclaimed"] == 22
+    assert result["diff"]["before"]["builder_cache"] == ["old"]
+    engine = Engine()
+    result = run_main(prune_argument_spec(), prune_main, engine,
+                      {"builder_cache": True, "builder_cache_all": True,
+                       "builder_cache_filters": {"type": "regular"}})
+    assert [c[0] for c in engine.log] == ["version", "prune_builds"]
+    assert engine.log[-1][2] == {"filters": {"type": ["regular"]}, "all": True}
+    engine = Engine()
+    result = run_main(prune_argument_spec(), prune_main, engine, {"builder_cache": True}, check_mode=True)
+    assert [c[0] for c in engine.log] == ["df"]
+    assert result["builder_cache"] == ["old", "grandchild", "mount", "child", "base"] and result["changed"]
+    assert "space_reclaimed" not in result
+
+
+def test_nothing_removed_is_no_change():
+    class Empty(Engine):
+        def call(self, method, *args, **kwargs):
+            self.log.append((method, args, kwargs))
+            return {"df": {"BuildCache": None}, "prune_builds": {"CachesDeleted": None, "SpaceReclaimed": 0}}[method]
+    for check in (False, True):
+        result = run_main(prune_argument_spec(), prune_main, Empty(), {"builder_cache": True}, check_mode=check)
+        assert result["builder_cache"] == [] and not result["changed"] and "diff" not in result
+
+
+def test_builder_cache_options_of_an_engine_before_api_1_39_fail_before_anything_is_removed():
+    engine = Engine("1.38")
+    result = run_main(prune_argument_spec(), prune_main, engine,
+                      {"containers": True, "builder_cache": True, "builder_cache_keep_storage": "1GB"})
+    assert result["failed"] and result["msg"].startswith("builder_cache_keep_storage: needs an engine with API 1.39")
     assert [c[0] for c in engine.log] == ["version"]
