@@ -364,3 +364,23 @@ def test_builder_cache_bad_options_fail_naming_the_option_and_remove_nothing(lab
     assert two.startswith("builder_cache_filters: filter 'until': one value")
     assert inuse.startswith("builder_cache_filters: unknown filter 'inuse'")
     assert _cache(api) == before and lab.snapshot(H) == snapshot
+
+
+def test_the_prune_playbook_removes_build_cache_when_asked(lab, play, build_cache):
+    """playbooks/prune.yml with prune_builder_cache: the records no image shares go (the other
+    kinds confined to this file's label), check mode says how many first, a rerun removes none."""
+    api = build_cache
+    before = _cache(api)
+    free = {i for i, r in before.items() if not r["Shared"]}
+    asked = {"prune_hosts": H, "prune_label": LABEL, "prune_until": "", "prune_builder_cache": True}
+    # left out (the default): build cache is not touched
+    default = play("playbooks/prune.yml", extra_vars=dict(asked, prune_builder_cache=False))
+    assert default.rc == 0 and _cache(api) == before, default.stdout[-3000:]
+    check = play("playbooks/prune.yml", extra_vars=asked, check=True)
+    assert check.rc == 0 and _cache(api) == before, check.stdout[-3000:]
+    assert "0 volumes, %d build cache records" % len(free) in check.stdout, check.stdout[-2000:]
+    real = play("playbooks/prune.yml", extra_vars=asked)
+    assert real.rc == 0 and set(real.one(action="prune")["builder_cache"]) == free, real.stdout[-3000:]
+    assert set(_cache(api)) == set(before) - free
+    again = play("playbooks/prune.yml", extra_vars=asked)
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
