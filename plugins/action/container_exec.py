@@ -5,12 +5,14 @@ on the controller where it can, against the host's engine socket forwarded over 
 SSH ControlMaster, else the module on the host (plugin_utils/_controller_read.py)."""
 from __future__ import annotations
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._exec import exec_argument_spec, exec_main
+from ansible_collections.dockyard.fleet.plugins.module_utils._exec import (
+    SPEC_RULES, exec_argument_spec, exec_main)
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
     ControllerReadAction)
 
 
 class ActionModule(ControllerReadAction):
     MODULE = "dockyard.fleet.container_exec"
+    SPEC_RULES = SPEC_RULES
     argument_spec = staticmethod(exec_argument_spec)
     main = staticmethod(exec_main)

@@ -352,10 +352,12 @@ class EngineAPI:
                              "tail": tail}, raw=True)
         return demux(data)
 
-    def exec_create(self, container, cmd, stdout=True, stderr=True, tty=False, user="",
-                    environment=None, workdir=None):
-        body = {"Cmd": list(cmd), "AttachStdout": bool(stdout), "AttachStderr": bool(stderr),
-                "Tty": bool(tty)}
+    def exec_create(self, container, cmd, stdout=True, stderr=True, stdin=False, tty=False,
+                    privileged=False, user="", environment=None, workdir=None):
+        body = {"Cmd": list(cmd), "AttachStdin": bool(stdin), "AttachStdout": bool(stdout),
+                "AttachStderr": bool(stderr), "Tty": bool(tty)}
+        if privileged:
+            body["Privileged"] = True
         if user:
             body["User"] = user
         if environment:
@@ -366,15 +368,74 @@ class EngineAPI:
         return self.request("POST", "exec_create", self._path("/containers/{0}/exec", container),
                             body=body)
 
-    def exec_start(self, exec_id, tty=False, demux=False, timeout=None):  # pylint: disable=redefined-outer-name
-        """Run the exec to its end (the engine closes the stream then): its output, or with
-        demux (stdout, stderr) as the SDK's. timeout: seconds the command may go without
-        output (the connection's timeout when None)."""
-        data = self.request("POST", "exec_start", self._path("/exec/{0}/start", exec_id),
-                            body={"Detach": False, "Tty": bool(tty)}, raw=True, timeout=timeout)
+    def exec_start(self, exec_id, detach=False, tty=False, demux=False, timeout=None,  # pylint: disable=redefined-outer-name
+                   socket=False):  # pylint: disable=redefined-outer-name
+        """As the SDK's. detach: start the command and return at once (b''; an engine that
+        cannot start it answers with an error). socket: the connection itself, handed over by
+        the engine (exec_hijack). Else: run the exec to its end (the engine closes the stream
+        then): its output, or with demux (stdout, stderr). timeout: seconds the command may go
+        without output (the connection's timeout when None)."""
+        path = self._path("/exec/{0}/start", exec_id)
+        body = {"Detach": bool(detach), "Tty": bool(tty)}
+        if detach:
+            self.request("POST", "exec_start", path, body=body, raw=True, timeout=timeout)
+            return b""
+        if socket:
+            return self.exec_hijack(exec_id, tty=tty, timeout=timeout)
+        data = self.request("POST", "exec_start", path, body=body, raw=True, timeout=timeout)
         if demux:
             return split_streams(data, tty)
         return b"".join(payload for _stream, payload in frames(data, tty))
+
+    def exec_hijack(self, exec_id, tty=False, timeout=None):
+        """Start the exec on a connection of its own that the engine then hands over (HTTP
+        Upgrade, answer 101): the connected socket, as the SDK's exec_start(socket=True). What
+        is sent on it goes to the command's input (created with stdin; a half-close ends it),
+        what comes is its output: frames (see frames), raw bytes with a TTY. The answer's
+        headers are read a byte at a time, so nothing of the stream is read ahead of the
+        caller. timeout: for the connection and the answer (the engine's timeout when None);
+        EngineAPIError when the engine answers with an error."""
+        payload = json.dumps({"Detach": False, "Tty": bool(tty)}).encode("utf-8")
+        head = ("POST %s HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+                % (self._path("/exec/{0}/start", exec_id), len(payload)))
+        conn = self._connect(timeout or self.timeout)
+        conn.connect()
+        sock = conn.sock
+        try:
+            sock.sendall(head.encode("latin-1") + payload)
+            answer = b""
+            while not answer.endswith(b"\r\n\r\n"):
+                byte = sock.recv(1)
+                if not byte:
+                    raise http.client.RemoteDisconnected("the engine closed the connection without an answer")
+                answer += byte
+                if len(answer) > 65536:
+                    raise http.client.LineTooLong("the engine's answer headers")
+            lines = answer.decode("latin-1").split("\r\n")
+            try:
+                status = int(lines[0].split()[1])
+            except (IndexError, ValueError):
+                raise http.client.BadStatusLine(lines[0]) from None
+            if status >= 400:
+                fields = dict(line.lower().split(":", 1) for line in lines[1:] if ":" in line)
+                size = int(fields.get("content-length", "0").strip() or 0)
+                data = b""
+                while len(data) < size:
+                    chunk = sock.recv(size - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+                explanation = data.decode("utf-8", "replace").strip()
+                try:
+                    explanation = json.loads(explanation).get("message") or explanation
+                except (ValueError, AttributeError):
+                    pass
+                raise EngineAPIError(status, explanation or lines[0], "exec_start")
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     def exec_inspect(self, exec_id):
         return self.request("GET", "exec_inspect", self._path("/exec/{0}/json", exec_id))

@@ -514,7 +514,9 @@ def exec_cases(c: Cases, lab_id: int):
     c.add("container_exec", "name", base, bad_names().map(lambda n: {"container": n}), 8, ["container"])
     c.add("container_exec", "type", base, _wrong_type({
         "env": not_dict(), "tty": not_bool(), "command_timeout": not_int(),
-        "command": st.one_of(st.integers(), st.dictionaries(WORD, WORD, min_size=1, max_size=3))}), 6)
+        "stdin_add_newline": not_bool(), "strip_empty_ends": not_bool(), "detach": not_bool(),
+        "privileged": not_bool(), "argv": not_list(),
+        "command": st.one_of(st.integers(), st.dictionaries(WORD, WORD, min_size=1, max_size=3))}), 8)
     c.add_fixed("container_exec", "conflict", base, [
         ({"command": ""}, ["command"]),
         ({"command": "echo 'unclosed"}, ["command"]),
@@ -523,6 +525,15 @@ def exec_cases(c: Cases, lab_id: int):
         ({"chdir": "relative/dir"}, ["chdir"]),
         ({"command_timeout": 0}, ["command_timeout"]),
         ({"container": "badin-no-such-container"}, ["container"]),
+        ({"argv": ["/bin/busybox", "true"]}, ["command", "argv"]),
+        ({"command": None, "argv": []}, ["command", "argv"]),
+        ({"stdin": "x", "detach": True}, ["stdin", "detach"]),
+        ({"stdin": "x", "tty": True}, ["stdin", "tty"]),
+        ({"detach": True, "command_timeout": 5}, ["command_timeout", "detach"]),
+        # the engine cannot start these: nothing ran, named by the option at fault
+        ({"user": "badin-no-such-user"}, ["option user", "unable to find user"]),
+        ({"chdir": "/badin-no-such-dir"}, ["option chdir", "chdir to cwd"]),
+        ({"command": "/badin/no/such/program"}, ["option command", "no such file or directory"]),
     ])
     c.add("container_exec", "unknown", base, _unknown(), 3)
     c.add("container_exec", "host", base, _unreachable_hosts(lab_id), 3)

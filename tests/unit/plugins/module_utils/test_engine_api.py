@@ -109,6 +109,8 @@ class _Engine(BaseHTTPRequestHandler):
             self._answer(409, {"message": "Conflict. The container name is already in use"})
         elif self.path.startswith("/images/load"):
             self._answer(200, b'{"stream":"Loaded image: a:v1\\n"}\n', "application/json")
+        elif self.path.endswith("/exec"):
+            self._answer(201, {"Id": "e1"})
         else:
             self._answer(204, b"", "text/plain")
 
@@ -373,3 +375,90 @@ def test_module_utils_do_not_import_the_sdk_for_engine_calls():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ an exec's hijacked connection
+def _hijacking_engine(path, answer, then=None):
+    """A unix socket engine for one connection: reads the request, sends answer (the output
+    may come in the same write as the 101's headers), then then(sock, request)."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(1)
+    seen = {}
+
+    def serve():
+        conn, _addr = server.accept()
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += conn.recv(1)
+        head, _sep, _rest = request.partition(b"\r\n\r\n")
+        size = int([h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0].split(b":")[1])
+        seen["request"] = head.decode() + "\r\n\r\n" + conn.recv(size).decode()
+        conn.sendall(answer)
+        if then:
+            then(conn, seen)
+        conn.close()
+        server.close()
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return seen, thread
+
+
+def test_exec_start_with_socket_hands_over_the_connection_after_its_headers(tmp_path):
+    """The headers are read to their end and no further: output that comes in the same write
+    as the 101 stays for the caller; what the caller writes and half-closes reaches the engine."""
+    path = str(tmp_path / "engine.sock")
+    out = struct.pack(">BxxxI", 1, 6) + b"ready\n"
+
+    def echo(conn, seen):
+        data = b""
+        while True:
+            chunk = conn.recv(100)
+            if not chunk:
+                break
+            data += chunk
+        seen["stdin"] = data
+        conn.sendall(struct.pack(">BxxxI", 2, len(data)) + data)
+    seen, thread = _hijacking_engine(path, b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker."
+                                           b"raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + out, echo)
+    api = EngineAPI("unix://" + path, version="1.41", timeout=5)
+    sock = api.exec_start("e1", tty=False, socket=True)
+    sock.sendall(b"to stdin")
+    sock.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = sock.recv(100)
+        if not chunk:
+            break
+        data += chunk
+    sock.close()
+    thread.join(5)
+    assert split_streams(data) == (b"ready\n", b"to stdin") and seen["stdin"] == b"to stdin"
+    request = seen["request"]
+    assert request.startswith("POST /v1.41/exec/e1/start HTTP/1.1\r\n")
+    assert "Connection: Upgrade\r\n" in request and "Upgrade: tcp\r\n" in request
+    assert request.endswith('\r\n\r\n{"Detach": false, "Tty": false}')
+
+
+def test_exec_start_with_socket_raises_the_engines_error(tmp_path):
+    path = str(tmp_path / "engine.sock")
+    body = b'{"message":"No such exec instance: e1"}\n'
+    _seen, thread = _hijacking_engine(path, b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                                            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    client = DockerClient({"docker_host": "unix://" + path, "timeout": 5}, environ={})
+    with pytest.raises(DockerError) as err:
+        client.call("exec_start", "e1", socket=True)
+    thread.join(5)
+    assert err.value.not_found and str(err.value) == "Docker engine: No such exec instance: e1"
+
+
+def test_exec_create_body_has_stdin_and_privileged_only_as_asked(engine):
+    api = EngineAPI("unix://" + engine, timeout=5)
+    assert api.exec_create("web", ["cat"], stdin=True, privileged=True, user="app", workdir="/srv") == {"Id": "e1"}
+    api.exec_create("web", ["true"])
+    bodies = [json.loads(s[2]) for s in _Engine.seen if s[1] == "/containers/web/exec"]
+    assert bodies == [
+        {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True, "AttachStderr": True, "Tty": False,
+         "Privileged": True, "User": "app", "WorkingDir": "/srv"},
+        {"Cmd": ["true"], "AttachStdin": False, "AttachStdout": True, "AttachStderr": True, "Tty": False}]
+    api.close()
