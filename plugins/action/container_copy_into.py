@@ -4,18 +4,30 @@
 as ansible.builtin.copy finds it: a role's files/, the playbook's directory). The module's
 run (module_utils/_copy_into.py) happens on the controller where it can, against the host's
 engine socket forwarded over the task's SSH ControlMaster, reading src there; where it runs
-on the host instead, src travels as its content (plugin_utils/_controller_read.py)."""
+on the host instead, src travels as its content, and text content as base64 (both no_log: not
+in the module's invocation; plugin_utils/_controller_read.py). The diff is returned in diff
+mode only."""
 from __future__ import annotations
 
 import base64
 import os
 
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._copy_into import (
     SPEC_RULES, copy_argument_spec, copy_main)
+from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import run_on_controller
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
     ControllerReadAction)
+
+
+def _false(value):
+    """value is left out or a boolean false (one the module would refuse is left to it)."""
+    try:
+        return value is None or not boolean(value, strict=True)
+    except TypeError:
+        return False
 
 
 class ActionModule(ControllerReadAction):
@@ -45,6 +57,11 @@ class ActionModule(ControllerReadAction):
             self._decrypted = args["src"]
         return None
 
+    def on_controller(self, args):
+        diff = bool(self._task.diff)
+        return run_on_controller(self, args, self.argument_spec(),
+                                 lambda module, client: copy_main(module, client, diff=diff), **self.SPEC_RULES)
+
     def run(self, tmp=None, task_vars=None):
         self._decrypted = None
         try:
@@ -54,9 +71,16 @@ class ActionModule(ControllerReadAction):
                 self._loader.cleanup_tmp_file(self._decrypted)
 
     def host_args(self, args):
-        if args.get("src") is None or args.get("content") is not None:
-            return args
         out = dict(args)
+        content = args.get("content")
+        if isinstance(content, str) and _false(args.get("content_is_b64")):
+            # as base64: the module's no_log hides it from its result, where text as short as
+            # the content would be masked wherever it appears (the diff, a message); and text
+            # from bytes that are not UTF-8 (surrogate-escaped) travels as those bytes
+            out.update(content=base64.b64encode(content.encode("utf-8", "surrogateescape")).decode("ascii"),
+                       content_is_b64=True)
+        if out.get("src") is None or content is not None:
+            return out
         src = out.pop("src")
         try:
             with open(src, "rb") as handle:

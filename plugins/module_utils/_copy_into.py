@@ -5,10 +5,11 @@ archive API (what `docker cp` uses), only when its content, mode or owner differ
 the module (on the host) and its action plugin (on the controller, against the host's engine
 socket forwarded over SSH).
 
-The decide-what-to-change part (parse, read_entry, decide, diff_of) is pure; run() makes the
-engine calls: a run with nothing to change is one (the file's archive); a write adds the
-container's inspect and the engine's info (what would make the write fail or go astray,
-found in check mode too) and the write; a first write also asks whether its directory is one.
+The decide-what-to-change part (parse, read_entry, decide, diff_of, why_hidden,
+why_not_writable) is pure; run() makes the engine calls: the container's inspect, the file's
+archive and one stat per directory on dest's path (the path as the engine resolves it, every
+symlink followed, which the checks need); a write adds the engine's info (user namespaces)
+and the write itself.
 
 Private to dockyard.fleet: no compatibility promise for code outside the collection.
 """
@@ -37,10 +38,23 @@ GO_TYPE = GO_DIR | GO_SYMLINK | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | 
 # ansible's default for diffs of files (DEFAULT MAX_FILE_SIZE_FOR_DIFF): larger ones are not shown
 MAX_DIFF = 104448
 DEFAULT_MODE = 0o644
+# the largest owner and group a file can have (2**32 - 2: 2**32 - 1 is the kernel's "no id")
+MAX_ID = 4294967294
 # symlinks followed (follow=true) before giving up: the engine resolves a chain in one stat,
 # this only bounds a target that changes under the run
 MAX_LINKS = 8
 _OCTAL_RE = re.compile(r"^(?:0o?)?([0-7]{1,4})$")
+_SPACE_RE = re.compile(r"\s+")
+# what the engine answers (500) for a path it cannot resolve: a file on the path (the
+# collection's client words the stat's error "not a directory on its path"), a symlink loop
+_UNRESOLVED_RE = re.compile(r"not a directory|too many links|too many levels of symbolic links", re.I)
+UNRESOLVED = "unresolved"
+# filesystems the engine mounts itself when the container starts; the archive API reads and
+# writes the container's own layer beneath them, which the container does not see
+ENGINE_MOUNTS = ("/dev", "/proc", "/sys")   # /dev/shm, /dev/pts, /dev/mqueue, /sys/fs/cgroup under them
+# files the engine bind-mounts at every start, in every network mode (bridge, a user network,
+# none, host, container:<name>): set up by the first start, so a created container has none yet
+ENGINE_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 
 SPEC_RULES = dict(mutually_exclusive=[("src", "content")], required_one_of=[("src", "content")])
 
@@ -51,7 +65,7 @@ def copy_argument_spec():
         container=dict(type="str", required=True),
         dest=dict(type="str", required=True, aliases=["container_path"]),
         src=dict(type="path"),
-        content=dict(type="str"),
+        content=dict(type="str", no_log=True),
         content_is_b64=dict(type="bool", default=False),
         mode=dict(type="raw"),
         owner_id=dict(type="int"),
@@ -80,6 +94,19 @@ def parse_mode(value):
     return int(match.group(1), 8)
 
 
+def content_bytes(content, is_b64):
+    """The bytes content stands for: base64 (whitespace and line breaks, as base64 tools wrap
+    it, ignored), or text written as UTF-8; text that came from bytes that are not UTF-8
+    (surrogate-escaped, as ansible reads such a file) gives those bytes back, as
+    ansible.builtin.copy writes them. SpecError naming content for base64 that is not."""
+    if is_b64:
+        try:
+            return base64.b64decode(_SPACE_RE.sub("", content), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SpecError("content", "is not valid base64 (content_is_b64 is true): %s" % exc) from exc
+    return content.encode("utf-8", "surrogateescape")
+
+
 def parse(params):
     """-> dict(dest, data, mode, uid, gid) from the task's options, or SpecError naming the
     option. data: the bytes to write; mode None: the file's own (0644 for a new one),
@@ -92,8 +119,8 @@ def parse(params):
         raise SpecError("dest", "must name a file (not a directory), got %r" % dest)
     mode = parse_mode(params.get("mode"))
     for key in ("owner_id", "group_id"):
-        if params.get(key) is not None and params[key] < 0:
-            raise SpecError(key, "must not be negative, got %d" % params[key])
+        if params.get(key) is not None and not 0 <= params[key] <= MAX_ID:
+            raise SpecError(key, "must be a numeric id from 0 to %d, got %d" % (MAX_ID, params[key]))
     if params.get("src") is not None:
         src = params["src"]
         if params.get("content_is_b64"):
@@ -110,15 +137,8 @@ def parse(params):
     else:
         if mode == "preserve":
             raise SpecError("mode", "preserve takes the mode of src; with content give the mode")
-        content = params["content"]
-        if params.get("content_is_b64"):
-            try:
-                data = base64.b64decode(content, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise SpecError("content", "is not valid base64 (content_is_b64 is true): %s" % exc) from exc
-        else:
-            data = content.encode("utf-8")
-    return dict(dest=posixpath.normpath(dest), data=data, mode=mode,
+        data = content_bytes(params["content"], params.get("content_is_b64"))
+    return dict(dest=posixpath.normpath("/" + dest.lstrip("/")), data=data, mode=mode,
                 uid=params.get("owner_id"), gid=params.get("group_id"))
 
 
@@ -219,68 +239,65 @@ def diff_of(where, have, final, changes):
     return out
 
 
-# ------------------------------------------------------------------ engine
-def _dir_state(client, name, path):
-    """What path is in the container, following a symlink: "directory", "missing" or "not a
-    directory". The engine answers an lstat through a file (a/file/b) with an error, not 404
-    (the collection's client words it "not a directory"); any other error is raised."""
-    probe = path
-    for _hop in range(2):
-        try:
-            stat = client.get("archive_stat", name, probe)
-        except DockerError as exc:
-            if "not a directory" in str(exc):
-                return "not a directory"
-            raise
-        if not stat:
-            return "missing"
-        kind = kind_of(stat)
-        if kind != "symlink" or probe.endswith("/"):
-            return kind if kind == "directory" else "not a directory"
-        probe = path.rstrip("/") + "/"   # a trailing slash: the engine follows the link
-    return "not a directory"
-
-
-def _fetch(client, name, path):
-    """(stat, archive bytes) of path in the container, or (None, None) when there is no such
-    path (or the container is gone: the caller tells them apart)."""
-    try:
-        chunks, stat = client.call("get_archive", name, path)
-    except DockerError as exc:
-        if exc.not_found or "not a directory" in str(exc):
-            return None, None
-        raise
-    return stat or {}, b"".join(chunks)
-
-
+# ------------------------------------------------------------------ what the container sees
 def _under(path, top):
     top = top.rstrip("/") or "/"
     return path == top or path.startswith(top + "/") or top == "/"
 
 
-def why_not_writable(info, path, userns_remap):
-    """Why the archive API cannot write path in the container (its inspect), or None: a file
-    that is a mount point (a bind of one file, the engine's network files), a tmpfs (the
-    archive API writes beneath it, where the container does not look), a read-only mount or
-    root filesystem, an engine that remaps user namespaces (the archive API reads owners back
-    as the host's: moby#43698)."""
+def _mounts(info):
+    """The container's mounts, as (destination, kind, writable), kind "user" (a volume or a
+    bind: the archive API reaches it), "tmpfs" or "engine" (it does not)."""
     host = info.get("HostConfig") or {}
-    mounts = sorted(info.get("Mounts") or [], key=lambda m: len(m.get("Destination") or ""), reverse=True)
-    tmpfs = list(host.get("Tmpfs") or {}) + [m.get("Destination") for m in mounts if m.get("Type") == "tmpfs"]
-    for top in tmpfs:
-        if top and _under(path, top):
-            return "it is under the tmpfs mount %s, which the engine's archive API does not reach" % top
-    for mount in mounts:
-        if mount.get("Destination") == path:
-            return "it is a mount point (a %s mount of a file): change the file it mounts instead" % mount.get("Type")
-    engine_files = {"/etc/hosts": info.get("HostsPath"), "/etc/hostname": info.get("HostnamePath"),
-                    "/etc/resolv.conf": info.get("ResolvConfPath")}
-    if engine_files.get(path):
-        return "the engine bind-mounts it: set the container's etc_hosts, hostname or dns_* options instead"
-    covering = next((m for m in mounts if _under(path, m.get("Destination") or "")), None)
-    if covering is not None and not covering.get("RW", True):
-        return "it is on the read-only mount %s" % covering.get("Destination")
-    if covering is None and host.get("ReadonlyRootfs"):
+    out = [(top, "engine", True) for top in ENGINE_MOUNTS]
+    out += [(top, "tmpfs", True) for top in host.get("Tmpfs") or {}]
+    for mount in info.get("Mounts") or []:
+        top = mount.get("Destination") or ""
+        if top:
+            out.append((top, "tmpfs" if mount.get("Type") == "tmpfs" else "user", mount.get("RW", True)))
+    return out
+
+
+def _covering(info, path):
+    """The deepest mount path is on (see _mounts), or None (the container's own layer)."""
+    found = [m for m in _mounts(info) if _under(path, m[0])]
+    return max(found, key=lambda m: (len(m[0].rstrip("/")), m[1] == "user")) if found else None
+
+
+def why_hidden(info, path):
+    """Why what the archive API reads or writes at path (a path with no symlink on it) is not
+    what the container sees there (its inspect), or None: under a tmpfs or a filesystem the
+    engine mounts itself (/dev, /proc, /sys: the archive API works on the container's layer
+    beneath them), or one of the files the engine bind-mounts at every start. A volume or
+    bind mount deeper than those is what the container sees."""
+    covering = _covering(info, path)
+    if covering and covering[1] == "tmpfs":
+        return ("it is under the tmpfs mount %s: the engine's archive API writes beneath it, where "
+                "the container does not look" % covering[0])
+    if covering and covering[1] == "engine":
+        return ("it is under %s, which the engine mounts itself when the container runs: the "
+                "archive API writes beneath it, where the container does not look" % covering[0])
+    if path in ENGINE_FILES and not (covering and covering[0] == path):
+        return ("the engine bind-mounts it at every start (in every network mode; a container not "
+                "started yet gets it at its first start): set the container's etc_hosts, hostname "
+                "or dns_* options instead")
+    return None
+
+
+def why_not_writable(info, path, userns_remap):
+    """Why the archive API cannot write path (a path with no symlink on it) in the container
+    (its inspect), or None: a file that is a mount point (a bind of one file), a read-only
+    mount or root filesystem, an engine that remaps user namespaces (the archive API reads
+    owners back as the host's: moby#43698). why_hidden's come first."""
+    host = info.get("HostConfig") or {}
+    covering = _covering(info, path)
+    user = covering if covering and covering[1] == "user" else None
+    if user and user[0].rstrip("/") == path:
+        kind = next((m.get("Type") for m in info.get("Mounts") or [] if m.get("Destination") == user[0]), "bind")
+        return "it is a mount point (a %s mount of a file): change the file it mounts instead" % kind
+    if user and not user[2]:
+        return "it is on the read-only mount %s" % user[0]
+    if user is None and host.get("ReadonlyRootfs"):
         return "the container's root filesystem is read-only (option read_only)"
     if userns_remap and host.get("UsernsMode") != "host":
         return ("the engine remaps user namespaces (userns-remap), and its archive API then reads "
@@ -288,53 +305,155 @@ def why_not_writable(info, path, userns_remap):
     return None
 
 
-def look(module, client, name, dest, follow):
-    """-> (path, have, inspect): the file to write (dest, or with follow the target of a
-    symlink at dest), what is there now (read_entry's, None for nothing, "symlink"), and the
-    container's inspect when this had to make it (None otherwise). Fails the run, naming the
-    option, for a container or directory that does not exist or a dest that is not a file."""
-    path = dest
-    for _hop in range(MAX_LINKS):
-        stat, archive = _fetch(client, name, path)
+# ------------------------------------------------------------------ engine
+def _probe(client, name, path, fetch=False):
+    """(stat, archive) of path in the container: the stat alone (HEAD), or with fetch the file's
+    archive too. stat None: nothing there; UNRESOLVED: the engine cannot resolve the path (a
+    file on its way, a symlink loop). Any other error is raised."""
+    try:
+        if fetch:
+            chunks, stat = client.call("get_archive", name, path)
+            return stat or {}, b"".join(chunks)
+        return client.call("archive_stat", name, path) or {}, None
+    except DockerError as exc:
+        if exc.not_found:
+            return None, None
+        if _UNRESOLVED_RE.search(str(exc)):
+            return UNRESOLVED, None
+        raise
+
+
+def _target(path, stat):
+    """Where the symlink at path leads: the engine's stat gives it resolved whole (every
+    symlink on the way followed) and absolute."""
+    target = stat.get("linkTarget") or ""
+    return posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+
+
+def resolve_dir(client, name, directory, is_dir=False):
+    """The directory as the engine reaches it, every symlink on its path followed: one stat
+    per part, from the top (a symlink's stat gives its target resolved whole).
+    -> (state, real, passed): state "directory", "missing", or "not a directory" (a file on
+    the path, or a symlink that does not resolve: a loop); real the path with no symlink on
+    it (state "directory"); passed the symlinks met and their targets, for why_hidden.
+    is_dir: known to be a directory (a file in it was read): no stat of a last symlink's
+    target."""
+    real, passed, pending = "/", [], False
+    for part in [p for p in directory.split("/") if p]:
+        probe = posixpath.join(real, part)
+        stat, _archive = _probe(client, name, probe)
         if stat is None:
-            info = ContainerEngine(client).inspect(name)
-            if info is None:
-                module.fail_json(msg="container %s not found (option container)" % name)
-            parent = posixpath.dirname(path)
-            state = _dir_state(client, name, parent)
-            if state != "directory":
-                module.fail_json(msg="%s in container %s (option dest%s); nothing was written" % (
-                    "directory %s does not exist" % parent if state == "missing" else
-                    "%s (or a directory on its path) is not a directory" % parent, name,
-                    "" if path == dest else ": the target of symlink %s" % dest))
-            return path, None, info
+            return "missing", None, passed
+        if stat is UNRESOLVED:
+            return "not a directory", None, passed
         kind = kind_of(stat)
-        if kind == "symlink":
-            target = stat.get("linkTarget") or ""
-            if not follow:
-                return path, "symlink", None
-            if not target.startswith("/"):
-                target = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-            path = target
-            continue
         if kind == "directory":
-            module.fail_json(msg="%s is a directory in container %s (option dest): give the path "
-                                 "of the file to write" % (path, name))
-        have = read_entry(archive) if kind == "file" else None
-        if have is None:
-            module.fail_json(msg="%s is not a regular file in container %s (option dest); nothing "
-                                 "was written" % (path, name))
-        return path, have, None
-    module.fail_json(msg="%s: more than %d symlinks to follow in container %s (option follow)"
-                         % (dest, MAX_LINKS, name))
-    return None, None, None
+            real, pending = probe, False
+        elif kind == "symlink":
+            real, pending = _target(probe, stat), True
+            passed += [probe, real]
+        else:
+            return "not a directory", None, passed
+    if pending and not is_dir:
+        stat, _archive = _probe(client, name, real)
+        if stat is None:
+            return "missing", None, passed
+        if stat is UNRESOLVED or kind_of(stat) != "directory":
+            return "not a directory", None, passed
+    return "directory", real, passed
 
 
-def run(module, want, client=None):
+def look(module, client, name, dest, follow):
+    """-> (path, real, have, passed): the file to write (dest, or with follow the target of a
+    symlink at dest), where that is with no symlink on its path, what is there now
+    (read_entry's, None for nothing, "symlink" for a link not followed or one that does not
+    resolve), and the symlinks passed on the way with their targets. Fails the run, naming the
+    option, for a directory that does not exist or a dest that is not a file."""
+    stat, archive = _probe(client, name, dest, fetch=True)
+    path, passed = dest, []
+    if follow and stat not in (None, UNRESOLVED) and kind_of(stat) == "symlink":
+        for _hop in range(MAX_LINKS):
+            path = _target(path, stat)
+            passed.append(path)
+            stat, archive = _probe(client, name, path, fetch=True)
+            if stat in (None, UNRESOLVED) or kind_of(stat) != "symlink":
+                break
+        else:
+            module.fail_json(msg="%s: more than %d symlinks to follow in container %s (option follow)"
+                                 % (dest, MAX_LINKS, name))
+        # the engine resolved the target whole: no symlink on its path, only its directory
+        # to find when there is no file there yet
+        real_dir = posixpath.dirname(path)
+        if stat is None:
+            found, _archive = _probe(client, name, real_dir)
+            state = "missing" if found is None else (
+                "directory" if found is not UNRESOLVED and kind_of(found) == "directory" else "not a directory")
+        else:
+            state = "directory"
+    else:
+        state, real_dir, passed = resolve_dir(
+            client, name, posixpath.dirname(dest), is_dir=stat not in (None, UNRESOLVED))
+    if state != "directory":
+        parent = posixpath.dirname(path)
+        module.fail_json(msg="%s in container %s (option dest%s); nothing was written" % (
+            "directory %s does not exist" % parent if state == "missing" else
+            "%s (or a directory on its path) is not a directory, or a symlink there does not resolve"
+            % parent, name, "" if path == dest else ": the target of symlink %s" % dest))
+    real = posixpath.join(real_dir, posixpath.basename(path))
+    if stat is None:
+        return path, real, None, passed
+    if stat is UNRESOLVED:   # its directory resolves: a symlink at dest that does not
+        if follow:
+            module.fail_json(msg="%s in container %s is a symlink that does not resolve (a loop, or a "
+                                 "path through a file): nothing to follow (option dest, with follow); "
+                                 "nothing was written" % (path, name))
+        return path, real, "symlink", passed
+    kind = kind_of(stat)
+    if kind == "symlink":
+        return path, real, "symlink", passed
+    if kind == "directory":
+        module.fail_json(msg="%s is a directory in container %s (option dest): give the path "
+                             "of the file to write" % (path, name))
+    have = read_entry(archive) if kind == "file" else None
+    if have is None:
+        module.fail_json(msg="%s is not a regular file in container %s (option dest); nothing "
+                             "was written" % (path, name))
+    return path, real, have, passed
+
+
+def _shown(text, info):
+    """An engine message without the host's path of the container's filesystem."""
+    merged = ((info.get("GraphDriver") or {}).get("Data") or {}).get("MergedDir")
+    return text.replace(merged, "") if merged else text
+
+
+def run(module, want, client=None, diff=False):
     p = module.params
     name = p["container"]
     client = client or DockerClient(p)
-    path, have, info = look(module, client, name, want["dest"], p["follow"])
+    dest = want["dest"]
+    info = ContainerEngine(client).inspect(name)
+    if info is None:
+        module.fail_json(msg="container %s not found (option container)" % name)
+
+    def refuse(path, why, **extra):
+        module.fail_json(msg="cannot write %s%s in container %s (option dest): %s; nothing was written"
+                             % (dest, "" if path == dest else " (through symlinks, %s)" % path, name, why),
+                         container=name, dest=dest, **extra)
+
+    # what the container would not see: refused before any other call, then again for the
+    # path as the engine resolves it (a file that matches there is not one the container has)
+    why = why_hidden(info, dest)
+    if why:
+        refuse(dest, why)
+    try:
+        path, real, have, passed = look(module, client, name, dest, p["follow"])
+    except DockerError as exc:
+        module.fail_json(msg=_shown(str(exc), info), container=name, dest=dest)
+    for seen in [real] + passed:
+        why = why_hidden(info, seen)
+        if why:
+            refuse(seen, why)
     changes, final = decide(want, have, force=p["force"])
     result = dict(container=name, dest=path, changes=changes)
     if final is not None:
@@ -344,32 +463,33 @@ def run(module, want, client=None):
         if have is not None and not p["force"]:
             result["msg"] = "%s exists in container %s; left as it is (force is false)" % (path, name)
         module.exit_json(changed=False, **result)
-    result["diff"] = diff_of("%s:%s" % (name, path), have, final, changes)
-    # what the engine would refuse, or write where the container does not look: found before
-    # any write, in check mode too (two calls, made only when there is something to write)
-    info = info or ContainerEngine(client).inspect(name) or {}
-    why = why_not_writable(info, path, "name=userns" in (client.call("info").get("SecurityOptions") or []))
+    if diff:
+        result["diff"] = diff_of("%s:%s" % (name, path), have, final, changes)
+    # what the engine would refuse: found before any write, in check mode too (the engine's
+    # info, made only when there is something to write)
+    why = why_not_writable(info, real, "name=userns" in (client.call("info").get("SecurityOptions") or []))
     if why:
-        module.fail_json(msg="cannot write %s in container %s (option dest): %s; nothing was written"
-                             % (path, name, why), container=name, dest=path, changes=changes)
+        refuse(real, why, changes=changes)
     if not module.check_mode:
-        archive = archive_of(posixpath.basename(path), final["data"], final["mode"], final["uid"], final["gid"])
+        archive = archive_of(posixpath.basename(real), final["data"], final["mode"], final["uid"], final["gid"])
         try:
-            client.call("put_archive", name, posixpath.dirname(path), archive)
+            client.call("put_archive", name, posixpath.dirname(real), archive)
         except DockerError as exc:
-            module.fail_json(msg="writing %s in container %s: %s" % (path, name, exc), container=name, dest=path)
+            module.fail_json(msg="writing %s in container %s: %s" % (path, name, _shown(str(exc), info)),
+                             container=name, dest=path)
     module.exit_json(changed=True, **result)
 
 
-def copy_main(module, client=None):
+def copy_main(module, client=None, diff=None):
     """The module's run once its arguments are validated: on the host (the module) or on the
     controller against the host's engine socket forwarded over SSH (the action plugin, with
-    client). Ends with module.exit_json or module.fail_json."""
+    client and diff, the task's diff mode). Ends with module.exit_json or module.fail_json.
+    The diff is returned in diff mode only (it holds the content)."""
     try:
         want = parse(module.params)
     except SpecError as exc:
         module.fail_json(msg=str(exc))
     try:
-        run(module, want, client)
+        run(module, want, client, diff=bool(getattr(module, "_diff", False) if diff is None else diff))
     except DockerError as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())

@@ -16,12 +16,20 @@ description:
   - The file is replaced, not edited in place; a program that reads it at that moment may
     find it missing, and a write cut short (the connection lost) can leave it partly written.
   - A file the archive API cannot write as the container sees it fails the task before any
-    write, in check mode too, naming why, such as a file that is a mount point (a bind of one file,
-    the engine's C(/etc/hosts), C(/etc/hostname), C(/etc/resolv.conf)), a path under a tmpfs
-    mount (the engine writes beneath it), a read-only mount or root filesystem, or an engine
-    that remaps user namespaces (its archive API reads owners back as the host's). A file the container's image provides is still the image's after the
-    container is recreated; for configuration that must survive that, mount a volume or a
-    bind mount (M(dockyard.fleet.container) O(dockyard.fleet.container#module:volumes)).
+    write, in check mode too, naming why. The path is checked as the engine reaches it, every
+    symlinked directory on the way followed (C(/el/hosts) with C(/el -> /etc) is C(/etc/hosts)).
+    Refused are a path the container does not see where the archive API writes it (under a
+    tmpfs mount, or under C(/dev), C(/dev/shm), C(/proc) or C(/sys), which the engine mounts
+    itself; the write would land beneath them), the engine's C(/etc/hosts), C(/etc/hostname)
+    and C(/etc/resolv.conf) (bind-mounted at every start in every network mode, none, host and
+    C(container:<name>) included; a container never started gets them at its first start, over
+    a file written before), a file that is a mount point (a bind of one file), a read-only
+    mount or root filesystem (a volume on a read-only root is written), and an engine that
+    remaps user namespaces (its archive API reads owners back as the host's). A file found
+    where the container does not see it fails the task even when it matches.
+  - A file the container's image provides is still the image's after the container is
+    recreated; for configuration that must survive that, mount a volume or a bind mount
+    (M(dockyard.fleet.container) O(dockyard.fleet.container#module:volumes)).
 options:
   container:
     description: Name or ID of the container. It need not run.
@@ -30,23 +38,29 @@ options:
   dest:
     description:
       - Absolute path of the file in the container. Its directory must exist.
-      - A directory there fails the task; a symlink there is replaced by the file unless O(follow) is true.
+      - A directory there fails the task; a symlink there is replaced by the file unless O(follow) is true
+        (a symlink that does not resolve, such as a loop, too).
     type: str
     required: true
     aliases: [container_path]
   src:
     description:
       - File on the controller whose content is written. A relative path is looked up as
-        M(ansible.builtin.copy) looks up its C(src); a vault-encrypted file is written decrypted.
+        M(ansible.builtin.copy) looks up its C(src); a vault-encrypted file is written decrypted
+        (and, as with M(ansible.builtin.copy), shows decrypted in the diff with C(--diff)).
       - Exactly one of O(src) and O(content).
     type: path
   content:
     description:
       - The file's content, as text (UTF-8), or base64 with O(content_is_b64).
-      - It shows in the task's diff; mark the task C(no_log) for secrets.
+      - Text that came from bytes that are not UTF-8 (a lookup of a Latin-1 file) is written as
+        those bytes, as M(ansible.builtin.copy) writes them.
+      - Not logged (C(no_log)), but it shows in the task's diff with C(--diff); mark the task
+        C(no_log) for secrets.
     type: str
   content_is_b64:
-    description: O(content) is base64 (for binary content).
+    description: O(content) is base64 (for binary content); spaces and line breaks in it (as
+      C(base64) wraps its output) are ignored.
     type: bool
     default: false
   mode:
@@ -56,10 +70,14 @@ options:
       - Left out, an existing file keeps its mode and a new one gets V('0644').
     type: raw
   owner_id:
-    description: Numeric owner. Left out, an existing file keeps its owner and a new one gets 0 (root).
+    description:
+      - Numeric owner, 0 to 4294967294. Left out, an existing file keeps its owner and a new one
+        gets 0 (root).
     type: int
   group_id:
-    description: Numeric group. Left out, an existing file keeps its group and a new one gets 0 (root).
+    description:
+      - Numeric group, 0 to 4294967294. Left out, an existing file keeps its group and a new one
+        gets 0 (root).
     type: int
   follow:
     description:
@@ -79,12 +97,18 @@ extends_documentation_fragment:
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
 notes:
-  - The diff shows the content of text files up to 104448 bytes (binary or larger ones are
-    named, not shown), and the mode and owner when they change.
-  - A run with nothing to change is one engine call (the file's archive, which the comparison
-    needs, as the engine's stat has no owner). A write adds three (the container's inspect and
-    the engine's info, for what would make it fail, and the write), a new file one more (its
-    directory); a symlink followed or in the directory's path adds one each.
+  - With C(--diff), the diff shows the content of text files up to 104448 bytes (binary or
+    larger ones are named, not shown), and the mode and owner when they change. Without it,
+    the result has no diff.
+  - Engine calls. A run with nothing to change is two, and one per directory on O(dest)'s path
+    (C(/etc/shop/shop.ini) has two, C(/etc) and C(/etc/shop)); the container's inspect (its
+    mounts), the file's archive (the comparison needs it, as the engine's stat has no owner), and
+    a stat of each directory (whether it is a symlink, for the checks). A symlinked directory
+    whose target's type the run has not seen adds one. A write adds two (the engine's info, for
+    user namespaces, and the write). With O(follow) and a symlink at O(dest), the target's archive
+    replaces the stats of the directories (the engine gives the target resolved whole), and a
+    new file there adds one (its directory). A path refused as it is written is one (the
+    inspect).
   - The file is read whole into memory on both sides; meant for configuration files, not for
     large data.
 author: dockyard.fleet contributors (!UNKNOWN)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -37,8 +38,22 @@ def api(lab):
     api.create_container(V1, name="cp-mounts", host_config=api.create_host_config(
         tmpfs={"/www/t": ""}, binds={bound.name: {"bind": "/www/bound.txt", "mode": "rw"}}))
     api.start("cp-mounts")
+    # symlinked directories: into the tmpfs, into a read-only volume, and (an image's link) on a
+    # read-only root into a writable volume
+    put(api, "cp-mounts", "/www", ("tl", None, "/www/t"))
+    api.create_container(V1, name="cp-rovol", host_config=api.create_host_config(
+        binds={"cp-rovol-data": {"bind": "/www/ro", "mode": "ro"}}))
+    put(api, "cp-rovol", "/www", ("rl", None, "/www/ro"))
+    api.start("cp-rovol")
+    api.create_container(V1, name="cp-linked")
+    put(api, "cp-linked", "/", ("cfg", None, "/data"))
+    api.commit("cp-linked", repository="dockyard/demo", tag="cp-link")
+    api.create_container("dockyard/demo:cp-link", name="cp-ro-volume", host_config=api.create_host_config(
+        read_only=True, binds={"cp-ro-volume-data": {"bind": "/data", "mode": "rw"}}))
+    api.start("cp-ro-volume")
     yield api
     lab.clean(H, "cp-")
+    api.remove_image("dockyard/demo:cp-link")
     os.unlink(bound.name)
 
 
@@ -240,7 +255,7 @@ def test_an_ssh_engine_through_the_docker_sdk(lab, play, api, tmp_path):
 
 def test_a_vault_encrypted_src_is_written_decrypted(lab, play, api, tmp_path):
     """As ansible.builtin.copy: the file in the container is the plain text, on the controller
-    (the run there) and on the host (src sent as content)."""
+    (the run there) and on the host (src sent as content), and --diff shows it decrypted."""
     secret = tmp_path / "secret.ini"
     secret.write_text("password = hunter2\n")
     password = tmp_path / "vault-pass"
@@ -250,9 +265,127 @@ def test_a_vault_encrypted_src_is_written_decrypted(lab, play, api, tmp_path):
     assert secret.read_text().startswith("$ANSIBLE_VAULT")
     playbook = tasks({"container": "cp-web", "src": str(secret), "dest": "/www/secret.ini"},
                      {"container": "cp-web", "src": str(secret), "dest": "/www/secret-host.ini", "execution": "host"})
-    first = play(playbook, args=["--vault-password-file", str(password)])
+    first = play(playbook, args=["--vault-password-file", str(password)], diff=True)
     assert first.rc == 0 and first.changed == 2, first.stdout[-3000:]
+    assert first.stdout.count("+password = hunter2") == 2, first.stdout[-3000:]
     for dest in ("/www/secret.ini", "/www/secret-host.ini"):
         assert in_container(api, "cp-web", dest)[0] == b"password = hunter2\n"
     again = play(playbook, args=["--vault-password-file", str(password)])
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+
+def test_the_path_is_checked_as_the_engine_reaches_it(lab, play, api):
+    """Symlinked directories on the way to dest are followed before the checks, and what the
+    container does not see (the mounts and files the engine adds itself) is refused, in check
+    mode too, on the controller and on the host; nothing is written."""
+    hosts_before = in_container(api, "cp-stopped", "/etc/hosts")
+    refused = [
+        ({"container": "cp-mounts", "dest": "/www/tl/x.txt"}, "(through symlinks, /www/t/x.txt)",
+         "tmpfs mount /www/t"),
+        ({"container": "cp-mounts", "dest": "/www/tl/y.txt", "execution": "host"}, "/www/t/y.txt", "tmpfs mount"),
+        ({"container": "cp-rovol", "dest": "/www/rl/x.txt"}, "(through symlinks, /www/ro/x.txt)",
+         "read-only mount /www/ro"),
+        ({"container": "cp-web", "dest": "/el/hosts"}, "(through symlinks, /etc/hosts)", "bind-mounts it"),
+        ({"container": "cp-web", "dest": "/dev/x.txt"}, "/dev/x.txt", "under /dev, which the engine mounts itself"),
+        ({"container": "cp-web", "dest": "/dev/shm/x.txt", "execution": "host"}, "/dev/shm/x.txt", "under /dev,"),
+        ({"container": "cp-web", "dest": "/proc/x.txt"}, "/proc/x.txt", "under /proc,"),
+        ({"container": "cp-web", "dest": "/sys/x.txt"}, "/sys/x.txt", "under /sys,"),
+        # a container never started has no /etc/hosts of the engine's yet: it gets it at start
+        ({"container": "cp-stopped", "dest": "/etc/hosts"}, "/etc/hosts", "bind-mounts it"),
+        ({"container": "cp-stopped", "dest": "/etc/resolv.conf"}, "/etc/resolv.conf", "bind-mounts it"),
+    ]
+    put(api, "cp-web", "/", ("el", None, "/etc"))
+    for check in (True, False):
+        out = results_in_order(play(tasks(*[dict(args, content="x\n") for args, _, _ in refused]), check=check))
+        for (args, where, why), res in zip(refused, out):
+            assert res["status"] == "failed" and not res["changed"], (args, res)
+            assert "cannot write %s" % args["dest"] in res["msg"] and "(option dest)" in res["msg"], res["msg"]
+            assert where in res["msg"] and why in res["msg"] and "/var/lib/" not in res["msg"], res["msg"]
+    # the archive API reads the layer beneath those mounts: nothing there either
+    assert in_container(api, "cp-mounts", "/www/t/x.txt") is None
+    assert in_container(api, "cp-mounts", "/www/t/y.txt") is None
+    assert in_container(api, "cp-rovol", "/www/ro/x.txt") is None
+    assert in_container(api, "cp-web", "/dev/x.txt") is None and in_container(api, "cp-web", "/dev/shm/x.txt") is None
+    assert in_container(api, "cp-stopped", "/etc/hosts") == hosts_before
+    # a read-only root with a volume reached through the image's link /cfg -> /data: written
+    # there, as docker cp does
+    args = {"container": "cp-ro-volume", "content": "in the volume\n", "dest": "/cfg/x.txt"}
+    (predicted,) = results_in_order(play(tasks(args), check=True))
+    assert predicted["status"] == "ok" and predicted["changes"] == ["created"], predicted
+    (made,) = twice(play, tasks(args))
+    assert made["changes"] == ["created"] and made["dest"] == "/cfg/x.txt"
+    assert in_container(api, "cp-ro-volume", "/data/x.txt")[0] == b"in the volume\n"
+    assert lab.ssh(H, "docker exec cp-ro-volume /bin/busybox cat /cfg/x.txt").stdout == "in the volume\n"
+
+
+def test_a_symlink_loop_at_dest(lab, play, api):
+    """follow false replaces it, as a symlink at dest is replaced; follow fails naming dest,
+    without the engine's host path."""
+    put(api, "cp-web", "/www", ("loop", None, "loop"), ("loop2", None, "loop2"), ("loopdir", None, "loopdir"))
+    check = play(tasks({"container": "cp-web", "content": "x\n", "dest": "/www/loop"}), check=True, diff=True)
+    (predicted,) = results_in_order(check)
+    assert predicted["changes"] == ["replaced symlink"] and "(a symlink)" in check.stdout, check.stdout[-2000:]
+    assert lab.ssh(H, "docker exec cp-web /bin/busybox readlink /www/loop").stdout == "loop\n"
+    (replaced,) = twice(play, tasks({"container": "cp-web", "content": "x\n", "dest": "/www/loop"}))
+    assert replaced["changes"] == ["replaced symlink"] and in_container(api, "cp-web", "/www/loop")[0] == b"x\n"
+    out = results_in_order(play(tasks(
+        {"container": "cp-web", "content": "x\n", "dest": "/www/loop2", "follow": True},
+        {"container": "cp-web", "content": "x\n", "dest": "/www/loop2", "follow": True, "execution": "host"},
+        {"container": "cp-web", "content": "x\n", "dest": "/www/loopdir/x"})))
+    for res in out:
+        assert res["status"] == "failed" and "(option dest" in res["msg"] and "/var/lib/" not in res["msg"], res
+    assert "/www/loop2 in container cp-web is a symlink that does not resolve" in out[0]["msg"], out[0]["msg"]
+    assert "/www/loopdir (or a directory on its path) is not a directory" in out[2]["msg"], out[2]["msg"]
+    assert lab.ssh(H, "docker exec cp-web /bin/busybox readlink /www/loop2").stdout == "loop2\n"
+
+
+def test_options_the_content_ids_and_what_the_result_shows(lab, play, api, tmp_path):
+    """base64 wrapped as base64 tools wrap it, text from a file that is not UTF-8 written as its
+    bytes (as ansible.builtin.copy), ids a file can have, and the content kept out of the
+    result: the diff only with --diff, content no_log."""
+    binary = bytes(range(256)) * 3
+    wrapped = base64.encodebytes(binary).decode()
+    assert wrapped.count("\n") > 5
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("café crème".encode("latin-1"))
+    lookup = "{{ lookup('ansible.builtin.file', '%s') }}" % latin1
+    written = twice(play, tasks(
+        {"container": "cp-web", "content": wrapped, "content_is_b64": True, "dest": "/www/wrapped.bin"},
+        {"container": "cp-web", "content": wrapped, "content_is_b64": True, "dest": "/www/wrapped-host.bin",
+         "execution": "host"},
+        {"container": "cp-web", "content": lookup, "dest": "/www/latin1.txt"},
+        {"container": "cp-web", "content": lookup, "dest": "/www/latin1-host.txt", "execution": "host"},
+        {"container": "cp-web", "content": "x\n", "dest": "/www/uidmax", "owner_id": 4294967294,
+         "group_id": 4294967294}))
+    assert [r["changes"] for r in written] == [["created"]] * 5
+    for dest in ("/www/wrapped.bin", "/www/wrapped-host.bin"):
+        assert in_container(api, "cp-web", dest)[0] == binary
+    for dest in ("/www/latin1.txt", "/www/latin1-host.txt"):
+        assert in_container(api, "cp-web", dest)[0] == latin1.read_bytes()
+    assert in_container(api, "cp-web", "/www/uidmax")[2:] == (4294967294, 4294967294)
+    out = results_in_order(play(tasks(
+        {"container": "cp-web", "content": "x\n", "dest": "/www/uid", "owner_id": 4294967295},
+        {"container": "cp-web", "content": "x\n", "dest": "/www/uid", "group_id": 4294967301, "execution": "host"},
+        {"container": "cp-web", "content": wrapped.replace("A", "!"), "content_is_b64": True, "dest": "/www/uid"})))
+    assert [r["status"] for r in out] == ["failed"] * 3
+    assert out[0]["msg"].startswith("owner_id: must be a numeric id from 0 to 4294967294"), out[0]["msg"]
+    assert out[1]["msg"].startswith("group_id: must be a numeric id from 0 to 4294967294"), out[1]["msg"]
+    assert out[2]["msg"].startswith("content: is not valid base64"), out[2]["msg"]
+    assert in_container(api, "cp-web", "/www/uid") is None
+    # the diff (it holds the content) only with --diff; content never in the invocation
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret three\n")
+    items = ({"container": "cp-web", "content": "s3cret one\n", "dest": "/www/secret.txt"},
+             {"container": "cp-web", "content": "s3cret two\n", "dest": "/www/secret-host.txt", "execution": "host"},
+             {"container": "cp-web", "src": str(secret), "dest": "/www/secret-src.txt", "execution": "host"})
+    for diff in (False, True):
+        res = play(tasks(*items), check=True, diff=diff)
+        on_controller, *on_host = results_in_order(res)
+        for r in [on_controller] + on_host:
+            assert r["status"] == "ok" and r["changed"] and ("diff" in r) == diff, r
+        assert "invocation" not in on_controller
+        for r in on_host:   # the module's: text content and src went as base64, no_log
+            assert r["invocation"]["module_args"]["content"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER", r
+        assert ("s3cret" in res.stdout) == diff and ("s3cret" in json.dumps(res.records)) == diff
+        for text in ("s3cret one\n", "s3cret two\n", "s3cret three\n"):
+            assert base64.b64encode(text.encode()).decode() not in json.dumps(res.records)
