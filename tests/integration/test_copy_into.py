@@ -296,7 +296,7 @@ def test_the_path_is_checked_as_the_engine_reaches_it(lab, play, api):
     ]
     put(api, "cp-web", "/", ("el", None, "/etc"))
     for check in (True, False):
-        out = results_in_order(play(tasks(*[dict(args, content="x\n") for args, _, _ in refused]), check=check))
+        out = results_in_order(play(tasks(*[dict(case[0], content="x\n") for case in refused]), check=check))
         for (args, where, why), res in zip(refused, out):
             assert res["status"] == "failed" and not res["changed"], (args, res)
             assert "cannot write %s" % args["dest"] in res["msg"] and "(option dest)" in res["msg"], res["msg"]

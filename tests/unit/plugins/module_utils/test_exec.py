@@ -255,8 +255,8 @@ def test_check_mode_checks_the_container_and_runs_nothing():
      "container web is exited, not running: a command cannot run in it (option container)"),
     ({"container": "web", "command": ""}, {}, "command: must not be empty"),
     ({"container": "web", "argv": []}, {}, "argv: must not be empty"),
-    ({"container": "web"}, {}, "command: give the command to run, as command (a list, or a string "
-                                "split into words) or argv (a list)"),
+    ({"container": "web"}, {},
+     "command: give the command to run, as command (a list, or a string split into words) or argv (a list)"),
     ({"container": "web", "command": "true", "argv": ["true"]}, {}, "command: give command or argv, not both"),
     ({"container": "web", "command": "echo 'open"}, {}, "command: cannot split"),
     ({"container": "web", "command": "true", "env": {"A=B": 1}}, {}, "env: invalid variable name"),
