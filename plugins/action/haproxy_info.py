@@ -8,17 +8,21 @@ the controller over the task's SSH ControlMaster (module_utils/_ssh_forward.py, 
 socket_forward does): no module run on the host. A forward made here is cancelled at the end;
 a live one that was there already (socket_forward's, for a deploy) is left alone (a socket
 file left by a master that has gone is no forward: it is made anew, and cancelled). Where
-that is not possible, and with auto when the read over the forward fails (an SSH user the
-socket does not let in), the module runs on the host and says why (execution_reason);
-controller fails instead, naming the option."""
+that is not possible, and with auto when the runtime API cannot be reached over the forward
+(the socket is missing on the host, or the SSH user may not open it), the module runs on the
+host and says why (execution_reason); controller fails instead, naming the option. Bad input
+(options that do not validate, a bad name, timeout <= 0) and HAProxy's own answers (an unknown
+backend) fail at once, naming the option: the module on the host would say the same."""
 from __future__ import annotations
 
 import subprocess
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
     controller_params, run_here)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
-    haproxy_info_argument_spec, haproxy_info_main)
+    haproxy_info_argument_spec, haproxy_info_main, haproxy_info_problem)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
     ForwardError, cancel_to_controller, open_forward_to_controller)
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._controller_read import (
@@ -31,6 +35,12 @@ class ActionModule(ControllerReadAction):
 
     def on_controller(self, args):
         """(result, None), or (None, why not) with nothing done on the host."""
+        validated = ArgumentSpecValidator(self.argument_spec()).validate(args)
+        problem = "; ".join(validated.error_messages) or haproxy_info_problem(
+            validated.validated_parameters)
+        if problem:        # bad input: the same failure as the module's, at once
+            return dict(failed=True, changed=False, msg=problem, invocations=0,
+                        execution="controller"), None
         params, why = controller_params(self, args, self.argument_spec())
         if params is None:
             return None, why
@@ -49,6 +59,6 @@ class ActionModule(ControllerReadAction):
                     cancel_to_controller(self, sock)
                 except (ForwardError, OSError, subprocess.SubprocessError):
                     pass  # the master ends it with ControlPersist
-        if res.get("failed") and args.get("execution", "auto") == "auto":
+        if res.pop("forward_failed", False) and args.get("execution", "auto") == "auto":
             return None, "the runtime API over the forward: %s" % res["msg"]
         return res, None

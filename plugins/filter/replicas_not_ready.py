@@ -9,8 +9,10 @@ version_added: 0.1.0
 author: dockyard.fleet maintainers (!UNKNOWN)
 description:
   - Given the results of M(dockyard.fleet.haproxy_info) on each load balancer, returns the
-    replica indexes whose HAProxy server C(<host>-<i>) is not both in the C(ready) admin state
-    and C(UP) on every one of them. A server missing from a load balancer counts as not ready.
+    replica indexes whose HAProxy server C(<host>-<i>) is not in service on every one of them:
+    in the C(ready) admin state and C(UP) with a passing check of its own, C(UP) while it tracks
+    another server, or without checks (C(no check)), the rule M(dockyard.fleet.haproxy_server)
+    waits for. A server missing from a load balancer counts as not ready.
   - The deploy role reads every load balancer once and then touches only these replicas, so a
     deploy that changes nothing costs one runtime-API read per load balancer.
 options:

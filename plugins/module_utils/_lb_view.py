@@ -6,6 +6,8 @@ Private to dockyard.fleet.
 """
 from __future__ import annotations
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import is_up
+
 
 def _servers(result):
     if isinstance(result, dict):
@@ -14,16 +16,17 @@ def _servers(result):
 
 
 def replicas_not_ready(lb_results, host, indexes, backend=None):
-    """Replica indexes whose server <host>-<i> is not both admin-ready and UP on every load
-    balancer (a missing server counts as not ready: setting it ready then fails loudly)."""
+    """Replica indexes whose server <host>-<i> is not in service on every load balancer (a
+    missing server counts as not ready: setting it ready then fails loudly). In service is
+    haproxy_server's rule (_haproxy.is_up): admin state ready, and UP with a passing check,
+    UP while tracking another server, or `no check`."""
     pending = []
     for idx in indexes:
         name = "%s-%s" % (host, idx)
         for result in lb_results:
             found = [s for s in _servers(result)
                      if s.get("server") == name and (backend is None or s.get("backend") == backend)]
-            if not found or any(s.get("admin_state") != "ready" or s.get("status") != "UP"
-                                for s in found):
+            if not found or not all(is_up(s) for s in found):
                 pending.append(idx)
                 break
     return pending

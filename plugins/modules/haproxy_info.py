@@ -37,11 +37,16 @@ options:
         through the load balancer's unix O(socket) forwarded over the task's SSH ControlMaster
         (as M(dockyard.fleet.socket_forward) does), with no module run on the host, where it can
         (ssh connection with ControlPersist, a unix O(socket), no async, no become to a
-        non-root user, an SSH user the socket lets in); elsewhere, and when the read over the
-        forward fails, it runs the module on the HAProxy host, saying why in
+        non-root user, an SSH user the socket lets in); elsewhere, and when the runtime API
+        cannot be reached over the forward (the socket is missing on the host, or the SSH user
+        may not open it), it runs the module on the HAProxy host, saying why in
         RV(execution_reason).
-      - V(controller) fails, naming this option, where V(auto) would go to the host;
-        V(host) always runs the module.
+      - Bad input (options that do not validate, a bad name, O(timeout) <= 0) and HAProxy's
+        own answers (an unknown O(backend)) fail at once on the controller, naming the option -
+        the module on the host would answer the same.
+      - V(controller) fails, naming this option, where V(auto) would go to the host, and names
+        O(socket) when the runtime API cannot be reached over the forward; V(host) always runs
+        the module.
     type: str
     default: auto
     choices: [auto, controller, host]
@@ -96,12 +101,22 @@ servers:
     effective_weight: {description: Weight in effect., type: int}
     scur: {description: Current sessions., type: int}
     stot: {description: Sessions since start., type: int}
-    check_status: {description: "Last health check result (C(L7OK), C(L4CON)...), empty without checks.", type: str}
-    addr: {description: Server address (null if unknown)., type: str}
-    port: {description: Server port (null if unknown)., type: int}
+    check_status: {description: "Last health check result (C(L7OK), C(L4CON)...), empty without checks of its own.", type: str}
+    tracked: {description: "The server this one tracks (C(backend/server), its C(track) keyword), empty if none.", type: str}
+    addr:
+      description:
+        - Server address, from C(show servers state) (C(show stat) hides it at C(level user)).
+        - Null while unknown, as for a DNS name not resolved yet (see RV(servers[].fqdn)).
+      type: str
+    port: {description: "Server port (null if unknown); known even while the address is not.", type: int}
+    fqdn: {description: The DNS name of a server configured by name (null for an address)., type: str}
   sample:
     - {backend: app, server: app1-1, status: UP, admin_state: ready, admin_flags: 0, weight: 1,
-       effective_weight: 1, scur: 0, stot: 12, check_status: L7OK, addr: 10.77.0.11, port: 8081}
+       effective_weight: 1, scur: 0, stot: 12, check_status: L7OK, tracked: "", addr: 10.77.0.11,
+       port: 8081, fqdn: null}
+    - {backend: app, server: dns1, status: MAINT (resolution), admin_state: ready, admin_flags: 32,
+       weight: 1, effective_weight: 1, scur: 0, stot: 0, check_status: "", tracked: "", addr: null,
+       port: 80, fqdn: app.example.com}
 backends:
   description: Backend names seen, in order.
   returned: always

@@ -7,14 +7,20 @@ DOCUMENTATION = r"""
 module: haproxy_server
 short_description: Put an HAProxy backend server in ready, drain or maint state, set its weight
 description:
-  - Talks to HAProxy's runtime API on the stats socket (which needs C(level admin)).
+  - Talks to HAProxy's runtime API on the stats socket (which needs C(level admin) for a
+    change).
   - Sets the administrative state (V(ready), V(drain), V(maint)) and/or the weight of one server
-    (or of several, O(servers)), and can wait until a drained server has no sessions left or a readied server is C(UP) with a
-    passing health check.
+    (or of several, O(servers)), and can wait until a drained server has no sessions left or a
+    readied server is C(UP) with a passing health check.
+  - The first read (one runtime-API exchange) finds the backend (O(backend) unset), checks
+    every server name of both steps, the socket's level (C(show cli level)) and the backend's
+    balance algorithm, so bad input fails naming the option before anything changes, in check
+    mode too.
   - A reply such as C(Permission denied), C(No such server.), C(No such backend.) or anything
     unexpected is a failure, with a message naming the option at fault.
-  - O(wait) never waits longer than O(wait_timeout). A server that is C(DOWN) counts as drained
-    at once; C(UP 1/2) (going down) is not up; C(no check) servers are up when ready.
+  - O(wait) never waits longer than O(wait_timeout). Drained means no sessions left (C(scur)
+    0), whatever the status; C(UP 1/2) (going down) is not up; C(no check) servers and servers
+    that C(track) another one are up when ready and C(UP).
   - Changes made here live in the running process only. The role C(dockyard.fleet.haproxy)
     saves them to the server-state file before each reload, so they survive it.
 version_added: 0.1.0
@@ -26,12 +32,18 @@ options:
     description:
       - The stats socket with C(level admin) - an absolute unix socket path, or C(host:port)
         for a TCP stats socket.
+      - A socket below C(level admin) fails, naming this option, as soon as the run has
+        something to change (in check mode too); a run with nothing to change only reads.
     type: str
     default: /run/haproxy/admin.sock
   backend:
-    description: The backend (C(backend) or C(listen) section) the server belongs to.
+    description:
+      - The backend (C(backend) or C(listen) section) the server belongs to.
+      - If not set, the backend is the one that has every server named by O(server) or
+        O(servers) and O(then.servers), found in the first read. A server in several backends
+        (the same name in two of them) fails naming this option and the backends; the module
+        never changes several backends at once. The result's RV(backend) says which one.
     type: str
-    required: true
   server:
     description:
       - The server's name in that backend, for example C(app1-1).
@@ -55,21 +67,45 @@ options:
     type: str
     choices: [ready, drain, maint]
   weight:
-    description: The server's weight (0-256). If not set, the weight is left as it is.
-    type: int
+    description:
+      - The server's weight, an integer 0-256, or a percentage of the server's initial
+        (configured) weight such as C(50%), as HAProxy's C(set weight) takes it - rounded down,
+        at most 256. The command sent is the absolute weight, so a second run compares equal.
+      - If not set, the weight is left as it is.
+      - A backend with a static balance algorithm takes only 0 or the initial weight
+        (C(0%), C(100%)). With C(balance static-rr) any other weight fails naming this option
+        before anything changes, in check mode too. With a hashing algorithm (C(source),
+        C(uri), C(url_param), C(hdr), C(rdp-cookie), C(hash)) the runtime API does not say
+        whether C(hash-type consistent) lifts that restriction - check mode warns and predicts
+        the change; the real run sends the weight before any other command, so when HAProxy
+        refuses it the run fails naming this option with nothing changed.
+    type: raw
   shutdown_sessions:
     description:
       - With O(state=drain) or O(state=maint), close the server's current sessions right after
-        the state change (C(shutdown sessions server)). Does not count as a change by itself.
+        the state change (C(shutdown sessions server)).
+      - Sent only to a server that has sessions in the first read (C(scur) > 0); then it
+        counts as a change (the sessions were closed) - a server that has none is not sent
+        the command, so a second run on a drained, idle server changes nothing. Check mode
+        predicts the same from the same read.
     type: bool
     default: false
   wait:
     description:
-      - After V(drain)/V(maint), wait until the server has no current sessions (or is down).
+      - After V(drain)/V(maint), wait until the server has no current sessions (C(scur) 0).
+        HAProxy keeps a server's sessions when its health check marks it C(DOWN) (unless
+        C(on-marked-down shutdown-sessions)) and in maintenance, so a C(DOWN) or C(MAINT)
+        server is waited for too; O(shutdown_sessions) closes them.
       - After V(ready), wait until the server is C(UP) with a passing check (C(L4OK), C(L6OK),
-        C(L7OK)) or has no check at all.
+        C(L7OK)), C(UP) while tracking another server (C(track)), or has no check at all.
       - Fails when O(wait_timeout) runs out. Without O(state), it waits for the current
-        administrative state's condition.
+        administrative state's condition. Nothing to change and the condition already met -
+        no poll at all.
+      - Each poll also reads HAProxy's process (C(show info)). When it changes during the run
+        (a reload or a restart) the module warns and returns RV(reloaded) - the new process
+        counts only its own sessions; the old one keeps serving its sessions (at most
+        C(hard-stop-after)) and cannot be seen through the socket, so a drain that ends right
+        after a reload may end early.
     type: bool
     default: false
   wait_timeout:
@@ -90,8 +126,10 @@ options:
         passed) - set O(then.servers) to O(then.state) and wait for them the same way. A rolling
         cycle puts replica I(i) back in service and drains replica I(i+1) in one run instead of
         two.
-      - Needs O(wait=true). If the first step fails, the second is not made. A failure of the
-        second step says C(then:) and returns C(failed_step=then); the first step's change stays made.
+      - Needs O(wait=true). If the first step fails, the second is not made. Every failure of
+        the second step (a name the first read does not find included) starts with C(then:),
+        names the C(then.) option and returns C(failed_step=then); the first step's change
+        stays made.
       - Check mode predicts both steps from the servers' current states.
     type: dict
     version_added: 0.3.0
@@ -116,9 +154,14 @@ options:
 notes:
   - Runs on the HAProxy host (it opens the stats socket there). Requires root or a user allowed
     to open the socket.
+  - Runtime-API exchanges - the first read (C(show cli level), C(show info) with O(wait),
+    C(show stat), C(show servers state), on one connection), then one per command sent, then
+    one read per poll (or one read of the result without O(wait)); O(then) reads afresh
+    before its step. A run with nothing to change is the first read alone (and the second
+    step's read with O(then)); check mode is the first read alone.
 seealso:
   - name: HAProxy management guide, runtime API
-    description: The commands this module uses (show stat, show servers state, set server, set weight).
+    description: The commands this module uses (show stat, show servers state, show cli level, show info, set server, set weight, shutdown sessions).
     link: https://docs.haproxy.org/2.6/management.html#9.3
 """
 
@@ -131,9 +174,8 @@ EXAMPLES = r"""
     wait: true
     wait_timeout: 30
 
-- name: Put it back once its health check passes
+- name: Put it back once its health check passes (backend found by the server's name)
   dockyard.fleet.haproxy_server:
-    backend: app
     server: app1-1
     state: ready
     wait: true
@@ -156,15 +198,20 @@ EXAMPLES = r"""
       state: drain
       wait_timeout: 30
 
-- name: Halve a server's share
+- name: Halve a server's share (of its configured weight)
   dockyard.fleet.haproxy_server:
     socket: 127.0.0.1:9999
     backend: app
     server: app2-1
-    weight: 50
+    weight: 50%
 """
 
 RETURN = r"""
+backend:
+  description: The backend of the servers (O(backend), or the one found when it is not set).
+  returned: when the first read found it
+  type: str
+  sample: app
 before:
   description: The server before the task.
   returned: when O(server) is set
@@ -173,17 +220,30 @@ before:
     status: {description: "Operational status from C(show stat): C(UP), C(UP 1/2), C(DOWN), C(DOWN 1/2), C(DRAIN), C(MAINT), C(no check)...", type: str}
     admin_state: {description: "V(ready), V(drain) or V(maint) (forced states from C(show servers state))", type: str}
     admin_flags: {description: Raw C(srv_admin_state) bit field., type: int}
-    weight: {description: User weight., type: int}
-    effective_weight: {description: Weight in effect (0 while drained)., type: int}
+    weight: {description: User weight (what O(weight) sets)., type: int}
+    initial_weight: {description: The weight in the configuration (a percentage in O(weight) is of this one)., type: int}
+    effective_weight:
+      description:
+        - Weight in effect (C(show stat)'s weight column - the user weight, scaled during a C(slowstart)).
+        - Not 0 while drained - a drained server gets no new traffic because of its state, not its weight.
+      type: int
     scur: {description: Current sessions., type: int}
-    check_status: {description: "Last health check result (C(L7OK), C(L4CON)...), empty without checks", type: str}
+    check_status: {description: "Last health check result (C(L7OK), C(L4CON)...), empty without checks of its own (C(no check), C(track))", type: str}
     check_running: {description: A check was in progress at the time., type: bool}
-    address: {description: Server address:port., type: str}
+    tracked: {description: "The server this one tracks (C(backend/server)), empty if none.", type: str}
+    address:
+      description:
+        - Server address:port; from C(show servers state) when C(show stat) hides it (as at C(level user)).
+        - Empty while a DNS name is not resolved.
+      type: str
   sample:
-    {status: UP, admin_state: ready, admin_flags: 0, weight: 1, effective_weight: 1, scur: 0, check_status: L7OK,
-     check_running: false, address: "10.77.0.11:8081"}
+    {status: UP, admin_state: ready, admin_flags: 0, weight: 1, initial_weight: 1, effective_weight: 1, scur: 0,
+     check_status: L7OK, check_running: false, tracked: "", address: "10.77.0.11:8081"}
 after:
-  description: The server after the task (predicted in check mode), same keys as RV(before).
+  description:
+    - The server after the task, same keys as RV(before).
+    - In check mode a prediction - RV(before) with C(admin_state), C(admin_flags) and C(weight) as the run would set
+      them; C(status), C(effective_weight), C(scur) and the check fields are those of the read (not predicted).
   returned: when O(server) is set
   type: dict
 servers:
@@ -194,7 +254,7 @@ servers:
     app1-1: {before: {status: MAINT, admin_state: maint}, after: {status: UP, admin_state: ready}}
 then:
   description: With O(then), the second step - per server name its C(before) and C(after) views, its commands, its wait.
-  returned: when O(then) is set
+  returned: when O(then) is set and the second step started (always in check mode)
   type: dict
   contains:
     servers: {description: "Per server name, C(before) and C(after) (same keys as RV(before)).", type: dict}
@@ -212,8 +272,15 @@ waited:
   description: Seconds spent waiting (0 without O(wait)), both steps together.
   returned: always
   type: float
+reloaded:
+  description: HAProxy's process changed during a wait (a reload or a restart; see O(wait)).
+  returned: always
+  type: bool
 commands:
-  description: Runtime-API commands sent (or that would be sent in check mode), both steps.
+  description:
+    - Runtime-API commands sent (or that would be sent in check mode), both steps, in order - weights first, then
+      states, then C(shutdown sessions).
+    - On failure, the commands HAProxy accepted before it (RV(changed) is true when there are any).
   returned: always
   type: list
   elements: str
@@ -222,7 +289,9 @@ commands:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, compared, late_message, name_problem, run_step)
+    HAProxyError, RuntimeClient, StepError, backends_holding, compared, late_message,
+    name_problem, parse_read, parse_weight, read_command, run_step, server_view, weight_refusal,
+    weight_value)
 
 
 def _check_names(module, opt, values):
@@ -234,41 +303,23 @@ def _check_names(module, opt, values):
         module.fail_json(msg="option %s names a server twice: %s" % (opt, ", ".join(values)))
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            socket=dict(type="str", default="/run/haproxy/admin.sock"),
-            backend=dict(type="str", required=True),
-            server=dict(type="str"),
-            servers=dict(type="list", elements="str"),
-            state=dict(type="str", choices=["ready", "drain", "maint"]),
-            weight=dict(type="int"),
-            shutdown_sessions=dict(type="bool", default=False),
-            wait=dict(type="bool", default=False),
-            wait_timeout=dict(type="int", default=60),
-            wait_interval=dict(type="float", default=1.0),
-            timeout=dict(type="float", default=10.0),
-            then=dict(type="dict", options=dict(
-                servers=dict(type="list", elements="str", required=True),
-                state=dict(type="str", choices=["ready", "drain", "maint"], required=True),
-                shutdown_sessions=dict(type="bool", default=False),
-                wait_timeout=dict(type="int"),
-            )),
-        ),
-        mutually_exclusive=[("server", "servers")],
-        required_one_of=[("server", "servers")],
-        supports_check_mode=True,
-    )
+def _validate(module):
+    """Every check on the options alone; fails naming the option. Returns the weight spec."""
     p = module.params
     then = p["then"]
     names = [p["server"]] if p["server"] is not None else list(p["servers"])
     if not names:
         module.fail_json(msg="option servers must name at least one server")
-    for opt, value in (("socket", p["socket"]), ("backend", p["backend"])):
-        _check_names(module, opt, [value])
+    _check_names(module, "socket", [p["socket"]])
+    if p["backend"] is not None:
+        _check_names(module, "backend", [p["backend"]])
     _check_names(module, "server" if p["server"] is not None else "servers", names)
-    if p["weight"] is not None and not 0 <= p["weight"] <= 256:
-        module.fail_json(msg="option weight must be between 0 and 256, got %d" % p["weight"])
+    weight = None
+    if p["weight"] is not None:
+        try:
+            weight = parse_weight(p["weight"])
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
     if p["wait_timeout"] < 0:
         module.fail_json(msg="option wait_timeout must be >= 0, got %d" % p["wait_timeout"])
     if p["wait_interval"] <= 0:
@@ -292,44 +343,186 @@ def main():
             module.fail_json(msg="option then.shutdown_sessions needs then.state=drain or maint")
         if then["wait_timeout"] is not None and then["wait_timeout"] < 0:
             module.fail_json(msg="option then.wait_timeout must be >= 0, got %d" % then["wait_timeout"])
+    return names, weight
 
-    backend = p["backend"]
+
+def _find_backend(first, names, opt, then_names):
+    """The one backend that has every named server, or (None, message naming the option)."""
+    every = names + then_names
+    holders = backends_holding(first["stat"], every)
+    if len(holders) == 1:
+        return holders[0], None
+    for name in every:
+        if not backends_holding(first["stat"], [name]):
+            msg = "no server %r in any backend of HAProxy (option %s)" % (
+                name, opt if name in names else "then.servers")
+            return None, ("then: " + msg) if name not in names else msg
+    if holders:
+        return None, ("option backend is needed: %s %s in several backends (%s); set option "
+                      "backend to the one to change" % (
+                          "server" if len(every) == 1 else "servers", ", ".join(every),
+                          ", ".join(holders)))
+    return None, ("option backend is needed: no one backend has every server named (%s)" % "; ".join(
+        "%s in %s" % (n, ", ".join(backends_holding(first["stat"], [n]))) for n in every))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            socket=dict(type="str", default="/run/haproxy/admin.sock"),
+            backend=dict(type="str"),
+            server=dict(type="str"),
+            servers=dict(type="list", elements="str"),
+            state=dict(type="str", choices=["ready", "drain", "maint"]),
+            weight=dict(type="raw"),
+            shutdown_sessions=dict(type="bool", default=False),
+            wait=dict(type="bool", default=False),
+            wait_timeout=dict(type="int", default=60),
+            wait_interval=dict(type="float", default=1.0),
+            timeout=dict(type="float", default=10.0),
+            then=dict(type="dict", options=dict(
+                servers=dict(type="list", elements="str", required=True),
+                state=dict(type="str", choices=["ready", "drain", "maint"], required=True),
+                shutdown_sessions=dict(type="bool", default=False),
+                wait_timeout=dict(type="int"),
+            )),
+        ),
+        mutually_exclusive=[("server", "servers")],
+        required_one_of=[("server", "servers")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    then = p["then"]
+    names, weight_spec = _validate(module)
     single = p["server"] is not None
+    opt = "server" if single else "servers"
+    then_names = list(then["servers"]) if then is not None else []
+
     client = RuntimeClient(p["socket"].strip(), timeout=p["timeout"])
-    result = dict(changed=False, waited=0.0, commands=[])
-    views = {}
+    result = dict(changed=False, waited=0.0, commands=[], reloaded=False)
+
+    def fail(msg, step="first", views=None, **extra):
+        if views:
+            _publish(result, views, single)
+        result.update(extra)
+        module.fail_json(msg=msg, failed_step=step, **result)
+
+    # The first read: the socket's level, the process (to see a reload while waiting), every
+    # server of the backend (of all of them without option backend) and its balance algorithm.
+    backend = p["backend"]
     try:
-        step = run_step(client, backend, names, state=p["state"], weight=p["weight"],
+        first = parse_read(client.command(read_command(backend, level=True, info=p["wait"],
+                                                       backend_rows=True)),
+                           backend, level=True, info=p["wait"], backend_rows=True)
+    except HAProxyError as exc:
+        fail(str(exc))
+    if backend is None:
+        backend, why = _find_backend(first, names, opt, then_names)
+        if why:
+            fail(why, "then" if why.startswith("then: ") else "first")
+    result["backend"] = backend
+    try:
+        before = {n: server_view(first["stat"], first["state"], backend, n, opt) for n in names}
+    except HAProxyError as exc:
+        fail(str(exc))
+    try:
+        then_before = {n: server_view(first["stat"], first["state"], backend, n, "then.servers")
+                       for n in then_names}
+    except HAProxyError as exc:
+        fail("then: %s" % exc, "then")
+
+    weights = None
+    warnings = []
+    if weight_spec is not None:
+        weights = {n: weight_value(weight_spec, before[n]) for n in names}
+        for n in names:
+            refusal = weight_refusal(first["algos"].get(backend, ""), before[n], weights[n])
+            if refusal and refusal[0] == "fail":
+                fail("option weight %s cannot be set on %s/%s: %s; nothing was changed"
+                     % (p["weight"], backend, n, refusal[1]))
+            if refusal and n == names[0]:
+                warnings.append("option weight %s on %s/%s: %s" % (p["weight"], backend, n, refusal[1]))
+
+    # Both steps planned from the first read (no I/O): the prediction of check mode, and what
+    # the socket's level must allow.
+    step = run_step(client, backend, names, state=p["state"], weight=weights,
+                    shutdown_sessions=p["shutdown_sessions"], check_mode=True, before=before,
+                    option=opt)
+    second = None
+    if then is not None:
+        second = run_step(client, backend, then_names, state=then["state"],
+                          shutdown_sessions=then["shutdown_sessions"], check_mode=True,
+                          before=then_before, option="then.servers")
+    planned = step["commands"] + (second["commands"] if second else [])
+    if planned and first["level"] not in (None, "admin"):
+        fail("the stats socket %s is at level %s: HAProxy would answer Permission denied to %s "
+             "(a change needs 'level admin' on its 'stats socket' line) (option socket); nothing "
+             "was changed" % (p["socket"].strip(), first["level"], "; ".join(planned)))
+
+    if module.check_mode:
+        for warning in warnings:
+            module.warn(warning)
+        result.update(commands=planned, changed=bool(planned))
+        if second is not None:
+            result["then"] = dict(servers=second["views"], commands=second["commands"], waited=0.0)
+        _finish(module, result, step["views"], single, p, then)
+
+    process = first["process"] if p["wait"] else None
+    try:
+        step = run_step(client, backend, names, state=p["state"], weight=weights,
                         shutdown_sessions=p["shutdown_sessions"], wait=p["wait"],
                         wait_timeout=p["wait_timeout"], wait_interval=p["wait_interval"],
-                        check_mode=module.check_mode)
-        views = step["views"]
-        result.update(commands=step["commands"], waited=step["waited"],
-                      changed=bool(step["commands"]))
-        if step["late"]:
-            _publish(result, views, single)
-            module.fail_json(msg=late_message(backend, step, p["wait_timeout"]), failed_step="first",
-                             **result)
-        if then is not None:
-            then_timeout = p["wait_timeout"] if then["wait_timeout"] is None else then["wait_timeout"]
-            result["then"] = dict(servers={}, commands=[], waited=0.0)
-            second = run_step(client, backend, then["servers"], state=then["state"],
+                        before=before, option=opt, process=process)
+    except StepError as exc:
+        result.update(commands=exc.sent, changed=bool(exc.sent))
+        fail(str(exc), views=exc.views)
+    except HAProxyError as exc:
+        fail(str(exc))
+    views = step["views"]
+    result.update(commands=step["commands"], waited=step["waited"],
+                  changed=bool(step["commands"]))
+    _reloads(module, result, step, process)
+    if step["late"]:
+        fail(late_message(backend, step, p["wait_timeout"]), views=views)
+    if then is not None:
+        then_timeout = p["wait_timeout"] if then["wait_timeout"] is None else then["wait_timeout"]
+        result["then"] = dict(servers={}, commands=[], waited=0.0)
+        try:
+            second = run_step(client, backend, then_names, state=then["state"],
                               shutdown_sessions=then["shutdown_sessions"], wait=True,
                               wait_timeout=then_timeout, wait_interval=p["wait_interval"],
-                              check_mode=module.check_mode)
-            result["then"] = dict(servers=second["views"], commands=second["commands"],
-                                  waited=second["waited"])
-            result["commands"] = result["commands"] + second["commands"]
-            result["waited"] = round(result["waited"] + second["waited"], 2)
-            result["changed"] = result["changed"] or bool(second["commands"])
-            if second["late"]:
-                _publish(result, views, single)
-                option = "wait_timeout" if then["wait_timeout"] is None else "then.wait_timeout"
-                module.fail_json(msg="then: " + late_message(backend, second, then_timeout, option),
-                                 failed_step="then", **result)
-    except HAProxyError as e:
-        _publish(result, views, single)
-        module.fail_json(msg=str(e), failed_step="then" if "then" in result else "first", **result)
+                              option="then.servers", process=process)
+        except StepError as exc:
+            result["then"] = dict(servers=exc.views, commands=exc.sent, waited=0.0)
+            result["commands"] = result["commands"] + exc.sent
+            result["changed"] = bool(result["commands"])
+            fail("then: %s" % exc, "then", views=views)
+        except HAProxyError as exc:
+            fail("then: %s" % exc, "then", views=views)
+        result["then"] = dict(servers=second["views"], commands=second["commands"],
+                              waited=second["waited"])
+        result["commands"] = result["commands"] + second["commands"]
+        result["waited"] = round(result["waited"] + second["waited"], 2)
+        result["changed"] = result["changed"] or bool(second["commands"])
+        _reloads(module, result, second, process)
+        if second["late"]:
+            option = "wait_timeout" if then["wait_timeout"] is None else "then.wait_timeout"
+            fail("then: " + late_message(backend, second, then_timeout, option), "then", views=views)
+    _finish(module, result, views, single, p, then)
+
+
+def _reloads(module, result, step, process):
+    """Warn once about a process change seen by a step's polls."""
+    if step["reloaded"] and not result["reloaded"]:
+        result["reloaded"] = True
+        module.warn("HAProxy's process changed during the wait (%s, then %s: a reload or a "
+                    "restart). The new process counts only its own sessions; sessions the old "
+                    "one still serves are not visible through the stats socket, so servers may "
+                    "have been reported drained while the old process still served them (it ends "
+                    "them by hard-stop-after at most)." % (process, ", ".join(step["reloaded"])))
+
+
+def _finish(module, result, views, single, p, then):
     _publish(result, views, single)
     if module._diff:
         every = dict(views)

@@ -627,6 +627,8 @@ def haproxy_cases(c: Cases):
         _opt("wait_timeout", st.integers(-10 ** 6, -1)),
         _opt("wait_interval", st.floats(-1e6, 0)),
         _opt("timeout", st.floats(-1e6, 0))), 10)
+    c.add_fixed("haproxy_server", "weight", base, [
+        ({"weight": w}, ["weight"]) for w in ("+5", "257", True, 1.5, [5], {"a": 1})])
     c.add_fixed("haproxy_server", "conflict", base, [
         ({"state": None, "shutdown_sessions": True}, ["shutdown_sessions"]),
         ({"state": "ready", "shutdown_sessions": True}, ["shutdown_sessions"])])

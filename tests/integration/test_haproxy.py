@@ -19,7 +19,7 @@ import pytest
 
 # pytest runs with --import-mode=importlib: this directory is not on sys.path by itself.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from conftest import killed_run  # noqa: E402
+from conftest import killed_run, run_playbook  # noqa: E402
 from loadclient import LoadClient  # noqa: E402
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import RuntimeClient  # noqa: E402
@@ -872,3 +872,381 @@ def test_a_request_dropped_by_its_server_is_retried_elsewhere_never_a_post(fleet
         back = play(ROLE_PLAY, extra_vars=BASE_VARS)
         assert back.rc == 0, back.stdout[-3000:]
     assert wait_until(lambda: all_up(lab)), stats(lab)
+
+
+# ---------------------------------------------------------------- review fixes (2.6.12)
+# Backends beside app: `other` (a server of app's name, a no-check server, a server that
+# tracks app/app2-1, a server of weight 10, a DNS name that never resolves), `static`
+# (balance source), `srr` (balance static-rr), `commas` (a server whose check answers
+# "503 Busy, try later": a comma in show stat's CSV).
+COMMA_SERVER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 503 Busy, try later\r\nContent-Length: 0\r\n\r\n")
+    finally:
+        c.close()
+"""
+COMMA_PORT = 8093
+HELPER_RELOAD = ("/usr/local/sbin/dockyard-haproxy save-state --admin-socket /run/haproxy/admin.sock "
+                 "--state-file /var/lib/haproxy/server-state && /usr/local/sbin/dockyard-haproxy reload "
+                 "--config /etc/haproxy/haproxy.cfg --pidfile /run/haproxy.pid --master-socket "
+                 "/run/haproxy/master.sock --admin-socket /run/haproxy/admin.sock --state-file "
+                 "/var/lib/haproxy/server-state --haproxy /usr/sbin/haproxy")
+
+
+def _review_vars(lab):
+    app = [{"name": "%s-%d" % (h, i), "address": lab.addr(h), "port": port}
+           for h in lab.app_hosts for i, port in enumerate(PORTS, 1)]
+    a1, a2, a3 = (lab.addr(h) for h in ("app1", "app2", "app3"))
+    return dict(BASE_VARS, haproxy_global_extra=BASE_VARS["haproxy_global_extra"] + [
+        "resolvers lab", "nameserver ns1 127.0.0.1:53", "accepted_payload_size 512",
+        "resolve_retries 1", "timeout resolve 1s", "timeout retry 1s", "hold valid 10s"],
+        haproxy_backends=[
+            {"name": "app", "servers": app},
+            {"name": "other", "servers": [
+                {"name": "app1-1", "address": a1, "port": 8081},
+                {"name": "nc-1", "address": a2, "port": 8082, "check": False},
+                {"name": "tracked", "address": a2, "port": 8081, "check": False,
+                 "params": "track app/app2-1"},
+                {"name": "wtd", "address": a3, "port": 8082, "params": "weight 10"},
+                {"name": "dns1", "address": "doesnotexist.invalid", "port": 80,
+                 "params": "resolvers lab init-addr none"}]},
+            {"name": "static", "balance": "source", "servers": [
+                {"name": "s1", "address": a1, "port": 8081}, {"name": "s2", "address": a1, "port": 8082}]},
+            {"name": "srr", "balance": "static-rr", "servers": [
+                {"name": "r1", "address": a2, "port": 8081}]},
+            {"name": "commas", "servers": [{"name": "c1", "address": lab.lb["lb1"], "port": COMMA_PORT}]}])
+
+
+@pytest.fixture(scope="module")
+def review(lab, _containers):
+    """The role with the review's backends (once for these tests), the comma server on lb1;
+    back to BASE_VARS after the module."""
+    lb = lab.lb["lb1"]
+    pid = lab.ssh("lb1", "cat > /tmp/hx-comma.py <<'PY'\n%sPY\nsetsid python3 /tmp/hx-comma.py %s %d "
+                         ">/dev/null 2>&1 < /dev/null & echo $!" % (COMMA_SERVER, lb, COMMA_PORT)).stdout.strip()
+    try:
+        r = run_playbook(lab, ROLE_PLAY, extra_vars=_review_vars(lab))
+        assert r.rc == 0, r.stdout[-3000:]
+        for server in stats(lab):
+            cli(lab, "set server app/%s state ready" % server)
+        cli(lab, "set weight other/wtd 10")
+        assert wait_until(lambda: all_up(lab) and "L7STS" in cli(lab, "show stat commas 4 -1")), stats(lab)
+        yield lab
+    finally:
+        lab.ssh("lb1", "kill %s; rm -f /tmp/hx-comma.py" % pid, check=False)
+        back = run_playbook(lab, ROLE_PLAY, extra_vars=BASE_VARS)
+        assert back.rc == 0, back.stdout[-3000:]
+        _SETUP.clear()      # the next fleet user resets the servers' states
+
+
+def _only(lab, server):
+    """Only `server` of backend app takes new requests (the others drained)."""
+    for s in stats(lab):
+        cli(lab, "set server app/%s state %s" % (s, "ready" if s == server else "drain"))
+
+
+def _all_ready(lab):
+    for s in stats(lab):
+        cli(lab, "set server app/%s state ready" % s)
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+
+
+def _slow(lab, seconds, result):
+    def run():
+        try:
+            with urllib.request.urlopen(lb_url(lab, "/cgi-bin/slow?%d" % seconds), timeout=60) as resp:
+                result["status"] = resp.status
+        except urllib.error.HTTPError as e:
+            result["status"] = e.code
+        except OSError as e:
+            result["status"] = str(e)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _in_background(play, pb):
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=play(pb)))
+    t.start()
+    return t, box
+
+
+def test_review_shutdown_sessions_is_a_change_only_with_sessions_to_shut(review, play):
+    """shutdown_sessions: sent (and changed) only to a server with sessions, check mode alike;
+    a second run on the drained, idle server is no change in check mode and for real. The
+    same for then.shutdown_sessions."""
+    lab = review
+    _only(lab, "app1-1")
+    try:
+        result = {}
+        t = _slow(lab, 20, result)
+        assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
+        args = dict(backend="app", server="app1-1", state="drain", shutdown_sessions="true")
+        check = play(module_play(**args), check=True)
+        assert check.rc == 0 and check.changed == 1, check.stdout[-3000:]
+        assert check.one(action="haproxy_server")["commands"] == [
+            "set server app/app1-1 state drain", "shutdown sessions server app/app1-1"]
+        assert int(stats(lab)["app1-1"]["scur"]) == 1 and stats(lab)["app1-1"]["status"] == "UP"
+        r = play(module_play(**args))
+        assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
+        assert r.one(action="haproxy_server")["commands"] == check.one(action="haproxy_server")["commands"]
+        t.join(30)
+        assert result["status"] != 200, result          # its session was shut
+        for mode in (True, False):
+            again = play(module_play(**args), check=mode)
+            assert again.rc == 0 and again.changed == 0, (mode, again.stdout[-3000:])
+            assert again.one(action="haproxy_server")["commands"] == []
+        # then.shutdown_sessions on an idle drained server: nothing to shut, no change
+        then = dict(backend="app", server="app1-1", wait="true", wait_timeout=20,
+                    then="{servers: [app1-2], state: drain, shutdown_sessions: true}")
+        for mode in (True, False):
+            r = play(module_play(**then), check=mode)
+            assert r.rc == 0 and r.changed == 0, (mode, r.stdout[-3000:])
+    finally:
+        _all_ready(lab)
+
+
+def test_review_drained_means_no_session_after_maint_and_on_a_down_server(review, play):
+    """wait after maint waits for the session HAProxy keeps; so does the wait after drain on
+    a server its health check marked DOWN (HAProxy does not close sessions then)."""
+    lab = review
+    _only(lab, "app1-1")
+    app = lab.docker("app1").containers.get("%s1" % PREFIX)
+    try:
+        result = {}
+        t = _slow(lab, 6, result)
+        assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
+        r = play(module_play(backend="app", server="app1-1", state="maint", wait="true",
+                             wait_timeout=30, wait_interval=0.2))
+        assert r.rc == 0, r.stdout[-3000:]
+        res = r.one(action="haproxy_server")
+        assert res["before"]["scur"] == 1 and res["after"]["scur"] == 0
+        assert res["after"]["status"] == "MAINT" and res["waited"] >= 1, res
+        t.join(30)
+        assert result == {"status": 200}
+
+        cli(lab, "set server app/app1-1 state ready")
+        assert wait_until(lambda: stats(lab)["app1-1"]["status"] == "UP", timeout=10)
+        t = _slow(lab, 12, result)
+        assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
+        app.exec_run(["/bin/busybox", "mv", "/www/health", "/www/health.off"])
+        assert wait_until(lambda: stats(lab)["app1-1"]["status"] == "DOWN", timeout=10, interval=0.1)
+        assert int(stats(lab)["app1-1"]["scur"]) == 1
+        r = play(module_play(backend="app", server="app1-1", state="drain", wait="true",
+                             wait_timeout=30, wait_interval=0.2))
+        assert r.rc == 0, r.stdout[-3000:]
+        res = r.one(action="haproxy_server")
+        assert res["before"]["status"] == "DOWN" and res["before"]["scur"] == 1
+        assert res["after"]["scur"] == 0 and res["waited"] >= 1, res
+        t.join(30)
+        assert result == {"status": 200}
+    finally:
+        app.exec_run(["/bin/busybox", "sh", "-c", "test -e /www/health || mv /www/health.off /www/health"])
+        _all_ready(lab)
+
+
+def test_review_a_reload_during_the_wait_is_seen(review, play):
+    """The new worker of a reload counts none of the old one's sessions: the wait sees the
+    process change (show info) and warns; reloaded is true."""
+    lab = review
+    _only(lab, "app1-1")
+    try:
+        result = {}
+        t = _slow(lab, 15, result)
+        assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
+        bg, box = _in_background(play, module_play(backend="app", server="app1-1", state="drain",
+                                                   wait="true", wait_timeout=40, wait_interval=0.2))
+        assert wait_until(lambda: stats(lab)["app1-1"]["status"] == "DRAIN", timeout=30, interval=0.1)
+        time.sleep(0.5)
+        lab.ssh("lb1", HELPER_RELOAD)
+        bg.join(60)
+        r = box["r"]
+        assert r.rc == 0, r.stdout[-3000:]
+        res = r.one(action="haproxy_server")
+        assert res["reloaded"] is True and res["changed"] is True, res
+        assert any("process changed" in w for w in res.get("warnings", [])), res
+        t.join(30)
+        assert result == {"status": 200}      # the old worker served it to its end
+    finally:
+        _all_ready(lab)
+
+
+def test_review_a_failure_partway_reports_the_commands_sent(review, play):
+    """The socket gone during the wait: failed, changed, the drain it sent in commands."""
+    lab = review
+    _only(lab, "app1-1")
+    try:
+        result = {}
+        t = _slow(lab, 10, result)
+        assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
+        bg, box = _in_background(play, module_play(backend="app", server="app1-1", state="drain",
+                                                   wait="true", wait_timeout=30, wait_interval=0.2))
+        try:
+            assert wait_until(lambda: stats(lab)["app1-1"]["status"] == "DRAIN", timeout=30, interval=0.1)
+            lab.ssh("lb1", "mv /run/haproxy/admin.sock /run/haproxy/admin.sock.hx")
+            bg.join(60)
+        finally:
+            lab.ssh("lb1", "test -e /run/haproxy/admin.sock || mv /run/haproxy/admin.sock.hx /run/haproxy/admin.sock")
+        r = box["r"]
+        assert r.rc != 0
+        res = r.one(action="haproxy_server")
+        assert res["changed"] is True and res["commands"] == ["set server app/app1-1 state drain"], res
+        assert res["failed_step"] == "first" and "option socket" in res["msg"], res
+        assert res["after"]["admin_state"] == "drain"
+        t.join(30)
+    finally:
+        _all_ready(lab)
+
+
+def test_review_weight_on_static_algorithms_and_percentages(review, play):
+    """static-rr: a weight other than 0 or the initial one fails naming weight in check mode
+    and for real, before anything changes; balance source: check mode warns, the real run
+    fails naming weight with nothing changed (the weight goes first). A percentage is of the
+    initial weight, a second run no change."""
+    lab = review
+    for mode in (True, False):
+        r = play(module_play(backend="srr", server="r1", state="drain", weight=5), check=mode)
+        res = r.one(action="haproxy_server")
+        assert r.rc != 0 and "option weight" in res["msg"] and "static-rr" in res["msg"], res
+        assert res["changed"] is False and res["commands"] == []
+    check = play(module_play(backend="static", server="s1", state="drain", weight=5), check=True)
+    res = check.one(action="haproxy_server")
+    assert check.rc == 0 and any("option weight" in w for w in res.get("warnings", [])), res
+    r = play(module_play(backend="static", server="s1", state="drain", weight=5))
+    res = r.one(action="haproxy_server")
+    assert r.rc != 0 and "option weight" in res["msg"], res
+    assert res["changed"] is False and res["commands"] == [] and res["after"]["admin_state"] == "ready"
+    assert "static,s1," in cli(lab, "show stat static 4 -1")
+    assert [ln for ln in cli(lab, "show servers state static").splitlines() if " s1 " in ln][0].split()[6] == "0"
+
+    r = play(module_play(backend="other", server="wtd", weight='"50%"'), check=True, diff=True)
+    res = r.one(action="haproxy_server")
+    assert r.rc == 0 and r.changed == 1 and res["diff"]["after"]["weight"] == 5, res
+    try:
+        r = play(module_play(backend="other", server="wtd", weight='"50%"'))
+        assert r.rc == 0 and r.changed == 1 and r.one(action="haproxy_server")["commands"] == \
+            ["set weight other/wtd 5"], r.stdout[-3000:]
+        assert "5 (initial 10)" in cli(lab, "get weight other/wtd")
+        again = play(module_play(backend="other", server="wtd", weight='"50%"'))
+        assert again.rc == 0 and again.changed == 0
+        back = play(module_play(backend="other", server="wtd", weight='"100%"'))
+        assert back.rc == 0 and back.changed == 1
+        r = play(module_play(backend="other", server="wtd", weight='"half"'))
+        assert r.rc != 0 and "option weight" in r.one(action="haproxy_server")["msg"]
+    finally:
+        cli(lab, "set weight other/wtd 10")
+
+
+def test_review_level_tracking_names_and_backend(review, play):
+    """A socket at level user: refused in check mode too when there is something to change,
+    naming socket; a no-op run reads (address from show servers state). A tracking server
+    passes the ready wait. Unknown names name servers / then.servers (then: first, before
+    anything changes). Without backend: found from the server's name; a name in two backends
+    fails naming backend."""
+    lab = review
+    user = dict(backend="app", server="app1-1", socket="/run/haproxy/user.sock")
+    for mode in (True, False):
+        r = play(module_play(state="drain", **user), check=mode)
+        res = r.one(action="haproxy_server")
+        assert r.rc != 0 and "option socket" in res["msg"] and "level user" in res["msg"], res
+        assert res["changed"] is False
+    assert stats(lab)["app1-1"]["status"] == "UP"
+    r = play(module_play(state="ready", **user))
+    res = r.one(action="haproxy_server")
+    assert r.rc == 0 and r.changed == 0 and res["after"]["address"] == "%s:8081" % lab.addr("app1"), res
+
+    cli(lab, "set server other/tracked state maint")
+    r = play(module_play(backend="other", server="tracked", state="ready", wait="true",
+                         wait_timeout=15, wait_interval=0.2))
+    res = r.one(action="haproxy_server")
+    assert r.rc == 0 and r.changed == 1 and res["after"]["tracked"] == "app/app2-1", r.stdout[-3000:]
+    assert res["after"]["status"] == "UP" and res["after"]["check_status"] == ""
+
+    r = play(module_play(backend="app", servers="[app1-1, nope]", state="drain"))
+    msg = r.one(action="haproxy_server")["msg"]
+    assert r.rc != 0 and "(option servers)" in msg and "'nope'" in msg, msg
+    cli(lab, "set server app/app1-2 state drain")
+    try:
+        r = play(module_play(backend="app", server="app1-2", state="ready", wait="true",
+                             then="{servers: [nope], state: drain}"))
+        res = r.one(action="haproxy_server")
+        assert r.rc != 0 and res["msg"].startswith("then: ") and "(option then.servers)" in res["msg"], res
+        assert res["failed_step"] == "then" and res["changed"] is False
+        assert stats(lab)["app1-2"]["status"] == "DRAIN"       # the first step was not made
+    finally:
+        _all_ready(lab)
+
+    r = play(module_play(server="app1-2", state="drain"), check=True)
+    assert r.rc == 0 and r.changed == 1 and r.one(action="haproxy_server")["backend"] == "app"
+    for mode in (True, False):
+        r = play(module_play(server="app1-1", state="drain"), check=mode)
+        msg = r.one(action="haproxy_server")["msg"]
+        assert r.rc != 0 and "option backend" in msg and "app, other" in msg, msg
+    r = play(module_play(servers="[app1-1, wtd]", state="ready"))
+    res = r.one(action="haproxy_server")
+    assert r.rc == 0 and r.changed == 0 and res["backend"] == "other", res
+    assert stats(lab)["app1-1"]["status"] == "UP"
+
+
+def test_review_haproxy_info_csv_dns_no_check_and_bad_input(review, play):
+    """haproxy_info: a check reason with a comma keeps the columns; an unresolved DNS server
+    has its port and name; replicas_not_ready counts a no-check server ready, as
+    haproxy_server does; bad input fails at once on the controller naming the option, a
+    missing socket is named."""
+    lab = review
+    r = play("""
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.haproxy_info: {}
+      register: every
+    - dockyard.fleet.haproxy_server: {backend: commas, server: c1}
+    - ansible.builtin.set_fact:
+        pending: "{{ [every] | dockyard.fleet.replicas_not_ready('nc', [1], 'other') }}"
+""")
+    assert r.rc == 0, r.stdout[-3000:]
+    info = r.one(action="haproxy_info")
+    by = {(s["backend"], s["server"]): s for s in info["servers"]}
+    assert (by["commas", "c1"]["addr"], by["commas", "c1"]["port"]) == (lab.lb["lb1"], COMMA_PORT)
+    assert by["commas", "c1"]["check_status"] == "L7STS"
+    dns = by["other", "dns1"]
+    assert (dns["addr"], dns["port"], dns["fqdn"]) == (None, 80, "doesnotexist.invalid"), dns
+    assert by["other", "tracked"]["tracked"] == "app/app2-1"
+    assert r.one(action="haproxy_server")["after"]["address"] == "%s:%d" % (lab.lb["lb1"], COMMA_PORT)
+    assert r.one(action="set_fact")["ansible_facts"]["pending"] == []
+
+    bad = play("""
+- hosts: lb
+  gather_facts: false
+  tasks:
+    - dockyard.fleet.haproxy_info: {backend: app, timeout: 0}
+      ignore_errors: true
+    - dockyard.fleet.haproxy_info: {backend: "a;b"}
+      ignore_errors: true
+    - dockyard.fleet.haproxy_info: {backend: nosuch}
+      ignore_errors: true
+    - dockyard.fleet.haproxy_info: {socket: /run/haproxy/nothing.sock, execution: controller}
+      ignore_errors: true
+    - dockyard.fleet.haproxy_info: {socket: /run/haproxy/nothing.sock}
+      ignore_errors: true
+""")
+    records = bad.results(action="haproxy_info")
+    assert [x["status"] for x in records] == ["failed"] * 5, records
+    res = [x["result"] for x in records]
+    for one, option in zip(res[:3], ("timeout", "backend", "backend")):
+        assert "option %s" % option in one["msg"], one
+        assert one["execution"] == "controller" and one["invocations"] == 0, one
+        assert "execution_reason" not in one, one
+    assert "nosuch" in res[2]["msg"]
+    assert "/run/haproxy/nothing.sock" in res[3]["msg"] and "option socket" in res[3]["msg"], res[3]
+    assert "reset by peer" not in res[3]["msg"] and res[3]["execution"] == "controller", res[3]
+    assert res[4]["execution"] == "host" and "/run/haproxy/nothing.sock" in res[4]["msg"], res[4]

@@ -104,7 +104,7 @@ def test_all_backends():
     assert s["app1-1"] == {
         "backend": "app", "server": "app1-1", "status": "UP", "admin_state": "ready",
         "admin_flags": 0, "weight": 5, "effective_weight": 5, "scur": 0, "stot": 0,
-        "check_status": "L7OK", "addr": "10.77.4.11", "port": 8181}
+        "check_status": "L7OK", "tracked": "", "addr": "10.77.4.11", "port": 8181, "fqdn": None}
     assert (s["app1-2"]["status"], s["app1-2"]["admin_state"]) == ("DRAIN", "drain")
     assert (s["app2-1"]["status"], s["app2-1"]["admin_state"]) == ("MAINT", "maint")
     assert s["app2-1"]["check_status"] == ""
@@ -152,3 +152,110 @@ def test_check_in_progress_marker_and_address_fallback():
     assert s["check_status"] == "L7STS" and s["status"] == "UP 1/2"
     assert (s["addr"], s["port"], s["scur"]) == ("10.0.0.1", 81, 2)
     assert s["admin_state"] is None and s["weight"] == 3
+
+
+def _fixture(name):
+    import os
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "haproxy", name)) as f:
+        return f.read()
+
+
+def test_unresolved_dns_server_returns_what_is_known():
+    """Captured on HAProxy 2.6.12: a server `doesnotexist.invalid:80 resolvers lab init-addr
+    none` has no address yet (srv_addr -, show stat addr empty) but a port and a name."""
+    text = _fixture("read_all_admin.txt").split("\n\n", 2)[2]   # after show cli level, show info
+    s = by_name(hi.parse_combined(text, "other"))
+    assert (s["dns1"]["addr"], s["dns1"]["port"], s["dns1"]["fqdn"]) == \
+        (None, 80, "doesnotexist.invalid")
+    assert s["dns1"]["status"] == "MAINT (resolution)"
+    assert (s["tracked"]["tracked"], s["tracked"]["fqdn"]) == ("app/app2-1", None)
+    assert (s["wtd"]["addr"], s["wtd"]["port"]) == ("10.77.7.13", 8082)
+
+
+def test_addresses_at_level_user():
+    """show stat hides addresses at level user; show servers state has them."""
+    text = _fixture("read_other_user.txt").split("\n\n", 2)[2]
+    s = by_name(hi.parse_combined(text, "other"))
+    assert (s["wtd"]["addr"], s["wtd"]["port"]) == ("10.77.7.13", 8082)
+
+
+def test_check_reason_with_a_comma():
+    text = _fixture("read_all_admin.txt").split("\n\n", 2)[2]
+    (c1,) = hi.parse_combined(text, "commas")
+    assert (c1["addr"], c1["port"], c1["status"], c1["check_status"]) == \
+        ("10.77.7.5", 8093, "DOWN", "L7STS")
+
+
+@pytest.mark.parametrize("params,needle", [
+    ({"socket": "", "backend": None, "timeout": 10.0}, "option socket"),
+    ({"socket": "/run/a b.sock", "backend": None, "timeout": 10.0}, "option socket"),
+    ({"socket": "/run/haproxy/admin.sock", "backend": "a;b", "timeout": 10.0}, "option backend"),
+    ({"socket": "/run/haproxy/admin.sock", "backend": "", "timeout": 10.0}, "option backend"),
+    ({"socket": "/run/haproxy/admin.sock", "backend": "app", "timeout": 0.0}, "option timeout"),
+])
+def test_bad_input_names_the_option(params, needle):
+    assert needle in hi.haproxy_info_problem(params)
+    assert hi.haproxy_info_problem(dict(params, socket="/s", backend="app", timeout=1.0)) is None
+
+
+class _Exit(Exception):
+    pass
+
+
+class _Module:
+    def __init__(self, **params):
+        self.params = dict({"socket": "/run/haproxy/admin.sock", "backend": None,
+                            "timeout": 5.0, "execution": "auto"}, **params)
+
+    def fail_json(self, **kw):
+        raise _Exit(dict(kw, failed=True))
+
+    def exit_json(self, **kw):
+        raise _Exit(kw)
+
+
+def _serve(path, reply):
+    """A unix socket that reads one command line and answers reply (b"" closes at once, as
+    the SSH forward does when sshd cannot open the socket on the host)."""
+    import socket
+    import threading
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+
+    def run():
+        conn, _ = srv.accept()
+        if reply:
+            conn.recv(65536)
+            conn.sendall(reply)
+        conn.close()
+        srv.close()
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _run(module, reach=None):
+    with pytest.raises(_Exit) as info:
+        hi.haproxy_info_main(module, reach=reach)
+    return info.value.args[0]
+
+
+def test_forward_that_closes_names_the_socket_and_may_go_to_the_host(tmp_path):
+    local = str(tmp_path / "fwd.sock")
+    _serve(local, b"")
+    res = _run(_Module(socket="/run/haproxy/nothing.sock"), reach=local)
+    assert res["failed"] and res["forward_failed"] is True
+    assert "/run/haproxy/nothing.sock" in res["msg"] and "option socket" in res["msg"]
+    assert local not in res["msg"]
+
+
+def test_unknown_backend_over_the_forward_is_final(tmp_path):
+    local = str(tmp_path / "fwd.sock")
+    _serve(local, b"No such proxy.\n\nCan't find backend.\n\n")
+    res = _run(_Module(backend="nosuch"), reach=local)
+    assert res["failed"] and "forward_failed" not in res
+    assert "option backend" in res["msg"] and "nosuch" in res["msg"]
+
+
+def test_bad_input_fails_before_the_socket():
+    res = _run(_Module(timeout=0.0), reach="/nonexistent/never-used.sock")
+    assert res["failed"] and "forward_failed" not in res and "option timeout" in res["msg"]
