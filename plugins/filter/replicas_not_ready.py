@@ -9,7 +9,7 @@ version_added: 0.1.0
 author: dockyard.fleet maintainers (!UNKNOWN)
 description:
   - Given the results of M(dockyard.fleet.haproxy_info) on each load balancer, returns the
-    replica indexes whose HAProxy server C(<host>-<i>) is not in service on every one of them:
+    replica indexes whose HAProxy server C(<host>-<i>) is not in service on every one of them,
     in the C(ready) admin state and C(UP) with a passing check of its own, C(UP) while it tracks
     another server, or without checks (C(no check)), the rule M(dockyard.fleet.haproxy_server)
     waits for. A server missing from a load balancer counts as not ready.
