@@ -280,7 +280,7 @@ commands:
   description:
     - Runtime-API commands sent (or that would be sent in check mode), both steps, in order - weights first, then
       states, then C(shutdown sessions).
-    - On failure, the commands HAProxy accepted before it (RV(changed) is true when there are any).
+    - On failure, the commands HAProxy accepted before it (C(changed) is true when there are any).
   returned: always
   type: list
   elements: str

@@ -224,7 +224,7 @@ def _serve(path, reply):
     srv.listen(1)
 
     def run():
-        conn, _ = srv.accept()
+        conn = srv.accept()[0]
         if reply:
             conn.recv(65536)
             conn.sendall(reply)
