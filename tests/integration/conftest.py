@@ -8,11 +8,13 @@ DOCKYARD_LAB_ID picks another lab (several can run side by side).
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 import tempfile
 import textwrap
 import time
@@ -338,6 +340,21 @@ def call(method, *args, **kwargs):
 client.call = call
 getattr(code, kind + "_main")(ControllerModule(params, False), client)
 """
+
+
+def in_container(api, container, path):
+    """(data, mode, uid, gid) of the file at path in the container, or the entry's type for a
+    non-file ("symlink", or the tar type), None when there is nothing: read straight from the
+    engine (its archive), not through a module."""
+    try:
+        chunks, _stat = api.get_archive(container, path)
+    except docker.errors.NotFound:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+        member = tar.next()
+        if not member.isfile():
+            return "symlink" if member.issym() else member.type
+        return tar.extractfile(member).read(), member.mode & 0o7777, member.uid, member.gid
 
 
 def killed_run(lab: Lab, host: str, kind: str, step: str, **params) -> None:

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 import yaml
-from conftest import REPO, numbered_tasks, results_in_order
+from conftest import REPO, in_container, numbered_tasks, results_in_order
 
 H = "app1"
 V1 = "dockyard/demo:v1"
@@ -55,22 +55,6 @@ def api(lab):
     lab.clean(H, "cp-")
     api.remove_image("dockyard/demo:cp-link")
     os.unlink(bound.name)
-
-
-def in_container(api, container, path):
-    """(data, mode, uid, gid) of the file at path, or the entry's type for a non-file, None
-    when there is nothing: read straight from the engine, not through the module."""
-    try:
-        chunks, _stat = api.get_archive(container, path)
-    except Exception as exc:  # pylint: disable=broad-except
-        if getattr(exc, "status_code", None) == 404:
-            return None
-        raise
-    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-        member = tar.next()
-        if not member.isfile():
-            return "symlink" if member.issym() else member.type
-        return tar.extractfile(member).read(), member.mode & 0o7777, member.uid, member.gid
 
 
 def put(api, container, directory, *entries):

@@ -7,15 +7,13 @@ the forwarded engine socket, and the module on the host), and the Docker SDK's (
 engine); effects are read back straight from the engine."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
-import tarfile
 import time
 
 import pytest
 import yaml
-from conftest import REPO, numbered_tasks, results_in_order
+from conftest import REPO, in_container, numbered_tasks, results_in_order
 
 H = "app1"
 V1 = "dockyard/demo:v1"
@@ -46,14 +44,8 @@ def both(options):
 
 def read_file(api, path, container="ex-web"):
     """The file's bytes in the container, read straight from the engine (None: no file)."""
-    try:
-        chunks, _stat = api.get_archive(container, path)
-    except Exception as exc:  # pylint: disable=broad-except
-        if getattr(exc, "status_code", None) == 404:
-            return None
-        raise
-    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
-        return tar.extractfile(tar.next()).read()
+    found = in_container(api, container, path)
+    return found[0] if found else None
 
 
 def ran_on(results):
