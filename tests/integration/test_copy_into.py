@@ -213,7 +213,8 @@ def test_failures_name_the_option_and_write_nothing(lab, play, api):
 
 def test_an_ssh_engine_through_the_docker_sdk(lab, play, api, tmp_path):
     """docker_host ssh:// from the controller (delegate_to: localhost): the SDK's archive calls
-    (its get_archive stands in for the stat the collection's own client asks with HEAD)."""
+    (the stat of each directory of dest a HEAD, as the collection's own client asks it; a file
+    on the path is an error of the engine without a body)."""
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
     shutil.copy(os.path.join(lab.dir, "known_hosts"), home / ".ssh" / "known_hosts")
@@ -223,6 +224,8 @@ def test_an_ssh_engine_through_the_docker_sdk(lab, play, api, tmp_path):
         {"container": "cp-web", "content": "over ssh\n", "dest": "/www/ssh.txt", "owner_id": 7,
          "docker_host": "ssh://root@%s" % lab.addr(H)},
         {"container": "cp-web", "content": "x", "dest": "/nodir/ssh.txt",
+         "docker_host": "ssh://root@%s" % lab.addr(H)},
+        {"container": "cp-web", "content": "x", "dest": "/www/ssh.txt/under-a-file.txt",
          "docker_host": "ssh://root@%s" % lab.addr(H)}))
     for task in play_[0]["tasks"]:
         task.update(delegate_to="localhost", vars={"ansible_python_interpreter": "{{ ansible_playbook_python }}"})
@@ -230,10 +233,12 @@ def test_an_ssh_engine_through_the_docker_sdk(lab, play, api, tmp_path):
            "ANSIBLE_HOME": str(tmp_path / "ansible-home")}
     for attempt in ("first", "again"):
         res = play(yaml.safe_dump(play_), env=env)
-        written, missing = results_in_order(res)
+        written, missing, through_file = results_in_order(res)
         assert written["status"] == "ok" and written["changed"] == (attempt == "first"), written
         assert written["execution"] == "host", written
         assert missing["status"] == "failed" and "directory /nodir does not exist" in missing["msg"], missing
+        assert through_file["status"] == "failed", through_file
+        assert "/www/ssh.txt (or a directory on its path) is not a directory" in through_file["msg"], through_file
     assert in_container(api, "cp-web", "/www/ssh.txt") == (b"over ssh\n", 0o644, 7, 0)
 
 

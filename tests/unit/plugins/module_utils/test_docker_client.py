@@ -1,6 +1,14 @@
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, check_tls_files, connection_params, tls_hint)
+import base64
+import http.server
+import json
+import socketserver
+import threading
+
+import docker
 import pytest
+
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    DockerClient, DockerError, _sdk_archive_stat, check_tls_files, connection_params, tls_hint)
 
 
 def test_defaults_to_standard_socket():
@@ -70,3 +78,53 @@ def test_tls_failures_say_which_option_to_set():
     # not a TLS matter, or not a tcp:// engine: no hint
     assert tls_hint("Connection refused", ca, TCP) == ""
     assert tls_hint(verify, ca, "unix:///var/run/docker.sock") == ""
+
+
+def test_the_sdk_asks_a_path_stat_with_head_not_a_tar_of_the_path(tmp_path):
+    """ssh:// engines go through the SDK, which has no call for the archive's stat: a GET
+    would have the engine start a tar of the path (a whole directory, for each directory of
+    a copy's dest). A real docker.APIClient against a scripted engine: HEAD only, the stat
+    header decoded, the engine's bodiless 500 (a file on the path) worded as a GET's."""
+    seen = []
+    stat = {"name": "www", "size": 4096, "mode": 2147484141, "mtime": "2026-12-06T00:00:00Z", "linkTarget": ""}
+
+    class Engine(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):  # noqa: N802 (the handler's name is the method's)
+            seen.append(("HEAD", self.path))
+            if "under-a-file" in self.path:
+                self.send_response(500)
+                self.send_header("Content-Length", "0")
+            else:
+                self.send_response(200)
+                self.send_header("X-Docker-Container-Path-Stat",
+                                 base64.b64encode(json.dumps(stat).encode()).decode())
+            self.end_headers()
+
+        def do_GET(self):  # noqa: N802
+            seen.append(("GET", self.path))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+        def address_string(self):
+            return "engine"
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    path = str(tmp_path / "engine.sock")
+    server = Server(path, Engine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        api = docker.APIClient(base_url="unix://" + path, version="1.41", timeout=5)
+        assert _sdk_archive_stat(api, "web", "/www") == stat
+        with pytest.raises(DockerError) as err:
+            _sdk_archive_stat(api, "web", "/www/f/under-a-file")
+        assert "not a directory on its path" in str(err.value)
+        assert [m for m, _p in seen] == ["HEAD", "HEAD"] and "path=%2Fwww" in seen[0][1]
+    finally:
+        server.shutdown()
+        server.server_close()
