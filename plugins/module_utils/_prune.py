@@ -3,8 +3,10 @@
 """dockyard.fleet.prune: unused containers, images, networks, volumes and build cache removed
 by the engine's prune calls, in that order (a container pruned first frees its image and volumes).
 
-A real run is one prune call per kind asked for, nothing else. Check mode cannot ask the
-engine (it has no dry run), so it lists what the engine would look at and applies the
+A real run is one prune call per kind asked for, and one version read before them when
+volumes or build-cache options are asked for (what they mean depends on the engine's API
+version; an engine that answered the connection's probe is not asked again). Check mode
+cannot ask the engine (it has no dry run), so it lists what the engine would look at and applies the
 engine's own rules (predict_*, pure): stopped containers; images no container uses (only
 untagged ones unless dangling is false); custom networks without an endpoint; local volumes
 no container mounts (API 1.42 and later: only anonymous ones unless all is true), each
@@ -407,7 +409,8 @@ def predict(client, plan, api_version):
 
 
 def prune(client, plan):
-    """The real run: one prune call per kind, in order. -> (removed, bytes reclaimed)."""
+    """The real run: one prune call per kind asked for, in KINDS order. -> (removed, bytes
+    reclaimed)."""
     out, space = {}, 0
     for kind in KINDS:
         if kind not in plan:

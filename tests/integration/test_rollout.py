@@ -660,3 +660,40 @@ def test_deploy_without_secrets_is_one_module_run_per_host(lab, fleet_v1):
     assert lab.ssh(host, "test -e /run/dockyard/locks/%s.lock" % APP, check=False).returncode != 0
     lab.docker(host).containers.get(APP + "-3").remove(force=True)
     assert all_on(lab, "v2"), versions(lab)
+
+
+def test_deploy_keep_volumes_false_takes_the_replaced_replicas_volumes_along(lab, fleet_v1):
+    """After the last (one host): a roll that gives the replicas an anonymous volume, then a
+    roll with deploy_keep_volumes false. The replicas the second roll replaces take their
+    anonymous volumes with them; the first roll's (the default, as `docker rm`) had none to
+    leave. A rerun changes nothing."""
+    host = lab.app_hosts[0]
+    plain = {k: v for k, v in VARS.items() if k != "deploy_secret_env"}
+    api = lab.docker(host).api
+
+    def anonymous_volumes():
+        return {name: [m["Name"] for m in api.inspect_container(name)["Mounts"]
+                       if m["Type"] == "volume"] for name in ("%s-1" % APP, "%s-2" % APP)}
+
+    res = run_playbook(lab, "playbooks/deploy.yml", limit=host,
+                       extra_vars=dict(plain, deploy_version="v1", deploy_volumes=["/data"]))
+    assert res.rc == 0, res.stdout[-3000:]
+    before = anonymous_volumes()
+    assert all(len(v) == 1 for v in before.values()), before
+    res = run_playbook(lab, "playbooks/deploy.yml", limit=host,
+                       extra_vars=dict(plain, deploy_version="v2", deploy_volumes=["/data"],
+                                       deploy_keep_volumes=False))
+    assert res.rc == 0, res.stdout[-3000:]
+    after = anonymous_volumes()
+    assert all(len(v) == 1 for v in after.values()), after
+    left = {v["Name"] for v in api.volumes()["Volumes"] or []}
+    old = {v for vols in before.values() for v in vols}
+    assert not old & left, (old, left)
+    assert {v for vols in after.values() for v in vols} <= left
+    again = run_playbook(lab, "playbooks/deploy.yml", limit=host,
+                         extra_vars=dict(plain, deploy_version="v2", deploy_volumes=["/data"],
+                                         deploy_keep_volumes=False))
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    assert anonymous_volumes() == after
+    for name in after:
+        lab.docker(host).containers.get(name).remove(force=True, v=True)
