@@ -41,10 +41,50 @@ def _net(value, option):
 
 
 def _addr(value, option):
+    if not isinstance(value, str):   # ip_address(5) would be 0.0.0.5
+        raise InputError("%s: %r is not a valid IP address (a string such as 10.1.0.5)" % (option, value))
     try:
         return ipaddress.ip_address(value)
     except ValueError as exc:
         raise InputError("%s: %r is not a valid IP address: %s" % (option, value, exc)) from exc
+
+
+def _canonical(value, parse):
+    """An engine value (address or CIDR) as ipaddress writes it, so that fd00:dd:0::1 and
+    fd00:dd::1 compare equal; a value it cannot parse is left as it is."""
+    if not value:
+        return None
+    try:
+        return str(parse(value))
+    except ValueError:
+        return value
+
+
+def _address_of(value):
+    return _canonical(value, ipaddress.ip_address)
+
+
+def _network_of(value):
+    return _canonical(value, lambda v: ipaddress.ip_network(v, strict=False))
+
+
+def engine_gateway(subnet, iprange=None):
+    """The gateway the engine gives a subnet configured without one: the first free address
+    of the iprange, or of the subnet (its network address is never handed out). Engine 20.10
+    leaves it out of the network's IPAM.Config, which is why it is worked out here."""
+    subnet = ipaddress.ip_network(subnet, strict=False)
+    gateway = ipaddress.ip_network(iprange, strict=False).network_address if iprange \
+        else subnet.network_address
+    return gateway + 1 if gateway == subnet.network_address else gateway
+
+
+def _not_host_address(ip, subnet):
+    """Why `ip` inside `subnet` is never handed out by the engine, or None: the network address
+    (and the IPv4 broadcast one) are taken when the pool is made."""
+    broadcast = subnet.broadcast_address if subnet.version == 4 and subnet.prefixlen < 31 else None
+    if ip in (subnet.network_address, broadcast):
+        return "not a host address of subnet %s" % subnet
+    return None
 
 
 # ------------------------------------------------------------------ networks
@@ -71,18 +111,21 @@ def network_desired(params):
             if subnet in seen:
                 raise InputError("%s.subnet: %s is listed twice" % (opt, subnet))
             seen.add(subnet)
-            item = dict(subnet=str(subnet), gateway=None, iprange=None,
-                        aux_addresses=entry.get("aux_addresses") or None)
+            item = dict(subnet=str(subnet), gateway=None, iprange=None, aux_addresses=None)
             if entry.get("gateway"):
                 gw = _addr(entry["gateway"], opt + ".gateway")
                 if gw not in subnet:
                     raise InputError("%s.gateway: %s is not inside subnet %s" % (opt, gw, subnet))
+                why = _not_host_address(gw, subnet)
+                if why:
+                    raise InputError("%s.gateway: %s is %s" % (opt, gw, why))
                 item["gateway"] = str(gw)
             if entry.get("iprange"):
                 rng = _net(entry["iprange"], opt + ".iprange")
                 if rng.version != subnet.version or not rng.subnet_of(subnet):
                     raise InputError("%s.iprange: %s is not inside subnet %s" % (opt, rng, subnet))
                 item["iprange"] = str(rng)
+            item["aux_addresses"] = _aux_addresses(entry.get("aux_addresses"), subnet, item, opt)
             ipam.append(item)
     return dict(
         name=params["name"],
@@ -99,6 +142,33 @@ def network_desired(params):
         connected=_connected(params),
         appends=bool(params.get("appends")),
     )
+
+
+def _aux_addresses(aux, subnet, item, opt):
+    """Option aux_addresses of one ipam_config entry, normalised ({name: address}), or None.
+    Checked as the engine reserves them when it makes the network (an address of the pool,
+    each once, not its gateway, given or picked), so that a bad one fails naming the option,
+    before any change, in check mode too."""
+    if not aux:
+        return None
+    out, seen = {}, {}
+    gateway = ipaddress.ip_address(item["gateway"]) if item["gateway"] \
+        else engine_gateway(subnet, item["iprange"])
+    for key in sorted(aux, key=str):
+        option = "%s.aux_addresses.%s" % (opt, key)
+        ip = _addr(aux[key], option)
+        if ip not in subnet:
+            raise InputError("%s: %s is not inside subnet %s" % (option, ip, subnet))
+        why = _not_host_address(ip, subnet)
+        if ip == gateway:
+            why = "the gateway of subnet %s%s" % (subnet, "" if item["gateway"] else " (the engine's pick)")
+        elif ip in seen:
+            why = "reserved twice (aux_addresses.%s has it too)" % seen[ip]
+        if why:
+            raise InputError("%s: %s is %s" % (option, ip, why))
+        seen[ip] = key
+        out[str(key)] = str(ip)
+    return out
 
 
 def _connected(params):
@@ -121,14 +191,30 @@ def _connected(params):
 
 
 def _actual_ipam(actual):
+    """The network's address pools, every value as network_desired writes the user's (the
+    engine keeps them as they were given: fd00:dd:0::1 is fd00:dd::1)."""
     out = []
     for c in ((actual.get("IPAM") or {}).get("Config") or []):
         if not c.get("Subnet"):
             continue
-        out.append(dict(subnet=str(ipaddress.ip_network(c["Subnet"], strict=False)),
-                        gateway=c.get("Gateway") or None, iprange=c.get("IPRange") or None,
-                        aux_addresses=c.get("AuxiliaryAddresses") or None))
+        aux = {str(k): _address_of(v) for k, v in (c.get("AuxiliaryAddresses") or {}).items()}
+        out.append(dict(subnet=_network_of(c["Subnet"]), gateway=_address_of(c.get("Gateway")),
+                        iprange=_network_of(c.get("IPRange")), aux_addresses=aux or None))
     return out
+
+
+def _version(subnet):
+    try:
+        return ipaddress.ip_network(subnet, strict=False).version
+    except ValueError:
+        return None
+
+
+def _listed_versions(desired):
+    """The IP versions (4, 6) that ipam_config lists a subnet of. A version it lists none of is
+    the engine's: it gives every network an IPv4 subnet, and one with enable_ipv6 an IPv6 one,
+    from its default pools."""
+    return {_version(c["subnet"]) for c in desired.get("ipam_config") or []}
 
 
 def network_differences(desired, actual):
@@ -155,15 +241,41 @@ def network_differences(desired, actual):
                 diffs.append(("ipam_config.subnet", want["subnet"], sorted(
                     c["subnet"] for c in _actual_ipam(actual)) or None))
                 continue
-            for k in ("gateway", "iprange"):
-                if want[k] and want[k] != cur[k]:
-                    diffs.append(("ipam_config[%s].%s" % (want["subnet"], k), want[k], cur[k]))
+            # no gateway in the inspect: the engine picked it (Engine 20.10 does not say which)
+            gateway = cur["gateway"] or _engine_gateway_of(cur)
+            for k, have_k in (("gateway", gateway), ("iprange", cur["iprange"])):
+                if want[k] and want[k] != have_k:
+                    diffs.append(("ipam_config[%s].%s" % (want["subnet"], k), want[k], have_k))
             if want["aux_addresses"] and want["aux_addresses"] != cur["aux_addresses"]:
                 diffs.append(("ipam_config[%s].aux_addresses" % want["subnet"],
                               want["aux_addresses"], cur["aux_addresses"]))
+        listed = _listed_versions(desired)
         for extra in sorted(have):
-            diffs.append(("ipam_config.subnet", None, extra))
+            if _version(extra) in listed:   # another version's subnet is the engine's pick
+                diffs.append(("ipam_config.subnet", None, extra))
     return diffs
+
+
+def _engine_gateway_of(pool):
+    try:
+        return str(engine_gateway(pool["subnet"], pool["iprange"]))
+    except ValueError:
+        return None
+
+
+ENGINE_PICK = "the engine's pick (IPv%d)"
+
+
+def _ipam_view(desired, actual):
+    """ipam_config in the diff view: the pools of the IP versions ipam_config lists, as the
+    engine has them, and for another version that the network has (or, created, will have)
+    a subnet of, ENGINE_PICK: the engine picks it, and it is not compared."""
+    listed = _listed_versions(desired)
+    pools = _actual_ipam(actual)
+    view = sorted(({k: v for k, v in c.items() if v} for c in pools if _version(c["subnet"]) in listed),
+                  key=lambda c: (_version(c["subnet"]), ipaddress.ip_network(c["subnet"])))
+    picked = {_version(c["subnet"]) for c in pools} | set(actual.get("EnginePicks") or ())
+    return view + [dict(subnet=ENGINE_PICK % v) for v in sorted(picked - listed - {None})]
 
 
 def network_view(desired, actual, containers=()):
@@ -179,13 +291,19 @@ def network_view(desired, actual, containers=()):
         if desired.get(key) is not None:
             view[key] = bool(actual.get(field))
     if desired.get("ipam_config") is not None:
-        view["ipam_config"] = [{k: v for k, v in c.items() if v} for c in _actual_ipam(actual)]
+        view["ipam_config"] = _ipam_view(desired, actual)
     return view
 
 
 def network_after(desired):
-    """What a network created from `desired` looks like in network_view terms."""
+    """What a network created from `desired` looks like in network_view terms. EnginePicks (not
+    an engine field): the IP versions the engine will pick a subnet of, not knowable before."""
+    picks = []
+    if (desired.get("driver") or "bridge") not in ("host", "null"):
+        listed = _listed_versions(desired)
+        picks = [v for v in (4, 6) if v not in listed and (v == 4 or desired.get("enable_ipv6"))]
     return dict(
+        EnginePicks=picks,
         Name=desired["name"], Driver=desired.get("driver") or "bridge",
         Options=desired.get("driver_options") or {}, Labels=desired.get("labels") or {},
         Internal=bool(desired.get("internal")), Attachable=bool(desired.get("attachable")),
@@ -274,19 +392,15 @@ def _unusable_address(address, desired):
             c["subnet"] for c in desired["ipam_config"])
     pool = pools[0]
     subnet = ipaddress.ip_network(pool["subnet"])
-    broadcast = subnet.broadcast_address if subnet.version == 4 and subnet.prefixlen < 31 else None
-    if ip in (subnet.network_address, broadcast):
-        return "not a host address of subnet %s" % subnet
-    if pool["gateway"]:
-        gateway = ipaddress.ip_address(pool["gateway"])
-    else:   # the engine's pick: the first free address of the iprange, or of the subnet
-        gateway = ipaddress.ip_network(pool["iprange"]).network_address if pool["iprange"] \
-            else subnet.network_address
-        if gateway == subnet.network_address:
-            gateway += 1
+    why = _not_host_address(ip, subnet)
+    if why:
+        return why
+    gateway = ipaddress.ip_address(pool["gateway"]) if pool["gateway"] \
+        else engine_gateway(subnet, pool["iprange"])
     if ip == gateway:
         return "the new network's gateway"
-    if address in (pool["aux_addresses"] or {}).values():
+    # as IP objects: fd00:cc::10 is the aux address fd00:cc:0::10
+    if ip in {ipaddress.ip_address(a) for a in (pool["aux_addresses"] or {}).values()}:
         return "reserved by ipam_config aux_addresses"
     return None
 
@@ -342,6 +456,102 @@ def format_differences(diffs):
         else:
             parts.append("%s: want %r, have %r" % (option, wanted, actual))
     return "; ".join(parts)
+
+
+# The engine's own networks: it removes none of them (nor creates one of these names).
+PREDEFINED_NETWORKS = ("bridge", "host", "none")
+
+# Driver options no two networks may have the same value of: a bridge's interface name, the
+# parent interface of a macvlan or ipvlan network.
+_OWN_OPTIONS = ("com.docker.network.bridge.name", "parent")
+
+# Stand-in subnets of a trial network, for the subnets the network being recreated holds
+# itself: RFC 2544 benchmarking addresses and a ULA range, each cut into /24 or /64 pools.
+_STAND_INS = {4: ipaddress.ip_network("198.18.0.0/15"), 6: ipaddress.ip_network("fdd7:7e1a:c0de::/48")}
+
+
+def _subnets(net):
+    return [ipaddress.ip_network(c["subnet"]) for c in _actual_ipam(net) if _version(c["subnet"])]
+
+
+def overlapping_pools(desired, networks, own_id=None):
+    """Why the engine's default IPAM would refuse the subnets of ipam_config (it takes no pool
+    that overlaps one of another network of the host), or None. `networks`: the engine's
+    network list; `own_id`: the network being recreated, whose pools go with it. A network of
+    another IPAM driver or of the swarm's scope keeps its pools elsewhere and is left out."""
+    if (desired.get("ipam_driver") or "default") != "default":
+        return None
+    for i, want in enumerate(desired.get("ipam_config") or []):
+        subnet = ipaddress.ip_network(want["subnet"])
+        for net in sorted(networks, key=lambda n: n.get("Name") or ""):
+            if net.get("Id") == own_id or (net.get("Scope") or "local") != "local" \
+                    or ((net.get("IPAM") or {}).get("Driver") or "default") != "default":
+                continue
+            for other in _subnets(net):
+                if other.version == subnet.version and other.overlaps(subnet):
+                    return ("ipam_config[%d].subnet: %s overlaps subnet %s of network %s (the engine "
+                            "takes no two address pools that overlap); nothing was changed"
+                            % (i, subnet, other, net.get("Name")))
+    return None
+
+
+def trial_spec(desired, actual, networks, token):
+    """The spec of the trial network of a recreate: the new network's, but for what only the
+    network being recreated (`actual`) holds and would refuse the trial for, which the new one
+    takes over: a subnet overlapping one of its own has a free stand-in (the engine checks the
+    stand-in's options, the module has checked the subnet's), and its bridge name or parent
+    interface is left out (a bridge name gets a name of the trial's own)."""
+    own = _subnets(actual)
+    taken = [o for n in networks for o in _subnets(n)] + own
+    pools = []
+    for pool in desired.get("ipam_config") or []:
+        subnet = ipaddress.ip_network(pool["subnet"])
+        if any(o.version == subnet.version and o.overlaps(subnet) for o in own):
+            wanted = [ipaddress.ip_network(c["subnet"]) for c in desired["ipam_config"]]
+            stand_in = next(c for c in _STAND_INS[subnet.version].subnets(
+                new_prefix=24 if subnet.version == 4 else 64)
+                if not any(c.overlaps(t) for t in taken + wanted if t.version == c.version))
+            taken.append(stand_in)
+            pool = dict(subnet=str(stand_in), gateway=None, iprange=None, aux_addresses=None)
+        pools.append(pool)
+    options = dict(desired.get("driver_options") or {})
+    for key in _OWN_OPTIONS:
+        if key in options and options[key] == (actual.get("Options") or {}).get(key):
+            if key == "parent":
+                del options[key]
+            else:   # an interface name: 15 characters at most
+                options[key] = "dytr%s" % token[:8]
+    return dict(desired, ipam_config=pools or None, driver_options=options or None)
+
+
+# What the engine's refusal to create a network is about, by its words (it names no option).
+_REFUSALS = (
+    ("ipv6 address pool", ("enable_ipv6", "ipam_config")),
+    ("pool", ("ipam_config",)),
+    ("secondary ip address", ("ipam_config",)),
+    ("auxiliary address", ("ipam_config",)),
+    ("gateway", ("ipam_config",)),
+    ("swarm", ("driver",)),
+    ("bridge name", ("driver_options",)),
+)
+
+
+def refused_options(desired, message):
+    """The options an engine refusal to create network `desired` is about ("driver, ..."): a
+    plugin it does not have is the driver or the IPAM driver; other words as _REFUSALS says;
+    failing those, every option the task sets that goes into the network."""
+    text = message.lower()
+    for option in ("ipam_driver", "driver"):
+        if desired.get(option) and 'plugin "%s" not found' % desired[option].lower() in text:
+            return option
+    for words, options in _REFUSALS:
+        if words in text:
+            return ", ".join(options)
+    if any(k.lower() in text for k in desired.get("driver_options") or {}):
+        return "driver_options"
+    return ", ".join(k for k in ("driver", "driver_options", "ipam_driver", "ipam_config", "internal",
+                                 "attachable", "enable_ipv6", "labels")
+                     if desired.get(k) not in (None, False)) or "name"
 
 
 # ------------------------------------------------------------------ volumes
@@ -429,7 +639,8 @@ class NetworkManager:
     """One run of dockyard.fleet.network. Everything is read (the network, the containers
     attached to it, those of `connected`) and checked before the first engine write, and
     check mode runs the same steps with the writes left out, so that its actions are the
-    real run's."""
+    real run's. `actions` lists what was done, each once it is done: a run that fails midway
+    has the changes it made there."""
 
     def __init__(self, client, params, check_mode=False):
         self.client = client
@@ -480,27 +691,98 @@ class NetworkManager:
                               % (", ".join(shared), self.desired["name"]))
         return wanted
 
-    def _create(self):
-        """Create the network; its ID (None in check mode)."""
-        self.actions.append("created network %s" % self.desired["name"])
-        if self.check:
-            return None
-        created = self.client.call("create_network", self.desired["name"],
-                                   **network_create_args(self.desired))
+    def _check_create(self, actual):
+        """Before a network is created (or recreated), in check mode too: what the engine is
+        sure to refuse fails here, naming the option, with nothing changed. The network list
+        (read for it) is returned for the trial of a recreate."""
+        name = self.desired["name"]
+        if actual is None and name in PREDEFINED_NETWORKS:
+            raise DockerError("name: %s is the name of a network the engine pre-defines (%s); it "
+                              "creates no network of that name" % (name, ", ".join(PREDEFINED_NETWORKS)))
+        if self.desired.get("driver") == "overlay":
+            swarm = (self.client.call("info") or {}).get("Swarm") or {}
+            if not swarm.get("ControlAvailable"):
+                raise DockerError("driver: an overlay network is created on a swarm manager, and the "
+                                  "engine of this host is not one (docker swarm init); nothing was changed")
+        networks = self.client.call("networks") or []
+        why = overlapping_pools(self.desired, networks, actual and actual["Id"])
+        if why:
+            raise DockerError(why)
+        return networks
+
+    def _create_call(self, spec, name):
+        """Create network `name` as `spec` says; its ID. The engine's refusal names the options."""
+        try:
+            created = self.client.call("create_network", name, **network_create_args(spec))
+        except DockerError as exc:
+            raise DockerError("%s: the engine refused to create network %s: %s"
+                              % (refused_options(spec, str(exc)), name, exc)) from exc
         return (created or {}).get("Id")
+
+    def _create(self, attached=None):
+        """Create the network; its ID (None in check mode). `attached`: the containers of the
+        network a recreate removed before, which the failure says were disconnected."""
+        net_id = None
+        if not self.check:
+            try:
+                net_id = self._create_call(self.desired, self.desired["name"])
+            except DockerError as exc:
+                if attached is None:
+                    raise
+                raise DockerError("%s; the network was removed first%s" % (exc, "" if not attached else (
+                    ", and %s disconnected from it" % ", ".join(sorted(attached.values()))))) from exc
+        self.actions.append("created network %s" % self.desired["name"])
+        return net_id
+
+    def _trial(self, actual, networks):
+        """Before a recreate removes anything: the engine is asked to create the new network
+        under a name of its own (trial_spec), removed at once, so that options it refuses
+        (a driver, an overlapping subnet, ...) fail with the network and its containers as
+        they were. Not in check mode (it writes)."""
+        if self.check:
+            return
+        token = os.urandom(4).hex()
+        trial = "%s-dytrial-%s" % (self.desired["name"][:200], token)
+        spec = trial_spec(self.desired, actual, networks, token)
+        try:
+            net_id = self._create_call(spec, trial)
+        except DockerError as exc:
+            raise DockerError("%s (a trial of the recreated network, before any change; network %s "
+                              "was left as it was)" % (exc, self.desired["name"])) from exc
+        try:
+            self.client.call("remove_network", net_id or trial)
+        except DockerError as exc:
+            self.actions.append("created network %s" % trial)
+            raise DockerError("could not remove the trial network %s (remove it by hand); network %s "
+                              "was left as it was: %s" % (trial, self.desired["name"], exc)) from exc
 
     def _disconnect(self, net, containers):
         for cid, name in sorted(containers.items(), key=lambda item: item[1]):
-            self.actions.append("disconnected %s" % name)
             if not self.check:
                 self.client.call("disconnect_container_from_network", cid, net["Id"], force=True)
+            self.actions.append("disconnected %s" % name)
 
     def _connect(self, net_id, containers):
         """Connect containers (those of option connected: no aliases, no fixed address)."""
         for cid, name in sorted(containers.items(), key=lambda item: item[1]):
-            self.actions.append("connected %s" % name)
             if not self.check:
                 self.client.call("connect_container_to_network", cid, net_id or self.desired["name"])
+            self.actions.append("connected %s" % name)
+
+    def _reconnect(self, net_id, plans):
+        """Connect the containers of a recreated network to the new one (_reconnect_plans). One
+        the engine refuses does not stop the others; the failure names it afterwards."""
+        failed = []
+        for name, cid, kwargs, lost in plans:
+            if not self.check:
+                try:
+                    self.client.call("connect_container_to_network", cid,
+                                     net_id or self.desired["name"], **kwargs)
+                except DockerError as exc:
+                    failed.append("%s (%s)" % (name, exc))
+                    continue
+            self.actions.append(reconnect_action(name, kwargs, lost))
+        return failed
 
     def _refuse_unless_forced(self, containers, why):
         """Without force, no attached container is disconnected: fail naming them."""
@@ -511,9 +793,9 @@ class NetworkManager:
 
     def _remove(self, actual, attached):
         self._disconnect(actual, attached)
-        self.actions.append("removed network %s" % self.desired["name"])
         if not self.check:
             self.client.call("remove_network", actual["Id"])
+        self.actions.append("removed network %s" % self.desired["name"])
 
     def _reconnect_plans(self, actual, keep):
         """[(name, ID, connect kwargs, what is not kept)] for the containers to connect to the
@@ -538,8 +820,12 @@ class NetworkManager:
         attached = self._attached(actual)
         before = network_view(self.desired, actual, attached.values())
         result = dict(changed=False, actions=self.actions)
+        predefined = actual is not None and self.desired["name"] in PREDEFINED_NETWORKS
         if self.p.get("state") == "absent":
             if actual is not None:
+                if predefined:
+                    raise DockerError("name: %s is a network the engine pre-defines, which it does not "
+                                      "remove; nothing was changed" % self.desired["name"])
                 self._refuse_unless_forced(attached, "is to be removed")
                 self._remove(actual, attached)
             result.update(changed=bool(self.actions), network=None,
@@ -551,6 +837,10 @@ class NetworkManager:
         if actual is not None:
             diffs = network_differences(self.desired, actual)
             result["differences"] = [dict(option=o, wanted=w, actual=a) for o, w, a in diffs]
+            if diffs and predefined:
+                raise DockerError("name: %s is a network the engine pre-defines, which it neither "
+                                  "removes nor recreates, and it differs (%s); nothing was changed"
+                                  % (self.desired["name"], format_differences(diffs)))
             if diffs:
                 if not self.p.get("recreate"):
                     raise DockerError("network %s exists with different settings that the engine "
@@ -569,19 +859,20 @@ class NetworkManager:
         if why:
             raise DockerError("connected: %s; %s cannot be connected" % (
                 why, ", ".join(sorted(add.values()))))
+        networks = self._check_create(actual) if (actual is None or recreate) else None
 
         if recreate:
             # the containers to drop anyway (not in connected) need no force
             self._refuse_unless_forced(keep, "must be recreated (%s)" % format_differences(diffs))
             plans = self._reconnect_plans(actual, keep)
+            self._trial(actual, networks)
             self._remove(actual, attached)
-            net_id = self._create()
-            for name, cid, kwargs, lost in plans:
-                self.actions.append(reconnect_action(name, kwargs, lost))
-                if not self.check:
-                    self.client.call("connect_container_to_network", cid,
-                                     net_id or self.desired["name"], **kwargs)
+            net_id = self._create(attached)
+            failed = self._reconnect(net_id, plans)
             self._connect(net_id, add)
+            if failed:
+                raise DockerError("network %s was recreated, but the engine did not connect %s to it "
+                                  "again" % (self.desired["name"], "; ".join(failed)))
         else:
             net_id = self._create() if actual is None else actual["Id"]
             self._connect(net_id, add)

@@ -14,11 +14,20 @@ description:
     you set, the module fails and says what differs, unless O(recreate=true).
   - Removing or recreating a network that has containers attached (running or stopped) fails and
     names them, unless O(force=true), which disconnects them. On recreate they are connected to
-    the new network again with their aliases on it, and with their fixed IPv4 address when the
-    new network's O(ipam_config) still has it (otherwise without it, which RV(actions) says).
+    the new network again with their aliases on it, and with their fixed IPv4 and IPv6 addresses
+    when a subnet of the new network's O(ipam_config) still has them (otherwise without them,
+    which RV(actions) says).
+  - Before a recreate removes anything, the engine is asked to create the new network under a
+    name of its own (removed at once), so that settings it refuses fail with the network and its
+    containers as they were. A subnet that overlaps one of another network fails before any
+    change, in check mode too. Should a recreate still fail once the old network is removed, the
+    task fails with C(changed) true and RV(actions) says what was done.
+  - The engine's pre-defined networks (C(bridge), C(host), C(none)) are never removed or
+    recreated; the task fails naming O(name) before any change.
   - O(connected) manages which containers are attached. Left out, attachments are not touched.
   - In diff mode, before and after show the options you set; with O(connected) set, also
-    C(containers), the names of the attached containers.
+    C(containers), the names of the attached containers. In O(ipam_config), an IP version the
+    task lists no subnet of shows as one entry saying that the engine picks it.
 options:
   name:
     description: Network name.
@@ -30,7 +39,10 @@ options:
     choices: [present, absent]
     default: present
   driver:
-    description: Network driver (C(bridge) when creating and not set; only compared when set).
+    description:
+      - Network driver (C(bridge) when creating and not set; only compared when set).
+      - V(overlay) needs an engine that is a swarm manager; on another one the task fails before any
+        change.
     type: str
   driver_options:
     description: Driver options (C(--opt)). Only the keys you set are compared.
@@ -43,9 +55,15 @@ options:
     type: str
   ipam_config:
     description:
-      - Address pools. When set, the network must have exactly these subnets; gateway and
-        iprange are compared only where you set them.
+      - Address pools. When set, the network must have exactly these subnets of each IP version
+        the list has a subnet of; gateway, iprange and aux_addresses are compared only where you
+        set them, as addresses (V(fd00:dd:0::1) is V(fd00:dd::1)).
+      - An IP version the list has no subnet of is the engine's pick, not compared. The engine
+        gives every network an IPv4 subnet (so an IPv6-only list gets one of its own), and an
+        IPv6 one with O(enable_ipv6=true).
       - An empty list is the same as leaving it out; the engine picks the subnet.
+      - A subnet that overlaps one of another network (of the default IPAM driver) fails before
+        any change.
     type: list
     elements: dict
     suboptions:
@@ -54,13 +72,20 @@ options:
         type: str
         required: true
       gateway:
-        description: Gateway address inside O(ipam_config[].subnet).
+        description:
+          - Gateway address inside O(ipam_config[].subnet) (not its network address).
+          - Not set, the engine picks the first address of O(ipam_config[].iprange) or of the
+            subnet; a network with that gateway is no drift for a task that sets it.
         type: str
       iprange:
         description: Range (CIDR) inside the subnet to allocate container addresses from.
         type: str
       aux_addresses:
-        description: Auxiliary addresses (name to address).
+        description:
+          - Auxiliary addresses (name to address) the engine reserves, so that no container gets
+            them. Each must be a host address inside O(ipam_config[].subnet), listed once, and not
+            the gateway (set, or the engine's pick).
+          - A container's fixed address that one of them reserves is not kept on recreate.
         type: dict
   internal:
     description: Restrict external access to the network.
@@ -154,7 +179,13 @@ network:
     id: {description: Network ID (null in check mode for a network to be created)., type: str}
     name: {description: Name., type: str}
     driver: {description: Driver., type: str}
-    ipam: {description: "Address pools (subnet, gateway, iprange).", type: list, elements: dict}
+    ipam:
+      description:
+        - Address pools (subnet, gateway, iprange, aux_addresses), values as ipaddress writes them.
+        - In check mode, for a network to be created, only those of O(ipam_config) (the engine's
+          picks are not known).
+      type: list
+      elements: dict
     labels: {description: Labels., type: dict}
     containers:
       description:
@@ -171,6 +202,7 @@ actions:
   description:
     - What was done (or would be done in check mode), such as C(connected web),
       C(disconnected web), C(reconnected web with aliases api and IPv4 address 172.30.10.5).
+    - On a failure, what was done before it (empty when nothing changed).
   returned: always
   type: list
   elements: str
@@ -207,12 +239,17 @@ def main():
         appends=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    manager = None
     try:
         network_desired(module.params)
         client = DockerClient(module.params)
-        result = NetworkManager(client, module.params, module.check_mode).run()
+        manager = NetworkManager(client, module.params, module.check_mode)
+        result = manager.run()
     except (InputError, DockerError) as exc:
-        module.fail_json(msg=str(exc), changed=False)
+        # a run that fails after changing something (a recreate whose new network the engine
+        # refused) says so, and what it did
+        done = [] if manager is None or module.check_mode else manager.actions
+        module.fail_json(msg=str(exc), changed=bool(done), actions=done)
     module.exit_json(**result)
 
 

@@ -450,6 +450,24 @@ def network_cases(c: Cases, lab_id: int):
         st.just({"ipam_config": [{"gateway": "10.199.0.1"}]}),
     )
     c.add("network", "ipam", base, ipam, 14, ["ipam_config", "subnet", "gateway", "iprange"])
+    # refused by the module before the engine is asked (aux_addresses as the engine reserves
+    # them; a pool overlapping the lab's docker0 172.17.0.0/16; overlay without a swarm), or
+    # refused by the engine and named (an IPAM driver it does not have)
+    pool = {"subnet": "10.199.0.0/24"}
+    c.add_fixed("network", "pools", base, [
+        ({"ipam_config": [dict(pool, aux_addresses={"h": "notanip"})]}, ["aux_addresses"]),
+        ({"ipam_config": [dict(pool, aux_addresses={"h": "10.198.0.5"})]}, ["aux_addresses"]),
+        ({"ipam_config": [dict(pool, aux_addresses={"h": 5})]}, ["aux_addresses"]),
+        ({"ipam_config": [dict(pool, aux_addresses={"h": "10.199.0.1"})]}, ["aux_addresses"]),
+        ({"ipam_config": [dict(pool, gateway="10.199.0.9", aux_addresses={"h": "10.199.0.9"})]},
+         ["aux_addresses"]),
+        ({"ipam_config": [dict(pool, aux_addresses={"h": "10.199.0.5", "i": "10.199.0.5"})]},
+         ["aux_addresses"]),
+        ({"ipam_config": [dict(pool, gateway="10.199.0.0")]}, ["gateway"]),
+        ({"ipam_config": [{"subnet": "172.17.5.0/24"}]}, ["ipam_config"]),
+        ({"driver": "overlay", "attachable": True}, ["driver"]),
+        ({"ipam_driver": "badin-no-such-ipam"}, ["ipam_driver"]),
+    ])
     c.add_fixed("network", "conflict", base, [
         ({"connected": ["badin-no-such-container"]}, ["connected"]),
         ({"state": "absent", "connected": ["badin-x"]}, ["connected"]),

@@ -122,14 +122,22 @@ def test_network_absent_twice_and_attached(lab, play, clean):
 
 def test_network_bad_input_leaves_engine_unchanged(lab, play, clean):
     before = lab.snapshot(HOST)
-    res = play(pb("network", [
+    aux = {"not an address": {"h": "notanip"}, "outside": {"h": "10.1.1.1"}, "a number": {"h": 5},
+           "the gateway": {"h": "10.50.0.1"}}
+    playbook = pb("network", [
         ("subnet", dict(name=P + "bad", ipam_config=[{"subnet": "300.1.0.0/16"}])),
         ("gateway", dict(name=P + "bad", ipam_config=[{"subnet": "10.50.0.0/16",
                                                        "gateway": "10.51.0.1"}])),
-    ], ignore_errors=True))
-    assert lab.snapshot(HOST) == before
-    assert res.one(task="subnet")["msg"].startswith("ipam_config[0].subnet:")
-    assert res.one(task="gateway")["msg"].startswith("ipam_config[0].gateway:")
+    ] + [(task, dict(name=P + "bad", ipam_config=[{"subnet": "10.50.0.0/16", "aux_addresses": a}]))
+         for task, a in aux.items()], ignore_errors=True)
+    for check in (True, False):
+        res = play(playbook, check=check)
+        assert lab.snapshot(HOST) == before
+        assert res.one(task="subnet")["msg"].startswith("ipam_config[0].subnet:")
+        assert res.one(task="gateway")["msg"].startswith("ipam_config[0].gateway:")
+        for task in aux:   # named, before the engine is asked
+            assert res.results(task=task)[0]["status"] == "failed", task
+            assert res.one(task=task)["msg"].startswith("ipam_config[0].aux_addresses.h:"), res.one(task=task)
 
 
 def test_volume_lifecycle(lab, play, clean):
@@ -404,3 +412,105 @@ def test_network_recreate_force_keeps_an_ipv6_address(lab, play, clean):
     assert ep["IPAddress"] == "172.29.21.10" and ep["GlobalIPv6Address"] == "fd00:29:21::10"
     assert ep["IPAMConfig"] == {"IPv4Address": "172.29.21.10", "IPv6Address": "fd00:29:21::10"}
     assert c.networks.get(net).attrs["Internal"] is True
+
+    # an aux address that is the container's IPv6 address, spelt otherwise: reconnected without
+    # it (the engine refuses it after the recreate), and the run twice is no change
+    aux = [{"subnet": "172.29.21.0/24"}, {"subnet": "fd00:29:21::/64", "aux_addresses": {"r": "fd00:29:21:0::10"}}]
+    r = converge(play, "aux", dict(name=net, ipam_config=aux, enable_ipv6=True, recreate=True, force=True))
+    assert r["actions"][-1] == ("reconnected %sweb6 with IPv4 address 172.29.21.10, without its IPv6 address "
+                                "fd00:29:21::10 (reserved by ipam_config aux_addresses)" % P), r["actions"]
+    new = c.networks.get(net).attrs
+    ep = networks_of(lab, P + "web6")[net]
+    assert ep["NetworkID"] == new["Id"] and ep["IPAddress"] == "172.29.21.10"
+    assert ep["GlobalIPv6Address"] not in ("", "fd00:29:21::10")
+    assert new["IPAM"]["Config"][1]["AuxiliaryAddresses"] == {"r": "fd00:29:21::10"}
+
+
+def test_network_refusals_change_nothing(lab, play, clean):
+    """What the engine refuses fails naming the option and leaves the host as it was: a
+    recreate the engine would refuse fails before the network and its containers are touched
+    (an overlapping subnet in check mode too; a driver it does not have found by a trial
+    network); the engine's own networks are neither removed nor recreated; a driver, IPAM
+    driver or enable_ipv6 it refuses on create is named."""
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    net = P + "stay"
+    c.api.create_network(net, driver="bridge", ipam=ipam("172.29.31.0/24"))
+    c.api.create_network(P + "other", driver="bridge", ipam=ipam("172.29.32.0/24"))
+    web = c.containers.run("dockyard/demo:v1", name=P + "web", detach=True)
+    c.api.connect_container_to_network(web.id, net, aliases=["api"], ipv4_address="172.29.31.10")
+    on_bridge = c.containers.run("dockyard/demo:v1", name=P + "onbridge", detach=True)
+    tasks = [
+        ("overlap", dict(name=net, ipam_config=[{"subnet": "172.29.32.0/24"}], recreate=True, force=True)),
+        ("no such driver", dict(name=net, driver="dy-no-such-driver", recreate=True, force=True)),
+        ("bridge absent", dict(name="bridge", state="absent", force=True)),
+        ("bridge recreate", dict(name="bridge", labels={"v": "1"}, recreate=True, force=True)),
+        ("ipam driver", dict(name=P + "ipd", ipam_driver="dy-no-such-ipam")),
+        ("ipv6 without subnet", dict(name=P + "v6", enable_ipv6=True)),
+        ("overlay", dict(name=P + "ov", driver="overlay", attachable=True)),
+    ]
+    before = lab.snapshot(HOST)
+    for check in (True, False):
+        res = play(pb("network", tasks, ignore_errors=True), check=check)
+        assert lab.snapshot(HOST) == before
+        msg = {task: res.one(task=task)["msg"] for task, _ in tasks if res.results(task=task)[0]["status"] == "failed"}
+        assert msg["overlap"].startswith("ipam_config[0].subnet: 172.29.32.0/24 overlaps"), msg
+        assert msg["bridge absent"].startswith("name: bridge is a network the engine pre-defines"), msg
+        assert msg["bridge recreate"].startswith("name: bridge is a network the engine pre-defines"), msg
+        assert msg["overlay"].startswith("driver:"), msg
+        if not check:   # the engine's own refusals
+            assert msg["no such driver"].startswith("driver: "), msg
+            assert msg["ipam driver"].startswith("ipam_driver: "), msg
+            assert msg["ipv6 without subnet"].startswith("enable_ipv6, ipam_config: "), msg
+        assert not any(res.one(task=task).get("changed") for task in msg), res.stdout
+    ep = networks_of(lab, P + "web")[net]
+    assert "api" in ep["Aliases"] and ep["IPAddress"] == "172.29.31.10"
+    assert list(networks_of(lab, P + "onbridge")) == ["bridge"] and on_bridge.id
+    assert not [n for n in c.api.networks() if "dytrial" in n["Name"]]
+
+
+def ipam(*subnets):
+    """create_network's ipam of these subnets, the engine's gateway pick for each."""
+    return {"Driver": "default", "Config": [{"Subnet": s} for s in subnets]}
+
+
+def test_network_ipam_as_the_engine_keeps_it_is_no_change(lab, play, clean):
+    """An IPv6-only ipam_config (the engine adds an IPv4 subnet of its pick), IPv6 values as the
+    engine keeps them (not canonical), and a gateway the engine picked (Engine 20.10 leaves it
+    out of IPAM.Config) are no drift: no change, in check mode too, and never a recreate."""
+    lab.load_image(HOST, "dockyard/demo:v1")
+    c = lab.docker(HOST)
+    v6 = dict(name=P + "v6only", enable_ipv6=True, ipam_config=[{"subnet": "fd00:29:41::/64"}], recreate=True)
+    r = converge(play, "v6 only", v6)
+    assert r["actions"] == ["created network %sv6only" % P]
+    assert r["diff"]["after"]["ipam_config"] == [{"subnet": "fd00:29:41::/64"},
+                                                 {"subnet": "the engine's pick (IPv4)"}]
+    assert len(c.networks.get(P + "v6only").attrs["IPAM"]["Config"]) == 2
+
+    c.api.create_network(P + "nc", driver="bridge", enable_ipv6=True, ipam={"Driver": "default", "Config": [
+        {"Subnet": "172.29.42.0/24"},
+        {"Subnet": "fd00:29:42:0::/64", "Gateway": "fd00:29:42:0::1", "IPRange": "fd00:29:42:0:0::/80",
+         "AuxiliaryAddresses": {"h": "fd00:29:42:0::5"}}]})
+    c.api.create_network(P + "gw", driver="bridge", ipam=ipam("172.29.43.0/24"))
+    c.api.create_network(P + "gwr", driver="bridge", ipam={"Driver": "default", "Config": [
+        {"Subnet": "172.29.44.0/24", "IPRange": "172.29.44.128/25"}]})
+    # the gateway the engine picked, as a container on the network sees it
+    probe = c.containers.run("dockyard/demo:v1", name=P + "probe", detach=True, network=P + "gwr")
+    assert networks_of(lab, probe.name)[P + "gwr"]["Gateway"] == "172.29.44.128"
+    ids = {n: c.networks.get(P + n).id for n in ("v6only", "nc", "gw", "gwr")}
+    tasks = [("v6 only", v6)]
+    for spelling in ("fd00:29:42:0::", "fd00:29:42::"):
+        tasks.append(("nc " + spelling, dict(name=P + "nc", enable_ipv6=True, recreate=True, ipam_config=[
+            {"subnet": "172.29.42.0/24"},
+            {"subnet": spelling + "/64", "gateway": spelling + "1", "iprange": spelling + "/80",
+             "aux_addresses": {"h": spelling + "5"}}])))
+    tasks += [("gw", dict(name=P + "gw", recreate=True,
+                          ipam_config=[{"subnet": "172.29.43.0/24", "gateway": "172.29.43.1"}])),
+              ("gwr", dict(name=P + "gwr", recreate=True, ipam_config=[
+                  {"subnet": "172.29.44.0/24", "iprange": "172.29.44.128/25", "gateway": "172.29.44.128"}]))]
+    for check in (True, False):
+        res = play(pb("network", tasks), check=check, diff=True)
+        assert res.rc == 0, res.stdout
+        changed = [r["task"] for r in res.records if r["result"].get("changed")]
+        assert changed == [], changed
+    assert {n: c.networks.get(P + n).id for n in ids} == ids

@@ -2,6 +2,7 @@
 the network run's container connections on a fake engine."""
 import copy
 import inspect
+import ipaddress
 import re
 
 import pytest
@@ -11,8 +12,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._engine_api import 
 from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
     InputError, NetworkManager, network_after, network_create_args, network_desired,
     network_differences, network_view, volume_desired, volume_differences, volume_recreated, volume_view,
-    attached_to, container_name, format_differences, reconnect_action,
-    reconnect_plan)
+    attached_to, container_name, engine_gateway, format_differences, reconnect_action,
+    reconnect_plan, refused_options, trial_spec)
 
 ENGINE_NET = {
     "Name": "app", "Id": "n1", "Driver": "bridge", "Internal": False, "Attachable": False,
@@ -124,13 +125,18 @@ class FakeEngine:
     """Networks and containers as the engine keeps them: a running container's endpoint has
     the network's ID, a stopped one's none until it starts; the network's inspect lists only
     running containers; the container list's network filter matches the endpoint's key (the
-    network name) or a NetworkID prefix."""
+    network name) or a NetworkID prefix. Creating a network, it refuses what Engine 20.10
+    does (a driver it does not have, a pool overlapping another network's, a bridge name
+    taken, enable_ipv6 without an IPv6 subnet) and adds an IPv4 pool of its own pick when none
+    is asked for; connecting, it refuses an address the network has reserved. `refuse`:
+    (name, create kwargs) -> why the engine refuses it, or None."""
 
     def __init__(self):
         self.nets = {}
         self.cts = {}
         self.writes = []
         self.serial = 0
+        self.refuse = None
 
     # setup
     def add_net(self, name, subnet=None, **extra):
@@ -149,12 +155,47 @@ class FakeEngine:
                              HostConfig=dict(NetworkMode=mode), NetworkSettings=dict(Networks={}))
         return cid
 
-    def attach(self, cid, net_name, aliases=None, ipv4_address=None):
+    def attach(self, cid, net_name, aliases=None, ipv4_address=None, ipv6_address=None):
         ct, net = self.cts[cid], self.nets[net_name]
+        ipam = {k: v for k, v in (("IPv4Address", ipv4_address), ("IPv6Address", ipv6_address)) if v}
         ct["NetworkSettings"]["Networks"][net_name] = dict(
             NetworkID=net["Id"] if ct["State"]["Running"] else "",
-            Aliases=list(aliases or []) + [cid[:12]],
-            IPAMConfig=dict(IPv4Address=ipv4_address) if ipv4_address else None)
+            Aliases=list(aliases or []) + [cid[:12]], IPAMConfig=ipam or None)
+
+    def _refusal(self, name, kwargs):
+        if self.refuse and self.refuse(name, kwargs):
+            return self.refuse(name, kwargs)
+        if kwargs.get("driver") not in ("bridge", "macvlan", "ipvlan"):
+            return 'plugin "%s" not found' % kwargs.get("driver")
+        if (kwargs.get("ipam") or {}).get("Driver", "default") != "default":
+            return 'plugin "%s" not found' % kwargs["ipam"]["Driver"]
+        config = (kwargs.get("ipam") or {}).get("Config") or []
+        taken = [ipaddress.ip_network(c["Subnet"]) for n in self.nets.values() for c in n["IPAM"]["Config"]]
+        for c in config:
+            if any(t.overlaps(ipaddress.ip_network(c["Subnet"])) for t in taken if t.version == ipaddress.ip_network(
+                    c["Subnet"]).version):
+                return "Pool overlaps with other one on this address space"
+        bridge = (kwargs.get("options") or {}).get("com.docker.network.bridge.name")
+        if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge for n in self.nets.values()):
+            return "conflicts with network: networks have same bridge name"
+        if kwargs.get("enable_ipv6") and not any(":" in c["Subnet"] for c in config):
+            return "could not find an available, non-overlapping IPv6 address pool among the defaults"
+        return None
+
+    def _create(self, name, kwargs):
+        """The network the engine makes: its IPv4 pools first, one of its pick if none is asked for."""
+        config = [dict(c) for c in (kwargs.get("ipam") or {}).get("Config") or []]
+        if not any(":" not in c["Subnet"] for c in config):
+            taken = [ipaddress.ip_network(c["Subnet"]) for n in self.nets.values() for c in n["IPAM"]["Config"]]
+            pick = next(p for p in ipaddress.ip_network("172.16.0.0/12").subnets(new_prefix=16)
+                        if p.network_address.packed[1] >= 18 and not any(p.overlaps(t) for t in taken))
+            config.insert(0, dict(Subnet=str(pick), Gateway=str(pick.network_address + 1)))
+        config.sort(key=lambda c: ":" in c["Subnet"])
+        net = self.add_net(name, Internal=kwargs.get("internal", False), Labels=kwargs.get("labels") or {},
+                           Driver=kwargs["driver"], Options=kwargs.get("options") or {},
+                           EnableIPv6=kwargs.get("enable_ipv6", False))
+        net["IPAM"]["Config"] = config
+        return net
 
     def endpoint(self, name, net_name):
         cid = self._ct(name)
@@ -188,6 +229,14 @@ class FakeEngine:
         return copy.deepcopy(self.cts[cid]) if cid else None
 
     def call(self, method, *args, **kwargs):
+        if method == "create_network":   # a refused create writes nothing
+            why = self._refusal(args[0], kwargs)
+            if why:
+                raise DockerError("Docker engine refused create_network: %s" % why)
+        if method == "networks":
+            return [self.get("inspect_network", name) for name in self.nets]
+        if method == "info":
+            return {"Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False}}
         if method == "containers":
             want = kwargs["filters"]["network"]
             return [dict(Id=cid, Names=[ct["Name"]], NetworkSettings=copy.deepcopy(ct["NetworkSettings"]))
@@ -197,10 +246,7 @@ class FakeEngine:
                         for e in ct["NetworkSettings"]["Networks"].values())]
         self.writes.append((method, args, kwargs))
         if method == "create_network":
-            subnets = (kwargs.get("ipam") or {}).get("Config") or [{"Subnet": "172.31.0.0/16"}]
-            net = self.add_net(args[0], subnets[0]["Subnet"], Internal=kwargs.get("internal", False),
-                               Labels=kwargs.get("labels") or {})
-            return {"Id": net["Id"]}
+            return {"Id": self._create(args[0], kwargs)["Id"]}
         if method == "remove_network":
             del self.nets[self._net(args[0])["Name"]]
             return None
@@ -208,7 +254,14 @@ class FakeEngine:
         if method == "connect_container_to_network":
             # only what the collection's own engine client takes
             inspect.signature(EngineAPI.connect_container_to_network).bind(None, *args, **kwargs)
-            self.attach(cid, net["Name"], kwargs.get("aliases"), kwargs.get("ipv4_address"))
+            reserved = {ipaddress.ip_address(a) for c in net["IPAM"]["Config"]
+                        for a in [c.get("Gateway")] + list((c.get("AuxiliaryAddresses") or {}).values()) if a}
+            for key in ("ipv4_address", "ipv6_address"):
+                if kwargs.get(key) and ipaddress.ip_address(kwargs[key]) in reserved:
+                    self.writes.pop()
+                    raise DockerError("Docker engine refused connect_container_to_network: Address already in use")
+            self.attach(cid, net["Name"], kwargs.get("aliases"), kwargs.get("ipv4_address"),
+                        kwargs.get("ipv6_address"))
             return None
         assert method == "disconnect_container_from_network", method
         del self.cts[cid]["NetworkSettings"]["Networks"][net["Name"]]
@@ -478,6 +531,264 @@ def test_attached_to_and_names():
     ]
     assert attached_to(net, summaries) == {"a" * 64: "web", "b" * 64: "job"}
     assert container_name({"Id": "e" * 64, "Names": None}) == "e" * 12
+
+
+# ------------------------------------------------------------------ review fixes
+def _web_on_app(engine, subnet="172.29.9.0/24", **kw):
+    """Network app with container web on it (alias api, a fixed address), network other."""
+    engine.add_net("app", subnet, **kw)
+    web = engine.add_ct("web")
+    engine.attach(web, "app", aliases=["api"], ipv4_address=subnet.replace("0/24", "10"))
+    engine.add_net("other", "172.29.8.0/24")
+    return web
+
+
+def _intact(engine, app_id, web):
+    assert engine.nets["app"]["Id"] == app_id
+    assert engine.cts[web]["NetworkSettings"]["Networks"]["app"]["Aliases"][0] == "api"
+    assert not [n for n in engine.nets if "dytrial" in n]
+
+
+def test_recreate_the_engine_refuses_leaves_the_network_and_its_containers():
+    """Finding 1: what the engine refuses fails before the network is removed: a subnet that
+    overlaps another network's (checked by the module, in check mode too), options found by
+    the trial network (the real run)."""
+    engine = FakeEngine()
+    web = _web_on_app(engine)
+    app_id = engine.nets["app"]["Id"]
+    for check in (True, False):
+        with pytest.raises(DockerError, match=r"^ipam_config\[0\]\.subnet: 172\.29\.8\.0/24 overlaps subnet "
+                                              r"172\.29\.8\.0/24 of network other"):
+            NetworkManager(engine, _params(ipam_config=[{"subnet": "172.29.8.0/24"}], recreate=True,
+                                           force=True), check_mode=check).run()
+    msg = _fails(engine, r"^driver: the engine refused to create network app-dytrial-",
+                 driver="nosuchdriver", recreate=True, force=True)
+    assert "network app was left as it was" in msg
+    engine.refuse = lambda name, kw: "invalid mtu" if (kw.get("options") or {}).get("mtu") == "x" else None
+    _fails(engine, r"^driver_options: the engine refused", driver_options={"mtu": "x"}, recreate=True, force=True)
+    _intact(engine, app_id, web)
+
+
+def test_recreate_trial_takes_no_pool_or_bridge_name_of_the_old_network():
+    """The trial of a recreate with the same subnet and bridge name has stand-ins for them
+    (the old network still holds them); the new network has the real ones."""
+    engine = FakeEngine()
+    web = _web_on_app(engine, Options={"com.docker.network.bridge.name": "appbr0"})
+    opts = {"com.docker.network.bridge.name": "appbr0"}
+    res = _converge(engine, ipam_config=[{"subnet": "172.29.9.0/24", "gateway": "172.29.9.254"},
+                                         {"subnet": "fd00:29:9::/64"}],
+                    enable_ipv6=True, driver_options=opts, recreate=True, force=True)
+    assert res["actions"][-1] == "reconnected web with aliases api and IPv4 address 172.29.9.10"
+    trial = [w for w in engine.writes if w[0] == "create_network" and "dytrial" in w[1][0]]
+    assert len(trial) == 1 and trial[0][1][0].startswith("app-dytrial-")
+    config = trial[0][2]["ipam"]["Config"]
+    assert [c["Subnet"] for c in config] == ["198.18.0.0/24", "fd00:29:9::/64"]
+    assert trial[0][2]["options"]["com.docker.network.bridge.name"].startswith("dytr")
+    assert ("remove_network", (trial[0][1][0],), {}) not in engine.writes   # removed by its ID
+    assert engine.nets["app"]["Options"] == opts and engine.nets["app"]["IPAM"]["Config"][0]["Gateway"] == "172.29.9.254"
+    assert engine.endpoint("web", "app")["IPAMConfig"] == {"IPv4Address": "172.29.9.10"}
+    assert not [n for n in engine.nets if "dytrial" in n] and web
+
+
+def test_trial_spec_stand_ins():
+    actual = {"Options": {"parent": "eth0"}, "IPAM": {"Config": [{"Subnet": "10.1.0.0/16"}, {"Subnet": "fd00:1::/64"}]}}
+    others = [{"Name": "x", "IPAM": {"Config": [{"Subnet": "198.18.0.0/24"}]}}]
+    d = _net(driver="macvlan", driver_options={"parent": "eth0", "x": 1},
+             ipam_config=[{"subnet": "10.1.2.0/24", "gateway": "10.1.2.9"}, {"subnet": "10.2.0.0/16"},
+                          {"subnet": "fd00:1::/64"}])
+    spec = trial_spec(d, actual, others, "0123abcd")
+    assert [c["subnet"] for c in spec["ipam_config"]] == ["198.18.1.0/24", "10.2.0.0/16", "fdd7:7e1a:c0de::/64"]
+    assert spec["ipam_config"][0]["gateway"] is None and spec["driver_options"] == {"x": "1"}
+    assert d["ipam_config"][0]["subnet"] == "10.1.2.0/24"   # the desired spec is left as it was
+
+
+class _Module:
+    """AnsibleModule as network.main uses it."""
+
+    def __init__(self, params, check_mode=False):
+        self.params, self.check_mode = params, check_mode
+
+    def fail_json(self, **kw):
+        raise SystemExit(("fail", kw))
+
+    def exit_json(self, **kw):
+        raise SystemExit(("exit", kw))
+
+
+def _main(monkeypatch, engine, check_mode=False, **kw):
+    from ansible_collections.dockyard.fleet.plugins.modules import network
+    monkeypatch.setattr(network, "AnsibleModule", lambda **spec: _Module(_params(**kw), check_mode))
+    monkeypatch.setattr(network, "DockerClient", lambda params: engine)
+    with pytest.raises(SystemExit) as out:
+        network.main()
+    return out.value.args[0]
+
+
+def test_a_run_failing_after_a_change_says_changed_and_what_it_did(monkeypatch):
+    """Finding 1: the engine refuses the new network after the trial passed (or a container
+    cannot be connected again): changed, and the actions done."""
+    engine = FakeEngine()
+    _web_on_app(engine)
+    engine.refuse = lambda name, kw: "no more bridges" if name == "app" else None
+    how, res = _main(monkeypatch, engine, labels={"v": "2"}, recreate=True, force=True)
+    assert how == "fail" and res["changed"] is True
+    assert res["actions"] == ["disconnected web", "removed network app"]
+    assert res["msg"].startswith("labels: the engine refused to create network app")
+    assert res["msg"].endswith("; the network was removed first, and web disconnected from it")
+    # refused before any change: not changed
+    how, res = _main(monkeypatch, engine, labels={"v": "2"}, state="absent", force=True, connected=["web"])
+    assert how == "fail" and res["changed"] is False and res["actions"] == []
+
+    engine = FakeEngine()
+    web = _web_on_app(engine)
+    engine.add_ct("job", running=False)
+    # the engine takes the old address away between the plan and the reconnect
+    engine.refuse = None
+    real_call = engine.call
+
+    def call(method, *args, **kwargs):
+        if method == "connect_container_to_network" and args[0] == web:
+            raise DockerError("Docker engine refused connect_container_to_network: Address already in use")
+        return real_call(method, *args, **kwargs)
+    monkeypatch.setattr(engine, "call", call)
+    how, res = _main(monkeypatch, engine, labels={"v": "2"}, recreate=True, force=True, connected=["web", "job"])
+    assert how == "fail" and res["changed"] is True
+    assert res["actions"][-2:] == ["created network app", "connected job"]
+    assert "did not connect web (" in res["msg"] and "Address already in use" in res["msg"]
+
+
+@pytest.mark.parametrize("name", ["bridge", "host", "none"])
+def test_predefined_networks_are_never_removed_or_recreated(name):
+    """Finding 2: refused before any write (a container on it stays), in check mode too."""
+    engine = FakeEngine()
+    engine.add_net(name, "172.17.0.0/16" if name == "bridge" else None,
+                   Driver={"bridge": "bridge", "host": "host", "none": "null"}[name])
+    cid = engine.add_ct("web")
+    engine.attach(cid, name)
+    for check in (True, False):
+        for kw, match in ((dict(state="absent", force=True),
+                           r"^name: %s is a network the engine pre-defines, which it does not remove" % name),
+                          (dict(labels={"v": "1"}, recreate=True, force=True),
+                           r"^name: %s is a network the engine pre-defines, which it neither removes nor "
+                           r"recreates, and it differs \(labels.v" % name)):
+            writes = list(engine.writes)
+            with pytest.raises(DockerError, match=match):
+                NetworkManager(engine, _params(name=name, **kw), check_mode=check).run()
+            assert engine.writes == writes and engine.endpoint("web", name) is not None
+    # the same settings: nothing to do, no failure
+    assert not NetworkManager(engine, _params(name=name, recreate=True)).run()["changed"]
+    engine = FakeEngine()
+    _fails(engine, r"^name: %s is the name of a network the engine pre-defines" % name, name=name)
+
+
+def test_ipv6_only_ipam_config_leaves_ipv4_to_the_engine():
+    """Finding 3: the IPv4 subnet the engine adds to an IPv6-only list is no drift; check mode
+    and diff say the engine picks it."""
+    engine = FakeEngine()
+    kw = dict(enable_ipv6=True, ipam_config=[{"subnet": "fd00:aa::/64"}], recreate=True)
+    res = _converge(engine, **kw)
+    assert res["actions"] == ["created network app"]
+    assert res["diff"]["after"]["ipam_config"] == [{"subnet": "fd00:aa::/64"}, {"subnet": "the engine's pick (IPv4)"}]
+    assert [c["subnet"] for c in res["network"]["ipam"]] == ["172.18.0.0/16", "fd00:aa::/64"]
+    # an IPv4-only list on a dual-stack network: the IPv6 subnet is no drift either
+    assert network_differences(_net(ipam_config=[{"subnet": "172.18.0.0/16"}]), engine.nets["app"]) == []
+    # a listed version is exact
+    diffs = network_differences(_net(ipam_config=[{"subnet": "fd00:bb::/64"}]), engine.nets["app"])
+    assert diffs == [("ipam_config.subnet", "fd00:bb::/64", ["172.18.0.0/16", "fd00:aa::/64"]),
+                     ("ipam_config.subnet", None, "fd00:aa::/64")]
+    assert network_after(_net(driver="null", ipam_config=[{"subnet": "fd00:aa::/64"}]))["EnginePicks"] == []
+
+
+def test_ipam_values_compare_as_addresses():
+    """Finding 4: the engine keeps gateway, iprange and aux_addresses as they were given."""
+    net = dict(ENGINE_NET, EnableIPv6=True, IPAM={"Driver": "default", "Config": [
+        {"Subnet": "172.31.27.0/24"},
+        {"Subnet": "fd00:dd:0::/64", "Gateway": "fd00:dd:0::1", "IPRange": "fd00:dd:0:0::/80",
+         "AuxiliaryAddresses": {"h": "fd00:dd:0::5"}}]})
+    for spelling in ("fd00:dd::", "fd00:dd:0::", "FD00:DD:0:0::"):
+        d = _net(enable_ipv6=True, ipam_config=[
+            {"subnet": "172.31.27.0/24"},
+            {"subnet": spelling + "/64", "gateway": spelling + "1", "iprange": spelling + "/80",
+             "aux_addresses": {"h": spelling + "5"}}])
+        assert network_differences(d, net) == [], spelling
+    view = network_view(d, net)["ipam_config"][1]
+    assert view == {"subnet": "fd00:dd::/64", "gateway": "fd00:dd::1", "iprange": "fd00:dd::/80",
+                    "aux_addresses": {"h": "fd00:dd::5"}}
+
+
+@pytest.mark.parametrize("aux,message", [
+    ({"h": "notanip"}, r"^ipam_config\[0\]\.aux_addresses\.h: 'notanip' is not a valid IP address"),
+    ({"h": "10.1.1.1"}, r"^ipam_config\[0\]\.aux_addresses\.h: 10\.1\.1\.1 is not inside subnet 172\.31\.9\.0/24"),
+    ({"h": 5}, r"^ipam_config\[0\]\.aux_addresses\.h: 5 is not a valid IP address"),
+    ({"h": "172.31.9.1"}, r"^ipam_config\[0\]\.aux_addresses\.h: 172\.31\.9\.1 is the gateway of subnet "
+                          r"172\.31\.9\.0/24 \(the engine's pick\)"),
+    ({"h": "172.31.9.0"}, r"^ipam_config\[0\]\.aux_addresses\.h: .* not a host address"),
+    ({"h": "172.31.9.255"}, r"^ipam_config\[0\]\.aux_addresses\.h: .* not a host address"),
+    ({"h": "172.31.9.5", "i": "172.31.9.5"}, r"^ipam_config\[0\]\.aux_addresses\.i: 172\.31\.9\.5 is reserved "
+                                             r"twice \(aux_addresses\.h"),
+])
+def test_aux_addresses_checked(aux, message):
+    """Finding 5: as the engine reserves them, naming the option."""
+    with pytest.raises(InputError, match=message):
+        _net(ipam_config=[{"subnet": "172.31.9.0/24", "aux_addresses": aux}])
+
+
+def test_aux_addresses_normalised_and_gateway_checks():
+    d = _net(ipam_config=[{"subnet": "fd00:cc::/64", "gateway": "fd00:cc::1", "aux_addresses": {"r": "fd00:cc:0::10"}}])
+    assert d["ipam_config"][0]["aux_addresses"] == {"r": "fd00:cc::10"}
+    with pytest.raises(InputError, match=r"^ipam_config\[0\]\.aux_addresses\.g: fd00:cc::1 is the gateway"):
+        _net(ipam_config=[{"subnet": "fd00:cc::/64", "gateway": "fd00:cc::1", "aux_addresses": {"g": "fd00:cc::1"}}])
+    # the engine's pick with an iprange is its first address
+    _net(ipam_config=[{"subnet": "10.9.0.0/24", "iprange": "10.9.0.128/25", "aux_addresses": {"a": "10.9.0.1"}}])
+    with pytest.raises(InputError, match=r"^ipam_config\[0\]\.aux_addresses\.a: 10\.9\.0\.128 is the gateway"):
+        _net(ipam_config=[{"subnet": "10.9.0.0/24", "iprange": "10.9.0.128/25", "aux_addresses": {"a": "10.9.0.128"}}])
+    with pytest.raises(InputError, match=r"^ipam_config\[0\]\.gateway: 10\.9\.0\.0 is not a host address"):
+        _net(ipam_config=[{"subnet": "10.9.0.0/24", "gateway": "10.9.0.0"}])
+
+
+def test_recreate_keeps_no_address_an_aux_address_reserves():
+    """Finding 5: aux fd00:cc:0::10 is the container's fd00:cc::10: reconnected without it (the
+    engine would refuse it after the network was recreated)."""
+    engine = FakeEngine()
+    engine.add_net("app", EnableIPv6=True, IPAM=dict(Driver="default", Config=[
+        {"Subnet": "172.31.25.0/24"}, {"Subnet": "fd00:cc::/64"}]))
+    web = engine.add_ct("w6")
+    engine.attach(web, "app", ipv4_address="172.31.25.10", ipv6_address="fd00:cc::10")
+    res = _converge(engine, enable_ipv6=True, recreate=True, force=True, ipam_config=[
+        {"subnet": "172.31.25.0/24"}, {"subnet": "fd00:cc::/64", "aux_addresses": {"r": "fd00:cc:0::10"}}])
+    assert res["actions"][-1] == ("reconnected w6 with IPv4 address 172.31.25.10, without its IPv6 address "
+                                  "fd00:cc::10 (reserved by ipam_config aux_addresses)")
+    assert engine.endpoint("w6", "app")["IPAMConfig"] == {"IPv4Address": "172.31.25.10"}
+
+
+def test_gateway_the_engine_picked_is_no_drift():
+    """Finding 6: Engine 20.10 leaves the gateway it picked out of IPAM.Config."""
+    net = dict(ENGINE_NET, IPAM={"Driver": "default", "Config": [
+        {"Subnet": "172.31.21.0/24"}, {"Subnet": "172.31.22.0/24", "IPRange": "172.31.22.128/25"}]})
+    d = _net(ipam_config=[{"subnet": "172.31.21.0/24", "gateway": "172.31.21.1"},
+                          {"subnet": "172.31.22.0/24", "gateway": "172.31.22.128"}])
+    assert network_differences(d, net) == []
+    d = _net(ipam_config=[{"subnet": "172.31.21.0/24", "gateway": "172.31.21.254"},
+                          {"subnet": "172.31.22.0/24", "gateway": "172.31.22.1"}])
+    assert network_differences(d, net) == [("ipam_config[172.31.21.0/24].gateway", "172.31.21.254", "172.31.21.1"),
+                                           ("ipam_config[172.31.22.0/24].gateway", "172.31.22.1", "172.31.22.128")]
+    assert str(engine_gateway("fd00:1::/64")) == "fd00:1::1"
+
+
+def test_engine_refusals_name_the_option():
+    """Minor: a refusal the module cannot foresee names the option it is about."""
+    engine = FakeEngine()
+    _fails(engine, r"^enable_ipv6, ipam_config: the engine refused to create network app", enable_ipv6=True)
+    _fails(engine, r'^ipam_driver: the engine refused .*plugin "nosuch" not found', ipam_driver="nosuch")
+    _fails(engine, r'^driver: the engine refused .*plugin "nosuch" not found', driver="nosuch")
+    for check in (True, False):   # no swarm: refused before any change, in check mode too
+        with pytest.raises(DockerError, match=r"^driver: an overlay network is created on a swarm manager"):
+            NetworkManager(engine, _params(driver="overlay", attachable=True), check_mode=check).run()
+    assert not engine.nets
+    d = _net(driver="bridge", driver_options={"com.docker.network.driver.mtu": "x"}, labels={"a": 1})
+    assert refused_options(d, "failed to parse com.docker.network.driver.mtu value: x") == "driver_options"
+    assert refused_options(d, "something else") == "driver, driver_options, labels"
+    assert refused_options(d, 'plugin "bridge" not found') == "driver"
 
 
 # ------------------------------------------------------------------ volumes: the engine's rules
