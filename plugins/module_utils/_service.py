@@ -16,11 +16,12 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec imp
     CONTAINER_ARGS, SpecError, check_image_healthcheck, parse_comparisons, parse_spec,
     timings_without_test)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import (
-    SET_ASIDE, ContainerEngine, WaitError, apply, apply_each, describe, resolve_image, set_aside,
-    start_probes)
-from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view
+    SET_ASIDE, ContainerEngine, WaitError, apply, apply_each, describe, pause_step, resolve_image,
+    set_aside, start_probes)
+from ansible_collections.dockyard.fleet.plugins.module_utils._compare import diff_view, ports_view
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
-    SERVICE_LABEL, entry_name, plan_replicas, replica_action, replica_name, replica_spec)
+    REPLICA_LABEL, SERVICE_LABEL, check_published_ports, entry_name, host_ports, plan_replicas,
+    replica_action, replica_name, replica_spec)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
     HAProxyError, RuntimeClient, fetch_views, name_problem)
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
@@ -46,6 +47,7 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
     if state != "absent" and layout["slots"]:
         if "image" not in spec:
             module.fail_json(msg="option image is required for service %s" % name)
+        check_networks(module, engine, spec)
         image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
                                                        module.check_mode)
         if pulled or would_pull:
@@ -59,14 +61,17 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         if current is None and state != "absent":
             stray = engine.inspect(slot["name"])
             if stray is not None:
-                module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or "
-                                     "rename it (option name)" % (slot["name"], SERVICE_LABEL, name))
+                module.fail_json(msg=stray_message(name, slot["index"], stray), changed=pulled)
         rspec = replica_spec(spec, name, slot["index"], slot["host_port"], p["container_port"])
         # engine.image() caches by reference: replicas on one image cost one inspect
         current_image = engine.image(current["Image"]) if current and state != "absent" else None
         d = engine.decide(slot["name"], rspec, state, current, image_info, comparisons,
                           p["recreate"], p["restart"], current_image)
+        if state == "started":
+            unpause(d)
         decisions.append((slot, rspec, d))
+    if state == "started" and p["wait"] == "healthy":
+        check_wait_healthy(spec, image_info, decisions, pulled, p["converge"] == "missing")
     # the replicas a killed run left set aside in the middle of a recreate (also with only:
     # those of the replicas converged), removed with the strays
     aside = set_aside_replicas(existing, name, [slot["index"] for slot in layout["slots"]])
@@ -80,29 +85,6 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
     if only_missing:
         pending.update(r["name"] for r in removals if r["name"] not in aside)
 
-    before, after = {}, {}
-    replicas_out = []
-    for slot, rspec, d in decisions:
-        for word in describe(d):
-            actions.append("%s: %s%s" % (slot["name"], word,
-                                         " (pending, converge=missing)" if slot["name"] in pending else ""))
-        if slot["name"] in pending:
-            continue
-        b, a = diff_view(d["diffs"], shown_env=p["env"] or {})
-        if d["steps"]:
-            cur = (d["current"].get("State") or {}).get("Status") if d["current"] else "absent"
-            b.setdefault("state", cur)
-            a.setdefault("state", "absent" if state == "absent" else
-                         ("running" if state == "started" else ("exited" if state == "stopped"
-                                                                else cur if cur != "absent" else "created")))
-        if b or a:
-            before[slot["name"]], after[slot["name"]] = b, a
-    for r in removals:
-        if r["name"] in pending:
-            actions.append("%s: removed (pending, converge=missing)" % r["name"])
-            continue
-        actions.append("%s: removed%s" % (r["name"], SET_ASIDE if r["name"] in aside else ""))
-        before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
     changed = pulled or would_pull or bool([r for r in removals if r["name"] not in pending]) or any(
         d["steps"] for s_, _r, d in decisions if s_["name"] not in pending)
     # converge=missing: what is left for later runs (O(ready) and O(record) wait for none)
@@ -114,59 +96,118 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
         ready_names = [p["ready"]["server_prefix"] + str(slot["index"]) for slot, _r, _d in decisions]
         lbs = connect_lbs(module, "ready", ready_names)
 
+    # what a real run did: the names whose change completed, and the one that failed it
+    done, failed, failure, failure_tb = set(), set(), None, None
     ids, probed = {}, set()
     if not module.check_mode:
-        for r in removals:
-            if r["name"] not in pending:
-                engine.retire(r["entry"])   # its stop signal and timeout first
-        # the replicas that change, at once (each in a thread with its own engine connection):
-        # a fresh host's replicas start together, and their health checks' first runs with them
-        jobs = []
-        for slot, rspec, d in decisions:
-            if slot["name"] in pending:
-                ids[slot["name"]] = slot["existing"]["Id"]
-            elif not d["steps"]:
-                ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))  # no call
-            else:
-                jobs.append((slot["name"], lambda d=d, rspec=rspec: apply(engine, d, rspec, spec.get("image"))))
-        ids.update(apply_each(engine, jobs))
-        if state == "started" and p["wait"] != "none":
-            touched = {n: cid for n, cid in ids.items() if cid and n not in pending}
-            probed = engine.wait(touched, p["wait"], p["wait_timeout"],
-                                 probes=start_probes(spec, touched))
+        try:
+            for r in removals:
+                if r["name"] not in pending:
+                    # its stop signal and timeout first: the inspect has the timeout (a listing
+                    # entry has not, and the client would give up before the engine)
+                    info = engine.inspect(r["entry"]["Id"])
+                    if info is not None:
+                        failed.add(r["name"])
+                        engine.retire(info)
+                        failed.discard(r["name"])
+                    done.add(r["name"])
+            # the replicas that change, at once (each in a thread with its own engine connection):
+            # a fresh host's replicas start together, and their health checks' first runs with them
+            jobs, errors = [], {}
+            for slot, rspec, d in decisions:
+                if slot["name"] in pending:
+                    ids[slot["name"]] = slot["existing"]["Id"]
+                elif not d["steps"]:
+                    ids[slot["name"]] = apply(engine, d, rspec, spec.get("image"))  # no call
+                else:
+                    jobs.append((slot["name"], lambda n=slot["name"], d=d, rspec=rspec: kept_error(
+                        errors, n, apply, engine, d, stop_spec(rspec, d), spec.get("image"))))
+            for n, cid in apply_each(engine, jobs).items():
+                if n in errors:
+                    failed.add(n)
+                else:
+                    ids[n] = cid
+                    done.add(n)
+            for n, _job in jobs:   # the first failure in the replicas' order, as apply_each
+                if n in errors:
+                    raise errors[n]
+            if state == "started" and p["wait"] != "none":
+                touched = {n: cid for n, cid in ids.items() if cid and n not in pending}
+                probed = engine.wait(touched, p["wait"], p["wait_timeout"],
+                                     probes=start_probes(spec, touched))
+        except (DockerError, WaitError) as exc:
+            failure, failure_tb = exc, traceback.format_exc()
 
+    before, after = {}, {}
+    for slot, rspec, d in decisions:
+        if slot["name"] in pending or (failure is not None and slot["name"] not in done):
+            continue
+        b, a = replica_diff(d, rspec, state, p["env"])
+        if b or a:
+            before[slot["name"]], after[slot["name"]] = b, a
+    for r in removals:
+        if r["name"] not in pending and (failure is None or r["name"] in done):
+            before[r["name"]], after[r["name"]] = {"state": r["entry"].get("State")}, {"state": "absent"}
+
+    replicas_out = []
     for slot, rspec, d in decisions:
         info = d["current"]
+        action = replica_action(d["steps"])
         if not module.check_mode and slot["name"] not in pending:
             cid = ids.get(slot["name"])
             info = engine.inspect(cid) if cid else None
+            if failure is not None and slot["name"] not in done:
+                # not changed (not reached, or undone), or left half-changed: as the engine has it
+                info = engine.inspect(slot["name"])
+                action = "failed" if slot["name"] in failed else "unchanged"
+        if action == "failed":
+            actions.append("%s: failed (%s)" % (slot["name"], ", ".join(describe(d))))
+        elif action != "unchanged" or not d["steps"]:
+            for word in describe(d):
+                actions.append("%s: %s%s" % (slot["name"], word, " (pending, converge=missing)"
+                                             if slot["name"] in pending else ""))
         st = (info or {}).get("State") or {}
         predicted_image = None
         if module.check_mode and "create" in d["steps"]:
             predicted_image = (image_info or {}).get("Id") or "unknown (image not on host)"
+        removed = action == "removed"
         replicas_out.append({
             "index": slot["index"], "name": slot["name"], "host_port": slot["host_port"],
-            "action": replica_action(d["steps"]),
+            "action": action,
             "image": spec.get("image") or ((info or {}).get("Config") or {}).get("Image"),
             "image_id": predicted_image if predicted_image else (info or {}).get("Image"),
-            "id": None if predicted_image else (info or {}).get("Id"),
+            "id": None if predicted_image or removed else (info or {}).get("Id"),
             "health": (st.get("Health") or {}).get("Status"),
             "probed": slot["name"] in probed,
             "pending": slot["name"] in pending,
         })
     for r in removals:
-        labels = r["entry"].get("Labels") or {}
-        try:
-            index = int(labels.get("dockyard.replica", ""))
-        except ValueError:
-            index = None
+        index = replica_index(r["entry"])
+        action = "removed"
+        if r["name"] in pending:
+            actions.append("%s: removed (pending, converge=missing)" % r["name"])
+        elif failure is not None and r["name"] not in done:
+            action = "failed" if r["name"] in failed else "unchanged"
+            if action == "failed":
+                actions.append("%s: removal failed" % r["name"])
+        else:
+            actions.append("%s: removed%s" % (r["name"], SET_ASIDE if r["name"] in aside else ""))
         replicas_out.append({"index": index, "name": r["name"], "host_port": None,
-                             "action": "removed", "image": r["entry"].get("Image"),
+                             "action": action, "image": r["entry"].get("Image"),
                              "image_id": r["entry"].get("ImageID"), "health": None,
-                             "id": r["entry"].get("Id") if r["name"] in pending else None,
+                             "id": None if action == "removed" and r["name"] not in pending
+                             else r["entry"].get("Id"),
                              "probed": False, "pending": r["name"] in pending})
     result = dict(replicas=replicas_out, ports=layout["ports"], actions=actions,
                   diff={"before": before, "after": after})
+    if failure is not None:
+        # changed: what completed; a change that failed may have left its container changed
+        # too (a removal that stopped it), compared with what the run found
+        changed = pulled or bool(done) or any(
+            moved(d["current"], engine.inspect(s_["name"])) for s_, _r, d in decisions
+            if s_["name"] in failed) or any(
+            moved(r["entry"], engine.inspect(r["entry"]["Id"])) for r in removals if r["name"] in failed)
+        module.fail_json(msg=str(failure), changed=changed, exception=failure_tb, **result)
     if lbs:
         log = []
         late = lb_set(lbs, ready_names, "ready", p["ready"]["timeout"], p["ready"]["interval"], log,
@@ -177,6 +218,164 @@ def run(module, spec, comparisons, client=None, files=LocalRelease):
                                  % "; ".join(late), changed=changed or bool(log), **result)
         changed = changed or bool(log)
     exit_recorded(module, changed, settled=not open_changes, files=files, engine=engine, **result)
+
+
+def unpause(d):
+    """A replica paused by hand (docker pause) under state started: unpaused, as the container
+    module does with paused false (a paused replica answers nothing)."""
+    step = pause_step("started", d["steps"], d["current"], False)
+    if step:
+        d["steps"].append(step)
+
+
+def kept_error(errors, key, fn, *args):
+    """fn(*args), an engine error or a failed wait kept in errors[key] (returned None): every
+    job's outcome is kept, the replicas that changed as well as the one that failed."""
+    try:
+        return fn(*args)
+    except (DockerError, WaitError) as exc:
+        errors[key] = exc
+        return None
+
+
+def status_of(info):
+    """The state word of an inspect (its State.Status) or of a listing entry (its State)."""
+    st = info.get("State")
+    return st if isinstance(st, str) else (st or {}).get("Status")
+
+
+def moved(before, now):
+    """Whether a container is no longer what the run found (an inspect or a listing entry;
+    None: none): another container, none, or another state. A failed change may leave it so."""
+    if before is None or now is None:
+        return (before is None) != (now is None)
+    return before["Id"] != now["Id"] or status_of(before) != status_of(now)
+
+
+def stop_spec(rspec, d):
+    """The spec apply() stops or restarts a kept replica with: without stop_timeout given, the
+    replica's own (its inspect), so that the client waits as long as the engine does (an
+    engine timeout of its own plus the container's, not the default 10 s). Only where no
+    container is created from it."""
+    current = d["current"]
+    if rspec.get("stop_timeout") is not None or current is None or "create" in d["steps"]:
+        return rspec
+    own = (current.get("Config") or {}).get("StopTimeout")
+    return rspec if own is None else dict(rspec, stop_timeout=own)
+
+
+def replica_diff(d, rspec, state, shown_env):
+    """(before, after) of one replica for the diff: the options that differ, and its state
+    when the steps change it (derived from the steps, as the container module does); a new
+    replica shows its whole configuration."""
+    b, a = diff_view(d["diffs"], shown_env=shown_env or {})
+    steps, current = d["steps"], d["current"]
+    cur = (current.get("State") or {}).get("Status") if current else "absent"
+    if steps:
+        if state == "absent":
+            new = "absent"
+        elif any(s in steps for s in ("start", "restart", "unpause")):
+            new = "running"
+        elif "stop" in steps:
+            new = "exited"
+        elif "create" in steps:
+            new = "created"
+        else:
+            new = cur
+        if new != cur or not current:
+            b["state"], a["state"] = cur, new
+    if current is None and state != "absent":
+        a.update({k: v for k, v in rspec.items() if k not in ("env", "published_ports")})
+        if "env" in rspec:
+            a["env"] = sorted(rspec["env"])
+        if "published_ports" in rspec:
+            a["published_ports"] = ports_view(rspec["published_ports"])
+    return b, a
+
+
+def replica_index(entry):
+    """The dockyard.replica label of a listing entry as an int, or None."""
+    try:
+        return int((entry.get("Labels") or {}).get(REPLICA_LABEL, ""))
+    except ValueError:
+        return None
+
+
+def stray_message(name, index, info):
+    """Why the container that has replica index's name (info, its inspect) is not that replica:
+    not labelled for the service, or labelled for it without (or with another) replica label.
+    The run cannot make the replica while it holds the name."""
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    rname = replica_name(name, index)
+    if labels.get(SERVICE_LABEL) != name:
+        return "container %s exists but is not labelled %s=%s; remove or rename it (option name)" \
+            % (rname, SERVICE_LABEL, name)
+    got = labels.get(REPLICA_LABEL)
+    return "container %s is labelled %s=%s but %s, so it is not replica %d (not made by this " \
+           "module); remove or rename it (option name)" % (
+               rname, SERVICE_LABEL, name, "has no %s label" % REPLICA_LABEL if got is None
+               else "%s=%s, not %d" % (REPLICA_LABEL, got, index), index)
+
+
+def check_networks(module, engine, spec):
+    """The networks of option networks exist on the host (one listing): a real run fails
+    naming the option before any change (else the engine refuses each replica halfway
+    through, after the scale-down). In check mode a warning: an earlier task of the play may
+    make the network."""
+    names = [n["name"] for n in spec.get("networks") or []]
+    if not names:
+        return
+    known = engine.client.call("networks") or []
+    missing = [n for n in names if not any(n in (net.get("Name"), net.get("Id"))
+                                           or (len(n) >= 12 and (net.get("Id") or "").startswith(n))
+                                           for net in known)]
+    if not missing:
+        return
+    text = "network%s %s not found on the host" % ("s" if len(missing) > 1 else "", ", ".join(missing))
+    if module.check_mode:
+        module.warn("%s: a real run fails unless an earlier task makes %s (option networks)"
+                    % (text, "them" if len(missing) > 1 else "it"))
+    else:
+        module.fail_json(msg="networks: %s; nothing was changed" % text)
+
+
+def health_test(spec, image_info):
+    """The health check test a container made from spec gets: the spec's, else the image's;
+    None when it cannot be known (the image is not on the host yet)."""
+    hc = spec.get("healthcheck") or {}
+    if "test" in hc:
+        return hc["test"]
+    if image_info is None:
+        return None
+    return ((image_info.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+
+
+def check_wait_healthy(spec, image_info, decisions, pulled, only_missing):
+    """wait: healthy with a replica that would have no health check (healthcheck test NONE,
+    an image without HEALTHCHECK, a replica kept as it was made without one) could never
+    end: refused before any change, check mode too, naming option wait. decisions:
+    [(slot, rspec, d)]. A replica whose image is not on the host yet is not known."""
+    without, why = [], []
+    for slot, _rspec, d in decisions:
+        if only_missing and slot["existing"]:
+            continue   # left as it is, not awaited
+        if d["current"] is None or "create" in d["steps"]:
+            test = health_test(spec, image_info)
+            reason = "option healthcheck disables the check" if "test" in (spec.get("healthcheck") or {}) \
+                else "image %s has no HEALTHCHECK" % spec.get("image")
+        else:
+            test = ((d["current"].get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+            reason = "a replica kept as it is was made without one"
+        if test is not None and (not test or test[0] == "NONE"):
+            without.append(slot["name"])
+            if reason not in why:
+                why.append(reason)
+    if without:
+        raise SpecError("wait", "healthy needs a health check, and %s would have none (%s); give "
+                        "healthcheck.test or use wait: running%s" % (
+                            ", ".join(without), "; ".join(why),
+                            " (no container was changed, but the image to run was pulled)"
+                            if pulled else ""), changed=pulled)
 
 
 def exit_recorded(module, changed, settled=True, files=LocalRelease, engine=None, **result):
@@ -244,7 +443,7 @@ def run_roll(module, spec, comparisons, client=None):
     """O(roll): the replicas in O(only), one at a time behind the load balancers (_roll.roll)."""
     p, r = module.params, module.params["roll"]
     name = p["name"]
-    indexes = p["only"] or list(range(1, p["replicas"] + 1))
+    indexes = p["only"] if p["only"] is not None else list(range(1, p["replicas"] + 1))
     engine = ContainerEngine(client or DockerClient(p), warn=module.warn,
                              keep_volumes=p["keep_volumes"])
     spec = engine.resolve_refs(spec)
@@ -257,9 +456,11 @@ def run_roll(module, spec, comparisons, client=None):
                     "removes them; a run without roll does): %s"
                     % (p["replicas"], ", ".join(entry_name(e) for e in layout["above"])))
     for slot in slots.values():
-        if not slot["existing"] and engine.inspect(slot["name"]) is not None:
-            module.fail_json(msg="container %s exists but is not labelled %s=%s; remove or rename it "
-                                 "(option name)" % (slot["name"], SERVICE_LABEL, name))
+        stray = engine.inspect(slot["name"]) if not slot["existing"] else None
+        if stray is not None:
+            module.fail_json(msg=stray_message(name, slot["index"], stray))
+    if slots:
+        check_networks(module, engine, spec)
     lbs = connect_lbs(module, "roll", [r["server_prefix"] + str(i) for i in indexes])
     image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
     check_image_healthcheck(spec, image_info, pulled=pulled)
@@ -271,7 +472,8 @@ def run_roll(module, spec, comparisons, client=None):
         current_image = engine.image(current["Image"]) if current else None
         d = engine.decide(slot["name"], rspec, "started", current, info, comparisons,
                           p["recreate"], restart, current_image)
-        cid = apply(engine, d, rspec, rspec["image"])
+        unpause(d)
+        cid = apply(engine, d, stop_spec(rspec, d), rspec["image"])
         if p["wait"] != "none":  # polled as often as the load balancers (roll.interval)
             probed.update(engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
                                       poll=min(0.25, r["interval"]),
@@ -318,15 +520,18 @@ def run_roll(module, spec, comparisons, client=None):
 
     # Only the replicas that change go through the cycle: a second run with the same options
     # drains nothing and reports no change.
-    todo = []
+    todo, planned = [], []
     for i in indexes:
         current = engine.inspect(slots[i]["name"])
-        d = engine.decide(slots[i]["name"], replica_spec(spec, name, i, slots[i]["host_port"],
-                                                         p["container_port"]),
-                          "started", current, image_info, comparisons, p["recreate"], p["restart"],
-                          engine.image(current["Image"]) if current else None)
+        rspec = replica_spec(spec, name, i, slots[i]["host_port"], p["container_port"])
+        d = engine.decide(slots[i]["name"], rspec, "started", current, image_info, comparisons,
+                          p["recreate"], p["restart"], engine.image(current["Image"]) if current else None)
+        unpause(d)
+        planned.append((slots[i], rspec, d))
         if d["steps"]:
             todo.append(i)
+    if p["wait"] == "healthy":   # a roll awaits the replicas it changes
+        check_wait_healthy(spec, image_info, [x for x in planned if x[2]["steps"]], pulled, False)
     if todo and rollback is not None and timings_without_test(spec):
         # a rollback replica without a check could never be awaited healthy: refused now
         # (the image is usually on the host: the release before), not halfway through a roll;
@@ -351,7 +556,9 @@ def run_roll(module, spec, comparisons, client=None):
     # holds the port of the replica the roll starts
     cleaned = set_aside_replicas(existing, name, indexes)
     for entry in cleaned:
-        engine.retire(entry)
+        info = engine.inspect(entry["Id"])   # its stop timeout (a listing entry has none)
+        if info is not None:
+            engine.retire(info)
     cleaned = ["%s: removed%s" % (entry_name(e), SET_ASIDE) for e in cleaned]
     try:
         result = roll(todo, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
@@ -641,9 +848,11 @@ def service_main(module, client=None, files=LocalRelease):
         spec = parse_spec(module.params)
         comparisons = parse_comparisons(module.params["comparisons"])
         # all input checks before the engine is touched
-        plan_replicas(module.params["name"], module.params["replicas"], [], module.params["state"],
-                      module.params["port_base"], module.params["ports"], module.params["only"],
-                      module.params["container_port"])
+        p = module.params
+        plan_replicas(p["name"], p["replicas"], [], p["state"], p["port_base"], p["ports"], p["only"],
+                      p["container_port"])
+        check_published_ports(spec.get("published_ports"), p["replicas"],
+                              host_ports(p["replicas"], p["port_base"], p["ports"]), p["state"])
     except SpecError as exc:
         module.fail_json(msg=str(exc))
     remove_forwarded_at_exit(module)

@@ -42,6 +42,36 @@ def host_ports(replicas, port_base=None, ports=None):
     return {i: None for i in range(1, replicas + 1)}
 
 
+def check_published_ports(published, replicas, ports, state="started"):
+    """Refuse the extra published ports (published_ports, parsed: [(container 'N/proto',
+    host_ip, host_port)]) that cannot be every replica's: a fixed host port (or a host range
+    with fewer ports than replicas) binds on one replica only, the next one's start fails
+    halfway through the run ("port is already allocated"); and a host port that is a
+    replica's own (ports: {index: host_port}, from host_ports()). Raises SpecError naming
+    published_ports; nothing to check for state absent (nothing starts)."""
+    if state == "absent":
+        return
+    own = {p: i for i, p in ports.items() if p is not None}
+    for cport, _ip, hport in published or []:
+        if not hport:
+            continue   # the engine picks a free host port for each replica
+        if "-" in hport:
+            lo, hi = (int(x) for x in hport.split("-"))
+            if hi - lo + 1 < replicas:
+                raise SpecError("published_ports", "host port range %s (to %s) has %d ports for %d "
+                                "replicas: each replica needs one of its own"
+                                % (hport, cport, hi - lo + 1, replicas))
+            continue
+        if replicas > 1:
+            raise SpecError("published_ports", "host port %s (to %s) is fixed, and only one of the "
+                            "%d replicas can publish it; leave the host port out (the engine picks "
+                            "one per replica) or use port_base or ports for the replicas' own port"
+                            % (hport, cport, replicas))
+        if cport.endswith("/tcp") and int(hport) in own:
+            raise SpecError("published_ports", "host port %s (to %s) is replica %d's own port "
+                            "(option port_base or ports)" % (hport, cport, own[int(hport)]))
+
+
 def entry_name(entry):
     """The container name of an engine listing entry (without the leading slash)."""
     return (entry.get("Names") or ["?"])[0].lstrip("/")
@@ -52,6 +82,8 @@ def _index_of(entry, name):
     try:
         index = int(labels.get(REPLICA_LABEL, ""))
     except ValueError:
+        return None
+    if index < 1:   # no replica has it: a stray (else never converged nor scaled away)
         return None
     names = [n.lstrip("/") for n in entry.get("Names") or []]
     if replica_name(name, index) not in names:
@@ -68,7 +100,8 @@ def plan_replicas(name, replicas, existing, state="started", port_base=None, por
              "above": [entry...], "ports": {"1": port...}}. Slots are the replicas to
     converge (all, or those in `only`); removals are replicas above N and strays (labelled
     for the service but not named like a replica), skipped when `only` is set; "above" lists
-    the replicas above N whether or not they are removed.
+    the replicas above N whether or not they are removed. `only` set, even empty, touches
+    nothing else: `only: []` converges and removes nothing (None is "every replica").
     """
     validate_name(name)
     if replicas < 0:
@@ -76,7 +109,7 @@ def plan_replicas(name, replicas, existing, state="started", port_base=None, por
     if not 0 < container_port <= 65535:
         raise SpecError("container_port", "out of range")
     hp = host_ports(replicas, port_base, ports)
-    if only:
+    if only is not None:
         bad = [i for i in only if not 1 <= i <= replicas]
         if bad:
             raise SpecError("only", "replicas %s are not in 1..%d" % (bad, replicas))
@@ -89,18 +122,18 @@ def plan_replicas(name, replicas, existing, state="started", port_base=None, por
             continue
         by_index[index] = entry
     if state == "absent":
-        targets = set(only) if only else set(by_index) | set(range(1, replicas + 1))
+        targets = set(only) if only is not None else set(by_index) | set(range(1, replicas + 1))
         slots = [{"index": i, "name": replica_name(name, i), "host_port": hp.get(i),
                   "existing": by_index.get(i)} for i in sorted(targets) if by_index.get(i)]
-        if only:
+        if only is not None:
             remove = []
         return {"slots": slots, "remove": remove, "above": [], "ports": {}}
     above = [entry for index, entry in sorted(by_index.items()) if index > replicas]
     remove.extend(above)
-    wanted = sorted(set(only)) if only else list(range(1, replicas + 1))
+    wanted = sorted(set(only)) if only is not None else list(range(1, replicas + 1))
     slots = [{"index": i, "name": replica_name(name, i), "host_port": hp[i],
               "existing": by_index.get(i)} for i in wanted]
-    if only:
+    if only is not None:
         remove = []
     return {"slots": slots, "remove": remove, "above": above,
             "ports": {str(i): p for i, p in sorted(hp.items())}}
@@ -126,7 +159,8 @@ def replica_action(steps):
     if "remove" in steps and "create" in steps:
         return "recreated"
     for step, word in (("create", "created"), ("remove", "removed"), ("update", "updated"),
-                       ("restart", "restarted"), ("start", "started"), ("stop", "stopped")):
+                       ("restart", "restarted"), ("start", "started"), ("stop", "stopped"),
+                       ("unpause", "unpaused")):
         if step in steps:
             return word
     return "unchanged"

@@ -13,9 +13,19 @@ description:
   - Every replica is compared with the same engine as M(dockyard.fleet.container) - only the
     options you set count, image defaults are never drift, the image is compared by ID, restart
     policy, memory, CPU and process limit changes are applied in place.
-  - Scaling down removes the replicas above O(replicas) (found by label). One listing call finds
-    the existing replicas; the image is inspected once; O(wait) waits for all touched replicas
-    together.
+  - Scaling down removes the replicas above O(replicas) (found by label), each after its own stop
+    signal and stop timeout. One listing call finds the existing replicas; the image is inspected
+    once; O(wait) waits for all touched replicas together.
+  - What could only fail halfway is refused before any change, in check mode too - O(wait=healthy)
+    for replicas that would have no health check, a fixed host port in O(published_ports) for more
+    than one replica, a container that holds a replica's name but is not that replica. A network
+    of O(networks) that does not exist fails the run, naming it, before any change (check mode
+    warns, an earlier task may make it).
+  - A run that fails after it changed replicas (one not healthy after its recreate, an engine
+    refusal of one replica while others were made) reports C(changed=true), with RV(replicas),
+    RV(actions) and the diff of what it did.
+  - Under O(state=started) a replica paused by hand (C(docker pause)) is unpaused (action
+    C(unpaused)).
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.attributes
@@ -66,6 +76,8 @@ options:
     description:
       - Converge (replace, start, stop, remove) only these replica indexes; the others are left
         untouched and nothing is scaled down. For rolling updates, one replica at a time.
+      - An empty list converges no replica and removes none (the run only reads). Without O(only),
+        every replica is converged.
     type: list
     elements: int
   converge:
@@ -384,6 +396,7 @@ options:
     description:
       - C(started), C(present), C(stopped) as for M(dockyard.fleet.container), for every replica.
       - C(absent) removes every replica of the service (or those in O(only)).
+      - C(started) also unpauses a replica paused by hand.
     type: str
     default: started
     choices: [started, present, stopped, absent]
@@ -393,6 +406,11 @@ options:
         or O(ports)), like C(docker run -p). Forms C(8080:80), C(127.0.0.1:8080:80),
         C([::1]:8080:80), C(8080:80/udp), C(80) (random host port), C(8000-8001:80-81).
       - Quote the items in YAML (C("8080:80")) because unquoted C(8080:80) is a YAML 1.1 number.
+      - A fixed host port can be bound by one replica only - with O(replicas) above 1 it is refused
+        before any change, naming this option (leave the host port out for a random one per
+        replica, or use O(port_base) or O(ports)); so is a host range with fewer ports than
+        replicas (the engine picks a free port of the range for each replica), and a host port
+        that is a replica's own (O(port_base), O(ports)).
     type: list
     elements: str
 author:
@@ -451,7 +469,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 replicas:
-  description: Every converged (or removed) replica, by index.
+  description:
+    - Every converged (or removed) replica, by index.
+    - When the run fails after it changed replicas, what it did - RV(replicas[].action) V(failed)
+      for the replica whose change failed, V(unchanged) for those it did not reach.
   returned: always
   type: list
   elements: dict
@@ -459,7 +480,9 @@ replicas:
     index: {description: Replica index., type: int}
     name: {description: Container name., type: str}
     host_port: {description: Host port published to container_port (null without port_base/ports)., type: int}
-    action: {description: "created, recreated, updated, started, stopped, restarted, unchanged or removed.", type: str}
+    action:
+      description: "created, recreated, updated, started, stopped, restarted, unpaused, unchanged or removed (failed in the result of a failed run)."
+      type: str
     image: {description: Image reference., type: str}
     image_id: {description: Image ID., type: str}
     id: {description: "Container ID (null when removed, or not yet created in check mode).", type: str}
@@ -471,7 +494,7 @@ replicas:
       description: True when O(converge=missing) left this replica as it is; RV(replicas[].action) is then what a full converge would do.
       type: bool
 ports:
-  description: Replica index (as a string) -> host port, for every replica 1..N.
+  description: Replica index (as a string) -> host port, for every replica 1..N; empty with O(state=absent).
   returned: always
   type: dict
   sample: {"1": 8081, "2": 8082}

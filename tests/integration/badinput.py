@@ -345,7 +345,14 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
         conflicts += [({"ports": [18101, 18102]}, ["port_base", "ports"]),
                       ({"port_base": None, "ports": [18101]}, ["ports"]),
                       ({"port_base": None, "ports": [18101, 18101]}, ["ports"]),
-                      ({"only": [0]}, ["only"]), ({"only": [3]}, ["only"])]
+                      ({"only": [0]}, ["only"]), ({"only": [3]}, ["only"]),
+                      # a fixed host port can be one replica's only; nor a replica's own port
+                      ({"published_ports": ["18199:8080"]}, ["published_ports"]),
+                      ({"published_ports": ["18190-18190:8080"]}, ["published_ports"]),
+                      ({"replicas": 1, "published_ports": ["18100:8080"]}, ["published_ports"]),
+                      # a replica without a health check is never healthy
+                      ({"wait": "healthy", "healthcheck": {"test": ["NONE"]}}, ["wait"]),
+                      ({"wait": "healthy", "healthcheck": {"disable": True}}, ["wait"])]
     c.add_fixed(module, "conflict", base, conflicts)
     ranges = st.one_of(
         _opt("restart_retries", st.integers(-10 ** 6, -1)),

@@ -3,7 +3,9 @@ scale up/down, only:, check mode, wait healthy, bad input."""
 from __future__ import annotations
 
 import glob
+import io
 import json
+import tarfile
 import time
 
 import pytest
@@ -152,6 +154,13 @@ def test_explicit_ports_and_wait_failure(lab, play, ids):
     rec = res.results(action="service")[0]
     assert rec["status"] == "failed"
     assert "unhealthy" in rec["result"]["msg"] and "last health checks" in rec["result"]["msg"]
+    # both replicas were recreated before the wait failed: said so (changed, what was done)
+    assert rec["result"]["changed"] is True, rec
+    assert [(x["name"], x["action"]) for x in rec["result"]["replicas"]] == [
+        ("sv-ports-1", "recreated"), ("sv-ports-2", "recreated")], rec
+    assert rec["result"]["actions"] == ["sv-ports-1: recreated", "sv-ports-1: started",
+                                        "sv-ports-2: recreated", "sv-ports-2: started"], rec
+    assert {x["image_id"] for x in rec["result"]["replicas"]} == {ids[BROKEN]}
     lab.clean(H, "sv-ports")
 
 
@@ -691,3 +700,142 @@ def test_keep_volumes_false_takes_removed_replicas_anonymous_volumes_along(lab, 
                 api.remove_volume(vol)
             except Exception:   # pylint: disable=broad-except
                 pass
+
+
+def test_only_empty_touches_nothing_and_a_paused_replica_runs_again(lab, play, ids):
+    """only: [] converges no replica and removes none (check mode and real run, state started
+    and absent). A replica made with state stopped is created (the diff says so); a replica
+    paused by hand is unpaused under state started (action unpaused), the second run changes
+    nothing."""
+    lab.clean(H, "sv-oe")
+    task = "- name: svc\n  dockyard.fleet.service: {name: sv-oe, replicas: %d, port_base: 18451, image: %s%s}\n"
+    res = play(pb(task % (3, V1, "")))
+    assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+    before = lab.snapshot(H)
+    tasks = task % (2, V2, ", only: []") + task.replace("name: svc", "name: absent") % (3, V2, ", state: absent, only: []")
+    for check in (True, False):
+        res = play(pb(tasks), check=check)
+        assert res.rc == 0 and res.changed == 0, res.stdout[-3000:]
+        for name in ("svc", "absent"):
+            r = res.one(task=name)
+            assert r["replicas"] == [] and r["actions"] == [], r
+        assert lab.snapshot(H) == before
+    lab.clean(H, "sv-oe")
+
+    # state stopped on a fresh host: the replica is created, not started, and the diff says so
+    stopped = task % (1, V1, ", state: stopped")
+    res = play(pb(stopped), diff=True)
+    r = res.one(action="service")
+    assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+    assert r["diff"]["before"]["sv-oe-1"] == {"state": "absent"}
+    after = r["diff"]["after"]["sv-oe-1"]
+    assert after["state"] == "created" and after["image"] == V1, after
+    assert after["labels"]["dockyard.replica"] == "1" and after["published_ports"] == ["18451->80/tcp"]
+    assert lab.docker(H).api.inspect_container("sv-oe-1")["State"]["Status"] == "created"
+    assert play(pb(stopped)).changed == 0
+
+    # paused by hand: state started unpauses it
+    started = task % (1, V1, "")
+    assert play(pb(started)).changed == 1
+    lab.docker(H).api.pause("sv-oe-1")
+    for check in (True, False):
+        res = play(pb(started), check=check, diff=True)
+        r = res.one(action="service")
+        assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+        assert [x["action"] for x in r["replicas"]] == ["unpaused"] and r["actions"] == ["sv-oe-1: unpaused"]
+    state = lab.docker(H).api.inspect_container("sv-oe-1")["State"]
+    assert state["Running"] and not state["Paused"], state
+    assert play(pb(started)).changed == 0
+    lab.clean(H, "sv-oe")
+
+
+def test_refused_before_any_change(lab, play, ids):
+    """What could only fail halfway is refused before any change, in check mode too, naming
+    the option: wait healthy for replicas without a health check (healthcheck test NONE, an
+    image without HEALTHCHECK), a fixed host port in published_ports for 2 replicas (or a
+    replica's own port), a container holding a replica's name that is labelled for the
+    service without its replica label (a true message), a network that does not exist (after
+    it a scale-down would have run: a warning in check mode, where an earlier task may make it)."""
+    api = lab.docker(H).api
+    for prefix in ("sv-rf", "sv-rh", "sv-rp", "sv-rs"):
+        lab.clean(H, prefix)
+    res = play(pb("- dockyard.fleet.service: {name: sv-rf, image: %s, replicas: 2, port_base: 18501}" % V1))
+    assert res.rc == 0, res.stdout[-3000:]
+    api.create_container(V1, name="sv-rs-2", labels={"dockyard.service": "sv-rs"})
+    # an image without HEALTHCHECK at all (imported: no config)
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as t:
+        data = b"no health check\n"
+        info = tarfile.TarInfo("README")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    nohc = "dockyard/demo:nohealth"
+    api.import_image_from_data(layer.getvalue(), repository="dockyard/demo", tag="nohealth")
+    cases = {
+        "wait-none": ("{name: sv-rh, image: %s, replicas: 2, port_base: 18511, wait: healthy, "
+                      "healthcheck: {test: [NONE]}}" % V1,
+                      "wait: healthy needs a health check, and sv-rh-1, sv-rh-2 would have none "
+                      "(option healthcheck disables the check)"),
+        "wait-image": ("{name: sv-rh, image: %s, replicas: 2, port_base: 18511, wait: healthy}" % nohc,
+                       "wait: healthy needs a health check, and sv-rh-1, sv-rh-2 would have none "
+                       "(image %s has no HEALTHCHECK)" % nohc),
+        "fixed-port": ("{name: sv-rp, image: %s, replicas: 2, port_base: 18521, published_ports: "
+                       "['18530:8080']}" % V1, "published_ports: host port 18530 (to 8080/tcp) is fixed"),
+        "own-port": ("{name: sv-rp, image: %s, replicas: 1, port_base: 18521, published_ports: "
+                     "['18521:8080']}" % V1, "published_ports: host port 18521 (to 8080/tcp) is replica 1's own"),
+        "stray": ("{name: sv-rs, image: %s, replicas: 2, port_base: 18541}" % V1,
+                  "container sv-rs-2 is labelled dockyard.service=sv-rs but has no dockyard.replica label"),
+        "networks": ("{name: sv-rf, image: %s, replicas: 1, port_base: 18501, networks: "
+                     "[{name: sv-no-such-net}]}" % V1,
+                     "networks: network sv-no-such-net not found on the host; nothing was changed"),
+    }
+    tasks = "\n".join("- name: %s\n  dockyard.fleet.service: %s\n  ignore_errors: true" % (k, v)
+                      for k, (v, _m) in cases.items())
+    try:
+        before = lab.snapshot(H)
+        for check in (True, False):
+            res = play(pb(tasks), check=check)
+            assert lab.snapshot(H) == before, check
+            for task, (_args, needle) in cases.items():
+                rec = res.results(task=task)[0]
+                if check and task == "networks":   # predicted, with a warning
+                    assert rec["status"] != "failed" and rec["result"]["changed"], rec
+                    assert any("sv-no-such-net not found on the host: a real run fails" in w
+                               for w in rec["result"].get("warnings") or []), rec
+                    continue
+                assert rec["status"] == "failed", (check, task, rec)
+                assert rec["result"]["msg"].startswith(needle), (check, task, rec["result"]["msg"])
+                assert not rec["result"].get("changed"), (check, task, rec)
+    finally:
+        for prefix in ("sv-rf", "sv-rh", "sv-rp", "sv-rs"):
+            lab.clean(H, prefix)
+        api.remove_image(nohc, force=True)
+
+
+def test_replicas_stopped_with_their_own_stop_timeout(lab, play, ids):
+    """A replica scaled away, and one stopped by state stopped without stop_timeout restated,
+    get their own stop timeout (15 s, the stop signal ignored): the client waits that long
+    beyond its own timeout (3 s), instead of giving up after 3 + 10 s while the engine goes on."""
+    lab.clean(H, "sv-st")
+    task = ("- name: svc\n  dockyard.fleet.service: {name: sv-st, image: %s, replicas: %%d, "
+            "port_base: 18561%%s}\n" % V1)
+    made = task % (2, ", stop_signal: SIGWINCH, stop_timeout: 15")
+    assert play(pb(made)).rc == 0
+    assert play(pb(made)).changed == 0
+    down = task % (1, ", state: stopped, timeout: 3")
+    t0 = time.monotonic()
+    res = play(pb(down))
+    took = time.monotonic() - t0
+    assert res.rc == 0 and res.changed == 1, res.stdout[-3000:]
+    r = res.one(action="service")
+    assert sorted((x["name"], x["action"]) for x in r["replicas"]) == [
+        ("sv-st-1", "stopped"), ("sv-st-2", "removed")], r
+    assert took >= 28, took   # two stops of 15 s, one after the other
+    assert replicas_named(lab, "sv-st") == {"sv-st-1": "exited"}
+    assert play(pb(down)).changed == 0
+    lab.clean(H, "sv-st")
+
+
+def replicas_named(lab, name):
+    return {c["Names"][0].lstrip("/"): c["State"] for c in lab.docker(H).api.containers(
+        all=True, filters={"label": "dockyard.service=" + name})}

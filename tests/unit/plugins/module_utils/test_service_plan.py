@@ -1,9 +1,9 @@
 """Replica planning for the service module."""
 import pytest
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import SpecError
+from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import SpecError, parse_ports
 from ansible_collections.dockyard.fleet.plugins.module_utils._service_plan import (
-    entry_name, host_ports, plan_replicas, replica_action, replica_spec)
+    check_published_ports, entry_name, host_ports, plan_replicas, replica_action, replica_spec)
 
 
 def entry(name, index, cid=None):
@@ -122,3 +122,58 @@ def test_replica_spec():
 ])
 def test_replica_action(steps, action):
     assert replica_action(steps) == action
+
+
+def test_only_empty_touches_nothing():
+    """only: [] converges no replica and removes none (not "every replica", as no only)."""
+    existing = [entry("web-%d" % i, i) for i in (1, 2, 3)]
+    p = plan_replicas("web", 2, existing, port_base=8081, only=[])
+    assert p["slots"] == [] and p["remove"] == []
+    assert [entry_name(e) for e in p["above"]] == ["web-3"]
+    assert p["ports"] == {"1": 8081, "2": 8082}
+    p = plan_replicas("web", 3, existing, state="absent", only=[])
+    assert p["slots"] == [] and p["remove"] == []
+
+
+@pytest.mark.parametrize("label", ["0", "-1"])
+def test_replica_label_below_one_is_a_stray(label):
+    """No replica has index 0 or below: such a label is a stray's, removed (it was kept forever)."""
+    odd = entry("web-%s" % label, 1)
+    odd["Labels"]["dockyard.replica"] = label
+    p = plan_replicas("web", 2, [odd, entry("web-1", 1)], port_base=8081)
+    assert [entry_name(e) for e in p["remove"]] == ["web-%s" % label]
+    assert idx(p["slots"]) == [1, 2]
+
+
+def ports_of(*texts):
+    return parse_ports(list(texts))
+
+
+@pytest.mark.parametrize("published,replicas,ports,ok", [
+    (["8080"], 3, {1: 8081, 2: 8082, 3: 8083}, True),             # random host port per replica
+    (["127.0.0.1::8080"], 3, {1: None, 2: None, 3: None}, True),
+    (["19190:8080"], 1, {1: 8081}, True),                          # one replica: one binding
+    (["19190:8080"], 2, {1: 8081, 2: 8082}, False),                # the second start would fail
+    (["127.0.0.1:19190:8080/udp"], 2, {1: None, 2: None}, False),
+    (["8000-8001:80-81"], 2, {1: None, 2: None}, False),          # fixed ports, a range of them
+    (["19700-19702:8080"], 3, {1: 8081, 2: 8082, 3: 8083}, True),  # the engine picks one each
+    (["19700-19701:8080"], 3, {1: 8081, 2: 8082, 3: 8083}, False),
+    (["8081:8080"], 1, {1: 8081}, False),                          # replica 1's own port
+    (["8081:8080/udp"], 1, {1: 8081}, True),                       # another protocol
+])
+def test_published_ports_every_replica_can_have(published, replicas, ports, ok):
+    spec = ports_of(*published)
+    if ok:
+        check_published_ports(spec, replicas, ports)
+        return
+    with pytest.raises(SpecError) as exc:
+        check_published_ports(spec, replicas, ports)
+    assert exc.value.option == "published_ports"
+
+
+def test_published_ports_not_checked_for_absent():
+    check_published_ports(ports_of("19190:8080"), 3, {1: 1, 2: 2, 3: 3}, state="absent")
+
+
+def test_unpause_action():
+    assert replica_action(["unpause"]) == "unpaused"
