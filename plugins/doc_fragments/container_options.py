@@ -27,10 +27,11 @@ options:
   command:
     description:
       - Command (list, or a string split like a shell would). C([]) or an empty string means the
-        image's default and is not compared.
+        image's default and is not compared. The elements of a list are strings (numbers are
+        turned into strings); a nested list or a dict is refused.
     type: raw
   entrypoint:
-    description: Entrypoint (list or string).
+    description: Entrypoint (list or string), as O(command).
     type: raw
   env:
     description:
@@ -44,10 +45,15 @@ options:
         not set (from this file, or on the container but no longer wanted) show as C(********).
     type: path
   labels:
-    description: Labels. Labels inherited from the image are not drift.
+    description: Labels. Labels inherited from the image are not drift. An empty name is refused.
     type: dict
   volumes:
-    description: Bind mounts C(/src:/dst[:ro]), named volumes C(name:/dst[:ro]) or anonymous C(/dst).
+    description:
+      - Bind mounts C(/src:/dst[:ro]), named volumes C(name:/dst[:ro]) or anonymous C(/dst).
+      - The modes are a comma list with at most one of each group the engine takes -
+        C(ro)/C(rw), C(z)/C(Z), one propagation (C(shared), C(rshared), C(slave), C(rslave),
+        C(private), C(rprivate)), one of C(consistent), C(cached), C(delegated) - and
+        C(nocopy) (named volumes only).
     type: list
     elements: str
   mounts:
@@ -61,7 +67,9 @@ options:
         default: volume
         choices: [bind, volume, tmpfs]
       source:
-        description: Host path (bind) or volume name (volume).
+        description:
+          - Host path (bind, absolute) or volume name (volume, C([a-zA-Z0-9][a-zA-Z0-9_.-]*));
+            left out for a volume, an anonymous one.
         type: str
       target:
         description: Path in the container.
@@ -78,6 +86,12 @@ options:
       - Compared with C(allow_more_present) by default.
       - A difference is applied to the running container (connect, reconnect with other aliases
         or address, disconnect under C(strict)), without recreating it.
+      - C(strict) compares each network's aliases and fixed address exactly (the alias the
+        engine gives the container itself, its short ID, does not count) and disconnects the
+        networks not listed, except the network of O(network_mode) (the task's, else the
+        container's), its primary network.
+      - The networks to connect must exist - checked before any change (in check mode a
+        missing one is only warned about, an earlier task may create it).
     type: list
     elements: dict
     suboptions:
@@ -96,15 +110,24 @@ options:
     description: Network mode (C(bridge), C(host), C(none), C(container:NAME), a network name). C(default) equals C(bridge).
     type: str
   restart_policy:
-    description: Restart policy. Changed in place.
+    description: Restart policy. Changed in place (a container made with O(auto_remove) is recreated instead).
     type: str
     choices: ["no", on-failure, always, unless-stopped]
   restart_retries:
-    description: Maximum retries for C(on-failure); with any other O(restart_policy) only C(0).
+    description:
+      - Maximum retries for C(on-failure); with any other O(restart_policy) only C(0).
+      - Given alone (more than C(0)), it implies O(restart_policy=on-failure), the only policy
+        with retries - on a new container and in the comparison and the update in place of an
+        existing one.
     type: int
   healthcheck:
     description:
-      - Healthcheck. Only the fields you set are compared (the image fills in the others).
+      - Healthcheck. The image fills in the fields you leave out (the engine does so for a new
+        container); compared C(strict) (the default), a field that the container has from an
+        earlier task but this task leaves out differs from the image's value (or from none)
+        and recreates the container.
+      - C(0) for O(healthcheck.retries) or a duration is the same as leaving it out (the engine
+        reads C(0) as not set).
       - O(healthcheck.disable=true) or O(healthcheck.test=[NONE]) disables the image's healthcheck.
       - Timings without O(healthcheck.test) keep the image's test (its C(HEALTHCHECK)) and change
         only how often and how long it runs (for example O(healthcheck.start_interval) alone).
@@ -117,6 +140,8 @@ options:
       test:
         description:
           - A string (run by the shell) or a list (C(CMD) is implied unless it starts with C(CMD), C(CMD-SHELL) or C(NONE)).
+          - C(CMD) or C(CMD-SHELL) without a command after it (or a blank one) is refused (the
+            engine takes it and its first check crashes the engine).
           - Left out, the image's test.
         type: raw
       interval:
@@ -150,7 +175,7 @@ options:
     description: User (C(name), C(uid), C(uid:gid)).
     type: str
   working_dir:
-    description: Working directory.
+    description: Working directory, an absolute path; compared as the engine keeps it (C(/tmp/) is C(/tmp)).
     type: str
   hostname:
     description: Container hostname.
@@ -200,7 +225,7 @@ options:
     description: Signal to stop the container.
     type: str
   stop_timeout:
-    description: Seconds to wait for a stop before killing.
+    description: Seconds to wait for a stop before killing (not negative).
     type: int
   init:
     description: Run an init process in the container.
@@ -209,7 +234,7 @@ options:
     description: Read-only root filesystem.
     type: bool
   cap_add:
-    description: Capabilities to add.
+    description: Capabilities to add, such as C(NET_ADMIN) or C(CAP_NET_ADMIN) (any case), or C(ALL).
     type: list
     elements: str
   cap_drop:
@@ -249,8 +274,8 @@ options:
     type: dict
   shm_size:
     description:
-      - Size of C(/dev/shm), for example C(256m) (binary units). Unset, the engine's default
-        (64 MiB), which is then not compared.
+      - Size of C(/dev/shm), for example C(256m) (binary units). Unset or C(0), the engine's
+        default (64 MiB), which is then not compared.
     type: str
   devices:
     description:

@@ -174,9 +174,12 @@ def actual_from_inspect(inspect):
             if hc.get(src):
                 health[dst] = hc[src]
     nets = {}
+    # the engine gives a container its short ID as an alias on every user-defined network
+    # (API < 1.45): its own doing, never asked for, so not compared
+    own = {(inspect.get("Id") or "")[:12], inspect.get("Id") or ""} - {""}
     for name, ep in ((inspect.get("NetworkSettings") or {}).get("Networks") or {}).items():
         ipam = ep.get("IPAMConfig") or {}
-        nets[name] = {"name": name, "aliases": sorted(set(ep.get("Aliases") or [])),
+        nets[name] = {"name": name, "aliases": sorted(set(ep.get("Aliases") or []) - own),
                       "ipv4_address": ipam.get("IPv4Address") or ""}
     mounts = sorted(({"type": m.get("Type") or "volume", "source": m.get("Source") or "",
                       "target": (m.get("Target") or "").rstrip("/") or "/",
@@ -252,6 +255,20 @@ def actual_from_inspect(inspect):
         **{key: sorted("%s:%d" % (d.get("Path"), d.get("Rate") or 0) for d in host.get(api_key) or [])
            for key, api_key in THROTTLE_KEYS.items()},
     }
+
+
+def _image_healthcheck(hc):
+    """An image's HEALTHCHECK (inspect form) in the form actual_from_inspect gives a
+    container's: what a container gets for the fields a task leaves out. start_interval is
+    not among them (an engine older than API 1.44 keeps none)."""
+    out = {}
+    if hc and hc.get("Test"):
+        out["test"] = list(hc["Test"])
+    for src, dst in (("Interval", "interval"), ("Timeout", "timeout"),
+                     ("StartPeriod", "start_period"), ("Retries", "retries")):
+        if (hc or {}).get(src):
+            out[dst] = hc[src]
+    return out
 
 
 def _volumes_from(entries):
@@ -387,13 +404,20 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
                     before.append({"name": net["name"], "connected": False})
                     after.append(net)
                     continue
-                bad_alias = not set(net["aliases"]) <= set(cur["aliases"])
-                bad_ip = net["ipv4_address"] and net["ipv4_address"] != cur["ipv4_address"]
+                if mode == "strict":   # exactly these aliases, and a fixed address only if asked
+                    bad_alias = set(net["aliases"]) != set(cur["aliases"])
+                    bad_ip = net["ipv4_address"] != cur["ipv4_address"]
+                else:
+                    bad_alias = not set(net["aliases"]) <= set(cur["aliases"])
+                    bad_ip = net["ipv4_address"] and net["ipv4_address"] != cur["ipv4_address"]
                 if bad_alias or bad_ip:
                     before.append(cur)
                     after.append(net)
             if mode == "strict":
+                # the network of network_mode (the task's, else the container's) stays: it is
+                # the container's primary network, which a disconnect would leave it without
                 names = set(n["name"] for n in want)
+                names.add(desired.get("network_mode") or actual.get("network_mode"))
                 for name, cur in sorted(have.items()):
                     if name not in names:
                         before.append(cur)
@@ -407,6 +431,15 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
                 continue
             have = have or {}
             before, after = {}, {}
+            if mode == "strict" and image is not None:
+                # what the task leaves out is the image's (the engine fills in the image's
+                # test and timings, or leaves a timing at its default): a value an earlier
+                # task set and this one no longer does differs. Not while the image is not
+                # known (check mode before a pull)
+                implied = _image_healthcheck(defaults["healthcheck"])
+                for k in sorted((set(have) | set(implied)) - set(want) - {"start_interval"}):
+                    if have.get(k) != implied.get(k):
+                        before[k], after[k] = have.get(k), implied.get(k)
             for k, v in want.items():
                 # an engine older than API 1.44 keeps no start_interval (the module's wait
                 # probes instead, _container_engine.ContainerEngine.wait): compared only
@@ -427,6 +460,12 @@ def compare(desired, actual, image=None, comparisons=None, desired_image_id=None
         else:
             if want != have:
                 add(option, have, want)
+    if actual.get("auto_remove"):
+        # the engine refuses to update the restart policy of a container it removes when it
+        # exits: only a new one (made from the task, without auto_remove) can have it
+        for d in diffs:
+            if d["option"] in ("restart_policy", "restart_retries"):
+                d["updatable"] = False
     return diffs
 
 

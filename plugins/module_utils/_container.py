@@ -69,6 +69,34 @@ def recover(engine, name, back, left):
         engine.client.call("rename", back["Id"], name)
 
 
+class RunError(Exception):
+    """A failure after the run may have changed the host: the message, and what it did."""
+
+    def __init__(self, cause, changed, actions):
+        super().__init__(str(cause))
+        self.changed = changed
+        self.actions = actions
+
+
+def check_networks(engine, spec, current, check_mode, warn):
+    """The networks the task connects (those the container is not on yet) exist: one listing,
+    before any change. A missing one is refused naming networks[i].name; in check mode only
+    warned about (an earlier task, dockyard.fleet.network, may create it in the real run)."""
+    nets = spec.get("networks") or []
+    on = set(((current or {}).get("NetworkSettings") or {}).get("Networks") or {})
+    wanted = [n["name"] for n in nets if n["name"] not in on]
+    if not wanted:
+        return
+    for name in engine.missing_networks(wanted):
+        i = [n["name"] for n in nets].index(name)
+        if check_mode:
+            warn("network %s (option networks[%d].name) is not on the host: the real run fails "
+                 "unless an earlier task creates it" % (name, i))
+        else:
+            raise SpecError("networks[%d].name" % i, "network %s not found on the host (create it "
+                            "first, with dockyard.fleet.network)" % name)
+
+
 def run(module, spec, comparisons, client=None):
     p = module.params
     name, state = p["name"], p["state"]
@@ -88,6 +116,7 @@ def run(module, spec, comparisons, client=None):
     if state != "absent":
         if current is None and "image" not in spec:
             module.fail_json(msg="option image is required to create container %s" % name)
+        check_networks(engine, spec, current, module.check_mode, module.warn)
         if "image" in spec:
             image_info, pulled, would_pull = resolve_image(engine, spec["image"], p["pull"],
                                                            module.check_mode)
@@ -136,14 +165,20 @@ def run(module, spec, comparisons, client=None):
     info, probed = current, set()
     if not module.check_mode:
         image_ref = spec.get("image")
-        recover(engine, name, back, left)
-        cid = apply(engine, decision, spec, image_ref)
-        if decision["steps"] or recovery:   # a no-op shows the container as it read it
-            info = engine.inspect(cid) if cid else None
-        if cid and state == "started" and p["wait"] != "none":
-            probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],
-                                 probes=start_probes(spec, [name]))
-            info = engine.inspect(cid)
+        # what the run did so far (a pull, the recovery, each step): a failure reports it
+        done = ["pulled image"] if pulled else []
+        try:
+            recover(engine, name, back, left)
+            done.extend(recovery)
+            cid = apply(engine, decision, spec, image_ref, done=done)
+            if decision["steps"] or recovery:   # a no-op shows the container as it read it
+                info = engine.inspect(cid) if cid else None
+            if cid and state == "started" and p["wait"] != "none":
+                probed = engine.wait({name: cid}, p["wait"], p["wait_timeout"],
+                                     probes=start_probes(spec, [name]))
+                info = engine.inspect(cid)
+        except (DockerError, WaitError) as exc:
+            raise RunError(exc, bool(done), done) from exc
     container = summary(info, spec.get("image"))
     if container:
         container["probed"] = name in probed
@@ -166,5 +201,8 @@ def container_main(module, client=None):
         run(module, spec, comparisons, client)
     except SpecError as exc:  # found once the image is known, before any container changes
         module.fail_json(msg=str(exc), changed=exc.changed)
+    except RunError as exc:   # after the run may have changed something: what it did
+        module.fail_json(msg=str(exc), changed=exc.changed, actions=exc.actions,
+                         exception=traceback.format_exc())
     except (DockerError, WaitError) as exc:
         module.fail_json(msg=str(exc), exception=traceback.format_exc())

@@ -166,20 +166,50 @@ class ContainerEngine:
 
     # ------------------------------------------------------------ writing
     def create(self, name, spec, image_ref, extra_labels=None):
-        """Create a container from a canonical spec; returns its ID."""
-        result = self.client.call("create_container_from_config",
-                                  create_config(spec, image_ref, extra_labels), name)
+        """Create a container from a canonical spec; returns its ID. When a network cannot be
+        connected, the container just made is removed again (with its anonymous volumes, new
+        and empty) before the error is raised: a failed create leaves no half-made container."""
+        try:
+            result = self.client.call("create_container_from_config",
+                                      create_config(spec, image_ref, extra_labels), name)
+        except DockerError as exc:
+            option = refused_option(str(exc))
+            if option is None:
+                raise
+            raise DockerError("%s (option %s)" % (exc, option)) from exc
         self.engine_warnings(result, "creating " + name)
         cid = result["Id"]
         nets = spec.get("networks") or []
         mode = spec.get("network_mode") or (nets[0]["name"] if nets else None)
-        for net in nets:
-            if net["name"] == mode:
-                continue
-            self.client.call("connect_container_to_network", cid, net["name"],
-                             aliases=net["aliases"] or None,
-                             ipv4_address=net["ipv4_address"] or None)
+        try:
+            for net in nets:
+                if net["name"] == mode:
+                    continue
+                self.client.call("connect_container_to_network", cid, net["name"],
+                                 aliases=net["aliases"] or None,
+                                 ipv4_address=net["ipv4_address"] or None)
+        except BaseException as exc:
+            self.undo_create(cid, exc)
+            if not isinstance(exc, DockerError):
+                raise
+            raise DockerError("%s (option networks); the container it made was removed" % exc) from exc
         return cid
+
+    def undo_create(self, cid, cause):
+        """Remove a container this run just made and could not finish (connect, start), with its
+        anonymous volumes (new and empty). DockerError saying both when that fails too."""
+        try:
+            self.remove(cid, volumes=True)
+        except DockerError as exc:
+            raise DockerError("%s; removing the container it made (%s) failed too: %s"
+                              % (cause, cid[:12], exc)) from exc
+
+    def missing_networks(self, names):
+        """Of the network names (or IDs) given, those the engine does not have: one listing."""
+        listed = self.client.call("networks") or []
+        known = {n.get("Name") for n in listed}
+        ids = [n.get("Id") or "" for n in listed]
+        return [n for n in names if n not in known and not any(i.startswith(n) for i in ids)]
 
     def start(self, cid):
         self.client.call("start", cid)
@@ -290,17 +320,24 @@ class ContainerEngine:
                                       "option timeout)" % (exc, cid[:12], wait)) from exc
             time.sleep(0.2)
 
-    def update_networks(self, cid, before, after):
+    def update_networks(self, cid, before, after, done=None):
         """Connect, reconnect (other aliases or address) or disconnect networks in place.
         before/after: the networks diff, pairwise; {"connected": False} on one side means
-        not connected there."""
+        not connected there. done: a list that gets "updated networks" at the first change
+        the engine made (so a failure after it reports the change)."""
+        def mark():
+            if done is not None and "updated networks" not in done:
+                done.append("updated networks")
+
         for was, want in zip(before, after):
             if was.get("connected", True):
                 self.client.call("disconnect_container_from_network", cid, was["name"], force=True)
+                mark()
             if want.get("connected", True):
                 self.client.call("connect_container_to_network", cid, want["name"],
                                  aliases=want.get("aliases") or None,
                                  ipv4_address=want.get("ipv4_address") or None)
+                mark()
 
     def update(self, cid, spec, current_host_config):
         """Apply the in-place updatable options (restart policy, memory and memory swap, cpus,
@@ -441,6 +478,24 @@ class ContainerEngine:
         except DockerError:
             pass
         return "\n".join(lines)
+
+
+# Engine refusals of a create that tell which option they are about: (text in the engine's
+# message, option)
+REFUSALS = (("invalid CapAdd", "cap_add"), ("invalid CapDrop", "cap_drop"),
+            ("invalid mode:", "volumes"), ("invalid volume specification", "volumes"),
+            ("logging plugin", "log_driver"), ("log driver", "log_driver"),
+            ("invalid --security-opt", "security_opts"), ("security-opt", "security_opts"),
+            ("working directory", "working_dir"), ("sysctl", "sysctls"),
+            ("invalid tmpfs", "tmpfs"), ("invalid restart policy", "restart_policy"))
+
+
+def refused_option(message):
+    """The option an engine refusal of a create names in its own words, or None."""
+    for text, option in REFUSALS:
+        if text.lower() in message.lower():
+            return option
+    return None
 
 
 def _port_key(cport):
@@ -735,8 +790,13 @@ def apply_each(engine, jobs):
     return results
 
 
-def apply(engine, decision, spec, image_ref, extra_labels=None):
-    """Carry out a decision's steps; returns the container ID (None when removed)."""
+def apply(engine, decision, spec, image_ref, extra_labels=None, done=None):
+    """Carry out a decision's steps; returns the container ID (None when removed).
+
+    done: a list that gets the words of each change as the engine makes it (describe()'s
+    words), so a run that fails half way can say what it changed. A container this call
+    created is removed again when its start fails (as replace() does with the new one)."""
+    done = [] if done is None else done
     current = decision["current"]
     cid = current["Id"] if current else None
     stop_timeout = spec.get("stop_timeout")
@@ -745,29 +805,51 @@ def apply(engine, decision, spec, image_ref, extra_labels=None):
         # a recreate: the old container stays until the new one is made (ContainerEngine.replace)
         cid = engine.replace(current, decision["name"], spec, image_ref, extra_labels,
                              start="start" in steps)
+        done.extend(["recreated"] + (["started"] if "start" in steps else []))
         steps = [s for s in steps[2:] if s != "start"]
+    made = None   # the container this call created, until it has started
     for step in steps:
         if step == "remove":
             engine.retire(current)
             cid = None
+            done.append("removed")
         elif step == "create":
-            cid = engine.create(decision["name"], spec, image_ref, extra_labels)
+            cid = made = engine.create(decision["name"], spec, image_ref, extra_labels)
+            done.append("created")
         elif step == "update":
             upd = {d["option"]: spec[d["option"]] for d in decision["diffs"]
                    if d["updatable"] and d["option"] != "networks"}
             if "memory" in upd or "memory_swap" in upd:   # one goes with the other
                 upd.update({k: spec[k] for k in ("memory", "memory_swap") if k in spec})
+            if "restart_policy" in upd or "restart_retries" in upd:   # so do these
+                upd.update({k: spec[k] for k in ("restart_policy", "restart_retries") if k in spec})
             if upd:
                 engine.update(cid, upd, current.get("HostConfig") or {})
+                done.extend("updated " + d["option"] for d in decision["diffs"]
+                            if d["updatable"] and d["option"] != "networks")
             for d in decision["diffs"]:
                 if d["option"] == "networks":
-                    engine.update_networks(cid, d["before"], d["after"])
+                    engine.update_networks(cid, d["before"], d["after"], done)
         elif step == "start":
-            engine.start(cid)
+            try:
+                engine.start(cid)
+            except BaseException as exc:
+                if made is None:
+                    raise
+                engine.undo_create(made, exc)
+                done.remove("created")
+                if not isinstance(exc, DockerError):
+                    raise
+                raise DockerError("%s; the container it created was removed" % exc) from exc
+            made = None
+            done.append("started")
         elif step == "stop":
             engine.stop(cid, stop_timeout)
+            done.append("stopped")
         elif step == "restart":
             engine.restart(cid, stop_timeout)
+            done.append("restarted")
         elif step in ("pause", "unpause"):
             engine.client.call(step, cid)
+            done.append(STEP_WORDS[step])
     return cid

@@ -12,6 +12,7 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 import shlex
 
@@ -230,6 +231,10 @@ def split_command(value, option):
         except ValueError as exc:
             raise SpecError(option, "cannot split %r: %s" % (value, exc)) from exc
     if isinstance(value, (list, tuple)):
+        for v in value:
+            # str() of a nested list or a dict would pass "['a']" to the engine as one word
+            if isinstance(v, (list, tuple, dict)) or v is None:
+                raise SpecError(option, "each element must be a string, got %r in %r" % (v, value))
         return [str(v) for v in value]
     raise SpecError(option, "must be a list or a string")
 
@@ -327,6 +332,11 @@ def parse_ports(specs, option="published_ports"):
 # ------------------------------------------------------------------ volumes and mounts
 _VOLUME_MODES = {"ro", "rw", "z", "Z", "shared", "rshared", "slave", "rslave", "private",
                  "rprivate", "nocopy", "consistent", "cached", "delegated"}
+# at most one mode of each group (access, SELinux label, propagation, consistency)
+_EXCLUSIVE_MODES = ({"ro", "rw"}, {"z", "Z"},
+                    {"shared", "rshared", "slave", "rslave", "private", "rprivate"},
+                    {"consistent", "cached", "delegated"})
+VOLUME_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 
 def normalize_bind(text, option="volumes"):
@@ -340,6 +350,13 @@ def normalize_bind(text, option="volumes"):
     bad = modes - _VOLUME_MODES
     if bad:
         raise SpecError(option, "invalid mode %s in %r" % (",".join(sorted(bad)), text))
+    for group in _EXCLUSIVE_MODES:   # the engine refuses them together ("invalid mode")
+        if len(modes & group) > 1:
+            raise SpecError(option, "modes %s exclude each other in %r"
+                            % (" and ".join(sorted(modes & group)), text))
+    if "nocopy" in modes and src.startswith("/"):
+        raise SpecError(option, "mode nocopy is for a named volume, not the host path %s in %r"
+                        % (src, text))
     if not dst.startswith("/"):
         raise SpecError(option, "container path must be absolute in %r" % (text,))
     if not src.startswith("/") and not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", src):
@@ -375,6 +392,10 @@ def parse_mounts(mounts, option="mounts"):
             raise SpecError("%s[%d].source" % (option, i), "a bind mount needs an absolute host path")
         if mtype == "tmpfs" and source:
             raise SpecError("%s[%d].source" % (option, i), "a tmpfs mount has no source")
+        if mtype == "volume" and source and not VOLUME_NAME_RE.match(str(source)):
+            raise SpecError("%s[%d].source" % (option, i), "a volume mount's source is a volume name "
+                            "([a-zA-Z0-9][a-zA-Z0-9_.-]*), got %r; for a host path use type bind"
+                            % (source,))
         out.append({"type": mtype, "source": source, "target": str(target).rstrip("/") or "/",
                     "read_only": bool(m.get("read_only"))})
     return sorted(out, key=lambda d: (d["target"], d["type"], d["source"]))
@@ -394,9 +415,8 @@ def parse_healthcheck(hc, option="healthcheck"):
         return {"test": ["NONE"]}
     test = hc.get("test")
     if test is None:
-        if all(hc.get(k) in (None, "") for k in DURATIONS + ("retries",)):
-            return None
-        return _timings(hc, option, {})
+        # nothing set, or only zeros (the image's values): the image's healthcheck as it is
+        return _timings(hc, option, {}) or None
     if isinstance(test, str):
         test = ["NONE"] if test.strip().upper() == "NONE" else ["CMD-SHELL", test]
     elif isinstance(test, (list, tuple)):
@@ -411,6 +431,11 @@ def parse_healthcheck(hc, option="healthcheck"):
         raise SpecError(option + ".test", "must be a string or a list")
     if test == ["NONE"]:
         return {"test": test}
+    # the engine takes a bare CMD or CMD-SHELL, and its first check then crashes it (dockerd
+    # panics, every container of the host goes down): refused here
+    if len(test) < 2 or not test[1].strip():
+        raise SpecError(option + ".test", "%s needs a command after it, got %r"
+                        % (test[0], hc.get("test")))
     return _timings(hc, option, {"test": test})
 
 
@@ -441,17 +466,21 @@ def check_image_healthcheck(spec, image_info, option="healthcheck", pulled=False
 
 
 def _timings(hc, option, out):
-    """out with the durations (ns) and retries of hc, checked."""
+    """out with the durations (ns) and retries of hc, checked. 0 is left out: the engine reads
+    it as not set and gives the container the image's value (or its own default), as
+    `docker run --health-retries 0` does; kept, it would differ from that on every run."""
     for key in DURATIONS:
         if hc.get(key) not in (None, ""):
             ns = parse_duration(hc[key], "%s.%s" % (option, key))
             if ns and ns < 1000 ** 2:
                 raise SpecError("%s.%s" % (option, key), "must be at least 1ms")
-            out[key] = ns
+            if ns:
+                out[key] = ns
     if hc.get("retries") is not None:
         if hc["retries"] < 0:
             raise SpecError(option + ".retries", "must not be negative")
-        out["retries"] = hc["retries"]
+        if hc["retries"]:
+            out["retries"] = hc["retries"]
     return out
 
 
@@ -459,6 +488,28 @@ def _timings(hc, option, out):
 def normalize_cap(cap):
     cap = str(cap).strip().upper()
     return cap[4:] if cap.startswith("CAP_") else cap
+
+
+def parse_caps(caps, option):
+    """cap_add / cap_drop -> sorted names without CAP_; a name that cannot be a capability
+    (the kernel's names are letters, digits and _) is refused naming the option. Names of
+    that form the kernel lacks are the engine's to refuse (create() names the option)."""
+    out = set()
+    for i, cap in enumerate(caps or []):
+        name = normalize_cap(cap)
+        if not re.match(r"^[A-Z][A-Z0-9_]*$", name):
+            raise SpecError("%s[%d]" % (option, i), "%r is not a capability name (such as NET_ADMIN "
+                            "or CAP_NET_ADMIN, or ALL)" % (cap,))
+        out.add(name)
+    return sorted(out)
+
+
+def working_dir_key(path, option="working_dir"):
+    """The working directory as the engine keeps it: an absolute path, cleaned (no trailing
+    or doubled /, no . or ..), as Go's filepath.Clean does; the engine refuses a relative one."""
+    if not path.startswith("/"):
+        raise SpecError(option, "must be an absolute path, got %r" % (path,))
+    return "/" + posixpath.normpath(path).lstrip("/")
 
 
 def parse_tmpfs(specs, option="tmpfs"):
@@ -635,6 +686,8 @@ def parse_spec(params):
     if env is not None:
         spec["env"] = env
     if p.get("labels") is not None:
+        if any(not str(k).strip() for k in p["labels"]):
+            raise SpecError("labels", "a label needs a name (an empty key was given)")
         spec["labels"] = {str(k): stringify(v) for k, v in p["labels"].items()}
     if p.get("published_ports") is not None:
         spec["published_ports"] = parse_ports(p["published_ports"])
@@ -666,11 +719,17 @@ def parse_spec(params):
         if p["restart_retries"] and p.get("restart_policy") not in (None, "on-failure"):
             raise SpecError("restart_retries", "only applies to restart_policy on-failure")
         spec["restart_retries"] = p["restart_retries"]
+        if p["restart_retries"]:
+            # retries alone mean on-failure (the only policy that has them), as the engine is
+            # asked for on a create: the same in the comparison and in an update in place
+            spec["restart_policy"] = "on-failure"
     if (hc := parse_healthcheck(p.get("healthcheck"))) is not None:
         spec["healthcheck"] = hc
     for key in ("user", "working_dir", "hostname", "log_driver", "stop_signal"):
         if p.get(key) not in (None, ""):
             spec[key] = str(p[key])
+    if "working_dir" in spec:
+        spec["working_dir"] = working_dir_key(spec["working_dir"])
     if p.get("memory") not in (None, ""):
         spec["memory"] = parse_memory(p["memory"])
     if p.get("cpus") is not None:
@@ -702,13 +761,15 @@ def parse_spec(params):
     if p.get("log_options") is not None:
         spec["log_options"] = {str(k): stringify(v) for k, v in p["log_options"].items()}
     if p.get("stop_timeout") is not None:
+        if p["stop_timeout"] < 0:
+            raise SpecError("stop_timeout", "must not be negative, got %s" % p["stop_timeout"])
         spec["stop_timeout"] = p["stop_timeout"]
     for key in ("init", "read_only"):
         if p.get(key) is not None:
             spec[key] = bool(p[key])
     for key in ("cap_add", "cap_drop"):
         if p.get(key) is not None:
-            spec[key] = sorted(set(normalize_cap(c) for c in p[key]))
+            spec[key] = parse_caps(p[key], key)
     if p.get("tmpfs") is not None:
         spec["tmpfs"] = parse_tmpfs(p["tmpfs"])
     if p.get("privileged") is not None:
@@ -724,7 +785,9 @@ def parse_spec(params):
     if p.get("sysctls") is not None:
         spec["sysctls"] = {str(k).strip(): stringify(v) for k, v in p["sysctls"].items()}
     if p.get("shm_size") not in (None, ""):
-        spec["shm_size"] = parse_memory(p["shm_size"], "shm_size")
+        shm = parse_memory(p["shm_size"], "shm_size")
+        if shm:   # 0 is the engine's default (64 MiB), as unset: not compared
+            spec["shm_size"] = shm
     if p.get("devices") is not None:
         spec["devices"] = parse_devices(p["devices"])
     if p.get("pids_limit") is not None:
@@ -784,9 +847,10 @@ def _parse_devices_and_more(p, spec):
     for key in ("auto_remove", "publish_all_ports"):
         if p.get(key) is not None:
             spec[key] = bool(p[key])
-    if spec.get("auto_remove") and p.get("restart_policy") not in (None, "no"):
+    if spec.get("auto_remove") and spec.get("restart_policy") not in (None, "no"):
         raise SpecError("auto_remove", "a container the engine removes when it exits cannot have "
-                                       "restart_policy %s" % p["restart_policy"])
+                                       "restart_policy %s%s" % (spec["restart_policy"], "" if p.get(
+                                           "restart_policy") else " (what restart_retries implies)"))
     if p.get("mac_address") is not None:
         mac = str(p["mac_address"]).strip().lower().replace("-", ":")
         if mac and not MAC_RE.match(mac):

@@ -32,7 +32,10 @@ options:
   auto_remove:
     description:
       - The engine removes the container once it exits (C(docker run --rm)); not with a
-        O(restart_policy) other than C(no). The next run then makes it anew.
+        O(restart_policy) other than C(no) (nor O(restart_retries), which implies C(on-failure)).
+        The next run then makes it anew.
+      - The engine does not update the restart policy of such a container in place - a task that
+        changes O(restart_policy) or O(restart_retries) on it recreates it.
     type: bool
   mac_address:
     description:
@@ -131,6 +134,8 @@ container:
       description: True when O(wait=healthy) took the first passing probe of O(healthcheck.start_interval) for healthy (the engine may still say C(starting)).
       type: bool
     ports: {description: Published ports as the engine reports them., type: dict}
+    running: {description: Whether the container runs (the engine's C(State.Running); a paused one runs)., type: bool}
+    labels: {description: "The container's labels as the engine reports them, the image's included.", type: dict}
 execution:
   description: Where the run happened, V(controller) or V(host) (see O(execution)).
   returned: when the run started
@@ -146,7 +151,11 @@ invocations:
   returned: always
   type: int
 actions:
-  description: What was done (or, in check mode, would be done), in order.
+  description:
+    - What was done (or, in check mode, would be done), in order.
+    - When the run fails after it changed the host, what it did up to the failure (then
+      RV(changed) is true). A container the run created and could not connect or start is
+      removed again and not listed.
   returned: always
   type: list
   elements: str

@@ -336,7 +336,24 @@ def container_cases(c: Cases, lab_id: int, module: str = "container"):
                       ({"paused": True, "state": "stopped"}, ["paused"]),
                       ({"paused": True, "state": "present"}, ["paused"]),
                       ({"paused": True, "wait": "healthy"}, ["paused"]),
-                      ({"paused": "sometimes"}, ["paused"])]
+                      ({"paused": "sometimes"}, ["paused"]),
+                      # a bare CMD / CMD-SHELL: the engine takes it and its first check crashes it
+                      ({"healthcheck": {"test": ["CMD"]}}, ["healthcheck.test"]),
+                      ({"healthcheck": {"test": ["CMD-SHELL"]}}, ["healthcheck.test"]),
+                      ({"healthcheck": {"test": ["CMD-SHELL", " "]}}, ["healthcheck.test"]),
+                      ({"stop_timeout": -5}, ["stop_timeout"]),
+                      ({"labels": {"": "x"}}, ["labels"]),
+                      ({"command": [["a"]]}, ["command"]),
+                      ({"entrypoint": [{"a": "b"}]}, ["entrypoint"]),
+                      ({"mounts": [{"type": "volume", "source": "/abs", "target": "/x"}]}, ["mounts"]),
+                      ({"volumes": ["/srv:/x:ro,rw"]}, ["volumes"]),
+                      ({"volumes": ["/srv:/x:nocopy"]}, ["volumes"]),
+                      ({"working_dir": "www"}, ["working_dir"]),
+                      ({"cap_add": ["NET ADMIN"]}, ["cap_add"]),
+                      ({"auto_remove": True, "restart_retries": 2}, ["auto_remove"]),
+                      # a network the host lacks: refused before the container is made
+                      ({"networks": [{"name": "bridge"}, {"name": "badin-no-such-network"}]},
+                       ["networks"])]
     else:
         conflicts += [({"mac_address": "02:42:ac:11:00:01"}, ["mac_address"]),
                       ({"auto_remove": True}, ["auto_remove"]),

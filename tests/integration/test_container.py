@@ -515,6 +515,121 @@ def test_networks(lab, play, ids):
             assert set(nets) == {"ct-neta"}
 
 
+def test_review_traps_converge_in_one_run(lab, play, ids):
+    """Each converges in one run and a rerun changes nothing: healthcheck 0 retries and 0
+    interval (the engine fills in the image's), a healthcheck interval no longer set (back to
+    the image's), working_dir with a trailing /, shm_size 0, restart_retries alone on an
+    existing container (on-failure, as a create), a restart policy on an auto_remove container
+    (recreated: the engine refuses the update), an alias removed under networks strict, and
+    network_mode bridge with another network under strict (bridge stays connected)."""
+    api = lab.docker(H).api
+    if not api.networks(names=["ct-rvn"]):
+        api.create_network("ct-rvn")
+    hc = "[CMD, /bin/busybox, 'true']"
+    setup = """
+- dockyard.fleet.container: {name: ct-rv-rr, image: %(v1)s}
+- dockyard.fleet.container: {name: ct-rv-hci, image: %(v1)s, healthcheck: {test: %(hc)s, interval: 5s}}
+- dockyard.fleet.container: {name: ct-rv-ar, image: %(v1)s, auto_remove: true}
+- dockyard.fleet.container:
+    name: ct-rv-al
+    image: %(v1)s
+    networks: [{name: ct-rvn, aliases: [a1, a2]}]
+    comparisons: {networks: strict}
+""" % dict(v1=V1, hc=hc)
+    res = play(pb(setup))
+    assert res.rc == 0, res.stdout[-4000:]
+    cids = {n: inspect(lab, n)["Id"] for n in ("ct-rv-rr", "ct-rv-al")}
+    tasks = """
+- dockyard.fleet.container:
+    name: ct-rv-hc
+    image: %(v1)s
+    healthcheck: {test: %(hc)s, retries: 0, interval: 0s, timeout: "0", start_period: 0s}
+- dockyard.fleet.container: {name: ct-rv-hci, image: %(v1)s, healthcheck: {test: %(hc)s}}
+- dockyard.fleet.container: {name: ct-rv-wd, image: %(v1)s, working_dir: /tmp/, shm_size: "0"}
+- dockyard.fleet.container: {name: ct-rv-rr, image: %(v1)s, restart_retries: 3}
+- dockyard.fleet.container: {name: ct-rv-ar, image: %(v1)s, restart_policy: always}
+- dockyard.fleet.container:
+    name: ct-rv-al
+    image: %(v1)s
+    networks: [{name: ct-rvn, aliases: [a1]}]
+    comparisons: {networks: strict}
+- dockyard.fleet.container:
+    name: ct-rv-bn
+    image: %(v1)s
+    network_mode: bridge
+    networks: [{name: ct-rvn}]
+    comparisons: {networks: strict}
+""" % dict(v1=V1, hc=hc)
+    first, _second = twice(play, pb(tasks))
+    actions = {r["result"]["container"]["name"]: r["result"]["actions"] for r in first.records
+               if r["result"].get("container")}
+    assert actions["ct-rv-rr"] == ["updated restart_policy", "updated restart_retries"], actions
+    assert actions["ct-rv-al"] == ["updated networks"] and actions["ct-rv-hci"] == ["recreated", "started"]
+    assert actions["ct-rv-ar"] == ["recreated", "started"], actions
+    image_hc = api.inspect_image(V1)["Config"]["Healthcheck"]
+    got = inspect(lab, "ct-rv-hc")["Config"]["Healthcheck"]
+    assert got["Retries"] == image_hc["Retries"] and got["Interval"] == image_hc["Interval"]
+    assert inspect(lab, "ct-rv-hci")["Config"]["Healthcheck"]["Interval"] == image_hc["Interval"]
+    assert inspect(lab, "ct-rv-wd")["Config"]["WorkingDir"] == "/tmp"
+    rr = inspect(lab, "ct-rv-rr")
+    assert rr["Id"] == cids["ct-rv-rr"]
+    assert rr["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    ar = inspect(lab, "ct-rv-ar")["HostConfig"]
+    assert ar["RestartPolicy"]["Name"] == "always" and not ar["AutoRemove"]
+    al = inspect(lab, "ct-rv-al")
+    assert al["Id"] == cids["ct-rv-al"]
+    assert set(al["NetworkSettings"]["Networks"]["ct-rvn"]["Aliases"]) - {al["Id"][:12]} == {"a1"}
+    bn = inspect(lab, "ct-rv-bn")
+    assert bn["HostConfig"]["NetworkMode"] == "bridge"
+    assert set(bn["NetworkSettings"]["Networks"]) == {"bridge", "ct-rvn"}
+    lab.clean(H, "ct-rv")
+
+
+def test_a_failure_after_a_change_says_so_and_leaves_no_half_made_container(lab, play, ids):
+    """A new container the engine refuses at start (a user it does not have) is removed again
+    and the run reports no change; a network that does not exist fails before any change,
+    naming it; an update applied before a network connect the engine refuses reports
+    changed with the actions done."""
+    api = lab.docker(H).api
+    if not api.networks(names=["ct-rvn"]):
+        api.create_network("ct-rvn")
+    twice(play, pb("- dockyard.fleet.container: {name: ct-rv-upd, image: %s, memory: 64m}\n" % V1))
+    tasks = """
+- name: badstart
+  dockyard.fleet.container: {name: ct-rv-badstart, image: %(v1)s, user: nobody}
+  ignore_errors: true
+- name: nonet
+  dockyard.fleet.container: {name: ct-rv-net2, image: %(v1)s, networks: [{name: ct-rvn}, {name: ct-rv-nope}]}
+  ignore_errors: true
+- name: nonet update
+  dockyard.fleet.container: {name: ct-rv-upd, image: %(v1)s, memory: 96m, networks: [{name: ct-rv-nope}]}
+  ignore_errors: true
+- name: update then refused
+  dockyard.fleet.container:
+    name: ct-rv-upd
+    image: %(v1)s
+    memory: 80m
+    networks: [{name: ct-rvn, ipv4_address: 10.213.0.5}]
+  ignore_errors: true
+""" % dict(v1=V1)
+    res = play(pb(tasks))
+    assert res.rc == 0, res.stdout[-4000:]
+    names = ("badstart", "nonet", "nonet update", "update then refused")
+    assert all(res.results(task=t)[0]["status"] == "failed" for t in names), res.stdout[-4000:]
+    r = {t: res.one(task=t) for t in names}
+    assert not r["badstart"]["changed"], r["badstart"]
+    assert "the container it created was removed" in r["badstart"]["msg"], r["badstart"]["msg"]
+    assert not api.containers(all=True, filters={"name": "ct-rv-badstart"})
+    for t in ("nonet", "nonet update"):
+        assert not r[t]["changed"], r[t]
+        assert "networks[" in r[t]["msg"] and "ct-rv-nope not found" in r[t]["msg"], r[t]["msg"]
+    assert not api.containers(all=True, filters={"name": "ct-rv-net2"})
+    upd = r["update then refused"]
+    assert upd["changed"] and upd["actions"] == ["updated memory"], upd
+    assert inspect(lab, "ct-rv-upd")["HostConfig"]["Memory"] == 80 * 1024 ** 2
+    lab.clean(H, "ct-rv")
+
+
 def test_check_mode_predicts_and_mutates_nothing(lab, play, ids):
     base = """
 - name: %s
@@ -729,8 +844,9 @@ def test_runs_on_the_controller_unless_it_cannot(lab, play, ids):
 def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_leaves_it(lab, play, ids):
     """A recreate gives the old container its stop signal (the demo image traps it and exits
     0) instead of a forced removal's kill, after the new one is made; so does state absent. A new container the
-    engine refuses to start (a network that does not exist, found only at start) is removed
-    and the old one has its name back, running again: the host as it was."""
+    engine refuses to start (a user the image does not have, found only at start) is removed
+    and the old one has its name back, running again: the host as it was. A network that
+    does not exist is found before anything changes."""
     task = "- dockyard.fleet.container: {name: ct-rc, image: %s, stop_signal: SIGINT%s}\n"
     twice(play, pb(task % (V1, "")))
     old = inspect(lab, "ct-rc")
@@ -742,10 +858,15 @@ def test_a_recreate_stops_the_old_container_gracefully_and_a_refused_new_one_lea
     assert lab.stops(H, old["Id"], since) == (["2"], ["0"])   # SIGINT, its own stop signal; exit 0
 
     before = lab.snapshot(H)
-    bad = play(pb(task % (V1, ", networks: [{name: ct-no-such-net}]")))
+    bad = play(pb(task % (V1, ", user: ct-no-such-user")))
     rec = bad.results(action="container")[0]
     assert rec["status"] == "failed", rec
-    assert "ct-no-such-net" in rec["result"]["msg"] and "runs again" in rec["result"]["msg"], rec
+    assert "ct-no-such-user" in rec["result"]["msg"] and "runs again" in rec["result"]["msg"], rec
+    assert not rec["result"]["changed"], rec
+    bad = play(pb(task % (V1, ", networks: [{name: ct-no-such-net}]")))
+    rec = bad.results(action="container")[0]
+    assert rec["status"] == "failed" and not rec["result"]["changed"], rec
+    assert rec["result"]["msg"].startswith("networks[0].name: network ct-no-such-net not found"), rec
     after = inspect(lab, "ct-rc")
     assert after["Id"] == new["Id"] and after["State"]["Running"] and after["Name"] == "/ct-rc"
     assert lab.snapshot(H) == before
@@ -765,7 +886,7 @@ ENGINE_REFUSALS = [
     ("mounts", [{"type": "bind", "source": "/nonexistent-dy", "target": "/x"}]),
     ("devices", ["/dev/nonexistent-dy:/dev/x:rwm"]),
     ("sysctls", {"net.ipv4.nonexistent_dy": "1"}),
-    ("networks", [{"name": "ct-no-such-net"}]),
+    ("networks", [{"name": "ct-no-such-net"}]),   # now found before the engine is asked
     ("cap_add", ["NOT_A_CAPABILITY"]),
     ("user", "nosuchuser"),
     ("log_driver", "nosuchdriver"),
@@ -793,6 +914,8 @@ def test_what_only_the_engine_refuses_leaves_the_container_running(lab, play, id
     assert sorted(items) == keys
     msgs = {option: item.get("msg") for option, item in items.items()}
     assert all(item.get("failed") for item in items.values()), msgs
+    # a network the host lacks is found before any change (one listing), naming it
+    assert msgs.pop("networks").startswith("networks[0].name: network ct-no-such-net not found"), msgs
     assert all("Docker engine" in msg for msg in msgs.values()), msgs
     # refused at creation (the old one never stopped), or at start (it was, and runs again)
     assert all(("refused create_container" in msg) != ("has its name back and runs again" in msg)
@@ -982,6 +1105,15 @@ def test_bad_input_fails_naming_option_and_changes_nothing(lab, play, ids):
         "restart_retries": "{name: ct-bad, image: %s, restart_policy: always, restart_retries: 2}" % V1,
         "comparisons": "{name: ct-bad, image: %s, comparisons: {nope: strict}}" % V1,
         "volumes": "{name: ct-bad, image: %s, volumes: [relative/path]}" % V1,
+        # a bare CMD: the engine took it and its first check crashed dockerd
+        "healthcheck.test": "{name: ct-bad, image: %s, healthcheck: {test: [CMD]}}" % V1,
+        "stop_timeout": "{name: ct-bad, image: %s, stop_timeout: -5}" % V1,
+        "labels": "{name: ct-bad, image: %s, labels: {'': x}}" % V1,
+        "command": "{name: ct-bad, image: %s, command: [[a]]}" % V1,
+        "mounts[0].source": "{name: ct-bad, image: %s, mounts: [{type: volume, source: /abs, target: /x}]}" % V1,
+        "working_dir": "{name: ct-bad, image: %s, working_dir: www}" % V1,
+        # a network the host lacks: before the container is made (it was left half made)
+        "networks[1].name": "{name: ct-bad, image: %s, networks: [{name: bridge}, {name: ct-bad-nope}]}" % V1,
     }
     tasks = "\n".join("- name: %s\n  dockyard.fleet.container: %s\n  ignore_errors: true" % (k, v)
                       for k, v in cases.items())

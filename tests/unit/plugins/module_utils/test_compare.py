@@ -588,3 +588,70 @@ def test_pause_step_follows_what_the_steps_leave():
     assert pause_step("present", ["remove", "create", "start"], paused, False) is None
     assert pause_step("stopped", ["stop"], paused, False) is None
     assert pause_step("absent", ["remove"], paused, False) is None
+
+
+def _hc(**fields):
+    def mutate(c):
+        c["Config"]["Healthcheck"] = dict(fields)
+    return mutate
+
+
+def test_healthcheck_fields_left_out_are_the_images():
+    """The engine fills in what a healthcheck leaves out (0 too) from the image: retries 0 is
+    the image's 2; a field an earlier task set and this one no longer does differs (from
+    the image's value, or from none when the image has none)."""
+    test = ["CMD", "true"]
+    merged = _hc(Test=test, Interval=HC["Interval"], Timeout=HC["Timeout"], Retries=HC["Retries"])
+    assert diffs_for({"healthcheck": {"test": test, "retries": 0, "interval": "0s"}}, mutate=merged) == []
+    assert diffs_for({"healthcheck": {"test": test}}, mutate=merged) == []
+    old = _hc(Test=test, Interval=5 * 10 ** 9, Timeout=HC["Timeout"], Retries=HC["Retries"])
+    d = diffs_for({"healthcheck": {"test": test}}, mutate=old)
+    assert d == [{"option": "healthcheck", "before": {"interval": 5 * 10 ** 9},
+                  "after": {"interval": HC["Interval"]}, "updatable": False}]
+    no_hc = dict(IMAGE, Config=dict(IMAGE["Config"], Healthcheck=None))
+    d = diffs_for({"healthcheck": {"test": test}}, image=no_hc, mutate=_hc(Test=test, Retries=5))
+    assert d[0]["before"] == {"retries": 5} and d[0]["after"] == {"retries": None}
+    # allow_more_present: only the fields given
+    assert diffs_for({"healthcheck": {"test": test}}, mutate=old, comparisons={"healthcheck": "allow_more_present"}) == []
+
+
+def test_restart_retries_alone_is_on_failure_on_an_existing_container():
+    d = diffs_for({"restart_retries": 3})
+    assert {x["option"]: (x["after"], x["updatable"]) for x in d} == {
+        "restart_policy": ("on-failure", True), "restart_retries": (3, True)}
+
+
+def test_restart_policy_of_an_auto_remove_container_needs_a_new_one():
+    """The engine refuses to update the restart policy of a container with AutoRemove."""
+    def auto(c):
+        c["HostConfig"]["AutoRemove"] = True
+    d = diffs_for({"restart_policy": "always"}, mutate=auto)
+    assert [(x["option"], x["updatable"]) for x in d] == [("restart_policy", False)]
+    assert [(x["option"], x["updatable"]) for x in diffs_for({"restart_policy": "always"})] == [
+        ("restart_policy", True)]
+
+
+def test_networks_strict_compares_aliases_and_address_exactly_and_keeps_the_mode_network():
+    def nets(c):
+        c["HostConfig"]["NetworkMode"] = "bridge"
+        c["NetworkSettings"]["Networks"] = {
+            "bridge": {"Aliases": None, "IPAMConfig": None},
+            "app": {"Aliases": ["a1", "a2", "cccccccccccc"], "IPAMConfig": {"IPv4Address": "10.5.0.9"}}}
+    strict = {"networks": "strict"}
+    same = {"networks": [{"name": "app", "aliases": ["a1", "a2"], "ipv4_address": "10.5.0.9"}]}
+    # the engine's own alias (the short ID) is no difference, nor bridge, the network_mode
+    assert diffs_for(same, mutate=nets, comparisons=strict) == []
+    assert diffs_for(dict(same, network_mode="bridge"), mutate=nets, comparisons=strict) == []
+    fewer = {"networks": [{"name": "app", "aliases": ["a1"], "ipv4_address": "10.5.0.9"}]}
+    assert diffs_for(fewer, mutate=nets) == []                        # allow_more_present
+    d = diffs_for(fewer, mutate=nets, comparisons=strict)
+    assert d[0]["after"] == fewer["networks"] and d[0]["before"][0]["aliases"] == ["a1", "a2"]
+    no_ip = {"networks": [{"name": "app", "aliases": ["a1", "a2"]}]}
+    assert diffs_for(no_ip, mutate=nets) == []
+    assert options(diffs_for(no_ip, mutate=nets, comparisons=strict)) == ["networks"]
+    # another network than the mode's is still disconnected under strict
+    def more(c):
+        nets(c)
+        c["NetworkSettings"]["Networks"]["other"] = {"Aliases": None, "IPAMConfig": None}
+    d = diffs_for(same, mutate=more, comparisons=strict)
+    assert d[0]["after"] == [{"name": "other", "connected": False}]

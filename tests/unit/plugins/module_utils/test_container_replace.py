@@ -155,3 +155,85 @@ def test_absent_and_scale_down_stop_gracefully_before_removal():
     client = ScriptedClient()
     ContainerEngine(client).retire({"Id": OLD, "State": "exited"})
     assert methods(client) == ["remove_container"]
+
+
+NETS = [{"name": "n1", "aliases": [], "ipv4_address": ""}, {"name": "n2", "aliases": [], "ipv4_address": ""}]
+
+
+def fresh(steps=("create", "start"), spec=None, **client_kw):
+    """apply() of a decision for a container that does not exist yet; -> client, run(done)."""
+    client = ScriptedClient(**client_kw)
+    decision = {"name": "web", "current": None, "diffs": [], "steps": list(steps)}
+    spec = spec or {"image": "demo:v2"}
+    return client, lambda done: apply(ContainerEngine(client), decision, spec, "demo:v2", done=done)
+
+
+def test_a_new_container_that_does_not_start_is_removed_with_its_volumes():
+    refused = DockerError("Docker engine refused start: unable to find user nobody")
+    client, run = fresh(fail={"start": refused})
+    done = []
+    with pytest.raises(DockerError, match="unable to find user nobody; the container it created was removed"):
+        run(done)
+    assert methods(client) == ["create_container_from_config", "start", "remove_container"]
+    assert client.log[-1] == ("remove_container", NEW, ("force", True), ("v", True))
+    assert done == []   # the host is as it was
+
+
+def test_a_new_container_whose_network_cannot_be_connected_is_removed():
+    refused = DockerError("Docker engine: network n2 not found")
+    client, run = fresh(spec={"image": "demo:v2", "networks": NETS},
+                        fail={"connect_container_to_network": refused})
+    done = []
+    with pytest.raises(DockerError, match=r"n2 not found \(option networks\); the container it made was removed"):
+        run(done)
+    assert methods(client) == ["create_container_from_config", "connect_container_to_network",
+                               "remove_container"]
+    assert client.log[-1] == ("remove_container", NEW, ("force", True), ("v", True))
+    assert done == []
+
+
+def test_a_new_container_that_cannot_be_removed_again_is_reported_made():
+    client, run = fresh(fail={"start": DockerError("Docker engine refused start: no"),
+                              "remove_container": DockerError("Docker engine refused remove: busy")})
+    done = []
+    with pytest.raises(DockerError, match="removing the container it made .* failed too"):
+        run(done)
+    assert done == ["created"]
+
+
+def test_what_an_update_applied_before_a_failure_is_reported():
+    cur = dict(current(), HostConfig={"Memory": 64 * 1024 ** 2})
+    diffs = [{"option": "memory", "before": 1, "after": 2, "updatable": True},
+             {"option": "networks", "before": [{"name": "n9", "connected": False}],
+              "after": [{"name": "n9", "aliases": [], "ipv4_address": ""}], "updatable": True}]
+    client = ScriptedClient(fail={"connect_container_to_network": DockerError("network n9 not found")})
+    decision = {"name": "web", "current": cur, "diffs": diffs, "steps": ["update"]}
+    done = []
+    with pytest.raises(DockerError):
+        apply(ContainerEngine(client), decision, {"memory": 96 * 1024 ** 2, "networks": []}, None, done=done)
+    assert done == ["updated memory"]
+
+
+def test_an_update_of_the_restart_policy_sends_the_retries_along():
+    cur = dict(current(), HostConfig={"RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}})
+    diffs = [{"option": "restart_retries", "before": 0, "after": 3, "updatable": True}]
+    client = ScriptedClient()
+    decision = {"name": "web", "current": cur, "diffs": diffs, "steps": ["update"]}
+    apply(ContainerEngine(client), decision, {"restart_policy": "on-failure", "restart_retries": 3}, None)
+    assert client.log == [("update_container", OLD,
+                           ("restart_policy", {"Name": "on-failure", "MaximumRetryCount": 3}))]
+
+
+@pytest.mark.parametrize("message,option", [
+    ('invalid CapAdd: unknown capability: "CAP_BOGUS"', "cap_add"),
+    ('invalid CapDrop: unknown capability: "CAP_BOGUS"', "cap_drop"),
+    ("invalid mode: ro,rw", "volumes"),
+    ('error looking up logging plugin bogus: plugin "bogus" not found', "log_driver"),
+    ('invalid --security-opt 2: "bogus=1"', "security_opts"),
+])
+def test_an_engine_refusal_of_a_create_names_the_option_it_is_about(message, option):
+    client, run = fresh(fail={"create_container_from_config": DockerError(
+        "Docker engine refused create_container: " + message)})
+    with pytest.raises(DockerError) as exc:
+        run([])
+    assert str(exc.value).endswith("%s (option %s)" % (message, option))

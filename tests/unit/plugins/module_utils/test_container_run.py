@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._container import (
     container_argument_spec, container_main)
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_engine import ContainerEngine
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
 from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.controller_run import run_main
 from ansible_collections.dockyard.fleet.tests.unit.plugins.module_utils.test_compare import (
     CONTAINER, IMAGE, IMAGE_ID)
@@ -143,3 +144,44 @@ def test_a_namespace_shared_with_a_named_container_is_compared_by_that_container
     assert client.log == [("inspect_container", "db"), ("inspect_container", "gone")]
     assert ContainerEngine(client).resolve_refs({"network_mode": "bridge"}) == {"network_mode": "bridge"}
     assert len(client.log) == 2
+
+
+class Failing(Engine):
+    """Engine whose networks listing has only bridge and n1, and whose calls of the methods
+    in fail raise DockerError."""
+
+    def __init__(self, fail=(), **kw):
+        super().__init__(**kw)
+        self.fail = set(fail)
+
+    def call(self, method, *args, **kwargs):
+        if method == "networks":
+            self.log.append((method,))
+            return [{"Name": "bridge", "Id": "b" * 64}, {"Name": "n1", "Id": "1" * 64}]
+        if method in self.fail:
+            self.log.append((method,) + args)
+            raise DockerError("Docker engine: %s failed" % method)
+        return super().call(method, *args, **kwargs)
+
+
+def test_a_failure_after_a_change_reports_the_change():
+    engine = Failing(fail=["connect_container_to_network"])
+    result = run_main(container_argument_spec(), container_main, engine,
+                      dict(WEB, memory="96m", networks=[{"name": "n1"}]))
+    assert result["failed"] and result["changed"], result
+    assert result["actions"] == ["updated memory"], result
+    assert "connect_container_to_network failed" in result["msg"]
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_a_network_the_host_lacks_fails_before_any_change(check_mode):
+    engine = Failing(web=False)
+    result = run_main(container_argument_spec(), container_main, engine,
+                      dict(WEB, memory="96m", networks=[{"name": "n1"}, {"name": "nope"}]), check_mode)
+    writes = [e for e in engine.log if e[0] not in ("inspect_container", "inspect_image", "containers", "networks")]
+    assert writes == []
+    if check_mode:   # an earlier task may create it: a warning
+        assert result["changed"] and "networks[1].name" in result["warnings"][0], result
+    else:
+        assert result["failed"] and not result["changed"], result
+        assert result["msg"].startswith("networks[1].name: network nope not found"), result

@@ -437,3 +437,68 @@ def test_device_port_mac_and_removal_options_bad_input_names_the_option(params, 
     with pytest.raises(SpecError) as exc:
         parse_spec(params)
     assert str(exc.value).startswith(option), exc.value
+
+
+@pytest.mark.parametrize("test", [["CMD"], ["CMD-SHELL"], ["CMD-SHELL", "  "], ["CMD", ""], [""], "", "  "])
+def test_a_healthcheck_test_without_a_command_is_refused(test):
+    """A bare CMD or CMD-SHELL is taken by the engine, whose first check then panics dockerd
+    (every container of the host goes down): refused naming healthcheck.test, before any write."""
+    with pytest.raises(SpecError, match=r"^healthcheck.test: CMD(-SHELL)? needs a command after it"):
+        parse_spec({"image": "a:v1", "healthcheck": {"test": test}})
+
+
+def test_healthcheck_zero_timings_are_the_images():
+    """0 retries or a 0 duration is what the engine reads as not set (it fills in the image's
+    value): left out of the spec, so the container it makes compares equal."""
+    assert parse_healthcheck({"test": ["CMD", "true"], "retries": 0, "interval": "0s", "timeout": "0",
+                              "start_period": "0ms", "start_interval": 0}) == {"test": ["CMD", "true"]}
+    assert parse_healthcheck({"retries": 0, "interval": "0s"}) is None
+    assert "healthcheck" not in parse_spec({"image": "a:v1", "healthcheck": {"retries": 0}})
+
+
+def test_restart_retries_alone_mean_on_failure():
+    """As a create asks the engine for: the same in the comparison and an update in place."""
+    assert parse_spec({"restart_retries": 3}) == {"restart_retries": 3, "restart_policy": "on-failure"}
+    assert parse_spec({"restart_retries": 0}) == {"restart_retries": 0}
+    with pytest.raises(SpecError, match=r"^auto_remove: .*on-failure \(what restart_retries implies\)"):
+        parse_spec({"restart_retries": 2, "auto_remove": True})
+
+
+def test_working_dir_and_shm_size_as_the_engine_keeps_them():
+    assert parse_spec({"working_dir": "/tmp/"})["working_dir"] == "/tmp"
+    assert parse_spec({"working_dir": "//srv/./a/../b//"})["working_dir"] == "/srv/b"
+    assert parse_spec({"working_dir": "/"})["working_dir"] == "/"
+    with pytest.raises(SpecError, match="^working_dir: must be an absolute path"):
+        parse_spec({"working_dir": "www"})
+    assert "shm_size" not in parse_spec({"shm_size": "0"})   # the engine's default, 64 MiB
+    assert parse_spec({"shm_size": "1m"})["shm_size"] == 1024 ** 2
+
+
+@pytest.mark.parametrize("params,option", [
+    ({"stop_timeout": -5}, "stop_timeout"),
+    ({"labels": {"": "x"}}, "labels"),
+    ({"labels": {" ": "x"}}, "labels"),
+    ({"command": [["a"]]}, "command"),
+    ({"command": ["a", {"b": 1}]}, "command"),
+    ({"entrypoint": [["sh"]]}, "entrypoint"),
+    ({"mounts": [{"type": "volume", "source": "/abs", "target": "/x"}]}, "mounts[0].source"),
+    ({"volumes": ["/a:/b:ro,rw"]}, "volumes"),
+    ({"volumes": ["/a:/b:z,Z"]}, "volumes"),
+    ({"volumes": ["/a:/b:shared,slave"]}, "volumes"),
+    ({"volumes": ["/a:/b:nocopy"]}, "volumes"),
+    ({"cap_add": ["NET ADMIN"]}, "cap_add[0]"),
+    ({"cap_drop": ["chown", "$(id)"]}, "cap_drop[1]"),
+])
+def test_more_bad_input_names_the_option(params, option):
+    with pytest.raises(SpecError) as exc:
+        parse_spec(params)
+    assert str(exc.value).startswith(option + ": "), str(exc.value)
+
+
+def test_more_good_input_still_parses():
+    assert parse_spec({"volumes": ["vol:/b:nocopy,ro", "/a:/c:rshared,Z"]})["volumes"]["binds"] == [
+        ("/a", "/c", "Z,rshared,rw"), ("vol", "/b", "nocopy,ro")]
+    assert parse_spec({"cap_add": ["cap_net_admin", "ALL"]})["cap_add"] == ["ALL", "NET_ADMIN"]
+    assert parse_spec({"command": ["sleep", 5, True]})["command"] == ["sleep", "5", "True"]
+    assert parse_spec({"stop_timeout": 0})["stop_timeout"] == 0
+    assert parse_mounts([{"type": "volume", "source": "data_1", "target": "/d"}])[0]["source"] == "data_1"
