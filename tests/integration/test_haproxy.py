@@ -4,6 +4,7 @@
 with real demo containers on the app hosts."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -42,7 +43,7 @@ SLOW_CMD = ["/bin/busybox", "sh", "-c",
 
 
 def cli(lab, cmd, sock="/run/haproxy/admin.sock"):
-    return lab.ssh("lb1", "echo '%s' | socat stdio unix:%s" % (cmd, sock)).stdout
+    return lab.ssh("lb1", "echo '%s' | socat stdio unix:%s" % (cmd, sock or "/run/haproxy/admin.sock")).stdout
 
 
 def stats(lab):
@@ -153,20 +154,41 @@ def test_reload_under_load_drops_nothing(fleet, play, request):
                    check=True, capture_output=True)
     with open(pem, "w") as f:
         f.write(open(crt).read() + open(key).read())
+    # a certificate without its key: HAProxy cannot load it
+    bad_pem = os.path.join(tmp, "bad.pem")
+    shutil.copy(crt, bad_pem)
+    password = "s3#cr et'x"        # '#' and a space: HAProxy's comment and word separator
     load = LoadClient(lb_url(lab), max_seconds=60, concurrency=4).start()
     try:
         tls_vars = dict(BASE_VARS, haproxy_tls_enabled=True, haproxy_tls_certificate_src=pem,
-                        haproxy_stats_enabled=True, haproxy_stats_password="s3cret")
-        r1 = play(ROLE_PLAY, extra_vars=tls_vars)
+                        haproxy_stats_enabled=True, haproxy_stats_password=password)
+        r1 = play(ROLE_PLAY, extra_vars=tls_vars, diff=True)
         assert r1.rc == 0 and r1.changed > 0, r1.stdout[-3000:]
+        assert "s3#cr" not in r1.stdout and "stats auth" not in r1.stdout   # no diff of the password
         tls = LoadClient("https://%s/" % lab.lb["lb1"], max_requests=10, max_seconds=20).run()
         assert tls.ok == 10, tls.summary()
         req = urllib.request.Request("http://%s:8404/stats" % lab.lb["lb1"])
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=5)
         assert e.value.code == 401
-        r2 = play(ROLE_PLAY, extra_vars=BASE_VARS)       # and back: a second reload
+        for secret, code in ((password, 200), ("s3", 401)):     # the whole password, not up to '#'
+            auth = base64.b64encode(("admin:%s" % secret).encode()).decode()
+            try:
+                got = urllib.request.urlopen(urllib.request.Request(
+                    req.full_url, headers={"Authorization": "Basic " + auth}), timeout=5).status
+            except urllib.error.HTTPError as err:
+                got = err.code
+            assert got == code, (secret, got)
+        # a bad certificate fails naming haproxy_tls_certificate_src; the live one stays
+        live = lab.ssh("lb1", "sha1sum /etc/haproxy/certs/dockyard.pem").stdout
+        bad = play(ROLE_PLAY, extra_vars=dict(tls_vars, haproxy_tls_certificate_src=bad_pem))
+        assert bad.rc != 0 and "haproxy_tls_certificate_src" in bad.stdout, bad.stdout[-3000:]
+        assert lab.ssh("lb1", "sha1sum /etc/haproxy/certs/dockyard.pem").stdout == live
+        assert lab.ssh("lb1", "/usr/local/sbin/dockyard-haproxy check /etc/haproxy/haproxy.cfg",
+                       check=False).returncode == 0
+        r2 = play(ROLE_PLAY, extra_vars=BASE_VARS, diff=True)       # and back: a second reload
         assert r2.rc == 0 and r2.changed > 0, r2.stdout[-3000:]
+        assert "s3#cr" not in r2.stdout                # the old config had it: no diff either
     finally:
         res = load.stop()
     assert master_reloads(lab) >= reloads + 2
@@ -181,6 +203,16 @@ def test_rejected_config_never_goes_live(fleet, play):
     r = play(ROLE_PLAY, extra_vars=bad)
     assert r.rc != 0
     assert "no-such-keyword" in r.stdout and "unknown keyword" in r.stdout, r.stdout[-3000:]
+    after = hashlib.sha256(lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout.encode())
+    assert before.hexdigest() == after.hexdigest()
+    # check mode checks the config the real run would write, and fails as it does
+    r = play(ROLE_PLAY, extra_vars=bad, check=True)
+    assert r.rc != 0 and "unknown keyword" in r.stdout, r.stdout[-3000:]
+    # haproxy -c does not bind: an address lb1 does not have is found by the check, not the reload
+    reloads = master_reloads(lab)
+    r = play(ROLE_PLAY, extra_vars=dict(BASE_VARS, haproxy_frontend_address="192.0.2.77"))
+    assert r.rc != 0 and "192.0.2.77 is not an address of this host" in r.stdout, r.stdout[-3000:]
+    assert master_reloads(lab) == reloads
     after = hashlib.sha256(lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout.encode())
     assert before.hexdigest() == after.hexdigest()
     res = LoadClient(lb_url(lab), max_requests=12, max_seconds=20).run()
@@ -289,10 +321,15 @@ def test_drain_and_maint_survive_a_reload(fleet, play):
     r = play(module_play(backend="app", server="app2-1", state="drain", weight=7))
     assert r.rc == 0 and r.changed == 1
     reloads = master_reloads(lab)
-    r = play(ROLE_PLAY, extra_vars=dict(BASE_VARS, haproxy_maxconn=5001))
-    assert r.rc == 0 and r.changed > 0
+    # check mode says what the real run changes (the config, the reload)
+    check = play(ROLE_PLAY, extra_vars=dict(BASE_VARS, haproxy_maxconn=5001), check=True)
+    assert check.rc == 0 and check.changed == 2 and master_reloads(lab) == reloads, check.stdout[-3000:]
+    # app3's own haproxy_backend_ports, one port as an int: one server (not a failure)
+    r = play(OWN_PORT_PLAY + ROLE_PLAY, extra_vars=dict(BASE_VARS, haproxy_maxconn=5001))
+    assert r.rc == 0 and r.changed == check.changed, r.stdout[-3000:]
     assert master_reloads(lab) == reloads + 1
     st = stats(lab)
+    assert "app3-1" in st and "app3-2" not in st, sorted(st)
     assert st["app2-2"]["status"] == "MAINT"
     assert st["app2-1"]["status"] == "DRAIN" and st["app2-1"]["uweight"] == "7"
     for server in ("app2-1", "app2-2"):
@@ -301,6 +338,15 @@ def test_drain_and_maint_survive_a_reload(fleet, play):
         assert r.rc == 0 and r.changed == 1, r.stdout[-3000:]
     r = play(ROLE_PLAY, extra_vars=BASE_VARS)
     assert r.rc == 0
+
+
+OWN_PORT_PLAY = """
+- hosts: app3
+  gather_facts: false
+  tasks:
+    - ansible.builtin.set_fact:
+        haproxy_backend_ports: 8081
+"""
 
 
 def test_several_servers_in_one_run(fleet, play):
@@ -727,7 +773,10 @@ def test_a_run_with_nothing_to_do_is_one_module_run(fleet, play):
     """The role's probe answers every question of a no-op run in one command; each step it
     finds out of place (helper, runtime files, config, master) is run and repaired alone."""
     lab = fleet
-    noop = play(ROLE_PLAY, extra_vars=BASE_VARS)
+    # the defaults as `-e name=value` gives them (strings): the same config, no change
+    as_strings = dict(BASE_VARS, haproxy_tls_enabled="false", haproxy_stats_enabled="false",
+                      haproxy_tls_redirect="false", haproxy_backend_ports="8081,8082")
+    noop = play(ROLE_PLAY, extra_vars=as_strings)
     assert noop.rc == 0 and noop.changed == 0, noop.stdout[-3000:]
     runs = _remote_runs(noop)
     assert len(runs) == 1 and runs[0][0].startswith("Look at the host"), runs
@@ -735,15 +784,32 @@ def test_a_run_with_nothing_to_do_is_one_module_run(fleet, play):
     check = play(ROLE_PLAY, extra_vars=BASE_VARS, check=True)
     assert check.rc == 0 and check.changed == 0 and len(_remote_runs(check)) == 1
 
+    # a master of this config under another pidfile, a master socket it does not have: refused
+    # before anything changes (a second master would start; the reload would wait in vain)
+    reloads = master_reloads(lab)
+    for moved, var in (({"haproxy_pidfile": "/run/hx-other.pid"}, "haproxy_pidfile"),
+                       ({"haproxy_master_socket": "/run/haproxy/hx-m2.sock", "haproxy_maxconn": 4001},
+                        "haproxy_master_socket")):
+        r = play(ROLE_PLAY, extra_vars=dict(BASE_VARS, **moved))
+        msg = r.one(action="fail")["msg"]
+        assert r.rc != 0 and r.changed == 0 and var in msg and ("already runs" in msg or "restart" in msg), msg
+    # one master of this config (other labs' masters share the process list: same file only)
+    masters = lab.ssh("lb1", "for p in $(pgrep -P 1 -x haproxy); do [ /proc/$p/root/etc/haproxy/haproxy.cfg"
+                             " -ef /etc/haproxy/haproxy.cfg ] && echo $p; done; test ! -e /run/hx-other.pid")
+    assert len(masters.stdout.split()) == 1, masters.stdout
+    assert master_reloads(lab) == reloads
+
     reloads = master_reloads(lab)
     lab.ssh("lb1", "echo '# drift' >> /usr/local/sbin/dockyard-haproxy; "
                    "chmod 0644 /etc/haproxy/haproxy.cfg; mv /var/lib/haproxy/server-state /tmp/hx-state")
     try:
+        drift_check = play(ROLE_PLAY, extra_vars=BASE_VARS, check=True)
         drift = play(ROLE_PLAY, extra_vars=BASE_VARS)
     finally:
         lab.ssh("lb1", "test -e /var/lib/haproxy/server-state || mv /tmp/hx-state /var/lib/haproxy/server-state;"
                        " rm -f /tmp/hx-state")
     assert drift.rc == 0, drift.stdout[-3000:]
+    assert drift_check.rc == 0 and drift_check.changed == drift.changed == 4, drift_check.stdout[-3000:]
     assert _changed(drift) == ["HAProxy configuration (validated, warnings fatal)",
                                "Install the control helper (start/reload/save-state without systemd)",
                                "Reload HAProxy (master-worker daemon)",
@@ -754,6 +820,8 @@ def test_a_run_with_nothing_to_do_is_one_module_run(fleet, play):
     assert wait_until(lambda: all_up(lab)), stats(lab)
 
     lab.ssh("lb1", "kill $(cat /run/haproxy.pid); while [ -e /proc/$(cat /run/haproxy.pid) ]; do sleep 0.1; done")
+    stopped_check = play(ROLE_PLAY, extra_vars=BASE_VARS, check=True)
+    assert stopped_check.rc == 0 and stopped_check.changed == 1, stopped_check.stdout[-3000:]
     started = play(ROLE_PLAY, extra_vars=BASE_VARS)
     assert started.rc == 0 and _changed(started) == ["Start HAProxy (master-worker daemon)"], \
         started.stdout[-3000:]
@@ -917,7 +985,9 @@ def _review_vars(lab):
                  "params": "track app/app2-1"},
                 {"name": "wtd", "address": a3, "port": 8082, "params": "weight 10"},
                 {"name": "dns1", "address": "doesnotexist.invalid", "port": 80,
-                 "params": "resolvers lab init-addr none"}]},
+                 "params": "resolvers lab init-addr none"},
+                # a server given by host name (as an inventory host without ansible_host is)
+                {"name": "byname", "address": "localhost", "port": 8081, "check": False}]},
             {"name": "static", "balance": "source", "servers": [
                 {"name": "s1", "address": a1, "port": 8081}, {"name": "s2", "address": a1, "port": 8082}]},
             {"name": "srr", "balance": "static-rr", "servers": [
@@ -1250,3 +1320,30 @@ def test_review_haproxy_info_csv_dns_no_check_and_bad_input(review, play):
     assert "/run/haproxy/nothing.sock" in res[3]["msg"] and "option socket" in res[3]["msg"], res[3]
     assert "reset by peer" not in res[3]["msg"] and res[3]["execution"] == "controller", res[3]
     assert res[4]["execution"] == "host" and "/run/haproxy/nothing.sock" in res[4]["msg"], res[4]
+
+
+def test_review_states_survive_reloads_by_host_name_and_a_new_stats_socket(review, play):
+    """Before a reload the states are saved and given back: also for a server configured by
+    host name (its srv_addr is the resolved address; it counted as moved and lost its DRAIN),
+    and when haproxy_stats_socket changes (the new socket does not exist before the reload:
+    the states are read on the one the live config names). And back."""
+    lab = review
+    new_sock = "/run/haproxy/hx-admin2.sock"
+
+    def admin(backend, server, sock):
+        rows = [ln.split() for ln in cli(lab, "show servers state %s" % backend, sock).splitlines()]
+        return next(r[6] for r in rows if len(r) > 6 and r[3] == server)
+
+    cli(lab, "set server other/byname state drain")
+    cli(lab, "set server app/app1-1 state maint")
+    try:
+        r = play(ROLE_PLAY, extra_vars=dict(_review_vars(lab), haproxy_stats_socket=new_sock,
+                                            haproxy_maxconn=4001))
+        assert r.rc == 0 and r.changed > 0, r.stdout[-3000:]
+        assert (admin("other", "byname", new_sock), admin("app", "app1-1", new_sock)) == ("8", "1")
+        back = play(ROLE_PLAY, extra_vars=_review_vars(lab))
+        assert back.rc == 0 and back.changed > 0, back.stdout[-3000:]
+        assert (admin("other", "byname", None), admin("app", "app1-1", None)) == ("8", "1")
+    finally:
+        cli(lab, "set server other/byname state ready")
+        _all_ready(lab)

@@ -110,6 +110,22 @@ def _cases() -> list:
 
 CASES = _cases()
 
+# Fixed bad values the types alone do not catch: the items of haproxy_frontends /
+# haproxy_backends (their options), and the role's own early checks (assert), each naming the
+# variable before anything on the host changes.
+FIXED_CASES = [
+    {"id": "haproxy-fixed-%02d" % i, "role": "haproxy", "var": var, "vars": vars_, "actions": actions}
+    for i, (var, vars_, actions) in enumerate([
+        ("haproxy_frontends", {"haproxy_frontends": [{"name": "x"}]}, VALIDATE),
+        ("haproxy_backends", {"haproxy_backends": [{"name": "x", "servers": [
+            {"name": "a", "address": "192.0.2.1"}]}]}, VALIDATE),
+        ("haproxy_backends", {"haproxy_backends": [{"name": "x", "sever": []}]}, VALIDATE),
+        ("haproxy_backend_group", {"haproxy_backend_group": "nosuch"}, ("assert", "ansible.builtin.assert")),
+        ("haproxy_backend_ports", {"haproxy_backend_ports": [8081, 70000]}, ("assert", "ansible.builtin.assert")),
+        ("haproxy_stats_password", {"haproxy_stats_enabled": "true", "haproxy_stats_password": "a\nb"},
+         ("assert", "ansible.builtin.assert")),
+    ])]
+
 
 def _playbook(cases):
     plays = []
@@ -132,7 +148,7 @@ def _playbook(cases):
             msg:
               action: "{{{{ ansible_failed_task.action }}}}"
               msg: "{{{{ ansible_failed_result.msg | default('') }}}}"
-""".format(id=c["id"], role=c["role"], vars=json.dumps({c["var"]: c["value"]})))
+""".format(id=c["id"], role=c["role"], vars=json.dumps(c.get("vars") or {c["var"]: c["value"]})))
         plays.append("- hosts: %s\n  gather_facts: false\n  tasks:%s" % (host, "".join(blocks)))
     return "\n".join(plays)
 
@@ -142,7 +158,7 @@ def outcome(lab):
     app = sorted(set(h for h in HOSTS.values() if h.startswith("app")))
     before = {h: lab.snapshot(h) for h in app}
     lb_before = lab.ssh("lb1", LB_FILES, check=False).stdout
-    res = run_playbook(lab, _playbook(CASES), timeout=1800)
+    res = run_playbook(lab, _playbook(CASES + FIXED_CASES), timeout=1800)
     after = {h: lab.snapshot(h) for h in app}
     lb_after = lab.ssh("lb1", LB_FILES, check=False).stdout
     got = {}
@@ -171,6 +187,15 @@ def test_bad_role_variable_rejected_by_argument_spec(outcome, case):
     assert got is not None, "case %s passed argument validation: %s=%r\n%s" % (
         case["id"], case["var"], case["value"], outcome["res"].stdout[-2000:])
     assert got.get("action") in VALIDATE, (case, got)
+    assert case["var"] in got.get("msg", ""), (case, got)
+
+
+@pytest.mark.parametrize("case", FIXED_CASES, ids=[c["id"] for c in FIXED_CASES])
+def test_bad_role_value_rejected_naming_the_variable(outcome, case):
+    got = outcome["got"].get(case["id"])
+    assert got is not None, "case %s passed: %r\n%s" % (case["id"], case["vars"],
+                                                          outcome["res"].stdout[-2000:])
+    assert got.get("action") in case["actions"], (case, got)
     assert case["var"] in got.get("msg", ""), (case, got)
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
+import socket
 import subprocess
+import sys
+import threading
 import time
 from types import SimpleNamespace
 
@@ -62,3 +65,118 @@ def test_a_worker_started_right_after_the_write_is_not_stale(tmp_path):
         finally:
             worker.kill()
             worker.wait()
+
+
+# show servers state (version 1): be_id be_name srv_id srv_name srv_addr srv_op_state
+# srv_admin_state ... srv_fqdn (17) srv_port (18) ...
+def _state_line(backend, server, addr, admin, fqdn, port):
+    return " ".join(["3", backend, "1", server, addr, "2", str(admin), "1", "1", "5", "6", "3", "4",
+                     "6", "0", "0", "0", fqdn, str(port), "-", "0", "0", "-", "-", "0"])
+
+
+def test_a_server_given_by_name_keeps_its_state_across_a_reload(tmp_path):
+    """drop_moved_servers: a server configured by host name is not 'moved' when the name is
+    the state's srv_fqdn or resolves to its srv_addr (its DRAIN survived nothing before); a
+    server whose address or port the config changes still starts from the config."""
+    config = tmp_path / "haproxy.cfg"
+    config.write_text("backend app\n    server a1 10.0.0.1:8081 check\n"
+                      "    server byname localhost:8081 check\n"
+                      "    server resolved localhost:8082\n"
+                      "    server moved 10.0.0.9:8081\n    server port 10.0.0.1:9999\n")
+    data = "1\n# be_id ...\n" + "\n".join([
+        _state_line("app", "a1", "10.0.0.1", 8, "-", 8081),
+        _state_line("app", "byname", "127.0.0.1", 8, "localhost", 8081),
+        _state_line("app", "resolved", "127.0.0.1", 8, "-", 8082),
+        _state_line("app", "moved", "10.0.0.1", 8, "-", 8081),
+        _state_line("app", "port", "10.0.0.1", 8, "-", 8081)]) + "\n"
+    kept = [ln.split()[3] for ln in helper.drop_moved_servers(data, str(config)).splitlines()
+            if len(ln.split()) > 18]
+    assert kept == ["a1", "byname", "resolved"]
+
+
+def test_bind_to_an_address_this_host_does_not_have_is_found(tmp_path):
+    """haproxy -c does not bind: the helper's check tries each bind IP (port 0)."""
+    text = ("frontend f\n    bind 192.0.2.77:80\n    bind 127.0.0.1:80\n    bind :80\n"
+            "    bind *:443 ssl crt /x.pem\n    bind 192.0.2.78:80 transparent\n"
+            "    bind ipv4@192.0.2.79:81,127.0.0.1:82\n    # bind 192.0.2.80:80\n")
+    bad = helper.unbindable(text)
+    assert len(bad) == 2 and "192.0.2.77" in bad[0] and "192.0.2.79" in bad[1], bad
+
+
+def test_the_admin_socket_of_the_live_config_is_read_and_asked_first(tmp_path):
+    """A new haproxy_stats_socket does not exist before the reload: save-state asks the socket
+    the live config names (the probe read it before the new config replaced the file)."""
+    config = tmp_path / "haproxy.cfg"
+    config.write_text("global\n    stats socket /run/x/user.sock mode 600 level user\n"
+                      "    stats socket /run/x/old.sock mode 600 level admin expose-fd listeners\n")
+    assert helper.live_admin_socket(str(config)) == "/run/x/old.sock"
+    assert helper.live_admin_socket(str(tmp_path / "none")) == ""
+    old = str(tmp_path / "old.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(old)
+    srv.listen(1)
+    reply = "1\n# be_id be_name\n" + _state_line("app", "a1", "10.0.0.1", 8, "-", 8081) + "\n"
+
+    def answer():
+        c, _addr = srv.accept()
+        c.recv(4096)
+        c.sendall(reply.encode())
+        c.close()
+    t = threading.Thread(target=answer)
+    t.start()
+    state = tmp_path / "state"
+    state.write_text("1\n")
+    a = SimpleNamespace(state_file=str(state), admin_socket=str(tmp_path / "new.sock"),
+                        live_admin_socket=old, config=str(tmp_path / "none"))
+    try:
+        assert helper.save_state(a) == 0
+    finally:
+        t.join(5)
+        srv.close()
+    assert " a1 " in state.read_text()
+
+
+def test_a_master_of_the_config_under_another_pidfile_or_master_socket_is_named(tmp_path):
+    """masters() finds a running master of the config whatever its pidfile (a fake one here:
+    a process whose command line is haproxy's); other_master names haproxy_pidfile, or
+    haproxy_master_socket when the pidfile's master listens on another master socket."""
+    cfg = str(tmp_path / "haproxy.cfg")
+    (tmp_path / "haproxy.cfg").write_text("global\n")
+    (tmp_path / "other.cfg").write_text("global\n")
+    old_pid, sock = str(tmp_path / "old.pid"), str(tmp_path / "master.sock")
+    fake = tmp_path / "haproxy"            # its argv[0] ends in haproxy, as the real one's does
+    fake.symlink_to(os.path.realpath(sys.executable))
+    proc = subprocess.Popen([str(fake), "-c", "import time; time.sleep(30)", "-W", "-D", "-f", cfg,
+                             "-p", old_pid, "-S", sock + ",mode,600"])
+    try:
+        for _i in range(50):
+            if helper.masters(cfg):
+                break
+            time.sleep(0.1)
+        assert helper.masters(cfg) == [{"pid": proc.pid, "pidfile": old_pid, "master_socket": sock}]
+        new = SimpleNamespace(config=cfg, pidfile=str(tmp_path / "new.pid"), master_socket=sock)
+        msg = helper.other_master(new)
+        assert "haproxy_pidfile" in msg and str(proc.pid) in msg and old_pid in msg, msg
+        with open(old_pid, "w") as f:
+            f.write("%d\n" % proc.pid)
+        same = SimpleNamespace(config=cfg, pidfile=old_pid, master_socket=sock)
+        assert helper.other_master(same) is None
+        moved = SimpleNamespace(config=cfg, pidfile=old_pid, master_socket=str(tmp_path / "m2.sock"))
+        assert "haproxy_master_socket" in helper.other_master(moved)
+        assert helper.other_master(SimpleNamespace(config=str(tmp_path / "other.cfg"),
+                                                   pidfile=old_pid, master_socket=sock)) is None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_failed_reload_is_seen_at_once_not_after_the_timeout(monkeypatch):
+    """wait_worker polls the master's failed-reload count: a reload HAProxy refused ends the
+    wait at once (it took the whole 30 s)."""
+    monkeypatch.setattr(helper, "show_proc", lambda a: ([(10, 1)], 1))
+    monkeypatch.setattr(helper.time, "sleep", lambda s: None)
+    start = time.time()
+    assert helper.wait_worker(SimpleNamespace(), {10}, 5.0, failed=0) is False
+    assert time.time() - start < 1.0
+    monkeypatch.setattr(helper, "show_proc", lambda a: ([(10, 1), (11, 0)], 0))
+    assert helper.wait_worker(SimpleNamespace(), {10}, 5.0, failed=0) is True
