@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._info import (
-    container_view, label_filters, missing_view)
+    FilterError, container_view, label_filters, missing_view)
 
 REQUIRED_ONE_OF = [["name", "labels"]]
 
@@ -25,9 +25,15 @@ def container_info_argument_spec():
 def container_info_main(module, client=None):
     """The run once the options are validated; ends with module.exit_json or fail_json."""
     labels = module.params["labels"]
-    if labels is not None and not isinstance(labels, (dict, list)):
-        module.fail_json(msg="labels: must be a dict or a list of key / key=value, got %s"
-                         % type(labels).__name__)
+    try:
+        label_filter = label_filters(labels)
+    except FilterError as exc:
+        module.fail_json(msg=str(exc))
+    # an empty selection would match nothing and still say exists: true
+    if labels is not None and not labels:
+        module.fail_json(msg="labels: must not be empty (omit it, or give at least one label)")
+    if module.params["name"] is not None and not module.params["name"]:
+        module.fail_json(msg="name: must not be empty (omit it, or give at least one name)")
     for n in module.params["name"] or []:
         if not n or "/" in n.strip("/"):
             module.fail_json(msg="name: %r is not a container name" % n)
@@ -46,7 +52,7 @@ def container_info_main(module, client=None):
         if labels:
             seen = {c.get("id") for c in out}
             found = client.call("containers", all=module.params["all"],
-                                filters={"label": label_filters(labels)})
+                                filters={"label": label_filter})
             for c in found:
                 if c["Id"] in seen:
                     continue

@@ -36,6 +36,15 @@ class FilterError(ValueError):
         self.option = option
 
 
+def plain_type(value):
+    """The plain name of value's type for a message (dict, str, ...): not the name of
+    Ansible's tagged subclasses (_AnsibleTaggedStr), which means nothing to a user."""
+    for kind in (bool, int, float, str, dict, list, tuple, bytes):
+        if isinstance(value, kind):
+            return kind.__name__
+    return "null" if value is None else type(value).__name__
+
+
 def _filter_value(option, key, value):
     """One filter value (str, number, bool) -> the engine's string; FilterError otherwise."""
     if isinstance(value, bool):
@@ -44,7 +53,7 @@ def _filter_value(option, key, value):
         return str(value)
     if isinstance(value, str):
         return value
-    what = "no value" if value is None else "a %s" % type(value).__name__
+    what = "no value" if value is None else "a %s" % plain_type(value)
     raise FilterError(option, "filter %r: expected a string, a number, a boolean or a list of "
                               "them, got %s" % (key, what))
 
@@ -101,12 +110,29 @@ def filter_refusal(kind, filters, msg):
     return msg
 
 
-def label_filters(labels):
-    """labels option (dict or list of 'key' / 'key=value') -> engine 'label' filter values."""
-    if not labels:
+def label_filters(labels, option="labels"):
+    """labels option (dict or list of 'key' / 'key=value') -> engine 'label' filter values.
+    A dict's values as the labels hold them: YAML booleans as true / false (as host_info's
+    filters), numbers as written, null for any value. FilterError naming option for what no
+    label can match (a non-string list entry, an empty key, a dict or list value)."""
+    if labels is None:
         return []
     if isinstance(labels, dict):
-        return ["%s=%s" % (k, v) if v is not None else k for k, v in sorted(labels.items())]
+        out = []
+        for key, value in sorted(labels.items(), key=lambda kv: str(kv[0])):
+            if not isinstance(key, str) or not key or "=" in key:
+                raise FilterError(option, "label name %r: expected a non-empty string without '='"
+                                  % (key,))
+            out.append(key if value is None else "%s=%s" % (key, _filter_value(option, key, value)))
+        return out
+    if not isinstance(labels, (list, tuple)):
+        raise FilterError(option, "must be a dict or a list of key / key=value, got %s"
+                          % plain_type(labels))
+    for entry in labels:
+        if not isinstance(entry, str) or not entry or entry.startswith("="):
+            raise FilterError(option, "entry %r: expected key or key=value (a string), got %s"
+                              % (entry, plain_type(entry) if not isinstance(entry, str) else
+                                 "an empty label name"))
     return list(labels)
 
 

@@ -7,6 +7,7 @@ Private to dockyard.fleet.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -26,11 +27,20 @@ RELEASE_PATH_ARGS = dict(
 
 
 class ReleaseError(Exception):
-    pass
+    """changed: whether something was already written on the host when it was raised."""
+
+    def __init__(self, msg, changed=False):
+        super().__init__(msg)
+        self.changed = changed
 
 
 class LockHeld(ReleaseError):
     pass
+
+
+# The longest lock_timeout / stale_after taken (a year): beyond it a number is a typo, and a
+# huge one would overflow the clock arithmetic.
+MAX_SECONDS = 365 * 24 * 3600
 
 
 def check_name(name, option="app"):
@@ -40,10 +50,34 @@ def check_name(name, option="app"):
     return name
 
 
+def check_lock_times(timeout, stale_after, options=("lock_timeout", "stale_after")):
+    """Why the lock's timeout / stale_after (named options) cannot be used, or None. A
+    stale_after below 1 would take over every live lock."""
+    if not 0 <= timeout <= MAX_SECONDS:
+        return "option %s must be between 0 and %d (a year), got %s" % (options[0], MAX_SECONDS, timeout)
+    if not 1 <= stale_after <= MAX_SECONDS:
+        return "option %s must be between 1 and %d (a year), got %s" % (options[1], MAX_SECONDS,
+                                                                         stale_after)
+    return None
+
+
+def check_paths(paths, prefix=""):
+    """Why one of state_dir / lock_dir / audit_log (paths: option name -> value) cannot be
+    used, or None: a relative path would land wherever the run's working directory is."""
+    for opt in ("state_dir", "lock_dir", "audit_log"):
+        value = paths.get(opt)
+        if value is not None and (not isinstance(value, str) or not os.path.isabs(value)):
+            return "option %s%s must be an absolute path, got %r" % (prefix, opt, value)
+    return None
+
+
 class ReleaseStore:
     """Files of one app:
-    <lock_dir>/<app>.lock/owner.json  the deploy lock (mkdir is atomic). /run by default:
-                                      a host that crashed and rebooted holds no lock.
+    <lock_dir>/<app>.lock/owner.json  the deploy lock. /run by default: a host that crashed
+                                      and rebooted holds no lock.
+    <lock_dir>/.<app>.lock.guard      flock'ed for the moment a run looks at or changes the
+                                      lock (never while the lock is held), so two runs taking
+                                      over one stale lock cannot both get it
     <state_dir>/<app>.json            {"current": {...}, "previous": [{...}, ...]}
     and one audit file shared by all apps: a line per deploy."""
 
@@ -60,38 +94,68 @@ class ReleaseStore:
         return os.path.join(self.locks, self.app + ".lock")
 
     def lock_owner(self):
+        """The lock's owner.json (token, owner, since), None when there is no lock. A lock
+        without a readable owner.json, or whose since is not a number (a run that died while
+        taking it, a hand edit), dates from the lock directory's mtime: it goes stale too."""
         try:
             with open(os.path.join(self.lock_dir, "owner.json")) as f:
-                return json.load(f)
+                held = json.load(f)
         except (OSError, ValueError):
-            return None if not os.path.isdir(self.lock_dir) else {}
+            held = None
+        if not isinstance(held, dict):
+            held = {}
+        since = held.get("since")
+        if isinstance(since, bool) or not isinstance(since, (int, float)) or since != since:
+            try:
+                held["since"] = os.stat(self.lock_dir).st_mtime
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        for key in ("token", "owner"):
+            if not isinstance(held.get(key), str):
+                held.pop(key, None)
+        return held
+
+    def _guard(self):
+        """An fd holding the app's guard flock (close it to let go)."""
+        os.makedirs(self.locks, mode=0o750, exist_ok=True)
+        fd = os.open(os.path.join(self.locks, "." + self.app + ".lock.guard"),
+                     os.O_RDONLY | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def acquire(self, token, owner, timeout=0, stale_after=3600, poll=0.5, check_mode=False,
-                options=("lock_timeout", "stale_after")):
+                options=("lock_timeout", "stale_after"), force=False):
         """Take the lock, waiting up to timeout seconds. Re-entrant for the same token.
-        Returns "acquired", "held" (already ours) or "would_acquire" (check mode). options:
-        the names of the timeout and stale_after options in the message when it is held."""
+        Returns "acquired", "held" (already ours) or "would_acquire" (check mode: a stale lock,
+        or with force any other run's, counts as gone; nothing is written). force: take over
+        another run's lock at once. options: the names of the timeout and stale_after options
+        in the message when it is held."""
+        why = check_lock_times(timeout, stale_after, options)
+        if why:
+            raise ReleaseError(why)
         deadline = self.clock() + timeout
         while True:
-            held = self.lock_owner()
-            if held is not None and held.get("token") == token:
-                return "held"
-            if held is not None and held.get("since") and \
-                    self.clock() - held["since"] > stale_after:
-                self._break()
-                held = None
-            if held is None:
-                if check_mode:
-                    return "would_acquire"
-                os.makedirs(self.locks, mode=0o750, exist_ok=True)
+            if check_mode:
+                held = self.lock_owner()
+                status = self._would(held, token, stale_after, force)
+            else:
+                fd = self._guard()
                 try:
-                    os.mkdir(self.lock_dir, 0o700)
-                except FileExistsError:
-                    continue
-                self._write_json(os.path.join(self.lock_dir, "owner.json"),
-                                 {"token": token, "owner": owner, "since": self.clock(),
-                                  "pid": os.getpid()})
-                return "acquired"
+                    held = self.lock_owner()
+                    status = self._would(held, token, stale_after, force)
+                    if status == "would_acquire":
+                        if held is not None:
+                            self._break()
+                        self._create(token, owner)
+                        status = "acquired"
+                finally:
+                    os.close(fd)
+            if status is not None:
+                return status
             if self.clock() >= deadline:
                 since = held.get("since")
                 when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else "?"
@@ -102,22 +166,67 @@ class ReleaseStore:
                                   stale_after, options[1]))
             time.sleep(poll)
 
-    def release(self, token, force=False):
+    def _would(self, held, token, stale_after, force):
+        """acquire's decision on the lock found: "held", "would_acquire" or None (wait)."""
+        if held is not None and held.get("token") == token:
+            return "held"
+        if held is None or force or self.clock() - held["since"] > stale_after:
+            return "would_acquire"
+        return None
+
+    def _create(self, token, owner):
+        """The lock, made visible whole: owner.json is written in a directory of its own,
+        which is then renamed into place (no empty lock is ever seen)."""
+        tmp = os.path.join(self.locks, ".%s.lock.%d.%s.new" % (self.app, os.getpid(),
+                                                              os.urandom(4).hex()))
+        os.mkdir(tmp, 0o700)
+        try:
+            self._write_json(os.path.join(tmp, "owner.json"),
+                             {"token": token, "owner": owner, "since": self.clock(),
+                              "pid": os.getpid()})
+            os.rename(tmp, self.lock_dir)
+        except BaseException:
+            self._remove_tree(tmp)
+            raise
+
+    def would_release(self, token, force=False):
+        """Whether release(token, force) releases a lock (check mode's prediction)."""
         held = self.lock_owner()
-        if held is None:
-            return False
-        if not force and held.get("token") not in (None, token):
-            return False
-        self._break()
-        return True
+        return held is not None and (force or held.get("token") in (None, token))
+
+    def release(self, token, force=False):
+        """Release token's lock (any lock with force; a lock without a token too). Returns
+        whether a lock was released; raises OSError when it cannot be removed."""
+        fd = self._guard()
+        try:
+            if not self.would_release(token, force):
+                return False
+            self._break()
+            return True
+        finally:
+            os.close(fd)
 
     def _break(self):
+        """Remove the lock (under the guard): renamed out of the way first, so it is gone at
+        once even if its files cannot all be removed; raises OSError when it cannot be."""
+        grave = os.path.join(self.locks, ".%s.lock.%d.%s.old" % (self.app, os.getpid(),
+                                                                os.urandom(4).hex()))
         try:
-            os.unlink(os.path.join(self.lock_dir, "owner.json"))
-        except OSError:
-            pass
+            os.rename(self.lock_dir, grave)
+        except FileNotFoundError:
+            return
+        self._remove_tree(grave)
+
+    @staticmethod
+    def _remove_tree(path):
+        """Best effort: what is left is out of the lock's way."""
         try:
-            os.rmdir(self.lock_dir)
+            for name in os.listdir(path):
+                try:
+                    os.unlink(os.path.join(path, name))
+                except OSError:
+                    pass
+            os.rmdir(path)
         except OSError:
             pass
 
@@ -127,21 +236,33 @@ class ReleaseStore:
         return os.path.join(self.dir, self.app + ".json")
 
     def read(self):
+        """The record; an empty one when there is none yet. A record that cannot be read or
+        is not a record fails (ReleaseError naming it): read as empty, the next record would
+        drop the history (the versions a rollback goes back to)."""
         try:
             with open(self.record_path) as f:
                 data = json.load(f)
-        except (OSError, ValueError):
+        except FileNotFoundError:
             data = {}
+        except (OSError, ValueError) as exc:
+            raise ReleaseError("the release record %s cannot be read (option state_dir): %s; "
+                               "fix or remove it" % (self.record_path, exc)) from None
+        if not isinstance(data, dict) or not isinstance(data.get("current"), (dict, type(None))) \
+                or not isinstance(data.get("previous", []), list) \
+                or not all(isinstance(p, dict) for p in data.get("previous", [])):
+            raise ReleaseError("the release record %s is not a release record (option state_dir): "
+                               "fix or remove it" % self.record_path)
         data.setdefault("current", None)
         data.setdefault("previous", [])
         return data
 
     def plan_record(self, version, image, keep):
-        """The record after deploying version: returns (new_record, version_changed)."""
+        """The record after deploying version: returns (new_record, version_changed). At most
+        keep releases, also when the version stays (a lowered keep)."""
         old = self.read()
         cur = old["current"]
         if cur and cur.get("version") == version and cur.get("image") == image:
-            return old, False
+            return dict(old, previous=old["previous"][:max(keep - 1, 0)]), False
         previous = list(old["previous"])
         if cur:
             previous.insert(0, cur)
@@ -153,9 +274,19 @@ class ReleaseStore:
         os.makedirs(self.dir, mode=0o750, exist_ok=True)
         self._write_json(self.record_path, record)
 
+    def check_audit_log(self):
+        """ReleaseError when the audit log cannot be a file, before anything is written."""
+        if not os.path.isabs(self.audit_log):
+            raise ReleaseError("option audit_log must be an absolute path, got %r" % self.audit_log)
+        if os.path.isdir(self.audit_log):
+            raise ReleaseError("option audit_log: %s is a directory, not a file" % self.audit_log)
+
+    def audit_line(self, who, from_version, to_version, result, detail=""):
+        return format_audit(self.clock(), self.app, who, from_version, to_version, result, detail)
+
     def audit(self, who, from_version, to_version, result, detail=""):
         os.makedirs(os.path.dirname(self.audit_log), mode=0o750, exist_ok=True)
-        line = format_audit(self.clock(), self.app, who, from_version, to_version, result, detail)
+        line = self.audit_line(who, from_version, to_version, result, detail)
         fd = os.open(self.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, (line + "\n").encode())
@@ -165,11 +296,32 @@ class ReleaseStore:
 
     @staticmethod
     def _write_json(path, data):
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, sort_keys=True)
-        os.replace(tmp, path)
+        """path replaced whole (a temp file of its own, synced, renamed): two runs writing at
+        once never share a temp file, and a crash leaves the old or the new file."""
+        tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        try:
+            dfd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass
+        finally:
+            os.close(dfd)
 
 
 def _field(value):
@@ -189,33 +341,70 @@ def format_audit(ts, app, who, from_version, to_version, result, detail=""):
 def take_lock(store, token, owner, timeout=0, stale_after=3600, force=False, check_mode=False,
               options=("lock_timeout", "stale_after")):
     """The deploy lock as dockyard.fleet.release (state=locked) and dockyard.fleet.service
-    (option lock) take it: with force, any holder's lock is broken first (not in check mode).
-    Returns acquire()'s status; raises LockHeld when another run holds it past timeout."""
-    if force and not check_mode:
-        store.release(token, force=True)
-    return store.acquire(token, owner, timeout, stale_after, check_mode=check_mode, options=options)
+    (option lock) take it: with force, any holder's lock is taken over (in check mode: would
+    be). Returns acquire()'s status; raises LockHeld when another run holds it past timeout."""
+    return store.acquire(token, owner, timeout, stale_after, check_mode=check_mode,
+                         options=options, force=force)
+
+
+def check_holder(store, token, force=False):
+    """LockHeld when another run (another token) holds the app's lock: a run that does not
+    hold the lock must not record a release under the holder's feet. No lock at all is fine
+    (a record without a lock)."""
+    held = store.lock_owner()
+    if force or held is None or held.get("token") in (None, token):
+        return
+    since = held.get("since")
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)) if since else "?"
+    raise LockHeld("another deploy of %r holds the lock on this host: %s since %s; this run "
+                   "(option token) does not hold it, so it records nothing (option force "
+                   "records anyway)" % (store.app, held.get("owner", "?"), when))
 
 
 def record_release(store, token, owner, version, image, keep=5, changes=False, result=None,
                    detail=None, force=False, check_mode=False, diff=False):
     """What dockyard.fleet.release state=recorded does, for it and for the service module's
-    option record: make version current, write an audit line when it moved or changes is
-    true, release the lock of token. Returns the module result (changed, lock, current,
-    previous, audit_line when written, diff when asked)."""
+    option record: make version current (and remember at most keep releases), write an
+    audit line when it moved or changes is true, release the lock of token. Returns the
+    module result (changed, lock, current, previous, audit_line when written, diff when
+    asked). Raises LockHeld when another run holds the lock (not in check mode, where this
+    run's own lock step took no lock), ReleaseError with changed=True when it failed after
+    writing something."""
+    store.check_audit_log()
     record = store.read()
+    if not check_mode:
+        check_holder(store, token, force)
     out = dict(changed=False, lock="none")
     new, moved = store.plan_record(version, image, keep)
     before = (record["current"] or {}).get("version")
-    if moved or changes:
+    if moved or changes or new != record:
         out["changed"] = True
         if not check_mode:
-            if moved:
+            if new != record:
                 store.write(new)
-            out["audit_line"] = store.audit(owner, before, version, result or "ok", detail or "")
+            if moved or changes:
+                try:
+                    out["audit_line"] = store.audit(owner, before, version, result or "ok",
+                                                    detail or "")
+                except OSError as exc:
+                    raise ReleaseError("release %s recorded in %s, but the audit line could not "
+                                       "be written (option audit_log): %s"
+                                       % (version, store.record_path, exc), changed=True) from None
         if diff:
             out["diff"] = dict(before={"version": before}, after={"version": version})
-    if not check_mode and store.release(token, force):
-        out["lock"] = "released"
+            if not (moved or changes):  # only fewer releases remembered (a lowered keep)
+                out["diff"]["before"]["previous"] = [p.get("version") for p in record["previous"]]
+                out["diff"]["after"]["previous"] = [p.get("version") for p in new["previous"]]
+    if check_mode:
+        if store.would_release(token, force):
+            out["lock"] = "released"
+    else:
+        try:
+            if store.release(token, force):
+                out["lock"] = "released"
+        except OSError as exc:
+            raise ReleaseError("the lock %s could not be released: %s" % (store.lock_dir, exc),
+                               changed=out["changed"]) from None
     out["current"] = new["current"]
     out["previous"] = new["previous"]
     return out

@@ -27,7 +27,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
 from ansible_collections.dockyard.fleet.plugins.module_utils._roll import (
     GateError, LoadBalancer, RollFailed, lb_set, remove_forwarded_at_exit, roll, wait_for_turn)
 from ansible_collections.dockyard.fleet.plugins.module_utils._release import (
-    RELEASE_PATH_ARGS, LocalRelease, LockHeld, ReleaseError, check_name)
+    RELEASE_PATH_ARGS, LocalRelease, LockHeld, ReleaseError, check_lock_times, check_name)
 
 
 def run(module, spec, comparisons, client=None, files=LocalRelease):
@@ -690,10 +690,9 @@ def check_lock(p):
     for opt in ("app", "token"):
         if not lk[opt]:
             return "option lock.%s is required (and must not be empty)" % opt
-    if lk["timeout"] < 0:
-        return "option lock.timeout must be >= 0, got %d" % lk["timeout"]
-    if lk["stale_after"] < 1:
-        return "option lock.stale_after must be at least 1, got %d" % lk["stale_after"]
+    why = check_lock_times(lk["timeout"], lk["stale_after"], ("lock.timeout", "lock.stale_after"))
+    if why:
+        return why
     try:
         check_name(lk["app"], "lock.app")
     except ReleaseError as exc:

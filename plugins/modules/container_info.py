@@ -14,6 +14,9 @@ options:
   name:
     description:
       - Container name or list of names. Missing containers are returned with C(exists=false).
+      - An empty list is refused (it would select nothing).
+      - As C(docker inspect), a name that is a prefix of a container's ID (hex) finds that
+        container when no container has that name.
     type: list
     elements: str
     aliases: [names]
@@ -21,6 +24,10 @@ options:
     description:
       - Select containers by label, as a dict (label name to value; a null value matches any value)
         or a list of C(key) / C(key=value). All must match.
+      - Dict values that YAML reads as booleans or numbers match the label text C(true),
+        C(false) or the number as written (a YAML C(true) value of C(enabled) matches V(enabled=true)).
+      - An empty dict or list, a list entry that is not a non-empty string, or a value that
+        is a dict or a list is refused.
     type: raw
   all:
     description: Include stopped containers when selecting by O(labels).

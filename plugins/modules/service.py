@@ -369,15 +369,17 @@ options:
         type: str
         default: unknown
       timeout:
-        description: Seconds to wait for a lock held by another run (0 fails at once).
+        description: Seconds to wait for a lock held by another run (0 fails at once). At most a year.
         type: int
         default: 0
       stale_after:
-        description: A lock older than this many seconds is taken over.
+        description: A lock older than this many seconds is taken over. At least C(1), at most a year.
         type: int
         default: 3600
       force:
-        description: Break the lock whoever holds it (after a run that died holding it).
+        description:
+          - Break the lock whoever holds it (after a run that died holding it).
+          - In check mode the lock then counts as taken (RV(lock) is C(would_acquire)), as the real run takes it.
         type: bool
         default: false
       state_dir:

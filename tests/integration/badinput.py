@@ -532,6 +532,18 @@ def info_cases(c: Cases, lab_id: int):
         "labels": st.one_of(st.integers(), WORD, st.booleans()), "all": not_bool(),
         "name": not_list()}), 6)
     c.add_fixed("container_info", "conflict", base, [({"name": None}, ["name", "labels"])])
+    c.add_fixed("container_info", "empty", base, [
+        ({"name": []}, ["name"]),
+        ({"name": None, "labels": {}}, ["labels"]),
+        ({"name": None, "labels": []}, ["labels"]),
+    ])
+    c.add_fixed("container_info", "labels", base, [
+        ({"labels": [1]}, ["labels"]),
+        ({"labels": [{"a": "b"}]}, ["labels"]),
+        ({"labels": [""]}, ["labels"]),
+        ({"labels": {"a": {"b": "c"}}}, ["labels"]),
+        ({"labels": {"a": [1, 2]}}, ["labels"]),
+    ])
     c.add("container_info", "unknown", base, _unknown(), 3)
     c.add("container_info", "host", base, _unreachable_hosts(lab_id), 3)
     hbase = {"containers": True}
@@ -720,6 +732,20 @@ def release_cases(c: Cases):
     c.add("release", "range", base, st.one_of(
         _opt("keep", st.integers(-10 ** 6, 0)), _opt("lock_timeout", st.integers(-10 ** 6, -1))),
         6)
+    c.add_fixed("release", "lockrange", base, [
+        ({"stale_after": 0}, ["stale_after"]),
+        ({"stale_after": -5}, ["stale_after"]),
+        ({"stale_after": 10 ** 12}, ["stale_after"]),
+        ({"lock_timeout": 10 ** 40}, ["lock_timeout"]),
+    ])
+    c.add_fixed("release", "paths", base, [
+        ({"state_dir": "releases"}, ["state_dir"]),
+        ({"lock_dir": "locks"}, ["lock_dir"]),
+        ({"state": "recorded", "version": "v1", "image": "x:v1", "audit_log": "deploy.log"},
+         ["audit_log"]),
+        ({"state": "recorded", "version": "v1", "image": "x:v1", "audit_log": "/tmp"},
+         ["audit_log"]),
+    ])
     states = ["locked", "recorded", "unlocked", "query"]
     c.add("release", "choice", base, _choices({"state": states}), 2)
     c.add("release", "unknown", base, _unknown(), 3)

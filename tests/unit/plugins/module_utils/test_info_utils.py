@@ -2,12 +2,44 @@ import pytest
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._info import (
     LIST_FILTERS, FilterError, check_filters, container_view, filter_refusal, label_filters,
-    list_filters, list_view, ports_of)
+    list_filters, list_view, plain_type, ports_of)
 
 
 def test_label_filters():
     assert label_filters({"app": "shop", "tier": None}) == ["app=shop", "tier"]
     assert label_filters(["a", "b=c"]) == ["a", "b=c"]
+
+
+def test_label_filters_take_yaml_booleans_and_numbers_as_the_labels_hold_them():
+    """labels {enabled: true} matches a container labelled enabled=true (the label is the
+    string "true"; a Python True would be sent as "True"), numbers as written."""
+    assert label_filters({"enabled": True, "off": False, "n": 1, "f": 1.5}) == \
+        ["enabled=true", "f=1.5", "n=1", "off=false"]
+
+
+@pytest.mark.parametrize("labels,words", [
+    ([1], ["entry 1", "got int"]), ([{"a": "b"}], ["got dict"]), ([""], ["empty"]),
+    (["=x"], ["empty"]), ({"a": {"b": 1}}, ["'a'", "a dict"]), ({"a": [1]}, ["a list"]),
+    ({"": "x"}, ["label name"]), ({"a=b": "c"}, ["label name"]), ("app=ci", ["got str"])])
+def test_label_filters_refuse_what_no_label_matches_naming_labels(labels, words):
+    with pytest.raises(FilterError) as err:
+        label_filters(labels)
+    assert str(err.value).startswith("labels: ")
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_plain_type_names_the_plain_type_of_a_subclass():
+    class _AnsibleTaggedStr(str):
+        pass
+
+    class _AnsibleTaggedDict(dict):
+        pass
+    assert (plain_type(_AnsibleTaggedStr("x")), plain_type(_AnsibleTaggedDict()), plain_type(True),
+            plain_type(None)) == ("str", "dict", "bool", "null")
+    with pytest.raises(FilterError) as err:
+        check_filters("containers", {"label": [_AnsibleTaggedDict(a=1)]})
+    assert "got a dict" in str(err.value)
 
 
 def test_container_view_subset():
