@@ -222,7 +222,7 @@ class HostRelease:
         if "held" in answer:
             raise _release.LockHeld(answer["held"])
         if "error" in answer:
-            raise _release.ReleaseError(answer["error"])
+            raise _release.ReleaseError(answer["error"], changed=bool(answer.get("changed")))
         return answer["result"], None
 
     def lock(self, lk, check_mode):

@@ -451,13 +451,16 @@ ANSWER = "dockyard-release-answer: "
 
 def answer_call(raw, prefix=""):
     """The host's side of a call from the controller: raw is {"call": name, "args": [...]}
-    as JSON; prints one JSON line: {"result": ...}, {"held": msg} or {"error": msg}."""
+    as JSON; prints one JSON line: {"result": ...}, {"held": msg} or {"error": msg, "changed":
+    whether something was written first}."""
     call = json.loads(raw)
     try:
         out = {"result": CALLS[call["call"]](*call["args"])}
     except LockHeld as exc:
         out = {"held": str(exc)}
-    except (ReleaseError, OSError) as exc:
+    except ReleaseError as exc:   # changed: written before it failed (the controller says so)
+        out = {"error": str(exc), "changed": bool(exc.changed)}
+    except OSError as exc:
         out = {"error": str(exc)}
     sys.stdout.write(prefix + json.dumps(out) + "\n")
 

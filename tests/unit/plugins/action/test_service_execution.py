@@ -145,7 +145,14 @@ def test_host_release_calls_run_the_release_code_on_the_host(tmp_path):
     with pytest.raises(ReleaseError) as bad:
         files.lock(dict(lk, app="../x"), False)
     assert "not a valid app name" in str(bad.value)
-    assert conn.commands == 7
+    # recorded, then the audit line failed (its directory is a file): the error says the
+    # host was changed, as the module's does
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ReleaseError) as late:
+        files.record(dict(rec, version="v2", audit_log=str(tmp_path / "afile" / "audit.log")),
+                     "demo:v2", True, False)
+    assert late.value.changed is True and "recorded" in str(late.value), late.value
+    assert conn.commands == 8
 
 
 def test_host_release_cannot_call_the_host_lock_goes_to_the_module_record_fails(tmp_path):
