@@ -110,7 +110,7 @@ options:
     description: Network mode (C(bridge), C(host), C(none), C(container:NAME), a network name). C(default) equals C(bridge).
     type: str
   restart_policy:
-    description: Restart policy. Changed in place (a container made with O(auto_remove) is recreated instead).
+    description: Restart policy. Changed in place (a container made with C(auto_remove) is recreated instead).
     type: str
     choices: ["no", on-failure, always, unless-stopped]
   restart_retries:

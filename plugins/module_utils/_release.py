@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import re
 import sys
@@ -56,8 +57,8 @@ def check_lock_times(timeout, stale_after, options=("lock_timeout", "stale_after
     if not 0 <= timeout <= MAX_SECONDS:
         return "option %s must be between 0 and %d (a year), got %s" % (options[0], MAX_SECONDS, timeout)
     if not 1 <= stale_after <= MAX_SECONDS:
-        return "option %s must be between 1 and %d (a year), got %s" % (options[1], MAX_SECONDS,
-                                                                         stale_after)
+        return "option %s must be between 1 and %d (a year), got %s" % (
+            options[1], MAX_SECONDS, stale_after)
     return None
 
 
@@ -105,7 +106,7 @@ class ReleaseStore:
         if not isinstance(held, dict):
             held = {}
         since = held.get("since")
-        if isinstance(since, bool) or not isinstance(since, (int, float)) or since != since:
+        if isinstance(since, bool) or not isinstance(since, (int, float)) or math.isnan(since):
             try:
                 held["since"] = os.stat(self.lock_dir).st_mtime
             except (FileNotFoundError, NotADirectoryError):
@@ -177,8 +178,8 @@ class ReleaseStore:
     def _create(self, token, owner):
         """The lock, made visible whole: owner.json is written in a directory of its own,
         which is then renamed into place (no empty lock is ever seen)."""
-        tmp = os.path.join(self.locks, ".%s.lock.%d.%s.new" % (self.app, os.getpid(),
-                                                              os.urandom(4).hex()))
+        tmp = os.path.join(self.locks, ".%s.lock.%d.%s.new" % (
+            self.app, os.getpid(), os.urandom(4).hex()))
         os.mkdir(tmp, 0o700)
         try:
             self._write_json(os.path.join(tmp, "owner.json"),
@@ -209,8 +210,8 @@ class ReleaseStore:
     def _break(self):
         """Remove the lock (under the guard): renamed out of the way first, so it is gone at
         once even if its files cannot all be removed; raises OSError when it cannot be."""
-        grave = os.path.join(self.locks, ".%s.lock.%d.%s.old" % (self.app, os.getpid(),
-                                                                os.urandom(4).hex()))
+        grave = os.path.join(self.locks, ".%s.lock.%d.%s.old" % (
+            self.app, os.getpid(), os.urandom(4).hex()))
         try:
             os.rename(self.lock_dir, grave)
         except FileNotFoundError:

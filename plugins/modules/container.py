@@ -154,7 +154,7 @@ actions:
   description:
     - What was done (or, in check mode, would be done), in order.
     - When the run fails after it changed the host, what it did up to the failure (then
-      RV(changed) is true). A container the run created and could not connect or start is
+      C(changed) is true). A container the run created and could not connect or start is
       removed again and not listed.
   returned: always
   type: list

@@ -453,7 +453,7 @@ def test_network_refusals_change_nothing(lab, play, clean):
     for check in (True, False):
         res = play(pb("network", tasks, ignore_errors=True), check=check)
         assert lab.snapshot(HOST) == before
-        msg = {task: res.one(task=task)["msg"] for task, _ in tasks if res.results(task=task)[0]["status"] == "failed"}
+        msg = {task: res.one(task=task)["msg"] for task, _args in tasks if res.results(task=task)[0]["status"] == "failed"}
         assert msg["overlap"].startswith("ipam_config[0].subnet: 172.29.32.0/24 overlaps"), msg
         assert msg["bridge absent"].startswith("name: bridge is a network the engine pre-defines"), msg
         assert msg["bridge recreate"].startswith("name: bridge is a network the engine pre-defines"), msg

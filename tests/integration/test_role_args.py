@@ -193,8 +193,8 @@ def test_bad_role_variable_rejected_by_argument_spec(outcome, case):
 @pytest.mark.parametrize("case", FIXED_CASES, ids=[c["id"] for c in FIXED_CASES])
 def test_bad_role_value_rejected_naming_the_variable(outcome, case):
     got = outcome["got"].get(case["id"])
-    assert got is not None, "case %s passed: %r\n%s" % (case["id"], case["vars"],
-                                                          outcome["res"].stdout[-2000:])
+    assert got is not None, "case %s passed: %r\n%s" % (
+        case["id"], case["vars"], outcome["res"].stdout[-2000:])
     assert got.get("action") in case["actions"], (case, got)
     assert case["var"] in got.get("msg", ""), (case, got)
 

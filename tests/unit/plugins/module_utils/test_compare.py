@@ -650,6 +650,7 @@ def test_networks_strict_compares_aliases_and_address_exactly_and_keeps_the_mode
     assert diffs_for(no_ip, mutate=nets) == []
     assert options(diffs_for(no_ip, mutate=nets, comparisons=strict)) == ["networks"]
     # another network than the mode's is still disconnected under strict
+
     def more(c):
         nets(c)
         c["NetworkSettings"]["Networks"]["other"] = {"Aliases": None, "IPAMConfig": None}

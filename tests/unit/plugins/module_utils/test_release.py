@@ -177,7 +177,7 @@ def test_two_runs_taking_over_one_stale_lock_cannot_both_get_it(tmp_path):
             p.start()
         for p in procs:
             p.join(30)
-        got = dict(queue.get(timeout=10) for _ in procs)
+        got = dict(queue.get(timeout=10) for _proc in procs)
         winners = [t for t, status in got.items() if status == "acquired"]
         with open(os.path.join(lock, "owner.json")) as f:
             holder = json.load(f)["token"]
