@@ -21,7 +21,7 @@ import stat
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, fetch_views, late_message, run_step, wait_all, wait_done)
+    HAProxyError, check_set_reply, fetch_views, late_message, run_step, wait_all, wait_done)
 
 
 class RollFailed(Exception):
@@ -66,10 +66,37 @@ def lb_set(lbs, names, state, timeout, interval, log, clock=time.monotonic, slee
     return late
 
 
-def lb_try(lbs, names, state, timeout, interval, log, clock, sleep):
+def stale_health(view) -> bool:
+    """Whether HAProxy's health of a server may still come from checks of the container it
+    replaced: it has checks of its own (not `no check`, not tracking another server) and is not
+    DOWN with no passing check counted. While a replica is drained HAProxy keeps checking the
+    old container, so right after the replacement it is still UP (fall 2: about 2 s to notice
+    the old one is gone) and a ready step would accept a new container that never answered."""
+    status = view.get("status") or ""
+    return status not in ("no check", "DOWN") and not view.get("tracked")
+
+
+def lb_fresh_checks(lbs, names, log):
+    """`set server <b>/<s> health down` for the servers whose health may be stale (stale_health):
+    HAProxy then needs `rise` passing checks of the new container before the server is UP
+    again. Not for a server without checks (nothing would bring it back up). Raises
+    HAProxyError."""
+    for lb in lbs:
+        views = fetch_views(lb.client, lb.backend, names)
+        for name in names:
+            if stale_health(views[name]):
+                cmd = "set server %s/%s health down" % (lb.backend, name)
+                check_set_reply(cmd, lb.client.command(cmd))
+                log.append("%s: %s" % (lb.label, cmd))
+
+
+def lb_try(lbs, names, state, timeout, interval, log, clock, sleep, fresh=False):
     """lb_set, with a runtime-API failure reported like a late server (the cycle then puts the
-    replica back as it would for a timeout)."""
+    replica back as it would for a timeout). fresh: first make HAProxy judge the servers by
+    checks of their new container (lb_fresh_checks), for a ready step after a replacement."""
     try:
+        if fresh:
+            lb_fresh_checks(lbs, names, log)
         return lb_set(lbs, names, state, timeout, interval, log, clock, sleep)
     except HAProxyError as exc:
         return [str(exc)]
@@ -116,7 +143,8 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
         except Exception as exc:  # engine or wait failure: the replica is not healthy
             failure = ("replace", str(exc))
         if failure is None:
-            late = lb_try(lbs, [name], "ready", ready_timeout, interval, log, clock, sleep)
+            late = lb_try(lbs, [name], "ready", ready_timeout, interval, log, clock, sleep,
+                          fresh=True)
             if late:
                 failure = ("ready", "; ".join(late))
         if failure is not None:
@@ -132,7 +160,8 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
                 stop(i, step, "replica %s failed on %s: %s. Putting %s back failed too: %s; it "
                               "stays out of service." % (name, image, why, previous_image,
                                                          " ".join(str(exc).split())))
-            late = lb_try(lbs, [name], "ready", ready_timeout, interval, log, clock, sleep)
+            late = lb_try(lbs, [name], "ready", ready_timeout, interval, log, clock, sleep,
+                          fresh=True)
             result["rolled_back"] = True
             stop(i, step, "replica %s failed on %s: %s. It runs %s again%s." % (
                 name, image, why, previous_image,

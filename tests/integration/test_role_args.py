@@ -125,6 +125,23 @@ FIXED_CASES = [
         ("haproxy_stats_password", {"haproxy_stats_enabled": "true", "haproxy_stats_password": "a\nb"},
          ("assert", "ansible.builtin.assert")),
     ])]
+# The deploy role's early check of bounds and formats (tasks/facts.yml, run by every entry
+# point before any change: no lock, no audit line).
+FIXED_CASES += [
+    {"id": "deploy-fixed-%02d" % i, "role": "deploy", "var": var, "vars": vars_,
+     "actions": ("assert", "ansible.builtin.assert")}
+    for i, (var, vars_) in enumerate([
+        ("deploy_replicas", {"deploy_replicas": 0}),
+        ("deploy_replicas", {"deploy_replicas": -1}),
+        ("deploy_keep_images", {"deploy_keep_images": 0}),
+        ("deploy_keep_releases", {"deploy_keep_releases": 0}),
+        ("deploy_lock_timeout", {"deploy_lock_timeout": -5}),
+        ("deploy_stop_timeout", {"deploy_stop_timeout": -1}),
+        ("deploy_memory", {"deploy_memory": "lots"}),
+        ("deploy_version", {"deploy_version": ""}),
+        ("deploy_port_base", {"deploy_port_base": 65535}),
+        ("deploy_cpus", {"deploy_cpus": -1}),
+    ])]
 
 
 def _playbook(cases):
@@ -212,3 +229,17 @@ def test_site_with_bad_deploy_variable_fails_in_validation(lab):
         assert "deploy_image_source" in r["result"].get("msg", ""), r
     for host in lab.app_hosts:
         assert lab.snapshot(host) == before[host], host
+    # a value the first play uses (the backend ports; tasks_from facts.yml has no argument
+    # spec): its early check names it on every app host and ends the run there, before the
+    # load balancers' play (whose HAProxy files stay as they were)
+    lb_before = lab.ssh("lb1", LB_FILES, check=False).stdout
+    res = run_playbook(lab, "playbooks/site.yml",
+                       extra_vars={"deploy_replicas": "abc", "deploy_app": "badin-site"}, timeout=600)
+    assert res.rc != 0
+    failed = [r for r in res.records if r["status"] == "failed"]
+    assert {r["host"] for r in failed} == set(lab.app_hosts), res.stdout[-3000:]
+    for r in failed:
+        assert r["action"] in ("assert", "ansible.builtin.assert"), r
+        assert "deploy_replicas must be an integer" in r["result"].get("msg", ""), r
+    assert not [r for r in res.records if r["host"] not in lab.app_hosts], res.stdout[-3000:]
+    assert lab.ssh("lb1", LB_FILES, check=False).stdout == lb_before

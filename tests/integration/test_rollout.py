@@ -383,11 +383,22 @@ def test_roll_in_turn_off_from_the_command_line_rolls_one_host_per_batch(lab, fl
 
 def test_rollback_brings_back_v1_under_load(lab, fleet_v1):
     """Batches of 2 whose hosts take turns within each batch (deploy_roll_in_turn set by hand):
-    every batch has its own turns (a host of batch 2 does not wait for batch 1's)."""
+    every batch has its own turns (a host of batch 2 does not wait for batch 1's). The records
+    kept in another deploy_state_dir (the rollback reads them there), and deploy_version given
+    as an extra var (the fleet's current v2): the record's previous release decides."""
+    moved = "/var/lib/dockyard/releases-rb"
+    for host in lab.app_hosts:
+        lab.ssh(host, "mkdir -p %s && mv /var/lib/dockyard/releases/%s.json %s/" % (moved, APP, moved))
     client = load(lab)
-    res = run_playbook(lab, "playbooks/rollback.yml",
-                       extra_vars=fleet(lab, rolling_restart_serial=2, deploy_roll_in_turn=True))
-    stats = client.stop()
+    try:
+        res = run_playbook(lab, "playbooks/rollback.yml",
+                           extra_vars=fleet(lab, rolling_restart_serial=2, deploy_roll_in_turn=True,
+                                            deploy_version="v2", deploy_state_dir=moved))
+    finally:
+        stats = client.stop()
+        for host in lab.app_hosts:
+            lab.ssh(host, "mv %s/%s.json /var/lib/dockyard/releases/ && rmdir %s" % (moved, APP, moved),
+                    check=False)
     assert res.rc == 0, res.stdout[-4000:]
     assert stats.failed == 0, stats.summary()
     assert all_on(lab, "v1"), versions(lab)
@@ -421,11 +432,15 @@ def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
     cycle): the first host's broken replica gets v1 back, and the later hosts are halted
     at their turn - their roll run read and waited (roll.gate) but changed nothing, sent no
     command to a load balancer, their replicas untouched, audited not_started, their lock
-    released."""
+    released.
+    With deploy_wait running (no engine health gate): HAProxy's own checks of the new container
+    stop it - right after the replacement HAProxy still says UP from its checks of the old one,
+    which the roll must not take for the new container's."""
     started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
                for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
     client = load(lab)
-    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(lab, deploy_version="broken"))
+    res = run_playbook(lab, "playbooks/deploy.yml", extra_vars=fleet(
+        lab, deploy_version="broken", deploy_wait="running", deploy_haproxy_ready_timeout=10))
     stats = client.stop()
     assert res.rc != 0
     assert stats.failed == 0, stats.summary()
@@ -435,6 +450,7 @@ def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
     assert all_on(lab, "v1"), versions(lab)
     assert "failed on %s" % first in res.stdout and "Fleet now:" in res.stdout
     assert "runs dockyard/demo:v1 again" in res.stdout
+    assert "option roll.ready_timeout" in res.stdout, res.stdout[-3000:]
     audit = lab.ssh(first, "tail -n 1 /var/log/dockyard/deploy.log").stdout
     assert "to=broken result=rolled_back" in audit
     rolls = [r for r in res.records if r["action"].endswith("service") and r["result"].get("roll")
@@ -675,14 +691,17 @@ def test_deploy_keep_volumes_false_takes_the_replaced_replicas_volumes_along(lab
         return {name: [m["Name"] for m in api.inspect_container(name)["Mounts"]
                        if m["Type"] == "volume"] for name in ("%s-1" % APP, "%s-2" % APP)}
 
+    # with options a later run drops (below: each must be cleared on the replicas)
+    opts = {"deploy_memory": "64m", "deploy_cpus": 0.5, "deploy_container_options": {
+        "tmpfs": ["/tmp"], "cap_drop": ["NET_RAW"], "etc_hosts": {"db": "10.0.0.5"}, "init": True}}
     res = run_playbook(lab, "playbooks/deploy.yml", limit=host,
-                       extra_vars=dict(plain, deploy_version="v1", deploy_volumes=["/data"]))
+                       extra_vars=dict(plain, deploy_version="v1", deploy_volumes=["/data"], **opts))
     assert res.rc == 0, res.stdout[-3000:]
     before = anonymous_volumes()
     assert all(len(v) == 1 for v in before.values()), before
     res = run_playbook(lab, "playbooks/deploy.yml", limit=host,
                        extra_vars=dict(plain, deploy_version="v2", deploy_volumes=["/data"],
-                                       deploy_keep_volumes=False))
+                                       deploy_keep_volumes=False, **opts))
     assert res.rc == 0, res.stdout[-3000:]
     after = anonymous_volumes()
     assert all(len(v) == 1 for v in after.values()), after
@@ -692,8 +711,22 @@ def test_deploy_keep_volumes_false_takes_the_replaced_replicas_volumes_along(lab
     assert {v for vols in after.values() for v in vols} <= left
     again = run_playbook(lab, "playbooks/deploy.yml", limit=host,
                          extra_vars=dict(plain, deploy_version="v2", deploy_volumes=["/data"],
-                                         deploy_keep_volumes=False))
+                                         deploy_keep_volumes=False, **opts))
     assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
     assert anonymous_volumes() == after
+    # the same release without the volume and the options: every one of them is cleared on
+    # the replicas (an option left out used to be left as it was), and a rerun changes nothing
+    for run in (1, 2):
+        res = run_playbook(lab, "playbooks/deploy.yml", limit=host,
+                           extra_vars=dict(plain, deploy_version="v2", deploy_keep_volumes=False))
+        assert res.rc == 0 and res.changed == (run == 1), (run, res.stdout[-3000:])
+    cleared = anonymous_volumes()
+    assert all(v == [] for v in cleared.values()), cleared
+    for name in cleared:
+        info = api.inspect_container(name)
+        hc = info["HostConfig"]
+        assert not [k for k in ("Memory", "NanoCpus", "Tmpfs", "CapDrop", "ExtraHosts", "Init")
+                    if hc.get(k)], hc
+        assert info["Config"]["Labels"]["dockyard.version"] == "v2"
     for name in after:
         lab.docker(host).containers.get(name).remove(force=True, v=True)

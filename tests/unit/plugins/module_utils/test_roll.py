@@ -55,7 +55,8 @@ class FakeHAProxy:
                     s["scur"] -= 1
                 if s["admin"] == "ready" and s["status"] == "DOWN" and not s["broken"]:
                     s["status"] = "UP"
-                status = {"drain": "DRAIN", "maint": "MAINT"}.get(s["admin"], s["status"])
+                status = "MAINT" if s["admin"] == "maint" else \
+                    "DRAIN" if s["admin"] == "drain" and s["status"] == "UP" else s["status"]
                 cells = {"pxname": "app", "svname": name, "scur": str(s["scur"]), "weight": "1",
                          "status": status, "addr": "10.0.0.1:8080",
                          "check_status": "L7OK" if s["status"] == "UP" else "L7STS"}
@@ -65,6 +66,9 @@ class FakeHAProxy:
             rows = ["1 app 1 %s 10.0.0.1 2 %d 1" % (n, ADMIN_FLAGS[s["admin"]])
                     for n, s in self.servers.items()]
             return "1\n# %s\n%s\n" % (" ".join(STATE_HEADER), "\n".join(rows))
+        if cmd.startswith("set server app/") and cmd.endswith(" health down"):
+            self.servers[cmd.split()[2][len("app/"):]]["status"] = "DOWN"
+            return ""
         if cmd.startswith("set server app/"):
             name, _kw, state = cmd[len("set server app/"):].split()
             self.servers[name]["admin"] = state
@@ -85,6 +89,9 @@ class Rig:
         self.replace_error, self.rollback_error = {}, None
         self.broken = set()             # replicas whose new release never gets UP
         self.rollback_fixes = True
+        # HAProxy as it is: a replaced replica stays UP (the old container's checks) until
+        # HAProxy's own checks of the new one say otherwise
+        self.stale = False
 
     @staticmethod
     def server(i):
@@ -100,7 +107,7 @@ class Rig:
         self.replaced.append(i)
         self.at_replace[i] = [(s["admin"], s["scur"]) for s in self.each(i)]
         for s in self.each(i):      # the container restarts: its health check fails for now
-            s.update(status="DOWN", broken=i in self.broken)
+            s.update(status=s["status"] if self.stale else "DOWN", broken=i in self.broken)
         if i in self.replace_error:
             raise self.replace_error[i]
 
@@ -274,6 +281,33 @@ def test_rollback_that_does_not_come_up_says_so():
     assert result["rolled_back"] and rig.rolled_back == [2]
     assert "runs app:1 again but is not UP on the load balancers: lb1: " in msg
     assert "back in service" not in msg
+
+
+def test_a_replaced_replica_needs_fresh_checks_before_it_is_ready():
+    """HAProxy kept checking the old container while the replica was drained: right after the
+    replacement it still says UP. The ready step first forces its health down (one read and
+    one command per load balancer), so a new container that never answers is not ready."""
+    rig = Rig()
+    rig.stale = True
+    result = rig.run(indexes=[1])
+    assert result["log"] == cmds([(1, "drain")]) + [
+        "lb1: set server app/app-1 health down", "lb2: set server app/app-1 health down"] + \
+        cmds([(1, "ready")])
+    rig = Rig()
+    rig.stale = True
+    rig.broken.add(2)
+    msg, result = rig.fail()
+    assert (result["failed_step"], result["failed_index"]) == ("ready", 2)
+    assert "roll.ready_timeout" in msg and "runs app:1 again" in msg
+    assert rig.rolled_back == [2] and result["done"] == [1]
+
+
+def test_fresh_checks_leave_servers_without_checks_alone():
+    from ansible_collections.dockyard.fleet.plugins.module_utils._roll import stale_health
+    assert stale_health({"status": "UP"}) and stale_health({"status": "DRAIN"})
+    assert stale_health({"status": "DOWN 1/2"}) and stale_health({"status": "MAINT"})
+    assert not stale_health({"status": "no check"}) and not stale_health({"status": "DOWN"})
+    assert not stale_health({"status": "UP", "tracked": "app/other"})
 
 
 class ExitModule:
