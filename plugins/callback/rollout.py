@@ -15,6 +15,12 @@ description:
     changed count).
   - Runs next to the stdout callback; it needs enabling, for example
     C(ANSIBLE_CALLBACKS_ENABLED=dockyard.fleet.rollout) or C(callbacks_enabled) in C(ansible.cfg).
+  - Replicas a task only plans (returned with C(pending=true), as the deploy role's first
+    service task does with C(converge=missing)) are not shown, counted or kept. A failed
+    result's replicas are kept for the summary as the engine has them, and a failed roll that
+    put the previous release back says C(rolled back to <image>).
+  - In check mode (C(--check)) the play, replica and summary lines say so, and replicas read
+    C(would be <action>) - nothing of it runs.
   - Only the host name, replica index and name, action, image and the first line of a failure
     message are printed; never module arguments such as C(env), whatever the task's C(no_log).
 requirements:
@@ -82,6 +88,16 @@ def natural_key(text):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", str(text))]
 
 
+def cli_check_mode():
+    """True when the run is ansible-playbook --check (every result is a prediction)."""
+    if context is None:
+        return False
+    try:
+        return bool(context.CLIARGS.get("check"))
+    except Exception:
+        return False
+
+
 def short_hosts(hosts):
     hosts = list(hosts)
     if len(hosts) <= MAX_HOSTS_SHOWN:
@@ -92,12 +108,14 @@ def short_hosts(hosts):
 class RolloutState:
     """Everything the callback remembers and prints, fed with plain values (unit-tested)."""
 
-    def __init__(self):
+    def __init__(self, check=False):
+        self.check = check            # --check: predictions, nothing runs
         self.play_hosts = []          # every host of the current play (all batches)
         self.done = set()             # (host, index) converged in the current play
         self.expected = {}            # host -> number of replicas of the service
         self.replicas = {}            # host -> {index: image}, over the whole playbook
         self.failed_msgs = {}         # host -> first failure line
+        self.not_started = set()      # hosts a failed roll elsewhere halted before any change
         self.last_play, self.seq = None, 0
 
     # -- play / batch
@@ -112,8 +130,9 @@ class RolloutState:
             self.expected = {}
         self.play_hosts = list(all_hosts)
         where = "batch %d of %d" % (k, n)
-        return "rollout: play %s, %s (%s)" % (name or "(unnamed)", where,
-                                              short_hosts(batch_hosts) or "no hosts")
+        return "rollout: %splay %s, %s (%s)" % ("check mode, nothing changes: " if self.check else "",
+                                                name or "(unnamed)", where,
+                                                short_hosts(batch_hosts) or "no hosts")
 
     def total(self):
         """Replicas expected in the play: known per host, else the largest seen count."""
@@ -124,8 +143,13 @@ class RolloutState:
         return sum(self.expected.get(h, guess) for h in hosts)
 
     # -- results
-    def service_result(self, host, result):
-        """Lines for one ok/changed result of dockyard.fleet.service (a dict)."""
+    def service_result(self, host, result, failed=False):
+        """Lines for one result of dockyard.fleet.service (a dict).
+
+        Replicas with pending=true were only planned (converge=missing): not shown, counted
+        or kept. A failed result (failed=True) shows and counts only the replicas whose change
+        completed; the others are kept for the summary as the engine has them when the result
+        read them (a roll's replicas; after a rollback the previous image)."""
         lines = []
         if not isinstance(result, dict):
             return lines
@@ -133,37 +157,68 @@ class RolloutState:
         if isinstance(ports, dict) and ports:
             self.expected[host] = len(ports)
         known = self.replicas.setdefault(host, {})
+        roll = result.get("roll") if isinstance(result.get("roll"), dict) else None
+        is_roll = roll is not None or "failed_index" in result
+        rolled = set((roll or {}).get("done") or [])
         for r in result.get("replicas") or []:
-            if not isinstance(r, dict):
+            if not isinstance(r, dict) or r.get("pending"):
                 continue
             index, action, image = r.get("index"), r.get("action"), r.get("image")
             label = "%s-%s" % (host, index if index is not None else "?")
+            if failed:
+                if index is None:
+                    continue
+                if is_roll:
+                    # a roll's result reads every replica from the engine: what runs now
+                    known[index] = image
+                    if index not in rolled:
+                        continue
+                elif action in ("failed", "unchanged"):
+                    continue  # not reached or undone: its image field is the requested one
+                elif action == "removed":
+                    known.pop(index, None)
+                    self.done.discard((host, index))
+                    lines.append("replica %s %s" % (label, self.verb("removed")))
+                    continue
             if action == "removed":
                 if index is not None:
                     known.pop(index, None)
                     self.done.discard((host, index))
-                lines.append("replica %s removed" % label)
+                lines.append("replica %s %s" % (label, self.verb("removed")))
                 continue
             if index is None:
                 continue
             known[index] = image
             self.done.add((host, index))
             total = max(self.total(), len(self.done))
-            lines.append("replica %s -> %s (done %d/%d) %s"
-                         % (label, image or "?", len(self.done), total, action or "?"))
+            lines.append("replica %s -> %s (%s %d/%d) %s"
+                         % (label, image or "?", "planned" if self.check else "done",
+                            len(self.done), total, self.verb(action or "?")))
         return lines
 
+    def verb(self, action):
+        """The replica's action, as a prediction in check mode."""
+        if not self.check:
+            return action
+        return "would stay unchanged" if action == "unchanged" else "would be %s" % action
+
     def failure(self, host, result, ignored=False, unreachable=False):
+        rolled_back = None
         if isinstance(result, dict):
-            raw = result.get("msg")
+            raw, source = result.get("msg"), result
             items = result.get("results")
             if isinstance(items, list):   # a loop: the first failed item says more
                 bad = [r for r in items if isinstance(r, dict) and r.get("failed")]
                 if bad and bad[0].get("msg"):
-                    raw = bad[0]["msg"]
+                    raw, source = bad[0]["msg"], bad[0]
+            rolled_back = rollback_text(source)
+            if source.get("not_started") and not ignored:
+                self.not_started.add(host)
         else:
             raw = result
         msg = first_line(raw)
+        if rolled_back:   # said apart: the message's end (which says so) may be cut
+            msg += " [%s]" % rolled_back
         if unreachable:
             return "UNREACHABLE %s: %s" % (host, msg)
         if ignored:
@@ -174,7 +229,8 @@ class RolloutState:
     # -- end
     def summary(self, stats):
         """stats: {host: {ok, changed, failures, unreachable, ...}} -> table lines."""
-        rows = [("HOST", "RESULT", "REPLICAS", "CHANGED")]
+        rows = [("HOST", "RESULT", "WOULD-RUN", "WOULD-CHANGE") if self.check
+                else ("HOST", "RESULT", "REPLICAS", "CHANGED")]
         for host in sorted(stats, key=natural_key):
             s = stats[host]
             if s.get("unreachable"):
@@ -185,7 +241,8 @@ class RolloutState:
                 res = "ok"
             rows.append((host, res, self.replicas_text(host), str(s.get("changed", 0))))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = ["rollout: summary"]
+        lines = ["rollout: summary (check mode: nothing changed; replicas and counts are what a "
+                 "real run would do)" if self.check else "rollout: summary"]
         for r in rows:
             lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
         return lines
@@ -193,11 +250,24 @@ class RolloutState:
     def replicas_text(self, host):
         known = self.replicas.get(host)
         if not known:
-            return "-"
+            # halted before its turn: what it runs is not in any result, but it is unchanged
+            return "unchanged (not rolled)" if host in self.not_started else "-"
         by_image = {}
         for index in sorted(known):
             by_image.setdefault(known[index] or "?", []).append(str(index))
         return "; ".join("%s [%s]" % (img, ",".join(ix)) for img, ix in sorted(by_image.items()))
+
+
+def rollback_text(result):
+    """'rolled back to <image>' for a failed roll that put the previous release back (the
+    failed replica's image as the result read it from the engine), else None."""
+    if not isinstance(result, dict) or not result.get("rolled_back"):
+        return None
+    failed_index = result.get("failed_index")
+    for r in result.get("replicas") or []:
+        if isinstance(r, dict) and r.get("index") == failed_index and r.get("image"):
+            return "rolled back to %s" % r["image"]
+    return "rolled back"
 
 
 # ---------------------------------------------------------------- ansible adapter
@@ -222,13 +292,7 @@ def is_plan(task):
     task_check = getattr(task, "check_mode", None)
     if task_check is not True:
         return False
-    cli_check = False
-    if context is not None:
-        try:
-            cli_check = bool(context.CLIARGS.get("check"))
-        except Exception:
-            cli_check = False
-    return not cli_check
+    return not cli_check_mode()
 
 
 def play_hosts(play):
@@ -271,12 +335,13 @@ class CallbackModule(CallbackBase):
 
     def __init__(self, display=None, options=None):
         super().__init__(display=display, options=options)
-        self.state = RolloutState()
+        self.state = RolloutState(check=cli_check_mode())
 
     def _out(self, line):
         self._display.display(line)
 
     def v2_playbook_on_play_start(self, play):
+        self.state.check = cli_check_mode()
         all_hosts, batch = play_hosts(play)
         serial = getattr(play, "serial", None) or []
         if not isinstance(serial, list):
@@ -300,7 +365,16 @@ class CallbackModule(CallbackBase):
         self._service_lines(result, loop_done=False)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        _task, host, data = result_parts(result)
+        task, host, data = result_parts(result)
+        if task is not None and is_service_task(task) and not is_plan(task):
+            # what the failed run completed, and what runs now (a rollback's image)
+            # (a loop's ok items were shown as they finished; the result itself may lack
+            # the "failed" key the callback was called for)
+            items = [r for r in data["results"] if isinstance(r, dict) and r.get("failed")] \
+                if isinstance(data.get("results"), list) else [data]
+            for res in items:
+                for line in self.state.service_result(host, res, failed=True):
+                    self._out("rollout: " + line)
         self._out("rollout: " + self.state.failure(host, data, ignored=ignore_errors))
 
     def v2_runner_on_unreachable(self, result):

@@ -11,9 +11,14 @@ description:
     HOST, REPLICA, IMAGE/VERSION, HEALTH, LB STATE, SESSIONS, then a summary line.
   - Replicas are the containers labelled C(dockyard.service=<app>) and C(dockyard.replica=<i>)
     (named C(<app>-<i>)); their HAProxy server is C(<inventory_hostname>-<i>).
-  - A host whose result is missing, failed or unreachable shows as C(no answer); an HAProxy
-    server without a container shows as C(<app>-<i> (no container)); a replica without a server
-    shows C(not in LB).
+  - A host whose result is missing, failed or unreachable shows as C(no answer (<why>)), with a
+    C(<app>-<i> (no facts)) row for each of its servers on the load balancers; an HAProxy server
+    without a container shows as C(<app>-<i> (no container)) (C(<backend>/<server> (no container))
+    on a host without any replica of the app); a replica without a server shows C(not in LB).
+  - A row is in service when its container is healthy (or running without a check) and every
+    load balancer has its server ready, C(UP) with a passing check (or C(no check)) and a weight
+    above 0. A load balancer whose result failed, is unreachable or missing is named in the
+    summary line, and then no row is in service.
 options:
   _input:
     description:
@@ -24,7 +29,8 @@ options:
   servers:
     description:
       - M(dockyard.fleet.haproxy_info) C(servers), its whole result, or a dict of load balancer
-        host to result (several load balancers are shown side by side). Omit for no LB columns.
+        host to result (several load balancers are shown side by side). Omit for no LB columns
+        (in service then means healthy).
     type: raw
   app:
     description: Only replicas of this service (label C(dockyard.service)). All services when unset.

@@ -252,9 +252,9 @@ def test_status_playbook_prints_one_table(fleet, play):
     assert got[("app1", "stx-1")][2:] == ["dockyard/demo:v1", "healthy", "UP", "0"]
     assert got[("app1", "stx-2")][2:5] == ["dockyard/demo:v1", "healthy", "DRAIN"]
     assert got[("app2", "stx-1")][4] == "UP"
-    # app3 runs no replica but HAProxy has servers for it
-    assert got[("app3", "stx-1 (no container)")][3] == "absent"
-    assert got[("app3", "stx-1 (no container)")][4].startswith("DOWN")
+    # app3 runs no replica but HAProxy has servers for it: named by the backend's server
+    assert got[("app3", "app/app3-1 (no container)")][3] == "absent"
+    assert got[("app3", "app/app3-1 (no container)")][4].startswith("DOWN")
     assert "3 hosts, 4 replicas, 3 of 6 rows in service" in res.stdout
     # read-only in check mode too
     res = play("playbooks/status.yml", extra_vars={"deploy_app": APP}, check=True)
@@ -271,8 +271,19 @@ def test_status_with_a_host_down(fleet, play):
         lab.tool("start", "app2")
     assert res.rc == 0, res.stdout[-3000:]
     got = {(r[0], r[1]): r for r in table_rows(res.stdout)}
-    assert got[("app2", "?")][3] == "no answer"
+    # what HAProxy says of the silent host's replicas is still shown, with why it is silent
+    for i in (1, 2):
+        row = got[("app2", "stx-%d (no facts)" % i)]
+        assert row[3] == "no answer (unreachable)" and row[4].startswith("DOWN"), row
     assert got[("app1", "stx-1")][3] == "healthy"
+    assert "3 hosts, 2 replicas, 2 of 6 rows in service" in res.stdout, res.stdout[-3000:]
+    # --limit leaves the load balancer out: its view is unknown, nothing counts as in service
+    res = play("playbooks/status.yml", extra_vars={"deploy_app": APP}, limit="app1")
+    assert res.rc == 0, res.stdout[-3000:]
+    got = {(r[0], r[1]): r for r in table_rows(res.stdout)}
+    assert got[("app1", "stx-1")][3:] == ["healthy", "?", "?"]
+    assert "1 host, 2 replicas, 0 of 2 rows in service; images: dockyard/demo:v1 x2; " \
+        "lb1: no answer (not queried (outside --limit))" in res.stdout, res.stdout[-3000:]
 
 
 def test_rollout_callback_shows_progress(fleet, play):
@@ -323,11 +334,67 @@ def test_rollout_callback_reports_failures(fleet, play):
     assert summary[2].split()[:2] == ["app1", "failed"]
 
 
+def rollout_lines(out, prefix):
+    return [ln for ln in out.splitlines() if ln.startswith(prefix)]
+
+
+def summary_rows(out):
+    return [ln.split() for ln in out[out.index("rollout: summary"):].splitlines()[2:]
+            if ln.startswith("  app")]
+
+
+def test_rollout_callback_through_the_deploy_role(fleet, play):
+    """deploy.yml (the deploy role: a converge=missing service run that plans the existing
+    replicas, then the roll) with the callback: --check says so and shows no progress; the
+    real run shows each replica once (the plan is not progress); a broken release that rolls
+    back says so, and the summary names what runs, not the broken image."""
+    lab = fleet
+    deploy = dict(deploy_app=APP, deploy_port_base=PORTS[0], deploy_replicas=2,
+                  deploy_haproxy_backend="app", deploy_healthcheck={"start_interval": "250ms"})
+    res = play("playbooks/deploy.yml", extra_vars=dict(deploy, deploy_version="v2"), check=True,
+               env=CALLBACKS)
+    assert res.rc == 0, res.stdout[-3000:]
+    out = res.stdout
+    assert "rollout: check mode, nothing changes: play Roll the app to deploy_version" in out
+    assert not rollout_lines(out, "rollout: replica") or \
+        all("(planned " in ln and "would be" in ln for ln in rollout_lines(out, "rollout: replica"))
+    assert "rollout: summary (check mode: nothing changed" in out
+    # the real run: every replica once, done 1/6 .. 6/6
+    res = play("playbooks/deploy.yml", extra_vars=dict(deploy, deploy_version="v2"), env=CALLBACKS)
+    assert res.rc == 0, res.stdout[-3000:]
+    shown = rollout_lines(res.stdout, "rollout: replica")
+    assert sorted(ln.split()[2] for ln in shown) == \
+        ["%s-%d" % (h, i) for h in lab.app_hosts for i in (1, 2)], shown
+    assert sorted(int(ln.split("(done ")[1].split("/")[0]) for ln in shown) == [1, 2, 3, 4, 5, 6]
+    assert all(" -> dockyard/demo:v2 (done " in ln and "/6) " in ln for ln in shown), shown
+    assert [r[:4] for r in summary_rows(res.stdout)] == [[h, "ok", "dockyard/demo:v2", "[1,2]"]
+                                                         for h in lab.app_hosts], res.stdout[-3000:]
+    # a broken release: the first host's replica gets v2 back, the others are not rolled (no
+    # result says what they run: the plan's images are the requested ones)
+    res = play("playbooks/deploy.yml", env=CALLBACKS, extra_vars=dict(
+        deploy, deploy_version="broken", deploy_wait="running", deploy_haproxy_ready_timeout=10))
+    assert res.rc != 0
+    out = res.stdout
+    assert not [ln for ln in rollout_lines(out, "rollout: replica") if "broken" in ln], out[-3000:]
+    failed = rollout_lines(out, "rollout: FAILED %s: replica" % lab.app_hosts[0])
+    assert failed and failed[0].endswith("[rolled back to dockyard/demo:v2]"), failed
+    first, later = lab.app_hosts[0], lab.app_hosts[1:]
+    assert [r[:-1] for r in summary_rows(out)] == \
+        [[first, "failed", "dockyard/demo:v2", "[1,2]"]] + \
+        [[h, "failed", "unchanged", "(not", "rolled)"] for h in later], out[-3000:]
+    for h in lab.app_hosts:
+        assert {v for _n, v, _s in lab.app_replicas(h, APP)} == {"v2"}
+
+
 def test_teardown(fleet, play):
     lab = fleet
+    # app3 has replicas only when the deploy role's test ran before
+    had = {h: bool([c for c in lab.docker(h).containers.list(all=True) if c.name.startswith(APP + "-")])
+           for h in lab.app_hosts}
     res = play("playbooks/teardown.yml", extra_vars={"deploy_app": APP})
     assert res.rc == 0, res.stdout[-3000:]
-    assert res.recap["app1"]["changed"] == 1 and res.recap["app3"]["changed"] == 0
+    assert res.recap["app1"]["changed"] == 1
+    assert all(res.recap[h]["changed"] == int(had[h]) for h in lab.app_hosts), (had, res.recap)
     for h in lab.app_hosts:
         assert not [c for c in lab.docker(h).containers.list(all=True)
                     if c.name.startswith(APP + "-")]

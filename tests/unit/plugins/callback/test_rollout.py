@@ -294,6 +294,111 @@ def test_summary_table(cb):
     assert all(ln[col:].strip().isdigit() for ln in lines(cb)[2:])
 
 
+def plan_result(pending, created=(), n=2, image="dockyard/demo:v2"):
+    """The deploy role's first service task: converge=missing, the rest only planned."""
+    res = service_result(list(created) + list(pending), n=n, image=image)
+    for r in res["replicas"]:
+        r["pending"] = r["index"] in pending
+        if r["index"] in created:
+            r["action"] = "created"
+    return res
+
+
+def test_planned_replicas_are_not_shown_counted_or_kept(cb):
+    """converge=missing returns what a full converge would do with pending=true: no progress."""
+    cb.v2_playbook_on_play_start(FakePlay("deploy", ["app1", "app2"], ["app1", "app2"], []))
+    cb.v2_runner_on_ok(FakeResult("app1", plan_result([1, 2])))
+    cb.v2_runner_on_ok(FakeResult("app2", plan_result([2], created=[1])))
+    assert lines(cb)[1:] == ["rollout: replica app2-1 -> dockyard/demo:v2 (done 1/4) created"]
+    assert cb.state.replicas == {"app1": {}, "app2": {1: "dockyard/demo:v2"}}
+    # the roll that follows: each replica once, done counts up to 4
+    cb.v2_runner_on_ok(FakeResult("app1", service_result([1, 2])))
+    cb.v2_runner_on_ok(FakeResult("app2", service_result([2])))
+    assert [ln.split("(")[1].split(")")[0] for ln in lines(cb)[2:]] == ["done 2/4", "done 3/4",
+                                                                          "done 4/4"]
+    # a planned removal (scale down pending) is not printed either
+    res = plan_result([])
+    res["replicas"].append({"index": 3, "name": "app-3", "action": "removed", "pending": True})
+    cb.v2_runner_on_ok(FakeResult("app1", res))
+    assert not [ln for ln in lines(cb) if "removed" in ln]
+
+
+def roll_failure(host_image="dockyard/demo:v2", done=(), failed_index=1, rolled_back=True):
+    """A failed roll's result: every replica read from the engine (action per decision)."""
+    res = service_result([1, 2], image=host_image, action="unchanged")
+    for r in res["replicas"]:
+        if r["index"] in done:
+            r["action"], r["image"] = "recreated", "dockyard/demo:v3"
+        r["pending"] = False
+    res.update(failed=True, changed=True, failed_index=failed_index, failed_step="replace",
+               rolled_back=rolled_back, roll={"done": list(done), "seconds": {}, "commands": []},
+               msg="replica app1-%d failed on dockyard/demo:broken: container app-1 is unhealthy; "
+                   % failed_index + "x" * 400 + ". It runs %s again and is back in service." % host_image)
+    return res
+
+
+def test_a_failed_roll_keeps_what_runs_and_says_rolled_back(cb):
+    cb.v2_playbook_on_play_start(FakePlay("deploy", ["app1", "app2"], ["app1", "app2"], []))
+    cb.v2_runner_on_ok(FakeResult("app1", plan_result([1, 2], image="dockyard/demo:broken")))
+    cb.v2_runner_on_ok(FakeResult("app2", plan_result([1, 2], image="dockyard/demo:broken")))
+    cb.v2_runner_on_failed(FakeResult("app1", roll_failure()))
+    cb.v2_runner_on_failed(FakeResult("app2", {"failed": True, "changed": False, "not_started": True,
+                                               "msg": "not rolled: the roll on app1 failed"}))
+    # app3: its second replica failed, the first was rolled (done) and stays
+    cb.v2_runner_on_failed(FakeResult("app3", roll_failure("dockyard/demo:v2", done=[1],
+                                                           failed_index=2)))
+    out = lines(cb)[1:]
+    assert out[0].startswith("rollout: FAILED app1: replica app1-1 failed on dockyard/demo:broken")
+    assert out[0].endswith("... [rolled back to dockyard/demo:v2]")
+    assert out[1] == "rollout: FAILED app2: not rolled: the roll on app1 failed"
+    assert out[2] == "rollout: replica app3-1 -> dockyard/demo:v3 (done 1/6) recreated"
+    assert out[3].endswith("[rolled back to dockyard/demo:v2]")
+    cb.v2_playbook_on_stats(FakeStats({h: {"changed": 1, "failures": 1, "unreachable": 0}
+                                       for h in ("app1", "app2", "app3")}))
+    rows = [ln.split() for ln in lines(cb) if ln.startswith("  app")]
+    assert rows == [["app1", "failed", "dockyard/demo:v2", "[1,2]", "1"],
+                    ["app2", "failed", "unchanged", "(not", "rolled)", "1"],
+                    ["app3", "failed", "dockyard/demo:v2", "[2];", "dockyard/demo:v3", "[1]", "1"]]
+    # no previous release put back: no "rolled back"
+    res = roll_failure(rolled_back=False)
+    assert "rolled back" not in cb.state.failure("app1", res)
+
+
+def test_a_failed_converge_shows_only_what_completed(cb):
+    """Without roll, the image of a replica not reached is the requested one: not kept."""
+    cb.v2_playbook_on_play_start(FakePlay("p", ["app1"], ["app1"], []))
+    cb.v2_runner_on_ok(FakeResult("app1", service_result([1, 2], image="dockyard/demo:v1")))
+    res = service_result([1, 2], image="dockyard/demo:v2")
+    res["replicas"][1]["action"] = "failed"
+    res.update(failed=True, msg="container app-2 did not become healthy")
+    loop = {"failed": True, "msg": "One or more items failed", "results": [res]}
+    del lines(cb)[:]
+    cb.v2_runner_on_failed(FakeResult("app1", loop))
+    assert lines(cb) == ["rollout: replica app1-1 -> dockyard/demo:v2 (done 2/2) recreated",
+                         "rollout: FAILED app1: container app-2 did not become healthy"]
+    assert cb.state.replicas["app1"] == {1: "dockyard/demo:v2", 2: "dockyard/demo:v1"}
+
+
+def test_check_mode_says_so(cb, monkeypatch):
+    monkeypatch.setattr(ro, "cli_check_mode", lambda: True)
+    cb.v2_playbook_on_play_start(FakePlay("deploy", ["app1"], ["app1"], []))
+    cb.v2_runner_on_ok(FakeResult("app1", plan_result([1, 2])))
+    cb.v2_runner_on_ok(FakeResult("app1", service_result([1, 2])))
+    res = service_result([2], action="unchanged")
+    res["replicas"].append({"index": 3, "name": "app-3", "action": "removed", "pending": False})
+    cb.v2_runner_on_ok(FakeResult("app1", res))
+    cb.v2_playbook_on_stats(FakeStats({"app1": {"changed": 1, "failures": 0, "unreachable": 0}}))
+    assert lines(cb)[:6] == [
+        "rollout: check mode, nothing changes: play deploy, batch 1 of 1 (app1)",
+        "rollout: replica app1-1 -> dockyard/demo:v2 (planned 1/2) would be recreated",
+        "rollout: replica app1-2 -> dockyard/demo:v2 (planned 2/2) would be recreated",
+        "rollout: replica app1-2 -> dockyard/demo:v2 (planned 2/2) would stay unchanged",
+        "rollout: replica app1-3 would be removed",
+        "rollout: summary (check mode: nothing changed; replicas and counts are what a real run "
+        "would do)"]
+    assert lines(cb)[6].split() == ["HOST", "RESULT", "WOULD-RUN", "WOULD-CHANGE"]
+
+
 def test_callback_metadata():
     assert ro.CallbackModule.CALLBACK_TYPE == "notification"
     assert ro.CallbackModule.CALLBACK_NEEDS_ENABLED is True

@@ -80,11 +80,97 @@ def test_container_not_in_lb_and_server_without_container():
 
 
 def test_unreachable_host_and_failed_lb():
+    notes = []
     rows = ft.build_rows({"app1": {"unreachable": True}, "app2": None},
-                         {"lb1": {"failed": True, "msg": "x"}}, app="app")
-    assert [(r["HOST"], r["HEALTH"]) for r in rows] == [("app1", "no answer"),
-                                                        ("app2", "no answer")]
+                         {"lb1": {"failed": True, "msg": "x"}}, app="app", notes=notes)
+    assert [(r["HOST"], r["HEALTH"]) for r in rows] == [("app1", "no answer (unreachable)"),
+                                                        ("app2", "no answer (no result)")]
     assert rows[0]["LB STATE"] == "?"
+    assert notes == ["lb1: no answer (module failed)"]
+
+
+def test_host_without_facts_keeps_its_servers_with_the_reason():
+    """An unreachable host, or one whose engine is down: the LB's servers of it are rows."""
+    hosts = {"app1": [ct("app-1", 1)],
+             "app2": {"failed": True, "msg": "Cannot connect to the Docker engine at unix://x "
+                                             "(option docker_host): refused"},
+             "app3": {"unreachable": True, "msg": "ssh: connect to host app3 port 22: refused"},
+             "app4": {"failed": True, "msg": "boom"}}
+    servers = [srv("app1-1"), srv("app2-1", "DOWN", check="L4CON"), srv("app3-1", scur=4),
+               srv("app3-2", scur=2)]
+    rows = ft.build_rows(hosts, servers, app="app")
+    got = [tuple(r[c] for c in ft.COLUMNS) for r in rows]
+    assert got == [
+        ("app1", "app-1", "dockyard/demo:v1", "healthy", "UP", "0"),
+        ("app2", "app-1 (no facts)", "?", "no answer (engine down)", "DOWN L4CON", "0"),
+        ("app3", "app-1 (no facts)", "?", "no answer (unreachable)", "UP", "4"),
+        ("app3", "app-2 (no facts)", "?", "no answer (unreachable)", "UP", "2"),
+        ("app4", "?", "?", "no answer (module failed)", "?", "?"),
+    ]
+    assert ft.summary_line(rows).startswith("4 hosts, 1 replica, 1 of 5 rows in service")
+
+
+def test_lb_without_answer_puts_nothing_in_service():
+    """No LB given: in service = healthy. An LB given but silent (HAProxy down, the LB out of
+    --limit): nothing is in service, and the summary says which LB did not answer."""
+    hosts = {"app1": [ct("app-1", 1), ct("app-2", 2)]}
+    assert [r["ok"] for r in ft.build_rows(hosts, None, app="app")] == [True, True]
+    assert [r["ok"] for r in ft.build_rows(hosts, {}, app="app")] == [True, True]
+    for lb_result, why in (({"failed": True, "msg": "no socket"}, "module failed"),
+                           (None, "no result"), ({"unreachable": True}, "unreachable"),
+                           ({"msg": "not queried (outside --limit)"}, "not queried (outside --limit)")):
+        text = ft.fleet_table(hosts, {"lb1": lb_result}, app="app")
+        lines = text.splitlines()
+        assert [ln.split()[4] for ln in lines[2:4]] == ["?", "?"]
+        assert lines[-1] == "1 host, 2 replicas, 0 of 2 rows in service; images: " \
+            "dockyard/demo:v1 x2; lb1: no answer (%s)" % why
+    # two LBs, one silent: the other's view shown, still not in service
+    rows = ft.build_rows(hosts, {"lb1": [srv("app1-1"), srv("app1-2")], "lb2": None}, app="app")
+    assert rows[0]["LB STATE"] == "lb1=UP lb2=?" and rows[0]["ok"] is False
+    # every LB must have the replica: a server missing on lb2 is not in service
+    rows = ft.build_rows(hosts, {"lb1": [srv("app1-1"), srv("app1-2")], "lb2": [srv("app1-1")]},
+                         app="app")
+    assert [r["ok"] for r in rows] == [True, False]
+
+
+def test_in_service_is_the_shared_rule():
+    """UP with a failing check, weight 0, UP going down, no check, tracking: _haproxy.is_up."""
+    hosts = {"app1": [ct("app-%d" % i, i) for i in range(1, 8)]}
+    weight0 = srv("app1-2")
+    weight0["weight"] = 0
+    eff0 = srv("app1-7")
+    eff0["effective_weight"] = 0
+    servers = [srv("app1-1"), weight0, srv("app1-3", check="L7STS"), srv("app1-4", "UP 1/2"),
+               srv("app1-5", "no check", check=""), dict(srv("app1-6", check=""), tracked="x/y"),
+               eff0]
+    rows = ft.build_rows(hosts, servers, app="app")
+    assert [(r["LB STATE"], r["ok"]) for r in rows] == [
+        ("UP", True), ("UP (weight 0)", False), ("UP", False), ("UP 1/2 L7OK", False),
+        ("no check", True), ("UP", True), ("UP (weight 0)", False)]
+
+
+def test_paused_replica_shows_its_state():
+    rows = ft.build_rows({"app1": [ct("app-1", 1, state="paused", health="unhealthy"),
+                                   ct("app-2", 2, state="restarting", health=None)]},
+                         [srv("app1-1"), srv("app1-2")], app="app")
+    assert [(r["HEALTH"], r["ok"]) for r in rows] == [("paused (unhealthy)", False),
+                                                      ("restarting", False)]
+
+
+def test_servers_of_another_app_or_backend():
+    """-e deploy_app=nosuch: no container matches; the servers are named with their backend
+    (not relabelled as nosuch-N) and the summary warns."""
+    hosts = {"app1": {"containers": []}, "app2": {"containers": []}}
+    servers = [srv("app1-1"), srv("app1-2"), srv("app2-1")]
+    text = ft.fleet_table(hosts, servers, app="nosuch", backend="app")
+    assert [ln.split()[1] for ln in text.splitlines()[2:-1]] == ["app/app1-1", "app/app1-2",
+                                                                 "app/app2-1"]
+    assert "nosuch-" not in text
+    assert text.splitlines()[-1].endswith("none of the 3 servers of backend app has a container "
+                                          "of nosuch (another app or backend?)")
+    # one host with the app: no warning, its missing replica keeps the <app>-<i> name
+    text = ft.fleet_table({"app1": [ct("app-1", 1)]}, [srv("app1-1"), srv("app1-2")], app="app")
+    assert "app-2 (no container)" in text and "none of" not in text
 
 
 def test_two_load_balancers():
