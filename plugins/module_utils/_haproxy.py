@@ -471,6 +471,25 @@ def compared(view: dict) -> dict:
     return {"admin_state": view["admin_state"], "weight": view["weight"]}
 
 
+def stale_health(view: dict) -> bool:
+    """Whether HAProxy's health of a server may still come from checks of the container it
+    replaced: it has checks of its own (not `no check`, not tracking another server) and is not
+    DOWN already. While a replica is drained HAProxy keeps checking the old container, so right
+    after the replacement it is still UP (fall 2: about 2 s to notice the old one is gone), and
+    a ready step would accept a new container that never answered."""
+    status = view.get("status") or ""
+    return status not in ("no check", "DOWN") and not view.get("tracked")
+
+
+def recheck_commands(backend: str, views: dict) -> list:
+    """`set server <backend>/<name> health down` for each server of views ({name: view}) whose
+    health may be stale (stale_health): HAProxy then needs `rise` passing checks made from now
+    before the server is UP again. None for a server without checks of its own (nothing would
+    bring it back up)."""
+    return ["set server %s/%s health down" % (backend, name)
+            for name, view in views.items() if stale_health(view)]
+
+
 def is_up(view: dict) -> bool:
     """In service: admin state ready, and UP with a passing check of its own, UP while it
     tracks another server (no check of its own: `track`), or without checks (`no check`).

@@ -10,9 +10,9 @@ Private to dockyard.fleet: no compatibility promise for code outside the collect
 from __future__ import annotations
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, RuntimeClient, StepError, backends_holding, compared, late_message,
-    name_problem, parse_read, parse_weight, read_command, run_step, server_view, weight_refusal,
-    weight_value)
+    HAProxyError, RuntimeClient, StepError, backends_holding, check_set_reply, compared,
+    late_message, name_problem, parse_read, parse_weight, read_command, recheck_commands, run_step,
+    server_view, weight_refusal, weight_value)
 
 # what AnsibleModule validates besides the argument spec
 SPEC_RULES = dict(mutually_exclusive=[("server", "servers")], required_one_of=[("server", "servers")])
@@ -28,6 +28,7 @@ def server_argument_spec():
         state=dict(type="str", choices=["ready", "drain", "maint"]),
         weight=dict(type="raw"),
         shutdown_sessions=dict(type="bool", default=False),
+        recheck=dict(type="bool", default=False),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=60),
         wait_interval=dict(type="float", default=1.0),
@@ -75,6 +76,9 @@ def _validate(module):
         module.fail_json(msg="option timeout must be > 0, got %s" % p["timeout"])
     if p["shutdown_sessions"] and p["state"] not in ("drain", "maint"):
         module.fail_json(msg="option shutdown_sessions needs state=drain or state=maint")
+    if p["recheck"] and p["state"] != "ready":
+        module.fail_json(msg="option recheck needs state=ready (it makes HAProxy check the servers "
+                             "afresh before they are put back in service)")
     if then is not None:
         if not then["servers"]:
             module.fail_json(msg="option then.servers must name at least one server")
@@ -177,7 +181,9 @@ def server_main(module):
         second = run_step(client, backend, then_names, state=then["state"],
                           shutdown_sessions=then["shutdown_sessions"], check_mode=True,
                           before=then_before, option="then.servers")
-    planned = step["commands"] + (second["commands"] if second else [])
+    # recheck: the servers' health set down first, so the ready step needs fresh checks
+    rechecks = recheck_commands(backend, before) if p["recheck"] else []
+    planned = rechecks + step["commands"] + (second["commands"] if second else [])
     if planned and first["level"] not in (None, "admin"):
         fail("the stats socket %s is at level %s: HAProxy would answer Permission denied to %s "
              "(a change needs 'level admin' on its 'stats socket' line) (option socket); nothing "
@@ -192,19 +198,34 @@ def server_main(module):
         _finish(module, result, step["views"], single, p, then)
 
     process = first["process"] if p["wait"] else None
+    sent = []
+    for cmd in rechecks:
+        try:
+            check_set_reply(cmd, client.command(cmd), opt)
+        except HAProxyError as exc:
+            result.update(commands=sent, changed=bool(sent))
+            fail(str(exc))
+        sent.append(cmd)
+    # a server whose health was set down is not up, whatever the first read said: the wait
+    # polls for its fresh checks (the result keeps the first read as before)
+    down = {n: dict(v, status="DOWN") if "set server %s/%s health down" % (backend, n) in sent else v
+            for n, v in before.items()}
     try:
         step = run_step(client, backend, names, state=p["state"], weight=weights,
                         shutdown_sessions=p["shutdown_sessions"], wait=p["wait"],
                         wait_timeout=p["wait_timeout"], wait_interval=p["wait_interval"],
-                        before=before, option=opt, process=process)
+                        before=down, option=opt, process=process)
     except StepError as exc:
-        result.update(commands=exc.sent, changed=bool(exc.sent))
+        result.update(commands=sent + exc.sent, changed=bool(sent + exc.sent))
         fail(str(exc), views=exc.views)
     except HAProxyError as exc:
+        result.update(commands=sent, changed=bool(sent))
         fail(str(exc))
     views = step["views"]
-    result.update(commands=step["commands"], waited=step["waited"],
-                  changed=bool(step["commands"]))
+    for n, view in views.items():
+        view["before"] = before[n]
+    result.update(commands=sent + step["commands"], waited=step["waited"],
+                  changed=bool(sent + step["commands"]))
     _reloads(module, result, step, process)
     if step["late"]:
         fail(late_message(backend, step, p["wait_timeout"]), views=views)

@@ -21,7 +21,8 @@ import stat
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
-    HAProxyError, check_set_reply, fetch_views, late_message, run_step, wait_all, wait_done)
+    HAProxyError, check_set_reply, fetch_views, late_message, recheck_commands, run_step, wait_all,
+    wait_done)
 
 
 class RollFailed(Exception):
@@ -66,28 +67,13 @@ def lb_set(lbs, names, state, timeout, interval, log, clock=time.monotonic, slee
     return late
 
 
-def stale_health(view) -> bool:
-    """Whether HAProxy's health of a server may still come from checks of the container it
-    replaced: it has checks of its own (not `no check`, not tracking another server) and is not
-    DOWN with no passing check counted. While a replica is drained HAProxy keeps checking the
-    old container, so right after the replacement it is still UP (fall 2: about 2 s to notice
-    the old one is gone) and a ready step would accept a new container that never answered."""
-    status = view.get("status") or ""
-    return status not in ("no check", "DOWN") and not view.get("tracked")
-
-
 def lb_fresh_checks(lbs, names, log):
-    """`set server <b>/<s> health down` for the servers whose health may be stale (stale_health):
-    HAProxy then needs `rise` passing checks of the new container before the server is UP
-    again. Not for a server without checks (nothing would bring it back up). Raises
-    HAProxyError."""
+    """recheck_commands for the servers of every load balancer: HAProxy then judges them by
+    checks of their new container (a ready step after a replacement). Raises HAProxyError."""
     for lb in lbs:
-        views = fetch_views(lb.client, lb.backend, names)
-        for name in names:
-            if stale_health(views[name]):
-                cmd = "set server %s/%s health down" % (lb.backend, name)
-                check_set_reply(cmd, lb.client.command(cmd))
-                log.append("%s: %s" % (lb.label, cmd))
+        for cmd in recheck_commands(lb.backend, fetch_views(lb.client, lb.backend, names)):
+            check_set_reply(cmd, lb.client.command(cmd))
+            log.append("%s: %s" % (lb.label, cmd))
 
 
 def lb_try(lbs, names, state, timeout, interval, log, clock, sleep, fresh=False):

@@ -108,6 +108,19 @@ options:
         after a reload may end early.
     type: bool
     default: false
+  recheck:
+    description:
+      - With O(state=ready), first C(set server <backend>/<server> health down) for every
+        named server that has checks of its own (not C(no check), not tracking another
+        server) and is not C(DOWN) already, so that HAProxy needs C(rise) passing checks made
+        from now before the server is C(UP) again, and O(wait) waits for them.
+      - For a server whose container was just replaced: while it was drained HAProxy kept
+        checking the old container, so it may still say C(UP) (C(fall) checks are needed to
+        notice the old one is gone) for a new container that never answered.
+      - Each such command is a change. Check mode lists them in RV(commands).
+    type: bool
+    default: false
+    version_added: 0.2.0
   wait_timeout:
     description: Seconds to wait at most.
     type: int
@@ -132,7 +145,7 @@ options:
         stays made.
       - Check mode predicts both steps from the servers' current states.
     type: dict
-    version_added: 0.3.0
+    version_added: 0.2.0
     suboptions:
       servers:
         description: Servers of the same O(backend), none of them named by the first step.
@@ -166,6 +179,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Put a replaced replica back, judged by checks of its new container only
+  dockyard.fleet.haproxy_server:
+    backend: app
+    server: app1-1
+    state: ready
+    recheck: true
+    wait: true
+
 - name: Take app1-1 out of rotation and wait for its sessions to end
   dockyard.fleet.haproxy_server:
     backend: app

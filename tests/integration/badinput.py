@@ -685,7 +685,9 @@ def haproxy_cases(c: Cases):
         ({"weight": w}, ["weight"]) for w in ("+5", "257", True, 1.5, [5], {"a": 1})])
     c.add_fixed("haproxy_server", "conflict", base, [
         ({"state": None, "shutdown_sessions": True}, ["shutdown_sessions"]),
-        ({"state": "ready", "shutdown_sessions": True}, ["shutdown_sessions"])])
+        ({"state": "ready", "shutdown_sessions": True}, ["shutdown_sessions"]),
+        ({"state": "drain", "recheck": True}, ["recheck"]),
+        ({"state": None, "recheck": True}, ["recheck"])])
     c.add_fixed("haproxy_server", "then", base, [
         ({"then": {"servers": ["app1-2"], "state": "drain"}}, ["then"]),
         ({"wait": True, "then": {"servers": ["app1-1"], "state": "drain"}}, ["then.servers"]),

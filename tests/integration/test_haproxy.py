@@ -308,6 +308,24 @@ def test_drain_lets_inflight_finish_then_ready_waits_for_health(fleet, play):
     load = LoadClient(lb_url(lab), max_requests=24, max_seconds=30).run()
     assert load.ok == 24 and int(stats(lab)[server]["stot"]) > stot
 
+    # recheck: the server's health set down first, so the wait needs fresh passing checks
+    # (check mode predicts the command and sends nothing); with another state it is refused
+    args = dict(backend="app", server=server, state="ready", recheck="true", wait="true",
+                wait_timeout=30, wait_interval=0.2)
+    r = play(module_play(**args), check=True)
+    res = r.one(action="haproxy_server")
+    assert r.rc == 0 and res["changed"] and res["commands"] == [
+        "set server app/%s health down" % server], r.stdout[-3000:]
+    assert stats(lab)[server]["status"] == "UP"
+    r = play(module_play(**args))
+    res = r.one(action="haproxy_server")
+    assert r.rc == 0 and res["changed"] and res["commands"] == [
+        "set server app/%s health down" % server], r.stdout[-3000:]
+    assert res["waited"] > 0 and res["after"]["status"] == "UP" and res["after"]["check_status"] == "L7OK"
+    r = play(module_play(**dict(args, state="drain")))
+    assert r.rc != 0 and "option recheck needs state=ready" in r.one(action="haproxy_server")["msg"]
+    assert stats(lab)[server]["status"] == "UP"
+
 
 def test_drain_and_maint_survive_a_reload(fleet, play):
     lab = fleet
@@ -548,8 +566,11 @@ def test_service_roll_in_one_run_then_no_change(fleet, play):
         ids = {n: lab.docker("app3").containers.get(n).id for n in ("rl-1", "rl-2")}
         changed = play(ROLL_PLAY % "2")
         assert changed.rc == 0 and changed.changed == 1, changed.stdout[-3000:]
+        # each replaced replica's health set down before it is readied: HAProxy judges it by
+        # checks of the new container only
         assert changed.one(action="service")["roll"]["commands"] == [
-            "lb1: set server app/app3-%d state %s" % (i, s) for i in (1, 2) for s in ("drain", "ready")]
+            "lb1: set server app/app3-%d %s" % (i, s) for i in (1, 2)
+            for s in ("state drain", "health down", "state ready")]
         for n, old in ids.items():
             c = lab.docker("app3").containers.get(n)
             assert c.id != old and "V=2" in c.attrs["Config"]["Env"], n

@@ -303,11 +303,14 @@ def test_a_replaced_replica_needs_fresh_checks_before_it_is_ready():
 
 
 def test_fresh_checks_leave_servers_without_checks_alone():
-    from ansible_collections.dockyard.fleet.plugins.module_utils._roll import stale_health
+    from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy import (
+        recheck_commands, stale_health)
     assert stale_health({"status": "UP"}) and stale_health({"status": "DRAIN"})
     assert stale_health({"status": "DOWN 1/2"}) and stale_health({"status": "MAINT"})
     assert not stale_health({"status": "no check"}) and not stale_health({"status": "DOWN"})
     assert not stale_health({"status": "UP", "tracked": "app/other"})
+    views = {"a-1": {"status": "UP"}, "a-2": {"status": "no check"}, "a-3": {"status": "DOWN"}}
+    assert recheck_commands("web", views) == ["set server web/a-1 health down"]
 
 
 class ExitModule:
