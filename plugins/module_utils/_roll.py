@@ -99,11 +99,14 @@ def lb_ready_quietly(lbs, names, log):
 
 
 def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, interval=0.25,
-         image="", previous_image=None, clock=time.monotonic, sleep=time.sleep):
+         image="", previous_image=None, clock=time.monotonic, sleep=time.sleep, fresh_checks=True):
     """Roll the replicas `indexes` in order. server(i) is replica i's server name on the load
     balancers; replace(i) replaces or restarts replica i and waits until it is healthy
     (raising on failure); rollback(i) puts the previous release back on it and waits (raising
-    on failure), or is None when there is no previous release to put back.
+    on failure), or is None when there is no previous release to put back. fresh_checks: the
+    ready steps make HAProxy judge a replaced replica by checks of its new container only
+    (lb_fresh_checks); for a replace that does not wait until the engine's health check
+    passes, where HAProxy's UP, left from checks of the old container, is the only gate.
 
     Returns {"done": [...], "log": [...], "seconds": {i: s}}; raises RollFailed."""
     log, done, seconds = [], [], {}
@@ -130,7 +133,7 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
             failure = ("replace", str(exc))
         if failure is None:
             late = lb_try(lbs, [name], "ready", ready_timeout, interval, log, clock, sleep,
-                          fresh=True)
+                          fresh=fresh_checks)
             if late:
                 failure = ("ready", "; ".join(late))
         if failure is not None:
@@ -147,7 +150,7 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
                               "stays out of service." % (name, image, why, previous_image,
                                                          " ".join(str(exc).split())))
             late = lb_try(lbs, [name], "ready", ready_timeout, interval, log, clock, sleep,
-                          fresh=True)
+                          fresh=fresh_checks)
             result["rolled_back"] = True
             stop(i, step, "replica %s failed on %s: %s. It runs %s again%s." % (
                 name, image, why, previous_image,

@@ -563,7 +563,10 @@ def run_roll(module, spec, comparisons, client=None):
     try:
         result = roll(todo, lambda i: r["server_prefix"] + str(i), replace, rollback, lbs,
                       r["drain_timeout"], r["ready_timeout"], r["interval"], image=spec["image"],
-                      previous_image=r.get("rollback_image"))
+                      previous_image=r.get("rollback_image"),
+                      # a replica awaited healthy passed the engine's health check: HAProxy's
+                      # own checks need not start over (each start over costs `rise` checks)
+                      fresh_checks=p["wait"] != "healthy")
     except RollFailed as exc:
         res = exc.result
         module.fail_json(msg=str(exc), changed=True, **outcome({

@@ -329,8 +329,10 @@ def test_rolling_restart_per_step_mode_drops_nothing(lab, fleet_v1):
     started = {(h, c.name): c.attrs["State"]["StartedAt"] for h in lab.app_hosts
                for c in lab.docker(h).containers.list(filters={"label": "dockyard.app=" + APP})}
     client = load(lab)
+    # deploy_wait running: the ready steps use haproxy_server's recheck (HAProxy's checks of
+    # the new container are the gate)
     res = run_playbook(lab, "playbooks/rolling_restart.yml",
-                       extra_vars=fleet(lab, deploy_roll_mode="per_step"))
+                       extra_vars=fleet(lab, deploy_roll_mode="per_step", deploy_wait="running"))
     stats = client.stop()
     assert res.rc == 0, res.stdout[-4000:]
     assert stats.failed == 0, stats.summary()
