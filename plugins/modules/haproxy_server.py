@@ -114,7 +114,7 @@ options:
         named server that has checks of its own (not C(no check), not tracking another
         server) and is not C(DOWN) already, so that HAProxy needs C(rise) passing checks made
         from now before the server is C(UP) again, and O(wait) waits for them.
-      - For a server whose container was just replaced: while it was drained HAProxy kept
+      - For a server whose container was just replaced. While it was drained HAProxy kept
         checking the old container, so it may still say C(UP) (C(fall) checks are needed to
         notice the old one is gone) for a new container that never answered.
       - Each such command is a change. Check mode lists them in RV(commands).

@@ -101,7 +101,7 @@ options:
         would not change is not drained, so a second run changes nothing). For each one - drained on every
         load balancer until its sessions end, replaced or restarted as the other options say,
         awaited per O(wait), put back in service and awaited until every load balancer sees it UP
-        with a passing check (with O(wait) other than V(healthy), a check of the new container:
+        with a passing check (with O(wait) other than V(healthy), a check of the new container;
         its health is set down first, as M(dockyard.fleet.haproxy_server)'s O(dockyard.fleet.haproxy_server#module:recheck)
         does, since HAProxy's UP may be left from checks of the replica it replaced). The run
         that puts replica i back in service drains the next one.
