@@ -322,7 +322,9 @@ def test_drain_lets_inflight_finish_then_ready_waits_for_health(fleet, play):
     assert r.rc == 0 and res["changed"] and res["commands"] == [
         "set server app/%s health down" % server], r.stdout[-3000:]
     assert res["waited"] > 0 and res["after"]["status"] == "UP" and res["after"]["check_status"] == "L7OK"
-    r = play(module_play(**dict(args, state="drain")))
+    drain = dict(args)
+    drain["state"] = "drain"
+    r = play(module_play(**drain))
     assert r.rc != 0 and "option recheck needs state=ready" in r.one(action="haproxy_server")["msg"]
     assert stats(lab)[server]["status"] == "UP"
 

@@ -314,8 +314,8 @@ def test_planned_replicas_are_not_shown_counted_or_kept(cb):
     # the roll that follows: each replica once, done counts up to 4
     cb.v2_runner_on_ok(FakeResult("app1", service_result([1, 2])))
     cb.v2_runner_on_ok(FakeResult("app2", service_result([2])))
-    assert [ln.split("(")[1].split(")")[0] for ln in lines(cb)[2:]] == ["done 2/4", "done 3/4",
-                                                                          "done 4/4"]
+    assert [ln.split("(")[1].split(")")[0] for ln in lines(cb)[2:]] == [
+        "done 2/4", "done 3/4", "done 4/4"]
     # a planned removal (scale down pending) is not printed either
     res = plan_result([])
     res["replicas"].append({"index": 3, "name": "app-3", "action": "removed", "pending": True})
