@@ -325,10 +325,7 @@ def check_networks(module, engine, spec):
     names = [n["name"] for n in spec.get("networks") or []]
     if not names:
         return
-    known = engine.client.call("networks") or []
-    missing = [n for n in names if not any(n in (net.get("Name"), net.get("Id"))
-                                           or (len(n) >= 12 and (net.get("Id") or "").startswith(n))
-                                           for net in known)]
+    missing = engine.missing_networks(names)   # the container module's check too
     if not missing:
         return
     text = "network%s %s not found on the host" % ("s" if len(missing) > 1 else "", ", ".join(missing))
