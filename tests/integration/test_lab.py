@@ -1,5 +1,5 @@
-"""The lab itself: a second, one-host lab (id 8) made and removed by these tests,
-beside the session's lab. Asserts on the machine: namespaces, processes, links,
+"""The lab itself: a second, one-host lab (id 8, or 9 when the session's lab is 8) made
+and removed by these tests, beside the session's lab. Asserts on the machine: namespaces, processes, links,
 mounts, firewall rules."""
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(REPO, "tools", "lab")
-ID = "8"
-APP1 = "10.77.8.11"
+# never the session's own lab (DOCKYARD_LAB_ID), which these tests would take down
+ID = "9" if os.environ.get("DOCKYARD_LAB_ID", "0") == "8" else "8"
+APP1 = "10.77.%s.11" % ID
 
 
 def lab(*args, check=True, env=None):
