@@ -226,26 +226,32 @@ class ContainerEngine:
         else:
             self.client.call("restart", cid, timeout=timeout)
 
-    def retire(self, current, wait=None):
+    def retire(self, current, wait=None, volumes=None):
         """Remove a container as `docker stop` then `docker rm` would: a running one gets its
         own stop signal and stop timeout first (a forced removal alone kills it at once,
-        giving the application no chance to finish what it is doing)."""
+        giving the application no chance to finish what it is doing). volumes: as remove()."""
         if running(current):
             try:
                 self.stop(current["Id"], stop_timeout_of(current))
             except DockerError as exc:
                 if not exc.not_found:
                     raise
-        self.remove(current["Id"], wait)
+        self.remove(current["Id"], wait, volumes)
 
-    def replace(self, current, name, spec, image_ref, extra_labels=None, start=True):
+    def replace(self, current, name, spec, image_ref, extra_labels=None, start=True, kept=None):
         """Recreate the container current as name from spec; returns the new ID.
 
         The old container steps aside under another name while the new one is made, so an
         engine refusal of the new one (a network, device or bind source it cannot have) leaves
         the old one as it was; it then gets its stop signal and stop timeout, the new one
         starts, and the old one is removed. When the new one does not start, it is removed
-        and the old one gets its name back, and is started again if it was running."""
+        and the old one gets its name back, and is started again if it was running.
+
+        kept: a list; when given, the old container is not removed but kept, stopped, under
+        its set-aside name (aside_name), and appended to it as {"Id", "Name" (the set-aside
+        name), "info" (current)}, for the caller to remove (remove()) or put back (restore())
+        later. Nothing is appended when there is nothing to keep (an engine that refuses the
+        rename: the old container was removed first)."""
         old, was_running = current["Id"], running(current)
         aside = aside_name(name, old)
         try:
@@ -275,8 +281,26 @@ class ContainerEngine:
                 raise
             raise DockerError("%s; the container it was to replace has its name back%s"
                               % (exc, " and runs again" if was_running else "")) from exc
-        self.remove(old)
+        if kept is None:
+            self.remove(old)
+        else:
+            kept.append({"Id": old, "Name": aside, "info": current})
         return cid
+
+    def restore(self, kept, name, made):
+        """Undo a replace() that kept the old container (kept: what it appended): the
+        container made in its place (made: its inspect, or None when there is none) is stopped
+        with its own stop signal and timeout and removed with its anonymous volumes (new and
+        empty), and the kept one gets its name back and is started. Returns its ID."""
+        try:
+            if made is not None and made["Id"] != kept["Id"]:
+                self.retire(made, volumes=True)
+            self.client.call("rename", kept["Id"], name)
+        except DockerError as exc:
+            raise DockerError("%s (the container it replaced is kept, stopped, as %s)"
+                              % (exc, kept["Name"])) from exc
+        self.start(kept["Id"])
+        return kept["Id"]
 
     def _put_back(self, current, aside, name, cause, restart):
         """Undo replace() up to the new container's creation: remove what was made under name
@@ -790,12 +814,14 @@ def apply_each(engine, jobs):
     return results
 
 
-def apply(engine, decision, spec, image_ref, extra_labels=None, done=None):
+def apply(engine, decision, spec, image_ref, extra_labels=None, done=None, kept=None):
     """Carry out a decision's steps; returns the container ID (None when removed).
 
     done: a list that gets the words of each change as the engine makes it (describe()'s
     words), so a run that fails half way can say what it changed. A container this call
-    created is removed again when its start fails (as replace() does with the new one)."""
+    created is removed again when its start fails (as replace() does with the new one).
+    kept: a list; a recreate then keeps the container it replaces, stopped and set aside
+    (ContainerEngine.replace's kept)."""
     done = [] if done is None else done
     current = decision["current"]
     cid = current["Id"] if current else None
@@ -804,7 +830,7 @@ def apply(engine, decision, spec, image_ref, extra_labels=None, done=None):
     if steps[:2] == ["remove", "create"] and not unusable(current):
         # a recreate: the old container stays until the new one is made (ContainerEngine.replace)
         cid = engine.replace(current, decision["name"], spec, image_ref, extra_labels,
-                             start="start" in steps)
+                             start="start" in steps, kept=kept)
         done.extend(["recreated"] + (["started"] if "start" in steps else []))
         steps = [s for s in steps[2:] if s != "start"]
     made = None   # the container this call created, until it has started

@@ -99,14 +99,19 @@ def lb_ready_quietly(lbs, names, log):
 
 
 def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, interval=0.25,
-         image="", previous_image=None, clock=time.monotonic, sleep=time.sleep, fresh_checks=True):
+         image="", previous_image=None, clock=time.monotonic, sleep=time.sleep, fresh_checks=True,
+         passed=None):
     """Roll the replicas `indexes` in order. server(i) is replica i's server name on the load
     balancers; replace(i) replaces or restarts replica i and waits until it is healthy
     (raising on failure); rollback(i) puts the previous release back on it and waits (raising
-    on failure), or is None when there is no previous release to put back. fresh_checks: the
+    on failure), or is None when there is no previous release to put back; it returns the
+    image that runs again, or None for previous_image. fresh_checks: the
     ready steps make HAProxy judge a replaced replica by checks of its new container only
     (lb_fresh_checks); for a replace that does not wait until the engine's health check
     passes, where HAProxy's UP, left from checks of the old container, is the only gate.
+    passed(i), when given, is called once replica i has passed its whole cycle (replaced,
+    healthy, UP on every load balancer), before the next replica is drained: what the
+    replace kept for a rollback can go. It must not raise (the replica is in service).
 
     Returns {"done": [...], "log": [...], "seconds": {i: s}}; raises RollFailed."""
     log, done, seconds = [], [], {}
@@ -144,7 +149,7 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
                               "(rollback off or first deploy); it stays out of service."
                      % (name, image, why))
             try:
-                rollback(i)
+                again = rollback(i) or previous_image
             except Exception as exc:
                 stop(i, step, "replica %s failed on %s: %s. Putting %s back failed too: %s; it "
                               "stays out of service." % (name, image, why, previous_image,
@@ -153,10 +158,12 @@ def roll(indexes, server, replace, rollback, lbs, drain_timeout, ready_timeout, 
                           fresh=fresh_checks)
             result["rolled_back"] = True
             stop(i, step, "replica %s failed on %s: %s. It runs %s again%s." % (
-                name, image, why, previous_image,
+                name, image, why, again,
                 " and is back in service" if not late else
                 " but is not UP on the load balancers: %s" % "; ".join(late)))
         done.append(i)
+        if passed is not None:
+            passed(i)
         if pos + 1 < len(indexes):
             nxt = server(indexes[pos + 1])
             late = lb_try(lbs, [nxt], "drain", drain_timeout, interval, log, clock, sleep)

@@ -462,25 +462,38 @@ def run_roll(module, spec, comparisons, client=None):
     image_info, pulled, _would = resolve_image(engine, spec["image"], p["pull"], False)
     check_image_healthcheck(spec, image_info, pulled=pulled)
     decisions, before, after, probed = {}, {}, {}, set()
+    # with a rollback: the container a recreate replaced, kept stopped and set aside by this
+    # run ({index: ContainerEngine.replace's kept entry}) until its replica passed the cycle
+    # (then removed) or failed (then put back). Only this run's replace() fills it: a set-aside
+    # container a killed run left is never in it (removed before the roll starts, below).
+    kept = {}
 
-    def converge(i, rspec, info, restart):
+    def await_replica(i, cid, rspec, mode=p["wait"]):
+        if mode != "none":  # polled as often as the load balancers (roll.interval)
+            probed.update(engine.wait({slots[i]["name"]: cid}, mode, p["wait_timeout"],
+                                      poll=min(0.25, r["interval"]),
+                                      probes=start_probes(rspec, [slots[i]["name"]])))
+
+    def converge(i, rspec, info, restart, keep=None):
         slot = slots[i]
         current = engine.inspect(slot["name"])
         current_image = engine.image(current["Image"]) if current else None
         d = engine.decide(slot["name"], rspec, "started", current, info, comparisons,
                           p["recreate"], restart, current_image)
         unpause(d)
-        cid = apply(engine, d, stop_spec(rspec, d), rspec["image"])
-        if p["wait"] != "none":  # polled as often as the load balancers (roll.interval)
-            probed.update(engine.wait({slot["name"]: cid}, p["wait"], p["wait_timeout"],
-                                      poll=min(0.25, r["interval"]),
-                                      probes=start_probes(rspec, [slot["name"]])))
+        cid = apply(engine, d, stop_spec(rspec, d), rspec["image"], kept=keep)
+        await_replica(i, cid, rspec)
         return d
 
     def replace(i):
         slot = slots[i]
-        d = converge(i, replica_spec(spec, name, i, slot["host_port"], p["container_port"]),
-                     image_info, p["restart"])
+        keep = [] if r.get("rollback_image") else None   # only what a rollback may put back
+        try:
+            d = converge(i, replica_spec(spec, name, i, slot["host_port"], p["container_port"]),
+                         image_info, p["restart"], keep)
+        finally:
+            if keep:
+                kept[i] = keep[0]
         decisions[i] = d
         b, a = diff_view(d["diffs"], shown_env=p["env"] or {})
         if d["steps"]:
@@ -496,11 +509,38 @@ def run_roll(module, spec, comparisons, client=None):
             str(k): str(v) for k, v in (r.get("rollback_labels") or {}).items()})
 
         def rollback(i):
+            """The container the replace kept back in place of the new one, as it was (its
+            image, its configuration); only when none was kept (a restart, an update in place,
+            a replica that did not exist), the replica converged to roll.rollback_image.
+            Returns the image that runs again."""
+            slot = slots[i]
+            if i in kept:
+                old = kept.pop(i)
+                made = engine.inspect(slot["name"])
+                cid = engine.restore(old, slot["name"], made)
+                # awaited as the roll awaits (a probe runs the container's own test; an
+                # engine that kept its start_interval is not probed); healthy only with a check
+                test = ((old["info"].get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+                await_replica(i, cid, spec, "running" if p["wait"] == "healthy" and (
+                    not test or test[0] == "NONE") else p["wait"])
+                return (old["info"].get("Config") or {}).get("Image")
             info, _p, _w = resolve_image(engine, rb_spec["image"],
                                          "missing" if p["pull"] == "always" else p["pull"], False)
-            slot = slots[i]
             converge(i, replica_spec(rb_spec, name, i, slot["host_port"], p["container_port"]),
                      info, False)
+            return None
+
+    def passed(i):
+        """Replica i passed its cycle: the container its recreate kept goes (stopped already,
+        with its own stop signal and timeout; its anonymous volumes unless keep_volumes)."""
+        old = kept.pop(i, None)
+        if old is not None:
+            try:
+                engine.remove(old["Id"])
+            except DockerError as exc:
+                module.warn("%s: the container it replaced could not be removed, it stays "
+                            "(stopped) as %s; the next run removes it: %s" % (
+                                slots[i]["name"], old["Name"], exc))
 
     def outcome(extra=None):
         replicas = []
@@ -563,7 +603,7 @@ def run_roll(module, spec, comparisons, client=None):
                       previous_image=r.get("rollback_image"),
                       # a replica awaited healthy passed the engine's health check: HAProxy's
                       # own checks need not start over (each start over costs `rise` checks)
-                      fresh_checks=p["wait"] != "healthy")
+                      fresh_checks=p["wait"] != "healthy", passed=passed)
     except RollFailed as exc:
         res = exc.result
         module.fail_json(msg=str(exc), changed=True, **outcome({

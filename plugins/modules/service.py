@@ -107,8 +107,8 @@ options:
         that puts replica i back in service drains the next one.
       - A roll scales nothing - replicas above O(replicas) are left as they are (a warning names
         them); a run without O(roll) removes them.
-      - If a replica fails (not healthy, not UP in time), the previous release
-        (O(roll.rollback_image)) goes back on it, it is put back in service and the module fails
+      - If a replica fails (not healthy, not UP in time), the previous release goes back on it
+        (with O(roll.rollback_image) given), it is put back in service and the module fails
         with RV(failed_index), RV(failed_step) and RV(rolled_back); the replicas after it are not
         touched. A replica whose sessions do not end within O(roll.drain_timeout) is put back in
         service unchanged and the module fails with RV(failed_step=drain) (or V(then) when it was
@@ -176,7 +176,14 @@ options:
         default: 0.25
       rollback_image:
         description:
-          - Image of the previous release, put back on a replica that fails. Without it a failed replica stays out of service.
+          - Turns the rollback on. Image of the previous release, put back on a replica that fails. Without it a failed replica
+            stays out of service.
+          - A replica the roll recreates keeps the container it replaced, stopped and set aside (V(<replica>-dyold-<id>)), until
+            it is UP on every load balancer, then that container is removed. A replica that fails gets that very container back
+            (its image and configuration as before the run, even when the release changed both); its new container is removed
+            with its anonymous volumes.
+          - Only a replica where nothing was kept (restarted or updated in place, or new) is converged to this image, with the
+            run's other options and O(roll.rollback_labels).
           - With O(healthcheck) timings but no O(healthcheck.test), an image here that is on the host without a C(HEALTHCHECK)
             fails the task naming O(healthcheck.test) before any replica changes (a replica put back on it could not be
             awaited healthy).
@@ -579,7 +586,7 @@ failed_step:
   returned: failure of a roll
   type: str
 rolled_back:
-  description: With O(roll), true when the failed replica runs O(roll.rollback_image) again.
+  description: With O(roll), true when the failed replica runs the previous release again (the container it ran before the run, or O(roll.rollback_image)).
   returned: failure of a roll
   type: bool
 not_started:

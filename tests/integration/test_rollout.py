@@ -483,6 +483,35 @@ def test_broken_release_stops_at_the_first_host_and_rolls_back(lab, fleet_v1):
             assert lab.docker(host).api.inspect_container(name)["State"]["StartedAt"] == before
 
 
+def test_a_broken_release_that_changes_the_configuration_gets_the_very_container_back(lab, fleet_v1):
+    """A broken release that also changes the configuration (an env var the new image would
+    need): its replica fails the engine's health check, and the rollback puts back the very
+    container that ran before (same Id: v1 with v1's env), not v1 with the new env. Nothing is
+    left set aside, the replica is in service on HAProxy, the other one untouched, and a
+    deploy of v1 as it was changes nothing."""
+    host = lab.app_hosts[0]
+    api = lab.docker(host).api
+    before = {n: api.inspect_container(n) for n in ("%s-1" % APP, "%s-2" % APP)}
+    res = run_playbook(lab, "playbooks/deploy.yml", limit=host, extra_vars=fleet(
+        lab, deploy_version="broken", deploy_env={"GREETING": "hello", "NEEDED_BY_BROKEN": "1"}))
+    assert res.rc != 0
+    assert "runs dockyard/demo:v1 again and is back in service" in res.stdout, res.stdout[-3000:]
+    for name, info in before.items():
+        now = api.inspect_container(name)
+        assert now["Id"] == info["Id"], (name, now["Config"])
+        assert now["Image"] == info["Image"] and now["Config"]["Env"] == info["Config"]["Env"]
+        assert now["State"]["Running"] and not any("NEEDED_BY_BROKEN" in e for e in now["Config"]["Env"])
+    names = [c["Names"][0] for c in api.containers(all=True, filters={"label": "dockyard.service=" + APP})]
+    assert sorted(names) == ["/%s-1" % APP, "/%s-2" % APP], names
+    lines = lab.ssh(list(lab.lb)[0], "echo 'show stat %s 4 -1' | socat stdio unix:/run/haproxy/admin.sock"
+                    % APP).stdout.splitlines()
+    rows = [dict(zip(lines[0][2:].split(","), ln.split(","))) for ln in lines[1:] if ln.strip()]
+    status = {r["svname"]: r["status"] for r in rows}
+    assert status["%s-1" % host] == "UP" and status["%s-2" % host] == "UP", status
+    again = run_playbook(lab, "playbooks/deploy.yml", limit=host, extra_vars=fleet(lab, deploy_version="v1"))
+    assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+
+
 def test_concurrent_deploys_of_one_app_cannot_interleave(lab, fleet_v1):
     host = lab.app_hosts[0]
     lock = "/var/lib/dockyard-lab/%s/%s/fs/run/dockyard/locks/%s.lock" % (

@@ -237,3 +237,61 @@ def test_an_engine_refusal_of_a_create_names_the_option_it_is_about(message, opt
     with pytest.raises(DockerError) as exc:
         run([])
     assert str(exc.value).endswith("%s (option %s)" % (message, option))
+
+
+def test_a_recreate_asked_to_keep_the_old_one_leaves_it_stopped_and_set_aside():
+    """kept (a roll with a rollback): the same calls as a recreate, less the removal; the old
+    container is what was kept, under its set-aside name, stopped with its own stop timeout."""
+    cur = current(stop_timeout=30)
+    client = ScriptedClient()
+    kept = []
+    decision = {"name": "web", "current": cur, "diffs": [], "steps": ["remove", "create", "start"]}
+    assert apply(ContainerEngine(client), decision, {"image": "demo:v2"}, "demo:v2", kept=kept) == NEW
+    assert methods(client) == ["rename", "create_container_from_config", "stop", "start"]
+    assert client.log[2] == ("stop", OLD, ("timeout", 30))
+    assert kept == [{"Id": OLD, "Name": ASIDE, "info": cur}]
+
+
+@pytest.mark.parametrize("fail,calls", [
+    ("rename", ["rename", "stop", "remove_container", "create_container_from_config", "start"]),
+    ("start", ["rename", "create_container_from_config", "stop", "start", "inspect_container",
+               "remove_container", "rename", "start"]),
+    ("create_container_from_config", ["rename", "create_container_from_config", "inspect_container",
+                                      "remove_container", "rename"]),
+])
+def test_nothing_is_kept_when_the_old_container_is_gone_or_back(fail, calls):
+    """An engine that refuses the rename (the old one removed first), or a new container that
+    cannot be made or started (the old one has its name back): nothing kept."""
+    client = ScriptedClient(fail={fail: DockerError("Docker engine refused %s: no" % fail)},
+                            made={"Id": NEW, "Name": "/web"})
+    kept = []
+    decision = {"name": "web", "current": current(), "diffs": [], "steps": ["remove", "create", "start"]}
+    try:
+        apply(ContainerEngine(client), decision, {"image": "demo:v2"}, "demo:v2", kept=kept)
+    except DockerError:
+        assert fail != "rename"
+    assert methods(client) == calls and kept == []
+
+
+def test_restore_retires_the_new_container_and_puts_the_kept_one_back():
+    """The new container stops with its own stop timeout and goes with its anonymous volumes
+    (new and empty, whatever keep_volumes says); the kept one gets its name back and starts."""
+    client = ScriptedClient()
+    kept = {"Id": OLD, "Name": ASIDE, "info": current()}
+    made = {"Id": NEW, "Config": {"StopTimeout": 7}, "State": {"Running": True, "Status": "running"}}
+    assert ContainerEngine(client, keep_volumes=True).restore(kept, "web", made) == OLD
+    assert client.log == [("stop", NEW, ("timeout", 7)),
+                          ("remove_container", NEW, ("force", True), ("v", True)),
+                          ("rename", OLD, "web"), ("start", OLD)]
+    client = ScriptedClient()   # no container under the name (or the kept one itself)
+    ContainerEngine(client).restore(kept, "web", None)
+    assert methods(client) == ["rename", "start"]
+
+
+def test_a_failed_restore_says_where_the_kept_container_is():
+    client = ScriptedClient(fail={"rename": DockerError("Docker engine refused rename: conflict")})
+    with pytest.raises(DockerError) as exc:
+        ContainerEngine(client).restore({"Id": OLD, "Name": ASIDE, "info": current()}, "web",
+                                        {"Id": NEW, "State": {"Running": False, "Status": "exited"}})
+    assert str(exc.value).endswith("conflict (the container it replaced is kept, stopped, as %s)" % ASIDE)
+    assert methods(client) == ["remove_container", "rename"]

@@ -84,7 +84,8 @@ class Rig:
         names = [self.server(i) for i in range(1, n + 1)]
         self.fakes = [FakeHAProxy(names) for _k in range(lbs)]
         self.lbs = [LoadBalancer("lb%d" % k, f, "app") for k, f in enumerate(self.fakes, 1)]
-        self.replaced, self.rolled_back = [], []
+        self.replaced, self.rolled_back, self.passed = [], [], []
+        self.put_back = None            # the image rollback() says it put back (None: previous)
         self.at_replace = {}            # index -> [(admin, scur) on each LB] when replace ran
         self.replace_error, self.rollback_error = {}, None
         self.broken = set()             # replicas whose new release never gets UP
@@ -117,12 +118,20 @@ class Rig:
             raise self.rollback_error
         for s in self.each(i):
             s.update(status="DOWN", broken=not self.rollback_fixes)
+        return self.put_back
 
-    def run(self, indexes=(1, 2, 3), rollback=True):
+    def on_passed(self, i):
+        """The passed hook: what the load balancers say of replica i and the next one then."""
+        nxt = self.server(i + 1)
+        self.passed.append((i, [(s["admin"], s["status"]) for s in self.each(i)],
+                            [f.servers[nxt]["admin"] for f in self.fakes if nxt in f.servers]))
+
+    def run(self, indexes=(1, 2, 3), rollback=True, passed=False):
         return roll(list(indexes), self.server, self.replace,
                     self.rollback if rollback else None, self.lbs, drain_timeout=10,
                     ready_timeout=20, interval=0.5, image="app:2", previous_image="app:1",
-                    clock=self.clock, sleep=self.clock.sleep)
+                    clock=self.clock, sleep=self.clock.sleep,
+                    passed=self.on_passed if passed else None)
 
     def fail(self, **kw):
         with pytest.raises(RollFailed) as info:
@@ -300,6 +309,56 @@ def test_a_replaced_replica_needs_fresh_checks_before_it_is_ready():
     assert (result["failed_step"], result["failed_index"]) == ("ready", 2)
     assert "roll.ready_timeout" in msg and "runs app:1 again" in msg
     assert rig.rolled_back == [2] and result["done"] == [1]
+
+
+def test_the_passed_hook_runs_once_a_replica_is_up_and_before_the_next_is_drained():
+    """passed(i): replica i is ready and UP on every load balancer, the next one still in
+    service; the hook adds no command to a load balancer."""
+    rig = Rig()
+    result = rig.run(passed=True)
+    up = [("ready", "UP"), ("ready", "UP")]
+    assert rig.passed == [(1, up, ["ready", "ready"]), (2, up, ["ready", "ready"]), (3, up, [])]
+    assert result["log"] == Rig().run()["log"]
+
+
+@pytest.mark.parametrize("broken", ["replace", "ready"])
+def test_the_passed_hook_skips_a_replica_that_failed(broken):
+    """A replica that fails (its replace, or its ready step) is rolled back, not passed; the
+    ones before it passed, the ones after it are never reached."""
+    rig = Rig()
+    if broken == "replace":
+        rig.replace_error[2] = UNHEALTHY
+    else:
+        rig.broken.add(2)
+    _msg, result = rig.fail(passed=True)
+    assert [p[0] for p in rig.passed] == [1] and result["done"] == [1]
+    assert rig.rolled_back == [2] and result["rolled_back"]
+    rig = Rig()
+    rig.replace_error[1] = UNHEALTHY
+    rig.fail(rollback=False, passed=True)
+    assert rig.passed == []
+
+
+def test_the_next_drain_failing_comes_after_the_passed_hook():
+    rig = Rig()
+    for s in rig.each(2):
+        s.update(scur=5, stuck=True)
+    _msg, result = rig.fail(passed=True)
+    assert [p[0] for p in rig.passed] == [1] and result["failed_step"] == "then"
+
+
+def test_the_message_names_the_image_the_rollback_put_back():
+    """rollback(i) returns the image that runs again (the container the replace kept, put
+    back as it was): the message names it, not previous_image; None names previous_image."""
+    rig = Rig()
+    rig.replace_error[2] = UNHEALTHY
+    rig.put_back = "registry.example/app:1-kept"
+    msg, result = rig.fail()
+    assert "It runs registry.example/app:1-kept again and is back in service" in msg, msg
+    assert "app:1 again" not in msg and result["rolled_back"]
+    rig = Rig()
+    rig.replace_error[2] = UNHEALTHY
+    assert "It runs app:1 again" in rig.fail()[0]
 
 
 def test_fresh_checks_leave_servers_without_checks_alone():

@@ -196,3 +196,19 @@ def test_replicas_removed_by_state_absent_have_no_id(check_mode):
     assert result["changed"] and result["ports"] == {}, result
     assert [(r["name"], r["action"], r["id"]) for r in result["replicas"]] == [
         ("web-1", "removed", None), ("web-2", "removed", None)]
+
+
+def test_a_stopped_replica_a_killed_roll_kept_set_aside_is_removed_by_the_next_run():
+    """A roll with a rollback keeps the container it replaced, stopped, under its set-aside
+    name until the replica passed; a run killed before that leaves it. The next run removes it
+    (no stop: it is stopped) and leaves the replica as it is."""
+    old = replica(9, running=False)
+    old["Config"]["Labels"]["dockyard.replica"] = "1"
+    old["Name"] = "/web-1-dyold-" + old["Id"][:12]
+    engine = Engine([replica(1), old])
+    result = run(engine, replicas=1)
+    assert result["changed"], result
+    assert result["actions"] == [
+        "web-1-dyold-999999999999: removed (set aside by a run that ended in the middle of a recreate)"]
+    assert [e[0] for e in engine.log if e[0] in ("stop", "remove_container")] == ["remove_container"]
+    assert sorted(engine.containers) == ["1" * 64]
