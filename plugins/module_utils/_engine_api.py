@@ -535,6 +535,11 @@ class EngineAPI:
                             body=data, raw=True, headers=headers)
         return json_stream(body)
 
+    # ---------------------------------------------------------------- plugins
+    def plugins(self):
+        """The engine's managed plugins (read-only): name, enabled, the interfaces they serve."""
+        return self.request("GET", "plugins", self._path("/plugins"))
+
     # ---------------------------------------------------------------- networks
     def networks(self, filters=None):
         params = {"filters": convert_filters(filters)} if filters else None

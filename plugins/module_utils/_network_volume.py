@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import NAME_RE
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
@@ -495,6 +496,79 @@ def overlapping_pools(desired, networks, own_id=None):
     return None
 
 
+# The network and IPAM drivers of every (Linux) engine; a plugin adds its own (GET /plugins).
+BUILTIN_NETWORK_DRIVERS = ("bridge", "host", "ipvlan", "macvlan", "null", "overlay")
+BUILTIN_IPAM_DRIVERS = ("default", "null")
+# The capability a managed plugin serves each option with (its Config.Interface.Types).
+_PLUGIN_CAPABILITY = {"driver": "networkdriver", "ipam_driver": "ipamdriver"}
+
+
+def _plugin_name(name):
+    """A driver or plugin name as the engine matches it: a plugin's tag latest is implied."""
+    name = str(name or "")
+    return name[:-len(":latest")] if name.endswith(":latest") else name
+
+
+def known_drivers(option, info, networks, plugins=None):
+    """The names (_plugin_name) of the drivers of `option` (driver, ipam_driver) that the
+    engine has: for driver, the network drivers its /info lists (built in, plugins, and those
+    of its networks); for ipam_driver, the built-in ones and those of its networks; both, the
+    enabled managed plugins of `plugins` (GET /plugins, None: not read) serving that option."""
+    if option == "driver":
+        names = list(((info or {}).get("Plugins") or {}).get("Network") or [])
+        names += [n.get("Driver") for n in networks]
+    else:
+        names = list(BUILTIN_IPAM_DRIVERS) + [(n.get("IPAM") or {}).get("Driver") for n in networks]
+    for plugin in plugins or []:
+        types = (((plugin.get("Config") or {}).get("Interface") or {}).get("Types")) or []
+        caps = [t.get("Capability") if isinstance(t, dict) else str(t).split("/")[0].split(".")[-1]
+                for t in types]
+        if plugin.get("Enabled") and _PLUGIN_CAPABILITY[option] in caps:
+            names.append(plugin.get("Name"))
+    return {_plugin_name(n) for n in names if n}
+
+
+def missing_driver(desired, option, known):
+    """Why the engine would refuse `option` (driver, ipam_driver) of `desired`, given the
+    names it has (known_drivers), or None."""
+    want = desired.get(option)
+    if not want or _plugin_name(want) in known:
+        return None
+    return ('%s: the engine would refuse to create network %s: it has no %s "%s" (it has %s; a plugin '
+            'installed with docker plugin install and enabled counts); nothing was changed'
+            % (option, desired["name"], "network driver" if option == "driver" else "IPAM driver",
+               want, ", ".join(sorted(known)) or "none"))
+
+
+def engine_picks_ipv6(info):
+    """Whether the engine (its /info) picks an IPv6 subnet for a network with enable_ipv6 and
+    no IPv6 subnet asked for, with the default IPAM driver: when its default-address-pools
+    have an IPv6 base, and from Engine 27 on (a ULA base of its own is in them). Engine 20.10
+    without an IPv6 base refuses ("could not find an available, non-overlapping IPv6 address
+    pool among the defaults")."""
+    info = info or {}
+    for pool in info.get("DefaultAddressPools") or []:
+        if _version((pool or {}).get("Base") or "") == 6:
+            return True
+    match = re.match(r"(\d+)\.", str(info.get("ServerVersion") or ""))
+    return bool(match) and int(match.group(1)) >= 27
+
+
+def ipv6_refusal(desired, info):
+    """Why the engine would refuse enable_ipv6 of network `desired` for want of an IPv6 subnet,
+    or None: ipam_config lists none, the IPAM driver is the default one, the driver one that
+    takes address pools, and the engine picks none (engine_picks_ipv6). Named as the engine's
+    own refusal is (refused_options)."""
+    if not desired.get("enable_ipv6") or 6 in _listed_versions(desired) \
+            or (desired.get("ipam_driver") or "default") != "default" \
+            or (desired.get("driver") or "bridge") in ("host", "null", "overlay") or engine_picks_ipv6(info):
+        return None
+    return ("enable_ipv6, ipam_config: the engine would refuse to create network %s: enable_ipv6 without "
+            "an IPv6 subnet in ipam_config, and the engine (%s) has no IPv6 address pool to pick one "
+            "from (no IPv6 base in its default-address-pools); nothing was changed"
+            % (desired["name"], (info or {}).get("ServerVersion") or "version unknown"))
+
+
 def trial_spec(desired, actual, networks, token):
     """The spec of the trial network of a recreate: the new network's, but for what only the
     network being recreated (`actual`) holds and would refuse the trial for, which the new one
@@ -699,16 +773,42 @@ class NetworkManager:
         if actual is None and name in PREDEFINED_NETWORKS:
             raise DockerError("name: %s is the name of a network the engine pre-defines (%s); it "
                               "creates no network of that name" % (name, ", ".join(PREDEFINED_NETWORKS)))
+        info = None
         if self.desired.get("driver") == "overlay":
-            swarm = (self.client.call("info") or {}).get("Swarm") or {}
-            if not swarm.get("ControlAvailable"):
+            info = self.client.call("info") or {}
+            if not (info.get("Swarm") or {}).get("ControlAvailable"):
                 raise DockerError("driver: an overlay network is created on a swarm manager, and the "
                                   "engine of this host is not one (docker swarm init); nothing was changed")
         networks = self.client.call("networks") or []
         why = overlapping_pools(self.desired, networks, actual and actual["Id"])
         if why:
             raise DockerError(why)
+        if self.check:
+            self._check_refusals(info, networks)
         return networks
+
+    def _check_refusals(self, info, networks):
+        """Check mode only, where the real run has the engine's own refusal (on create, or of
+        the trial network of a recreate): what the engine would refuse, read from it, fails as
+        the real run does, naming the option. A driver or ipam_driver it does not list, and
+        enable_ipv6 with no IPv6 subnet to be had (ipv6_refusal). Read-only: its /info (only when
+        a driver not built in is set or enable_ipv6 may need a pick) and its plugin list (only
+        for a name not found otherwise)."""
+        for option, builtin in (("driver", BUILTIN_NETWORK_DRIVERS), ("ipam_driver", BUILTIN_IPAM_DRIVERS)):
+            if not self.desired.get(option) or self.desired[option] in builtin:
+                continue
+            if info is None and option == "driver":
+                info = self.client.call("info") or {}
+            known = known_drivers(option, info, networks)
+            if missing_driver(self.desired, option, known):
+                known = known_drivers(option, info, networks, self.client.call("plugins") or [])
+                why = missing_driver(self.desired, option, known)
+                if why:
+                    raise DockerError(why)
+        if ipv6_refusal(self.desired, {}):   # the engine's pick is needed: can it make one?
+            why = ipv6_refusal(self.desired, info if info is not None else (self.client.call("info") or {}))
+            if why:
+                raise DockerError(why)
 
     def _create_call(self, spec, name):
         """Create network `name` as `spec` says; its ID. The engine's refusal names the options."""

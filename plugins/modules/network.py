@@ -24,6 +24,13 @@ description:
     task fails with C(changed) true and RV(actions) says what was done.
   - The engine's pre-defined networks (C(bridge), C(host), C(none)) are never removed or
     recreated; the task fails naming O(name) before any change.
+  - Check mode predicts what the engine refuses on create (or recreate), failing with the option
+    the real run names, from read-only calls (C(GET /info), C(GET /plugins)), only when a network
+    is to be created or recreated. A O(driver) or O(ipam_driver) the engine does not list (built
+    in, an enabled managed plugin, or in use by a network), and O(enable_ipv6=true) with no IPv6
+    subnet in O(ipam_config) when the engine has no IPv6 pool to pick one from (an IPv6 base in
+    its default-address-pools, or Engine 27 and later). A legacy (v1) plugin that no network
+    uses yet is not listed by the engine, so check mode fails for it.
   - O(connected) manages which containers are attached. Left out, attachments are not touched.
   - In diff mode, before and after show the options you set; with O(connected) set, also
     C(containers), the names of the attached containers. In O(ipam_config), an IP version the
@@ -94,7 +101,11 @@ options:
     description: Allow manual container attachment (swarm networks).
     type: bool
   enable_ipv6:
-    description: Enable IPv6.
+    description:
+      - Enable IPv6.
+      - Without an IPv6 subnet in O(ipam_config), the engine picks one from an IPv6 base of its
+        default-address-pools (Engine 27 and later have one of their own); Engine 20.10 without
+        one refuses, which check mode predicts.
     type: bool
   recreate:
     description: Remove and create the network again when it differs from the options.

@@ -165,6 +165,14 @@ def test_stale_keep_alive_connection_is_reopened(engine):
     api.close()
 
 
+def test_plugins_is_a_read(engine):
+    """GET /plugins (network check mode reads the managed plugins): a read, no body."""
+    api = EngineAPI("unix://" + engine, timeout=5)
+    assert api.plugins()["path"] == "/plugins"
+    assert ("GET", "/plugins") in _Engine.seen
+    api.close()
+
+
 def test_replicas_change_at_once_each_on_a_connection_of_its_own(engine):
     """apply_each: the jobs run in threads at once, each on its own keep-alive connection to
     the engine (closed at its end); every job runs to its end and the first failure in the

@@ -13,7 +13,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume imp
     InputError, NetworkManager, network_after, network_create_args, network_desired,
     network_differences, network_view, volume_desired, volume_differences, volume_recreated, volume_view,
     attached_to, container_name, engine_gateway, format_differences, reconnect_action,
-    reconnect_plan, refused_options, trial_spec)
+    reconnect_plan, refused_options, trial_spec, engine_picks_ipv6, ipv6_refusal, known_drivers)
 
 ENGINE_NET = {
     "Name": "app", "Id": "n1", "Driver": "bridge", "Internal": False, "Attachable": False,
@@ -137,6 +137,12 @@ class FakeEngine:
         self.writes = []
         self.serial = 0
         self.refuse = None
+        # what GET /info and GET /plugins say (Engine 20.10 without a plugin or an IPv6 pool)
+        self.info = {"Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+                     "ServerVersion": "20.10.24+dfsg1",
+                     "Plugins": {"Network": ["bridge", "host", "ipvlan", "macvlan", "null", "overlay"]}}
+        self.plugins = []
+        self.reads = []
 
     # setup
     def add_net(self, name, subnet=None, **extra):
@@ -165,9 +171,14 @@ class FakeEngine:
     def _refusal(self, name, kwargs):
         if self.refuse and self.refuse(name, kwargs):
             return self.refuse(name, kwargs)
-        if kwargs.get("driver") not in ("bridge", "macvlan", "ipvlan"):
+        def plugin(name, cap):
+            return any(p["Enabled"] and p["Name"] in (name, name + ":latest") and cap in p["Caps"]
+                       for p in self.plugins)
+        if kwargs.get("driver") not in ("bridge", "macvlan", "ipvlan") \
+                and not plugin(kwargs.get("driver"), "networkdriver"):
             return 'plugin "%s" not found' % kwargs.get("driver")
-        if (kwargs.get("ipam") or {}).get("Driver", "default") != "default":
+        if (kwargs.get("ipam") or {}).get("Driver", "default") not in ("default", "null") \
+                and not plugin(kwargs["ipam"]["Driver"], "ipamdriver"):
             return 'plugin "%s" not found' % kwargs["ipam"]["Driver"]
         config = (kwargs.get("ipam") or {}).get("Config") or []
         taken = [ipaddress.ip_network(c["Subnet"]) for n in self.nets.values() for c in n["IPAM"]["Config"]]
@@ -178,7 +189,9 @@ class FakeEngine:
         bridge = (kwargs.get("options") or {}).get("com.docker.network.bridge.name")
         if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge for n in self.nets.values()):
             return "conflicts with network: networks have same bridge name"
-        if kwargs.get("enable_ipv6") and not any(":" in c["Subnet"] for c in config):
+        v6_pools = [p for p in self.info.get("DefaultAddressPools") or [] if ":" in p["Base"]]
+        v6_pick = v6_pools or int(self.info["ServerVersion"].split(".")[0]) >= 27
+        if kwargs.get("enable_ipv6") and not any(":" in c["Subnet"] for c in config) and not v6_pick:
             return "could not find an available, non-overlapping IPv6 address pool among the defaults"
         return None
 
@@ -190,11 +203,14 @@ class FakeEngine:
             pick = next(p for p in ipaddress.ip_network("172.16.0.0/12").subnets(new_prefix=16)
                         if p.network_address.packed[1] >= 18 and not any(p.overlaps(t) for t in taken))
             config.insert(0, dict(Subnet=str(pick), Gateway=str(pick.network_address + 1)))
+        if kwargs.get("enable_ipv6") and not any(":" in c["Subnet"] for c in config):
+            config.append(dict(Subnet="fd00:ab%02x::/64" % (self.serial + 1)))   # from its IPv6 pool
         config.sort(key=lambda c: ":" in c["Subnet"])
         net = self.add_net(name, Internal=kwargs.get("internal", False), Labels=kwargs.get("labels") or {},
                            Driver=kwargs["driver"], Options=kwargs.get("options") or {},
                            EnableIPv6=kwargs.get("enable_ipv6", False))
         net["IPAM"]["Config"] = config
+        net["IPAM"]["Driver"] = (kwargs.get("ipam") or {}).get("Driver", "default")
         return net
 
     def endpoint(self, name, net_name):
@@ -235,8 +251,13 @@ class FakeEngine:
                 raise DockerError("Docker engine refused create_network: %s" % why)
         if method == "networks":
             return [self.get("inspect_network", name) for name in self.nets]
-        if method == "info":
-            return {"Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False}}
+        if method in ("info", "plugins"):
+            self.reads.append(method)
+            if method == "plugins":   # as the engine lists them
+                return [{"Name": p["Name"], "Enabled": p["Enabled"], "Config": {"Interface": {"Types": [
+                    {"Prefix": "docker", "Capability": cap, "Version": "1.0"} for cap in p["Caps"]]}}}
+                        for p in self.plugins]
+            return copy.deepcopy(self.info)
         if method == "containers":
             want = kwargs["filters"]["network"]
             return [dict(Id=cid, Names=[ct["Name"]], NetworkSettings=copy.deepcopy(ct["NetworkSettings"]))
@@ -789,6 +810,85 @@ def test_engine_refusals_name_the_option():
     assert refused_options(d, "failed to parse com.docker.network.driver.mtu value: x") == "driver_options"
     assert refused_options(d, "something else") == "driver, driver_options, labels"
     assert refused_options(d, 'plugin "bridge" not found') == "driver"
+
+
+def test_check_mode_predicts_what_the_engine_refuses():
+    """Check mode fails as the real run does, naming the option, for a driver or ipam_driver
+    the engine does not have and enable_ipv6 with no IPv6 subnet to be had (Engine 20.10
+    without an IPv6 default pool); a create and a recreate; only read calls (the old code
+    predicted success). The real run's message and check mode's start alike."""
+    engine = FakeEngine()
+    engine.add_net("old", "172.30.40.0/24")
+    cases = [(r"^driver: ", dict(driver="nosuch")),
+             (r'^driver: the engine would refuse to create network app: it has no network driver "nosuch"',
+              dict(driver="nosuch")),
+             (r"^ipam_driver: ", dict(ipam_driver="nosuch")),
+             (r'^ipam_driver: the engine would refuse .*no IPAM driver "nosuch"', dict(ipam_driver="nosuch")),
+             (r"^enable_ipv6, ipam_config: ", dict(enable_ipv6=True)),
+             (r"^enable_ipv6, ipam_config: the engine would refuse .*engine \(20\.10.* has no IPv6 address pool",
+              dict(enable_ipv6=True, ipam_config=[{"subnet": "172.30.41.0/24"}])),
+             (r"^driver: .*nothing was changed", dict(name="old", driver="nosuch", recreate=True, force=True))]
+    for match, kw in cases:
+        params = {"name": "app", **kw}
+        real_msg = None
+        for check in (False, True):
+            writes = list(engine.writes)
+            with pytest.raises(DockerError) as err:
+                NetworkManager(engine, _params(**params), check_mode=check).run()
+            assert engine.writes == writes and set(engine.nets) == {"old"}, kw
+            if check:
+                assert re.search(match, str(err.value)), (kw, str(err.value))
+                assert str(err.value).split(":")[0] == real_msg.split(":")[0], (str(err.value), real_msg)
+            real_msg = str(err.value)
+
+
+def test_check_mode_knows_plugins_and_ipv6_pools():
+    """What the engine has is no refusal: a managed plugin (enabled; its tag latest implied),
+    a driver a network of the host uses, and an IPv6 subnet picked from an IPv6 default pool
+    or by Engine 27 and later. Check mode predicts the real run (_converge). No extra read on
+    the no-op path."""
+    engine = FakeEngine()
+    engine.plugins = [{"Name": "acme/weave:latest", "Enabled": True, "Caps": ["networkdriver"]},
+                      {"Name": "acme/ipam:latest", "Enabled": True, "Caps": ["ipamdriver"]},
+                      {"Name": "acme/off:latest", "Enabled": False, "Caps": ["ipamdriver"]}]
+    _converge(engine, name="w", driver="acme/weave")
+    _converge(engine, name="i", ipam_driver="acme/ipam:latest")
+    with pytest.raises(DockerError, match=r'^ipam_driver: .*no IPAM driver "acme/off"'):
+        NetworkManager(engine, _params(name="o", ipam_driver="acme/off"), check_mode=True).run()
+    engine.add_net("legacy", "172.30.42.0/24", Driver="oldplug", IPAM=dict(Driver="oldipam", Config=[]))
+    assert "oldplug" in known_drivers("driver", engine.info, engine.call("networks"))
+    assert "oldipam" in known_drivers("ipam_driver", engine.info, engine.call("networks"))
+    engine.info["DefaultAddressPools"] = [{"Base": "10.210.0.0/16", "Size": 24},
+                                          {"Base": "fd00:dd00::/56", "Size": 64}]
+    _converge(engine, name="v6", enable_ipv6=True)
+    del engine.info["DefaultAddressPools"]
+    engine.info["ServerVersion"] = "27.3.1"
+    _converge(engine, name="v6b", enable_ipv6=True, ipam_config=[{"subnet": "172.30.43.0/24"}])
+    engine.reads.clear()
+    for name in ("w", "i", "v6"):   # no change: nothing more is read
+        NetworkManager(engine, _params(name=name, driver=engine.nets[name]["Driver"],
+                                       enable_ipv6=engine.nets[name]["EnableIPv6"]), check_mode=True).run()
+    assert engine.reads == []
+    # a built-in driver, IPv6 subnets of its own: nothing to ask the engine either
+    NetworkManager(engine, _params(name="new", driver="bridge", ipam_driver="default", enable_ipv6=True,
+                                   ipam_config=[{"subnet": "fd00:77::/64"}]), check_mode=True).run()
+    assert engine.reads == []
+
+
+@pytest.mark.parametrize("info,picks", [
+    ({"ServerVersion": "20.10.24+dfsg1"}, False),
+    ({"ServerVersion": "20.10.24", "DefaultAddressPools": [{"Base": "10.10.0.0/16", "Size": 24}]}, False),
+    ({"ServerVersion": "20.10.24", "DefaultAddressPools": [{"Base": "fd00:1::/48", "Size": 64}]}, True),
+    ({"ServerVersion": "27.0.1"}, True), ({"ServerVersion": "28.1.0"}, True), ({}, False),
+])
+def test_engine_picks_ipv6(info, picks):
+    assert engine_picks_ipv6(info) is picks
+    d = _net(enable_ipv6=True)
+    assert (ipv6_refusal(d, info) is None) is picks
+    # an IPv6 subnet given, another IPAM driver, or a driver without pools: not the engine's pick
+    for kw in (dict(ipam_config=[{"subnet": "fd00:2::/64"}]), dict(ipam_driver="acme/ipam"),
+               dict(driver="null"), dict(driver="overlay")):
+        assert ipv6_refusal(_net(enable_ipv6=True, **kw), info) is None, kw
 
 
 # ------------------------------------------------------------------ volumes: the engine's rules
