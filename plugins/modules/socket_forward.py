@@ -31,6 +31,17 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  backend:
+    description:
+      - With O(state=present), also reads this HAProxy backend's servers through the forward just
+        made (C(show stat) and C(show servers state) in one runtime-API exchange, on the
+        controller; no module run and no SSH session on the host) and returns them in
+        RV(servers). The deploy role checks with it, before any change, that the load balancers'
+        backend has a server for every replica, at the replica's port.
+      - A runtime API that does not answer, or has no such backend, does not fail the task; the
+        reason is in RV(servers_error).
+    type: str
+    version_added: 0.3.0
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -90,6 +101,22 @@ state:
   description: The state asked for.
   returned: always
   type: str
+backend:
+  description: The backend read (O(backend)).
+  returned: when O(backend) is given
+  type: str
+servers:
+  description:
+    - The backend's servers, each name with the port it points to (null while HAProxy does not
+      know it, such as a DNS name not resolved yet); null when the backend could not be read
+      (RV(servers_error)).
+  returned: when O(backend) is given
+  type: dict
+  sample: {app1-1: 8081, app1-2: 8082}
+servers_error:
+  description: Why the backend could not be read.
+  returned: when O(backend) is given and the read failed
+  type: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -98,7 +125,8 @@ from ansible.module_utils.basic import AnsibleModule
 def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"])),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        backend=dict(type="str")),
         supports_check_mode=True)
     module.fail_json(msg="dockyard.fleet.socket_forward runs on the controller (its action plugin); "
                          "it cannot run as a module on the host")
