@@ -521,7 +521,7 @@ def known_drivers(option, info, networks, plugins=None):
         names = list(BUILTIN_IPAM_DRIVERS) + [(n.get("IPAM") or {}).get("Driver") for n in networks]
     for plugin in plugins or []:
         types = (((plugin.get("Config") or {}).get("Interface") or {}).get("Types")) or []
-        caps = [t.get("Capability") if isinstance(t, dict) else str(t).split("/")[0].split(".")[-1]
+        caps = [t.get("Capability") if isinstance(t, dict) else str(t).split("/", maxsplit=1)[0].split(".")[-1]
                 for t in types]
         if plugin.get("Enabled") and _PLUGIN_CAPABILITY[option] in caps:
             names.append(plugin.get("Name"))

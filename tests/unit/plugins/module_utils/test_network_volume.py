@@ -171,6 +171,7 @@ class FakeEngine:
     def _refusal(self, name, kwargs):
         if self.refuse and self.refuse(name, kwargs):
             return self.refuse(name, kwargs)
+
         def plugin(name, cap):
             return any(p["Enabled"] and p["Name"] in (name, name + ":latest") and cap in p["Caps"]
                        for p in self.plugins)
@@ -190,7 +191,7 @@ class FakeEngine:
         if bridge and any(n["Options"].get("com.docker.network.bridge.name") == bridge for n in self.nets.values()):
             return "conflicts with network: networks have same bridge name"
         v6_pools = [p for p in self.info.get("DefaultAddressPools") or [] if ":" in p["Base"]]
-        v6_pick = v6_pools or int(self.info["ServerVersion"].split(".")[0]) >= 27
+        v6_pick = v6_pools or int(self.info["ServerVersion"].split(".", maxsplit=1)[0]) >= 27
         if kwargs.get("enable_ipv6") and not any(":" in c["Subnet"] for c in config) and not v6_pick:
             return "could not find an available, non-overlapping IPv6 address pool among the defaults"
         return None
@@ -256,7 +257,7 @@ class FakeEngine:
             if method == "plugins":   # as the engine lists them
                 return [{"Name": p["Name"], "Enabled": p["Enabled"], "Config": {"Interface": {"Types": [
                     {"Prefix": "docker", "Capability": cap, "Version": "1.0"} for cap in p["Caps"]]}}}
-                        for p in self.plugins]
+                    for p in self.plugins]
             return copy.deepcopy(self.info)
         if method == "containers":
             want = kwargs["filters"]["network"]
@@ -838,7 +839,7 @@ def test_check_mode_predicts_what_the_engine_refuses():
             assert engine.writes == writes and set(engine.nets) == {"old"}, kw
             if check:
                 assert re.search(match, str(err.value)), (kw, str(err.value))
-                assert str(err.value).split(":")[0] == real_msg.split(":")[0], (str(err.value), real_msg)
+                assert str(err.value).split(":", maxsplit=1)[0] == real_msg.split(":", maxsplit=1)[0], (str(err.value), real_msg)
             real_msg = str(err.value)
 
 
