@@ -250,12 +250,14 @@ class RolloutState:
     def replicas_text(self, host):
         known = self.replicas.get(host)
         if not known:
-            # halted before its turn: what it runs is not in any result, but it is unchanged
+            # halted before its turn, by a run that did not read its replicas (its turn
+            # awaited on the controller): unchanged
             return "unchanged (not rolled)" if host in self.not_started else "-"
         by_image = {}
         for index in sorted(known):
             by_image.setdefault(known[index] or "?", []).append(str(index))
-        return "; ".join("%s [%s]" % (img, ",".join(ix)) for img, ix in sorted(by_image.items()))
+        text = "; ".join("%s [%s]" % (img, ",".join(ix)) for img, ix in sorted(by_image.items()))
+        return text + " (not rolled)" if host in self.not_started else text
 
 
 def rollback_text(result):

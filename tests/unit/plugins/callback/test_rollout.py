@@ -364,6 +364,25 @@ def test_a_failed_roll_keeps_what_runs_and_says_rolled_back(cb):
     assert "rolled back" not in cb.state.failure("app1", res)
 
 
+def test_a_host_halted_before_its_turn_shows_what_it_runs(cb):
+    """A halted run that read its replicas (its turn awaited on the host) says what runs
+    there: the summary shows it, marked not rolled; none is shown as done."""
+    cb.v2_playbook_on_play_start(FakePlay("deploy", ["app1", "app2"], ["app1", "app2"], []))
+    cb.v2_runner_on_failed(FakeResult("app1", roll_failure()))
+    halted = {"failed": True, "changed": False, "not_started": True, "halted_by": "app1",
+              "msg": "not rolled: the roll on app1 failed before this host's turn",
+              "roll": {"done": [], "seconds": {}, "commands": []}, "ports": {"1": 8081, "2": 8082},
+              "replicas": [{"index": i, "name": "app-%d" % i, "action": "unchanged", "pending": False,
+                            "image": "dockyard/demo:v2"} for i in (1, 2)]}
+    cb.v2_runner_on_failed(FakeResult("app2", halted))
+    out = lines(cb)[1:]
+    assert not [ln for ln in out if ln.startswith("rollout: replica app2")], out
+    cb.v2_playbook_on_stats(FakeStats({h: {"changed": 0, "failures": 1, "unreachable": 0}
+                                       for h in ("app1", "app2")}))
+    rows = [ln.split() for ln in lines(cb) if ln.startswith("  app")]
+    assert rows[1] == ["app2", "failed", "dockyard/demo:v2", "[1,2]", "(not", "rolled)", "0"], rows
+
+
 def test_a_failed_converge_shows_only_what_completed(cb):
     """Without roll, the image of a replica not reached is the requested one: not kept."""
     cb.v2_playbook_on_play_start(FakePlay("p", ["app1"], ["app1"], []))
