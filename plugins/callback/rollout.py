@@ -158,7 +158,8 @@ class RolloutState:
             self.expected[host] = len(ports)
         known = self.replicas.setdefault(host, {})
         roll = result.get("roll") if isinstance(result.get("roll"), dict) else None
-        is_roll = roll is not None or "failed_index" in result
+        # a roll's result, or a roll halted before its turn: its replicas as the engine has them
+        is_roll = roll is not None or "failed_index" in result or bool(result.get("not_started"))
         rolled = set((roll or {}).get("done") or [])
         for r in result.get("replicas") or []:
             if not isinstance(r, dict) or r.get("pending"):

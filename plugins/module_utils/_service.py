@@ -590,8 +590,7 @@ def run_roll(module, spec, comparisons, client=None):
                     "roll.batch_id); nothing was changed on this host%s"
                     % (halted_by, " but the image pulled" if pulled else ""),
                 changed=pulled, not_started=True, halted_by=halted_by, ports=layout["ports"],
-                replicas=[replica_out(slot, d["current"], "unchanged") for slot, _rs, d in planned],
-                roll={"done": [], "seconds": {}, "commands": []})
+                replicas=[replica_out(slot, d["current"], "unchanged") for slot, _rs, d in planned])
     # replicas a killed run left set aside in the middle of a recreate: one still running
     # holds the port of the replica the roll starts
     cleaned = set_aside_replicas(existing, name, indexes)

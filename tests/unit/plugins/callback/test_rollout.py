@@ -371,7 +371,7 @@ def test_a_host_halted_before_its_turn_shows_what_it_runs(cb):
     cb.v2_runner_on_failed(FakeResult("app1", roll_failure()))
     halted = {"failed": True, "changed": False, "not_started": True, "halted_by": "app1",
               "msg": "not rolled: the roll on app1 failed before this host's turn",
-              "roll": {"done": [], "seconds": {}, "commands": []}, "ports": {"1": 8081, "2": 8082},
+              "ports": {"1": 8081, "2": 8082},
               "replicas": [{"index": i, "name": "app-%d" % i, "action": "unchanged", "pending": False,
                             "image": "dockyard/demo:v2"} for i in (1, 2)]}
     cb.v2_runner_on_failed(FakeResult("app2", halted))
