@@ -592,7 +592,8 @@ rolled_back:
 not_started:
   description:
     - With O(roll.batch_id), true when this host was not rolled (nothing changed on it) because an earlier host's roll with the same id failed.
-    - When the run waited for its turn on the host (O(roll.gate)), RV(replicas) says what the replicas run, as read before the turn; no RV(roll), as none was rolled.
+    - When the run waited for its turn on the host (O(roll.gate)), RV(replicas) says what the replicas run, as read before the
+      turn; no RV(roll), as none was rolled.
   returned: failure of a roll halted by an earlier one
   type: bool
 halted_by:
