@@ -19,6 +19,7 @@ APP1 = "10.77.%s.11" % ID
 
 def lab(*args, check=True, env=None):
     e = dict(os.environ, DOCKYARD_LAB_ID=ID)
+    e.pop("DOCKYARD_LAB_SHELL", None)   # the lab's default shell (machine) unless a test asks
     e.update(env or {})
     return subprocess.run(["/usr/bin/python3", LAB, *args], capture_output=True, text=True,
                           env=e, check=check, timeout=300)
@@ -89,6 +90,30 @@ def test_ssh_session_sees_its_own_engine_and_name(small_lab):
                           "print(docker.APIClient().info()[\"Name\"])'"],
                          capture_output=True, text=True, timeout=60, check=True)
     assert res.stdout.split() == ["app1", "app1"]
+
+
+def _root_rc(*names):
+    d = os.path.join(REPO, ".lab", "lab" + ID)
+    return subprocess.run(["ssh", "-i", d + "/id_ed25519", "-o", "UserKnownHostsFile=%s/known_hosts" % d,
+                           "-o", "BatchMode=yes", "-o", "ControlPath=none", "root@" + APP1,
+                           "cat %s 2>/dev/null; echo PYENV=$PYENV_ROOT" % " ".join(names)],
+                          capture_output=True, text=True, timeout=60, check=True).stdout
+
+
+def test_shell_light_empties_roots_startup_files_and_machine_brings_them_back(small_lab):
+    """The hosts share the machine's /root: `--shell light` gives each host empty startup
+    files (the tests' lab), `--shell machine` the machine's own again (the benchmarks' lab)."""
+    rcs = [rc for rc in ("/root/.bashrc", "/root/.profile") if os.path.exists(rc)]
+    out = lab("up", "--hosts", "1", "--shell", "light").stdout
+    assert "(light login shell)" in out and "restarting sshd" in out
+    marker = "# dockyard lab: a light login shell (tools/lab up --shell light)\n"
+    assert _root_rc(*rcs) == marker * len(rcs) + "PYENV=\n"
+    assert all(open(rc).read() != marker for rc in rcs), "the machine's own files stay as they were"
+    out = lab("up", "--hosts", "1", "--shell", "machine").stdout
+    assert "(machine login shell)" in out and "restarting sshd" in out
+    assert _root_rc(*rcs).startswith("".join(open(rc).read() for rc in rcs))
+    res = lab("up", "--shell", "heavy", check=False)
+    assert res.returncode != 0 and "--shell" in res.stderr
 
 
 def test_stop_start_and_cut_heal(small_lab):
