@@ -195,8 +195,8 @@ def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, 
     def task(name, step, check=False):
         # The item's arguments as one value: a template per option would cost more CPU
         # than the module runs (every item compiles every template again).
-        return dict({"name": name, "dockyard.fleet.container": "{{ item[%r] }}" % (
-                         "none again" if name == "none again" else step),
+        args = "{{ item[%r] }}" % ("none again" if name == "none again" else step)
+        return dict({"name": name, "dockyard.fleet.container": args,
                      "loop": "{{ sweep[inventory_hostname] }}", "loop_control": {"label": "{{ item.option }}"}},
                     **({"check_mode": True} if check else {}))
 
