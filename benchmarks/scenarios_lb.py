@@ -159,8 +159,14 @@ def p3(runner, reps, with_peer, b):
     # make the setup fail: start from nothing.
     _reset(b, hosts)
     # A deployed fleet behind HAProxy (ours, not timed).
-    runner.play(os.path.join(b.PB, "ours_fresh_deploy.yml"), hosts, _vars(), extra_hosts=["lb1"],
-                label="P3 setup (deploy)")
+    setups = {"ours": os.path.join(b.PB, "ours_fresh_deploy.yml"),
+              "peer": os.path.join(b.PB, "peer_fresh_deploy.yml")}
+    runner.play(setups["ours"], hosts, _vars(), extra_hosts=["lb1"], label="P3 setup (deploy)")
+    # Whose replicas run now. Each side restarts replicas its own deploy made: the peer's
+    # docker_container recreates ours (they carry labels and options its task does not
+    # give), and ours refuses to adopt containers without its labels. A side that finds the
+    # other's fleet gets its own first, not timed (the floor restarts either).
+    owner = "ours"
     rolling = os.path.join(b.REPO, "playbooks", "rolling_restart.yml")
     # ours: the default deploy_roll_mode (auto: one service run per host over the ssh
     # connection); ours_per_step: two module runs per replica, as any other connection gets.
@@ -172,6 +178,12 @@ def p3(runner, reps, with_peer, b):
     loads = {s: [] for s in sides}
     floors = []
     for i, s in b.alternate(reps, list(sides)):
+        want = {"ours": "ours", "ours_per_step": "ours", "peer": "peer"}.get(s)
+        if want and want != owner:
+            _reset(b, hosts)
+            runner.play(setups[want], hosts, _vars(), extra_hosts=["lb1"],
+                        label="P3 setup (deploy, %s) before %s #%d" % (want, s, i + 1))
+            owner = want
         load = LoadClient(lb_url, max_seconds=1800, concurrency=2, timeout=5)
         load.start()
         try:

@@ -96,8 +96,8 @@ def _root_rc(*names):
     d = os.path.join(REPO, ".lab", "lab" + ID)
     return subprocess.run(["ssh", "-i", d + "/id_ed25519", "-o", "UserKnownHostsFile=%s/known_hosts" % d,
                            "-o", "BatchMode=yes", "-o", "ControlPath=none", "root@" + APP1,
-                           "cat %s 2>/dev/null; echo PYENV=$PYENV_ROOT" % " ".join(names)],
-                          capture_output=True, text=True, timeout=60, check=True).stdout
+                           "".join("cat %s; " % n for n in names) + "echo PYENV=$PYENV_ROOT"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=True).stdout
 
 
 def test_shell_light_empties_roots_startup_files_and_machine_brings_them_back(small_lab):
