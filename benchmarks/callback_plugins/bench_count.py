@@ -32,7 +32,7 @@ CONTROLLER_ONLY = {
     "debug", "assert", "meta", "include_vars", "add_host", "group_by", "pause", "set_stats",
     "validate_argument_spec",
     # a request to the SSH ControlMaster of the host, from the controller: no module run
-    "socket_forward",
+    "socket_forward", "deploy_facts",
 }
 
 

@@ -126,10 +126,11 @@ FIXED_CASES = [
          ("assert", "ansible.builtin.assert")),
     ])]
 # The deploy role's early check of bounds and formats (tasks/facts.yml, run by every entry
-# point before any change: no lock, no audit line).
+# point before any change: no lock, no audit line; dockyard.fleet.deploy_facts, on the controller).
+DEPLOY_FACTS = ("deploy_facts", "dockyard.fleet.deploy_facts")
 FIXED_CASES += [
     {"id": "deploy-fixed-%02d" % i, "role": "deploy", "var": var, "vars": vars_,
-     "actions": ("assert", "ansible.builtin.assert")}
+     "actions": DEPLOY_FACTS}
     for i, (var, vars_) in enumerate([
         ("deploy_replicas", {"deploy_replicas": 0}),
         ("deploy_replicas", {"deploy_replicas": -1}),
@@ -239,7 +240,7 @@ def test_site_with_bad_deploy_variable_fails_in_validation(lab):
     failed = [r for r in res.records if r["status"] == "failed"]
     assert {r["host"] for r in failed} == set(lab.app_hosts), res.stdout[-3000:]
     for r in failed:
-        assert r["action"] in ("assert", "ansible.builtin.assert"), r
+        assert r["action"] in DEPLOY_FACTS, r
         assert "deploy_replicas must be an integer" in r["result"].get("msg", ""), r
     assert not [r for r in res.records if r["host"] not in lab.app_hosts], res.stdout[-3000:]
     assert lab.ssh("lb1", LB_FILES, check=False).stdout == lb_before
