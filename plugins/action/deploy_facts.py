@@ -5,15 +5,10 @@ no connection). See plugins/modules/deploy_facts.py for the documentation."""
 from __future__ import annotations
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.fleet.plugins.filter.roll_in_one_run import roll_in_one_run
 from ansible_collections.dockyard.fleet.plugins.module_utils import _deploy_facts
-
-
-def _truthy(value):
-    return boolean(value, strict=False)
 
 
 class ActionModule(ActionBase):
@@ -42,7 +37,7 @@ class ActionModule(ActionBase):
         if problems:
             result.update(failed=True, changed=False, msg="; ".join(problems), problems=problems)
             return result
-        facts = _deploy_facts.derive(values, task_vars.get("groups"), _truthy)
+        facts = _deploy_facts.derive(values, task_vars.get("groups"))
         host = task_vars.get("inventory_hostname")
         try:
             facts["deploy__one_run"] = roll_in_one_run(host, task_vars["hostvars"], facts["deploy__lbs"],

@@ -7,7 +7,7 @@ Why: the role did this in Jinja (an assert over a 2,400-character template, a se
 dozen templates). ansible-core compiles every template again each time it renders one, in
 each host's worker process: those two tasks cost about 65 ms of the controller's CPU per
 host each, and every entry point runs them (site.yml's first play and the deploy play
-both). Pure functions here: no Ansible import, unit-tested.
+both). Pure functions here, unit-tested.
 """
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ import json
 import re
 import secrets
 import string
+
+from ansible.module_utils.parsing.convert_bool import boolean
 
 # (variable, lowest, highest or None): integers, or strings of one
 INTEGERS = (
@@ -99,11 +101,10 @@ def new_token():
     return "".join(secrets.choice(_TOKEN_CHARS) for _i in range(20))
 
 
-def derive(values, groups, truthy):
+def derive(values, groups):
     """The role's facts from checked values (problems(values) == []).
 
-    groups: the inventory's groups; truthy: the `bool` filter's rule (Ansible's
-    boolean(strict=False)). The caller adds deploy__one_run (it needs hostvars)."""
+    groups: the inventory's groups. The caller adds deploy__one_run (it needs hostvars)."""
     to = values.get("deploy__roll_to") or values["deploy_version"]
     replicas, base = int(values["deploy_replicas"]), int(values["deploy_port_base"])
     labels = dict(values["deploy_labels"])
@@ -116,7 +117,7 @@ def derive(values, groups, truthy):
         "deploy__env_file": "%s/%s.env" % (values["deploy_env_dir"], values["deploy_app"]),
         "deploy__labels": labels,
         "deploy__lbs": list(lbs) if lbs is not None else [],
-        "deploy__lock_first": (truthy(values.get("deploy__in_place", False))
+        "deploy__lock_first": (boolean(values.get("deploy__in_place", False), strict=False)
                                or len(values["deploy_secret_env"]) > 0),
         "deploy__token": values.get("deploy__token") or new_token(),
         "haproxy_backend_ports": list(range(base, base + replicas)),

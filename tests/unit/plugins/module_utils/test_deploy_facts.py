@@ -6,8 +6,6 @@ import re
 
 import pytest
 
-from ansible.module_utils.parsing.convert_bool import boolean
-
 from ansible_collections.dockyard.fleet.plugins.module_utils import _deploy_facts as df
 
 DEFAULTS = {
@@ -23,10 +21,6 @@ DEFAULTS = {
 
 def values(**kw):
     return dict(DEFAULTS, **kw)
-
-
-def truthy(v):
-    return boolean(v, strict=False)
 
 
 def test_the_role_defaults_have_no_problem():
@@ -88,7 +82,7 @@ def test_a_missing_variable_is_named():
 
 def test_derived_facts():
     f = df.derive(values(deploy_replicas="3", deploy_labels={"team": "x"}),
-                  {"lb": ["lb1", "lb2"], "app": ["app1"]}, truthy)
+                  {"lb": ["lb1", "lb2"], "app": ["app1"]})
     token = f.pop("deploy__token")
     assert re.match(r"^[a-z0-9]{20}$", token)
     assert f == {
@@ -102,12 +96,12 @@ def test_derived_facts():
 
 def test_roll_to_in_place_token_and_no_lb_group():
     f = df.derive(values(deploy__roll_to="v2", deploy__in_place="yes", deploy__token="t" * 20,
-                         deploy_labels={"dockyard.version": "old"}), {}, truthy)
+                         deploy_labels={"dockyard.version": "old"}), {})
     assert f["deploy__version"] == "v2" and f["deploy__image_ref"] == "dockyard/demo:v2"
     assert f["deploy__labels"] == {"dockyard.app": "app", "dockyard.version": "v2"}
     assert f["deploy__lock_first"] is True and f["deploy__token"] == "t" * 20 and f["deploy__lbs"] == []
     # '' (a restart in place before the host's record is read) rolls to deploy_version
-    f = df.derive(values(deploy__roll_to="", deploy__token="", deploy_secret_env={"K": "v"}), None, truthy)
+    f = df.derive(values(deploy__roll_to="", deploy__token="", deploy_secret_env={"K": "v"}), None)
     assert f["deploy__version"] == "v1" and f["deploy__lock_first"] is True
     assert f["deploy__token"] != ""
 
