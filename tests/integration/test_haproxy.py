@@ -162,7 +162,9 @@ def test_reload_under_load_drops_nothing(fleet, play, request):
     bad_pem = os.path.join(tmp, "bad.pem")
     shutil.copy(crt, bad_pem)
     password = "s3#cr et'x"        # '#' and a space: HAProxy's comment and word separator
-    load = LoadClient(lb_url(lab), max_seconds=60, concurrency=4).start()
+    # flat out (no pause between requests): the reloads' hand-over of the listening sockets
+    # must not refuse a single connection, however densely they come
+    load = LoadClient(lb_url(lab), max_seconds=60, concurrency=4, interval=0).start()
     try:
         tls_vars = dict(BASE_VARS, haproxy_tls_enabled=True, haproxy_tls_certificate_src=pem,
                         haproxy_stats_enabled=True, haproxy_stats_password=password)
