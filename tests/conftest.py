@@ -1,6 +1,6 @@
 """The suite's time per test file and worker, printed at the end of a run.
 
-CI runs the files on two workers, a file staying on one (`--dist loadfile`): the run takes as
+CI runs the files on three workers, a file staying on one (`--dist loadfile`): the run takes as
 long as the busier worker. This summary says how the files fell between the workers."""
 from collections import defaultdict
 
