@@ -17,7 +17,7 @@ Each thread pauses `interval` seconds (5 ms unless told) between its requests: t
 make a few hundred requests a second, enough to meet any gap of more than a few milliseconds
 in service. With no pause (`interval=0`) the client takes all the CPU it can get: on loopback
 against BusyBox httpd, 2,450 requests a second and 1.6 of the machine's 2 cores (0.33 with
-the pause), so a test under that load crawled and so did the other worker's file.
+the pause), so a test under that load crawled and so did the other workers' files.
 """
 from __future__ import annotations
 
