@@ -1121,7 +1121,9 @@ def test_review_drained_means_no_session_after_maint_and_on_a_down_server(review
     app = lab.docker("app1").containers.get("%s1" % PREFIX)
     try:
         result = {}
-        t = _slow(lab, 6, result)
+        # long enough to outlast the playbook's start on a busy machine (6 s did not: in a CI
+        # run with three workers the module's wait began about 5 s in and lasted 0.84 s)
+        t = _slow(lab, 12, result)
         assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
         r = play(module_play(backend="app", server="app1-1", state="maint", wait="true",
                              wait_timeout=30, wait_interval=0.2))
@@ -1134,7 +1136,7 @@ def test_review_drained_means_no_session_after_maint_and_on_a_down_server(review
 
         cli(lab, "set server app/app1-1 state ready")
         assert wait_until(lambda: stats(lab)["app1-1"]["status"] == "UP", timeout=10)
-        t = _slow(lab, 12, result)
+        t = _slow(lab, 20, result)      # the same, after the wait for the health check too
         assert wait_until(lambda: int(stats(lab)["app1-1"]["scur"]) == 1, timeout=5, interval=0.05)
         app.exec_run(["/bin/busybox", "mv", "/www/health", "/www/health.off"])
         assert wait_until(lambda: stats(lab)["app1-1"]["status"] == "DOWN", timeout=10, interval=0.1)
