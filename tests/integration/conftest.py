@@ -283,9 +283,8 @@ def _run_playbook(lab, playbook, tmpdir, *, extra_vars, check, diff, limit, verb
     full_env = ansible_env(lab, record)
     full_env.update(env or {})
     server = None if env else _fork_server(full_env)
-    if server:
-        proc = server.run(cmd, full_env, REPO, timeout, tmpdir)
-    else:
+    proc = server.run(cmd, full_env, REPO, timeout, tmpdir) if server else None
+    if proc is None:   # no server for this environment, or it serves another thread's run
         proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=REPO,
                               timeout=timeout, check=False)
     keys = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
@@ -298,8 +297,9 @@ def _run_playbook(lab, playbook, tmpdir, *, extra_vars, check, diff, limit, verb
 
 
 # Playbook runs fork from a process that has imported ansible once (forkserver.py says why and
-# how): about 0.7 s of CPU less per run. Runs given an environment of their own start
-# ansible-playbook as usual, and so does every run with DOCKYARD_TEST_FORKSERVER=0.
+# how): about 0.7 s of CPU less per run. Runs given an environment of their own, runs while
+# the server serves another thread's, and every run with DOCKYARD_TEST_FORKSERVER=0 start
+# ansible-playbook as usual.
 def _fork_server(env: dict):
     if os.environ.get("DOCKYARD_TEST_FORKSERVER", "1") == "0":
         return None

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -51,7 +52,8 @@ class ServerGone(RuntimeError):
 
 class ForkServer:
     """The tests' side: a server process started with one environment and working directory,
-    and the runs it serves, one at a time (a pytest worker runs one test at a time)."""
+    and the runs it serves, one at a time (a test that runs playbooks from several threads at
+    once gets None from `run` for all but one of them, and starts ansible-playbook itself)."""
 
     def __init__(self, python: str, env: dict, cwd: str) -> None:
         self._log = tempfile.TemporaryFile()
@@ -59,6 +61,7 @@ class ForkServer:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=self._log)
         self._buf = b""
+        self._busy = threading.Lock()
 
     def _reply(self, deadline: float | None) -> dict:
         fd = self._proc.stdout.fileno()
@@ -78,9 +81,19 @@ class ForkServer:
         return json.loads(line)
 
     def run(self, cmd: list, env: dict, cwd: str, timeout: float | None,
-            outdir: str) -> subprocess.CompletedProcess:
+            outdir: str) -> subprocess.CompletedProcess | None:
         """Like subprocess.run(cmd, capture_output=True, text=True, ...): the output, the exit
-        status, and TimeoutExpired (the run's process group killed) past the timeout."""
+        status, and TimeoutExpired (the run's process group killed) past the timeout. None,
+        and nothing run, while another thread's run is in progress."""
+        if not self._busy.acquire(blocking=False):
+            return None
+        try:
+            return self._run(cmd, env, cwd, timeout, outdir)
+        finally:
+            self._busy.release()
+
+    def _run(self, cmd: list, env: dict, cwd: str, timeout: float | None,
+             outdir: str) -> subprocess.CompletedProcess:
         out, err = os.path.join(outdir, "stdout"), os.path.join(outdir, "stderr")
         request = {"argv": cmd, "env": env, "cwd": cwd, "stdout": out, "stderr": err}
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -122,6 +135,7 @@ class ForkServer:
 
 
 _SERVERS: dict = {}
+_SERVERS_LOCK = threading.Lock()
 
 
 def server_for(python: str, env: dict, cwd: str, *,
@@ -131,13 +145,14 @@ def server_for(python: str, env: dict, cwd: str, *,
     `most` servers run (the caller starts ansible-playbook as usual). Variables named in
     run_time_only may differ between the runs a server serves: ansible never reads them."""
     key = (python, cwd, tuple(sorted((k, v) for k, v in env.items() if k not in run_time_only)))
-    if key not in _SERVERS:
-        if len(_SERVERS) >= most:
-            return None
-        if not _SERVERS:
-            atexit.register(_close_servers)
-        _SERVERS[key] = ForkServer(python, env, cwd)
-    return _SERVERS[key]
+    with _SERVERS_LOCK:
+        if key not in _SERVERS:
+            if len(_SERVERS) >= most:
+                return None
+            if not _SERVERS:
+                atexit.register(_close_servers)
+            _SERVERS[key] = ForkServer(python, env, cwd)
+        return _SERVERS[key]
 
 
 def _close_servers() -> None:
