@@ -8,10 +8,11 @@ the run itself) happens in the child, exactly as in `ansible-playbook`: the chil
 same `ansible.cli.playbook.main` with the same argv, environment and working directory.
 
 The configuration is read when ansible is imported, so a server serves only runs whose
-environment and working directory are the ones it was started with (tests/integration/
-conftest.py keys its servers on them, leaving out DOCKYARD_RECORD, which only the tests'
-callback reads, at run time). Each child gets a local temporary directory of its own: the
-one made at import belongs to the server, and the first child to exit would remove it.
+environment and working directory are the ones it was started with (`server_for` keys the
+servers on them, leaving out DOCKYARD_RECORD and PYTEST_CURRENT_TEST, which differ from run
+to run and which ansible never reads). Each child gets a local temporary directory of its
+own: the one made at import belongs to the server, and the first child to exit would remove
+it.
 
 Protocol, one JSON object per line. Request on stdin: {"argv", "env", "cwd", "stdout",
 "stderr"} (the last two are files the child writes). Replies on stdout: {"pid": N} once the
@@ -117,9 +118,12 @@ class ForkServer:
             timed_out = True
         texts = []
         for path in (out, err):
-            with open(path) as f:   # as subprocess's text mode reads it
-                texts.append(f.read())
-            os.unlink(path)
+            try:
+                with open(path) as f:   # as subprocess's text mode reads it
+                    texts.append(f.read())
+                os.unlink(path)
+            except FileNotFoundError:   # the child failed before it opened its output
+                texts.append("")
         if timed_out:
             raise subprocess.TimeoutExpired(cmd, timeout, output=texts[0], stderr=texts[1])
         return subprocess.CompletedProcess(cmd, returncode, texts[0], texts[1])
