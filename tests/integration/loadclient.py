@@ -13,11 +13,16 @@ Every request uses a new connection (no keep-alive), so each one goes through th
 load balancer's accept path: exactly what a reload or drain must not break. Only lab
 (10.77.0.0/16) and loopback addresses are allowed.
 
-Each thread pauses `interval` seconds (5 ms unless told) between its requests: two threads
-make a few hundred requests a second, enough to meet any gap of more than a few milliseconds
-in service. With no pause (`interval=0`) the client takes all the CPU it can get: on loopback
-against BusyBox httpd, 2,450 requests a second and 1.6 of the machine's 2 cores (0.33 with
-the pause), so a test under that load crawled and so did the other workers' files.
+Each thread pauses `interval` seconds (20 ms unless told) between its requests: two threads
+make about 85 requests a second, so any gap in service of more than about 25 ms meets a
+request for certain, and a shorter one meets one as often as requests fall into it (the
+HAProxy reload test runs flat out for that). The pause is what the load costs the machine,
+measured through a lab's HAProxy to BusyBox httpd (client, HAProxy, httpd and kernel
+together): 0.72 cores at 5 ms (240 requests a second, the pause before CI's budget forced
+a choice), 0.47 at 10 ms, 0.31 at 20 ms, 0.09 of it the idle lab. With no pause
+(`interval=0`) the client takes all the CPU it can get: on loopback against BusyBox httpd,
+2,450 requests a second and 1.6 of the machine's 2 cores, so a test under that load crawls
+and so do the other workers' files.
 """
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ class LoadStats:
 
 class LoadClient:
     def __init__(self, url: str, *, max_requests: int | None = None, max_seconds: float = 30.0,
-                 concurrency: int = 2, timeout: float = 5.0, interval: float = 0.005,
+                 concurrency: int = 2, timeout: float = 5.0, interval: float = 0.02,
                  expect_status: int = 200, verify_tls: bool = False):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
