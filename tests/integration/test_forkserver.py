@@ -87,3 +87,63 @@ def test_a_second_run_at_once_is_refused_not_queued(setup):
     with server._busy:   # another thread's run in progress
         assert server.run(cmd, env, str(tmp_path), 300, str(tmp_path)) is None
     assert server.run(cmd, env, str(tmp_path), 300, str(tmp_path)).returncode == 0
+
+
+def _write_collection(root, value):
+    """A collection t.c whose module and action plugin both report `value` from a module_utils
+    file (the action plugin imports it through ansible's collection loader, whose compile the
+    server caches; the module carries it in its payload)."""
+    base = root / "ansible_collections" / "t" / "c"
+    (base / "plugins" / "modules").mkdir(parents=True, exist_ok=True)
+    (base / "plugins" / "module_utils").mkdir(parents=True, exist_ok=True)
+    (base / "plugins" / "action").mkdir(parents=True, exist_ok=True)
+    (base / "galaxy.yml").write_text("namespace: t\nname: c\nversion: 1.0.0\n")
+    (base / "plugins" / "module_utils" / "_value.py").write_text("VALUE = %r\n" % value)
+    (base / "plugins" / "modules" / "probe.py").write_text(textwrap.dedent("""\
+        from ansible.module_utils.basic import AnsibleModule
+        from ansible_collections.t.c.plugins.module_utils._value import VALUE
+        def main():
+            AnsibleModule(argument_spec={}).exit_json(changed=False, module_value=VALUE)
+        if __name__ == "__main__":
+            main()
+        """))
+    (base / "plugins" / "action" / "probe.py").write_text(textwrap.dedent("""\
+        from ansible.plugins.action import ActionBase
+        from ansible_collections.t.c.plugins.module_utils._value import VALUE
+        class ActionModule(ActionBase):
+            def run(self, tmp=None, task_vars=None):
+                res = self._execute_module(task_vars=task_vars)
+                res["action_value"] = VALUE
+                return res
+        """))
+
+
+def test_code_edited_while_the_server_runs_is_the_code_that_runs(setup):
+    """The server compiles the collections' plugins once and the children share the module
+    payloads it builds: both keyed on the files' content, so an edit is never missed."""
+    _server, _cmd, env, tmp_path = setup
+    colls = tmp_path / "colls"
+    _write_collection(colls, "one")
+    env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(colls))
+    (tmp_path / "probe.yml").write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          tasks:
+            - t.c.probe:
+              register: got
+            - debug:
+                msg: "values={{ got.module_value }}/{{ got.action_value }}"
+        """))
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,",
+           "-e", "ansible_python_interpreter=" + os.path.join(REPO, ".venv", "bin", "python"),
+           "probe.yml"]
+    server = forkserver.ForkServer(os.path.join(REPO, ".venv", "bin", "python"), env, REPO)
+    try:
+        for value in ("one", "one", "three", "three"):
+            _write_collection(colls, value)
+            res = server.run(cmd, env, str(tmp_path), 300, str(tmp_path))
+            assert res.returncode == 0, res.stdout + res.stderr
+            assert "values=%s/%s" % (value, value) in res.stdout, res.stdout
+    finally:
+        server.close()
