@@ -98,12 +98,13 @@ def _write_collection(root, value):
     (base / "plugins" / "module_utils").mkdir(parents=True, exist_ok=True)
     (base / "plugins" / "action").mkdir(parents=True, exist_ok=True)
     (base / "galaxy.yml").write_text("namespace: t\nname: c\nversion: 1.0.0\n")
-    (base / "plugins" / "module_utils" / "_value.py").write_text("VALUE = %r\n" % value)
+    (base / "plugins" / "module_utils" / "_value.py").write_text("VALUE = %r\nFILE = __file__\n" % value)
     (base / "plugins" / "modules" / "probe.py").write_text(textwrap.dedent("""\
         from ansible.module_utils.basic import AnsibleModule
-        from ansible_collections.t.c.plugins.module_utils._value import VALUE
+        from ansible_collections.t.c.plugins.module_utils._value import VALUE, FILE
         def main():
-            AnsibleModule(argument_spec={}).exit_json(changed=False, module_value=VALUE)
+            AnsibleModule(argument_spec={}).exit_json(changed=False, module_value=VALUE,
+                                                      loaded_from=FILE.rsplit(".", 1)[-1])
         if __name__ == "__main__":
             main()
         """))
@@ -120,7 +121,8 @@ def _write_collection(root, value):
 
 def test_code_edited_while_the_server_runs_is_the_code_that_runs(setup):
     """The server compiles the collections' plugins once and the children share the module
-    payloads it builds: both keyed on the files' content, so an edit is never missed."""
+    payloads it builds: both keyed on the files' content, so an edit is never missed. The
+    payloads carry bytecode, which the module's Python loads."""
     _server, _cmd, env, tmp_path = setup
     colls = tmp_path / "colls"
     _write_collection(colls, "one")
@@ -133,17 +135,22 @@ def test_code_edited_while_the_server_runs_is_the_code_that_runs(setup):
             - t.c.probe:
               register: got
             - debug:
-                msg: "values={{ got.module_value }}/{{ got.action_value }}"
+                msg: "values={{ got.module_value }}/{{ got.action_value }} from={{ got.loaded_from }}"
         """))
     cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,",
            "-e", "ansible_python_interpreter=" + os.path.join(REPO, ".venv", "bin", "python"),
            "probe.yml"]
-    server = forkserver.ForkServer(os.path.join(REPO, ".venv", "bin", "python"), env, REPO)
-    try:
-        for value in ("one", "one", "three", "three"):
-            _write_collection(colls, value)
-            res = server.run(cmd, env, str(tmp_path), 300, str(tmp_path))
-            assert res.returncode == 0, res.stdout + res.stderr
-            assert "values=%s/%s" % (value, value) in res.stdout, res.stdout
-    finally:
-        server.close()
+    python = os.path.join(REPO, ".venv", "bin", "python")
+    # the payload's bytecode is what the host's Python loads (same version here); with
+    # DOCKYARD_TEST_PAYLOAD_BYTECODE=0, the sources, as ansible sends them
+    for flag, loaded_from in (("1", "pyc"), ("0", "py")):
+        run_env = dict(env, DOCKYARD_TEST_PAYLOAD_BYTECODE=flag)
+        server = forkserver.ForkServer(python, run_env, REPO)
+        try:
+            for value in ("one", "one", "three", "three"):
+                _write_collection(colls, value)
+                res = server.run(cmd, run_env, str(tmp_path), 300, str(tmp_path))
+                assert res.returncode == 0, res.stdout + res.stderr
+                assert "values=%s/%s from=%s" % (value, value, loaded_from) in res.stdout, res.stdout
+        finally:
+            server.close()
