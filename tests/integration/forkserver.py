@@ -14,6 +14,14 @@ to run and which ansible never reads). Each child gets a local temporary directo
 own: the one made at import belongs to the server, and the first child to exit would remove
 it.
 
+Three things differ from separate `ansible-playbook` processes, all for CPU and none in what
+runs: ansible.builtin's routing table is parsed and the collections' plugins compiled once,
+in the server (`_parse_once`); the children share module payloads, per content of the
+collections' plugins (`_ansiballz_cache`); and the payloads carry bytecode next to their
+sources (`_bytecode_in_payloads`; a traceback from a module names its files by their paths
+in the payload). `DOCKYARD_TEST_FORKSERVER=0` runs `ansible-playbook` instead, and
+`DOCKYARD_TEST_PAYLOAD_BYTECODE=0` sends payloads as ansible makes them.
+
 Protocol, one JSON object per line. Request on stdin: {"argv", "env", "cwd", "stdout",
 "stderr"} (the last two are files the child writes). Replies on stdout: {"pid": N} once the
 child is forked (it leads a process group of its own, for a kill on timeout), then
