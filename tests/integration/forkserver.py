@@ -153,11 +153,13 @@ _SERVERS_LOCK = threading.Lock()
 
 def server_for(python: str, env: dict, cwd: str, *,
                run_time_only=("DOCKYARD_RECORD", "PYTEST_CURRENT_TEST"),
-               most: int = 2) -> ForkServer | None:
+               most: int = 4, slot: int = 0) -> ForkServer | None:
     """The server for runs in this environment and directory, started on first use; None once
     `most` servers run (the caller starts ansible-playbook as usual). Variables named in
-    run_time_only may differ between the runs a server serves: ansible never reads them."""
-    key = (python, cwd, tuple(sorted((k, v) for k, v in env.items() if k not in run_time_only)))
+    run_time_only may differ between the runs a server serves: ansible never reads them.
+    `slot` picks one of several servers of the same environment, for runs made at the same
+    moment from several threads (a server runs one at a time)."""
+    key = (python, cwd, slot, tuple(sorted((k, v) for k, v in env.items() if k not in run_time_only)))
     with _SERVERS_LOCK:
         if key not in _SERVERS:
             if len(_SERVERS) >= most:
