@@ -1,7 +1,8 @@
 """The fork server the harness runs playbooks through (forkserver.py): a run through it gives
 what `ansible-playbook` gives, a timeout raises as subprocess.run's does, and a run asked for
-while another is in progress is refused (its caller starts ansible-playbook itself). Local plays
-only: no lab.
+while another is in progress is refused (its caller starts ansible-playbook itself), and a
+collection edited between runs is the code that runs (the server's caches are keyed on
+content; the module payloads' bytecode is loaded). Local plays only: no lab.
 """
 import os
 import subprocess
@@ -37,18 +38,26 @@ PLAY = """\
 """
 
 
+PYTHON = os.path.join(REPO, ".venv", "bin", "python")
+
+
+def _env_and_cmd(tmp_path, playbook, **extra_env):
+    """The environment of a local run in tmp_path, and the command that runs playbook (a
+    path relative to tmp_path: the run must happen in the directory it is given)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "local-tmp"), **extra_env)
+    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,",
+           "-e", "ansible_python_interpreter=" + PYTHON, playbook]
+    return env, cmd
+
+
 @pytest.fixture
 def setup(tmp_path):
     path = tmp_path / "play.yml"
     path.write_text(textwrap.dedent(PLAY))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", FS_PROBE="seen",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "local-tmp"))
-    python = os.path.join(REPO, ".venv", "bin", "python")
-    # the playbook's path is relative: the run must happen in the directory it is given
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,",
-           "-e", "ansible_python_interpreter=" + python, "play.yml"]
-    server = forkserver.ForkServer(python, env, REPO)
+    env, cmd = _env_and_cmd(tmp_path, "play.yml", FS_PROBE="seen")
+    server = forkserver.ForkServer(PYTHON, env, REPO)
     yield server, cmd, env, tmp_path
     server.close()
 
@@ -119,14 +128,13 @@ def _write_collection(root, value):
         """))
 
 
-def test_code_edited_while_the_server_runs_is_the_code_that_runs(setup):
+def test_code_edited_while_the_server_runs_is_the_code_that_runs(tmp_path):
     """The server compiles the collections' plugins once and the children share the module
     payloads it builds: both keyed on the files' content, so an edit is never missed. The
     payloads carry bytecode, which the module's Python loads."""
-    _server, _cmd, env, tmp_path = setup
     colls = tmp_path / "colls"
     _write_collection(colls, "one")
-    env = dict(env, ANSIBLE_COLLECTIONS_PATH=str(colls))
+    env, cmd = _env_and_cmd(tmp_path, "probe.yml", ANSIBLE_COLLECTIONS_PATH=str(colls))
     (tmp_path / "probe.yml").write_text(textwrap.dedent("""\
         - hosts: localhost
           connection: local
@@ -137,15 +145,11 @@ def test_code_edited_while_the_server_runs_is_the_code_that_runs(setup):
             - debug:
                 msg: "values={{ got.module_value }}/{{ got.action_value }} from={{ got.loaded_from }}"
         """))
-    cmd = [os.path.join(REPO, ".venv", "bin", "ansible-playbook"), "-i", "localhost,",
-           "-e", "ansible_python_interpreter=" + os.path.join(REPO, ".venv", "bin", "python"),
-           "probe.yml"]
-    python = os.path.join(REPO, ".venv", "bin", "python")
     # the payload's bytecode is what the host's Python loads (same version here); with
     # DOCKYARD_TEST_PAYLOAD_BYTECODE=0, the sources, as ansible sends them
     for flag, loaded_from in (("1", "pyc"), ("0", "py")):
         run_env = dict(env, DOCKYARD_TEST_PAYLOAD_BYTECODE=flag)
-        server = forkserver.ForkServer(python, run_env, REPO)
+        server = forkserver.ForkServer(PYTHON, run_env, REPO)
         try:
             for value in ("one", "one", "three", "three"):
                 _write_collection(colls, value)
