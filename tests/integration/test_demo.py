@@ -23,5 +23,5 @@ def test_demo_playbook_serves_v1_through_haproxy(lab, play):
     again = play("playbooks/demo.yml")
     assert again.rc == 0 and again.recap and all(
         h["changed"] == 0 for name, h in again.recap.items() if name != "localhost"), again.stdout[-3000:]
-    for host in lab.app_hosts:           # not left running: each replica probes its health every 2 s
+    for host in lab.app_hosts:           # not left running: each replica probes its health every 5 s
         lab.clean(host, "app-")
