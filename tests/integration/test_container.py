@@ -532,9 +532,11 @@ def test_review_traps_converge_in_one_run(lab, play, ids):
     if not api.networks(names=["ct-rvn"]):
         api.create_network("ct-rvn")
     hc = "[CMD, /bin/busybox, 'true']"
+    # ct-rv-hci's interval goes back to the image's: a change only while they differ
+    assert api.inspect_image(V1)["Config"]["Healthcheck"]["Interval"] != 7 * 10 ** 9
     setup = """
 - dockyard.fleet.container: {name: ct-rv-rr, image: %(v1)s}
-- dockyard.fleet.container: {name: ct-rv-hci, image: %(v1)s, healthcheck: {test: %(hc)s, interval: 5s}}
+- dockyard.fleet.container: {name: ct-rv-hci, image: %(v1)s, healthcheck: {test: %(hc)s, interval: 7s}}
 - dockyard.fleet.container: {name: ct-rv-ar, image: %(v1)s, auto_remove: true}
 - dockyard.fleet.container:
     name: ct-rv-al
