@@ -188,7 +188,7 @@ def test_every_option_from_a_to_b_to_none_check_mode_tells_the_truth(lab, play, 
     for i, (option, a, b, none) in enumerate(steps):
         base = {"name": "ct-sw-" + option.replace("_", "-"), "image": V1}
         if option != "healthcheck":
-            # The image probes its health every 2 s (an exec in the container each time):
+            # The image probes its health every 5 s (an exec in the container each time):
             # with one container per option running for the whole sweep, the probes took
             # more of the machine's CPU than the sweep itself.
             base["healthcheck"] = {"test": ["NONE"]}

@@ -98,7 +98,7 @@ VARS = {"deploy_app": APP, "deploy_port_base": 8481, "deploy_replicas": 2,
         "deploy_haproxy_backend": APP, "haproxy_backend_name": APP, "deploy_wait_timeout": 40,
         "ansible_user": "dyops", "ansible_become": True,
         # probed every 250 ms (as test_rollout's fleet): ready when it answers, not at the
-        # image's first check 2 s after the start
+        # image's first check 5 s after the start
         "deploy_healthcheck": {"start_interval": "250ms"}}
 
 

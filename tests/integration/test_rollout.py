@@ -27,7 +27,7 @@ VARS = {
     "deploy_wait_timeout": 40,
     # Health probed every 250 ms from the replica's start, by the module's wait (these
     # engines keep no start_interval): a replica is ready as soon as it answers, not at the
-    # image's first check 2 s after its start. Each test rolls dozens of replicas: this
+    # image's first check 5 s after its start. Each test rolls dozens of replicas: this
     # takes minutes off CI, and rolls through the start_interval path. The image's checks
     # still decide unhealthy (the broken release).
     "deploy_healthcheck": {"start_interval": "250ms"},
@@ -78,7 +78,7 @@ def fleet_v1(lab):
                        verbosity=3)
     assert res.rc == 0, res.stdout[-4000:]
     yield res
-    # not left running for the next files: each replica probes its health every 2 s
+    # not left running for the next files: each replica probes its health every 5 s
     for host in lab.app_hosts:
         lab.clean(host, APP + "-")
 
