@@ -886,6 +886,55 @@ def test_a_reload_an_earlier_run_owed_is_made_by_the_next(fleet, play):
     assert wait_until(lambda: all_up(lab)), stats(lab)
 
 
+HELD_PORT = 8092
+MASTER_LOG = "/var/log/haproxy/master.log"
+
+
+def test_a_port_another_program_holds_fails_the_reload_in_haproxys_words(fleet, play):
+    """haproxy -c does not bind: a frontend on a port another program holds passes the check
+    and fails only at the reload. The master the role started appends its messages to
+    haproxy_master_log, so the run fails quoting HAProxy's own [ALERT] (the address and port),
+    the old worker goes on serving, and once the port is free the next run makes the reload
+    it owed; the run after that changes nothing."""
+    lab = fleet
+    lb = lab.lb["lb1"]
+    master = lab.ssh("lb1", "cat /run/haproxy.pid").stdout.strip()
+    assert lab.ssh("lb1", "readlink /proc/%s/fd/2" % master).stdout.strip() == MASTER_LOG
+    held = dict(BASE_VARS, haproxy_frontends=[
+        {"name": "held", "bind": "%s:%d" % (lb, HELD_PORT), "default_backend": "app"}])
+    pid = lab.ssh("lb1", "setsid socat TCP-LISTEN:%d,bind=%s,reuseaddr,fork /dev/null "
+                         ">/dev/null 2>&1 </dev/null & echo $!" % (HELD_PORT, lb)).stdout.strip()
+    try:
+        lab.ssh("lb1", "for i in $(seq 50); do socat -u /dev/null TCP:%s:%d 2>/dev/null "
+                       "&& exit 0; sleep 0.1; done; exit 1" % (lb, HELD_PORT))
+        failed = play(ROLE_PLAY, extra_vars=held)
+        assert failed.rc != 0, failed.stdout[-3000:]
+        rec = [r for r in failed.records
+               if r["task"].split(" : ", 1)[-1] == "Reload HAProxy (master-worker daemon)"]
+        assert rec and rec[0]["status"] == "failed", failed.stdout[-3000:]
+        err = rec[0]["result"]["stderr"]
+        assert "the reload failed: HAProxy kept the old worker" in err, err
+        assert "HAProxy says: Binding" in err and "cannot bind socket (Address already in use) " \
+            "for [%s:%d] (%s)" % (lb, HELD_PORT, MASTER_LOG) in err, err
+        res = LoadClient(lb_url(lab), max_requests=12, max_seconds=20).run()
+        assert res.ok == 12, res.summary()            # the old worker serves on
+        lab.ssh("lb1", "kill %s" % pid)
+        owed = play(ROLE_PLAY, extra_vars=held)
+        assert owed.rc == 0, owed.stdout[-3000:]
+        assert _changed(owed) == ["Reload HAProxy (master-worker daemon)",
+                                  "Reload the configuration an earlier run wrote but did not reload"], \
+            _changed(owed)
+        res = LoadClient("http://%s:%d/" % (lb, HELD_PORT), max_requests=12, max_seconds=20).run()
+        assert res.ok == 12, res.summary()
+        again = play(ROLE_PLAY, extra_vars=held)
+        assert again.rc == 0 and again.changed == 0, again.stdout[-3000:]
+    finally:
+        lab.ssh("lb1", "kill %s" % pid, check=False)
+        back = play(ROLE_PLAY, extra_vars=BASE_VARS)
+        assert back.rc == 0, back.stdout[-3000:]
+    assert wait_until(lambda: all_up(lab)), stats(lab)
+
+
 # On lb1: a "server" that reads each request, writes its method to a log and closes the
 # connection without a byte of answer (what a replica does when its engine stops it mid-request).
 DROPPER = r"""

@@ -180,3 +180,54 @@ def test_a_failed_reload_is_seen_at_once_not_after_the_timeout(monkeypatch):
     assert time.time() - start < 1.0
     monkeypatch.setattr(helper, "show_proc", lambda a: ([(10, 1), (11, 0)], 0))
     assert helper.wait_worker(SimpleNamespace(), {10}, 5.0, failed=0) is True
+
+
+# HAProxy 2.6's own lines for a reload that could not bind (its master log, after the offset).
+RELOAD_LOG = """[NOTICE]   (23164) : Reloading HAProxy
+[WARNING]  (23167) : Paused frontend http.
+[NOTICE]   (23164) : haproxy version is 2.6.12-1+deb12u4
+[ALERT]    (23164) : Binding [/etc/haproxy/haproxy.cfg:29] for frontend http: cannot bind socket (Address already in use) for [10.77.6.5:8899]
+[ALERT]    (23164) : [/usr/sbin/haproxy.main()] Some protocols failed to start their listeners! Exiting.
+[WARNING]  (23164) : Loading failure!
+[WARNING]  (23167) : Resumed frontend http.
+"""
+
+
+def test_a_failure_is_told_in_haproxys_own_alerts_after_the_offset(tmp_path):
+    """alerts: the [ALERT] lines written after the offset, without their prefix and without
+    the generic "Exiting" line; an earlier alert (before the reload) is not this reload's."""
+    log = tmp_path / "master.log"
+    before = "[ALERT]    (23164) : Current worker (23100) exited with code 143 (Terminated)\n"
+    log.write_text(before + RELOAD_LOG)
+    assert helper.alerts(str(log), len(before)) == [
+        "Binding [/etc/haproxy/haproxy.cfg:29] for frontend http: cannot bind socket (Address "
+        "already in use) for [10.77.6.5:8899]"]
+    assert helper.alerts(str(log), log.stat().st_size) == []
+    assert helper.alerts(str(tmp_path / "missing.log"), 0) == []
+    assert helper.alerts(None, 0) == []
+
+
+def test_the_master_log_is_the_file_the_running_master_appends_to(tmp_path):
+    """master_log reads where a process's stderr goes: a file it appends to (the role's start),
+    a file it does not append to, or nothing to read (/dev/null: a daemon, -D)."""
+    log = str(tmp_path / "master.log")
+    fd = helper.open_master_log(log)
+    assert oct(os.stat(log).st_mode & 0o777) == "0o600"
+    procs = []
+    try:
+        appending = subprocess.Popen(["sleep", "30"], stderr=fd)
+        procs.append(appending)
+        with open(str(tmp_path / "plain.log"), "w") as plain:
+            truncating = subprocess.Popen(["sleep", "30"], stderr=plain)
+        procs.append(truncating)
+        daemon = subprocess.Popen(["sleep", "30"], stderr=subprocess.DEVNULL)
+        procs.append(daemon)
+        assert helper.master_log(appending.pid) == (log, True)
+        assert helper.master_log(truncating.pid) == (str(tmp_path / "plain.log"), False)
+        assert helper.master_log(daemon.pid) == (None, False)
+        assert helper.master_log(2 ** 22 + 7) == (None, False)      # no such process
+    finally:
+        os.close(fd)
+        for p in procs:
+            p.kill()
+            p.wait()
