@@ -188,23 +188,26 @@ RELOAD_LOG = """[NOTICE]   (23164) : Reloading HAProxy
 [NOTICE]   (23164) : haproxy version is 2.6.12-1+deb12u4
 [ALERT]    (23164) : Binding [/etc/haproxy/haproxy.cfg:29] for frontend http: cannot bind socket (Address already in use) for [10.77.6.5:8899]
 [ALERT]    (23164) : [/usr/sbin/haproxy.main()] Some protocols failed to start their listeners! Exiting.
+[ALERT]    (23167) : backend 'app' has no server available!
 [WARNING]  (23164) : Loading failure!
 [WARNING]  (23167) : Resumed frontend http.
 """
 
 
 def test_a_failure_is_told_in_haproxys_own_alerts_after_the_offset(tmp_path):
-    """alerts: the [ALERT] lines written after the offset, without their prefix and without
-    the generic "Exiting" line; an earlier alert (before the reload) is not this reload's."""
+    """alerts: the master's [ALERT] lines written after the offset, without their prefix and
+    without the generic "Exiting" line; an earlier alert (before the reload) and a worker's
+    (its backend lost its servers meanwhile) are not this reload's."""
     log = tmp_path / "master.log"
     before = "[ALERT]    (23164) : Current worker (23100) exited with code 143 (Terminated)\n"
     log.write_text(before + RELOAD_LOG)
-    assert helper.alerts(str(log), len(before)) == [
+    assert helper.alerts(str(log), len(before), 23164) == [
         "Binding [/etc/haproxy/haproxy.cfg:29] for frontend http: cannot bind socket (Address "
         "already in use) for [10.77.6.5:8899]"]
-    assert helper.alerts(str(log), log.stat().st_size) == []
-    assert helper.alerts(str(tmp_path / "missing.log"), 0) == []
-    assert helper.alerts(None, 0) == []
+    assert helper.alerts(str(log), log.stat().st_size, 23164) == []
+    assert helper.alerts(str(log), 0, 23100) == []
+    assert helper.alerts(str(tmp_path / "missing.log"), 0, 23164) == []
+    assert helper.alerts(None, 0, 23164) == []
 
 
 def test_the_master_log_is_the_file_the_running_master_appends_to(tmp_path):
