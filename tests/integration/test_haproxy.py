@@ -890,40 +890,60 @@ HELD_PORT = 8092
 MASTER_LOG = "/var/log/haproxy/master.log"
 
 
-def test_a_port_another_program_holds_fails_the_reload_in_haproxys_words(fleet, play):
-    """haproxy -c does not bind: a frontend on a port another program holds passes the check
-    and fails only at the reload. The master the role started appends its messages to
-    haproxy_master_log, so the run fails quoting HAProxy's own [ALERT] (the address and port),
-    the old worker goes on serving, and once the port is free the next run makes the reload
-    it owed; the run after that changes nothing."""
+def _failures(res, host="lb1"):
+    """The messages of the host's failed tasks (msg, stderr), one string: the play's own
+    output wraps long lines."""
+    return " | ".join("%s %s" % (r["result"].get("msg", ""), r["result"].get("stderr", ""))
+                      for r in res.records if r["host"] == host and r["status"] == "failed")
+
+
+def test_a_port_another_program_holds_is_refused_before_it_goes_live(fleet, play):
+    """haproxy -c does not bind. The helper's check also binds each port as HAProxy does (as
+    root, SO_REUSEADDR and SO_REUSEPORT: the running HAProxy's own listeners let it): a
+    frontend on a port another program holds fails the config task naming the port and the
+    program, in check mode too, and nothing changes (the live file, no reload). A reload that
+    fails anyway (the config written past the check) quotes HAProxy's own [ALERT] from the
+    master's log, haproxy_master_log. Once the port is free the run applies the frontend,
+    then changes nothing."""
     lab = fleet
     lb = lab.lb["lb1"]
     master = lab.ssh("lb1", "cat /run/haproxy.pid").stdout.strip()
     assert lab.ssh("lb1", "readlink /proc/%s/fd/2" % master).stdout.strip() == MASTER_LOG
     held = dict(BASE_VARS, haproxy_frontends=[
         {"name": "held", "bind": "%s:%d" % (lb, HELD_PORT), "default_backend": "app"}])
+    live = lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout
+    reloads = master_reloads(lab)
     pid = lab.ssh("lb1", "setsid socat TCP-LISTEN:%d,bind=%s,reuseaddr,fork /dev/null "
                          ">/dev/null 2>&1 </dev/null & echo $!" % (HELD_PORT, lb)).stdout.strip()
     try:
         lab.ssh("lb1", "for i in $(seq 50); do socat -u /dev/null TCP:%s:%d 2>/dev/null "
                        "&& exit 0; sleep 0.1; done; exit 1" % (lb, HELD_PORT))
-        failed = play(ROLE_PLAY, extra_vars=held)
-        assert failed.rc != 0, failed.stdout[-3000:]
-        rec = [r for r in failed.records
-               if r["task"].split(" : ", 1)[-1] == "Reload HAProxy (master-worker daemon)"]
-        assert rec and rec[0]["status"] == "failed", failed.stdout[-3000:]
-        err = rec[0]["result"]["stderr"]
-        assert "the reload failed: HAProxy kept the old worker" in err, err
-        assert "HAProxy says: Binding" in err and "cannot bind socket (Address already in use) " \
-            "for [%s:%d] (%s)" % (lb, HELD_PORT, MASTER_LOG) in err, err
+        words = "bind %s:%d: port %d of %s is in use by another program, socat (pid %s)" % (
+            lb, HELD_PORT, HELD_PORT, lb, pid)
+        for check in (True, False):
+            r = play(ROLE_PLAY, extra_vars=held, check=check)
+            assert r.rc != 0 and words in _failures(r), (check, _failures(r), r.stdout[-3000:])
+        assert lab.ssh("lb1", "cat /etc/haproxy/haproxy.cfg").stdout == live
+        assert master_reloads(lab) == reloads
         res = LoadClient(lb_url(lab), max_requests=12, max_seconds=20).run()
-        assert res.ok == 12, res.summary()            # the old worker serves on
+        assert res.ok == 12, res.summary()
+
+        # past the check (written by hand): the reload fails in HAProxy's words, the old
+        # worker serves on
+        lab.ssh("lb1", "printf 'frontend held\\n    bind %s:%d\\n    default_backend app\\n' "
+                       ">> /etc/haproxy/haproxy.cfg" % (lb, HELD_PORT))
+        r = lab.ssh("lb1", "/usr/local/sbin/dockyard-haproxy reload", check=False)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "the reload failed: HAProxy kept the old worker" in r.stderr and \
+            "HAProxy says: Binding [/etc/haproxy/haproxy.cfg:" in r.stderr and \
+            "cannot bind socket (Address already in use) for [%s:%d] (%s)" % (
+                lb, HELD_PORT, MASTER_LOG) in r.stderr, r.stderr
+        res = LoadClient(lb_url(lab), max_requests=12, max_seconds=20).run()
+        assert res.ok == 12, res.summary()
         lab.ssh("lb1", "kill %s" % pid)
-        owed = play(ROLE_PLAY, extra_vars=held)
-        assert owed.rc == 0, owed.stdout[-3000:]
-        assert _changed(owed) == ["Reload HAProxy (master-worker daemon)",
-                                  "Reload the configuration an earlier run wrote but did not reload"], \
-            _changed(owed)
+
+        first = play(ROLE_PLAY, extra_vars=held)
+        assert first.rc == 0 and first.changed > 0, first.stdout[-3000:]
         res = LoadClient("http://%s:%d/" % (lb, HELD_PORT), max_requests=12, max_seconds=20).run()
         assert res.ok == 12, res.summary()
         again = play(ROLE_PLAY, extra_vars=held)

@@ -13,6 +13,8 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _PATH = os.path.join(REPO, "roles", "haproxy", "files", "dockyard-haproxy")
 _LOADER = importlib.machinery.SourceFileLoader("dockyard_haproxy_helper", _PATH)
@@ -101,6 +103,38 @@ def test_bind_to_an_address_this_host_does_not_have_is_found(tmp_path):
             "    bind ipv4@192.0.2.79:81,127.0.0.1:82\n    # bind 192.0.2.80:80\n")
     bad = helper.unbindable(text)
     assert len(bad) == 2 and "192.0.2.77" in bad[0] and "192.0.2.79" in bad[1], bad
+
+
+def _listening(reuseport):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    return s, s.getsockname()[1]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="HAProxy binds as root; the check tries ports only as root")
+def test_a_port_another_program_holds_is_found_and_haproxys_own_is_not(tmp_path):
+    """A listener without SO_REUSEPORT (socat, a web server) holds its port against HAProxy:
+    found, naming the program; one with it (the running HAProxy's own listeners) is not."""
+    other, held = _listening(reuseport=False)
+    mine, shared = _listening(reuseport=True)
+    try:
+        text = ("frontend f\n    bind 127.0.0.1:%d\n    bind :%d\n    bind 127.0.0.1:%d\n"
+                % (held, held, shared))
+        bad = helper.unbindable(text)
+        me = "%s (pid %d)" % (open("/proc/self/comm").read().strip(), os.getpid())
+        assert bad == [
+            "bind 127.0.0.1:%d: port %d of 127.0.0.1 is in use by another program, %s: HAProxy "
+            "could not bind it (Address already in use)" % (held, held, me),
+            "bind :%d: port %d of 0.0.0.0 is in use by another program, %s: HAProxy could not "
+            "bind it (Address already in use)" % (held, held, me)], bad
+        assert helper.listeners(helper.ipaddress.ip_address("127.0.0.1"), shared) == [me]
+    finally:
+        other.close()
+        mine.close()
 
 
 def test_the_admin_socket_of_the_live_config_is_read_and_asked_first(tmp_path):
