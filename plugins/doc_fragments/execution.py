@@ -4,14 +4,14 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Option execution of the read-only engine modules (container_info, host_info), whose
-    # action plugin reads the engine from the controller (plugin_utils/_controller_read.py).
+    # Option execution of the engine modules whose action plugin runs them from the controller
+    # (plugin_utils/_controller_read.py): container_info, host_info, prune, network, volume.
     DOCUMENTATION = r"""
 options:
   execution:
     description:
       - Where the run happens, as for O(dockyard.fleet.service#module:execution). V(auto) (the
-        default) reads the engine from the controller through the host's engine socket,
+        default) works with the engine from the controller through the host's engine socket,
         forwarded over the task's SSH ControlMaster, with no module run on the host, where it
         can (ssh connection with ControlPersist, a local unix O(docker_host) without TLS, no
         C(DOCKER_*) in the task's environment, no async, no become to a non-root user), and

@@ -15,7 +15,8 @@ import os
 import re
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._container_spec import NAME_RE
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import DockerError
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
+    EXECUTION_ARG, DockerClient, DockerError, docker_common_args)
 
 
 class InputError(ValueError):
@@ -1088,3 +1089,71 @@ class VolumeManager:
                                 labels=after.get("Labels") or {})
         result["diff"] = dict(before=before, after=volume_view(self.desired, after))
         return result
+
+
+# ------------------------------------------------------------------ the modules' runs
+def network_argument_spec():
+    """dockyard.fleet.network's argument spec (also what its action plugin validates with)."""
+    return docker_common_args(
+        execution=dict(EXECUTION_ARG),
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        driver=dict(type="str"),
+        driver_options=dict(type="dict"),
+        labels=dict(type="dict"),
+        ipam_driver=dict(type="str"),
+        ipam_config=dict(type="list", elements="dict", options=dict(
+            subnet=dict(type="str", required=True),
+            gateway=dict(type="str"),
+            iprange=dict(type="str"),
+            aux_addresses=dict(type="dict"),
+        )),
+        internal=dict(type="bool"),
+        attachable=dict(type="bool"),
+        enable_ipv6=dict(type="bool"),
+        recreate=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        connected=dict(type="list", elements="str"),
+        appends=dict(type="bool", default=False),
+    )
+
+
+def network_main(module, client=None):
+    """The module's run once its options are validated: on the host (the module) or on the
+    controller against the host's engine socket forwarded over SSH (the action plugin, with
+    client). Ends with module.exit_json or module.fail_json."""
+    manager = None
+    try:
+        network_desired(module.params)
+        manager = NetworkManager(client or DockerClient(module.params), module.params, module.check_mode)
+        result = manager.run()
+    except (InputError, DockerError) as exc:
+        # a run that fails after changing something (a recreate whose new network the engine
+        # refused) says so, and what it did
+        done = [] if manager is None or module.check_mode else manager.actions
+        module.fail_json(msg=str(exc), changed=bool(done), actions=done)
+    module.exit_json(**result)
+
+
+def volume_argument_spec():
+    """dockyard.fleet.volume's argument spec (also what its action plugin validates with)."""
+    return docker_common_args(
+        execution=dict(EXECUTION_ARG),
+        name=dict(type="str", required=True),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        driver=dict(type="str"),
+        driver_options=dict(type="dict"),
+        labels=dict(type="dict"),
+        recreate=dict(type="bool", default=False),
+    )
+
+
+def volume_main(module, client=None):
+    """As network_main, for dockyard.fleet.volume."""
+    try:
+        volume_desired(module.params)
+        result = VolumeManager(client or DockerClient(module.params), module.params,
+                               module.check_mode).run()
+    except (InputError, DockerError) as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    module.exit_json(**result)

@@ -142,6 +142,7 @@ options:
     default: false
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.execution
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
 author: dockyard.fleet contributors (!UNKNOWN)
@@ -217,51 +218,30 @@ actions:
   returned: always
   type: list
   elements: str
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
-    InputError, NetworkManager, network_desired)
+    network_argument_spec, network_main)
 
 
 def main():
-    spec = docker_common_args(
-        name=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        driver=dict(type="str"),
-        driver_options=dict(type="dict"),
-        labels=dict(type="dict"),
-        ipam_driver=dict(type="str"),
-        ipam_config=dict(type="list", elements="dict", options=dict(
-            subnet=dict(type="str", required=True),
-            gateway=dict(type="str"),
-            iprange=dict(type="str"),
-            aux_addresses=dict(type="dict"),
-        )),
-        internal=dict(type="bool"),
-        attachable=dict(type="bool"),
-        enable_ipv6=dict(type="bool"),
-        recreate=dict(type="bool", default=False),
-        force=dict(type="bool", default=False),
-        connected=dict(type="list", elements="str"),
-        appends=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    manager = None
-    try:
-        network_desired(module.params)
-        client = DockerClient(module.params)
-        manager = NetworkManager(client, module.params, module.check_mode)
-        result = manager.run()
-    except (InputError, DockerError) as exc:
-        # a run that fails after changing something (a recreate whose new network the engine
-        # refused) says so, and what it did
-        done = [] if manager is None or module.check_mode else manager.actions
-        module.fail_json(msg=str(exc), changed=bool(done), actions=done)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=network_argument_spec(), supports_check_mode=True)
+    network_main(module)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ options:
     default: false
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.execution
   - dockyard.fleet.attributes
   - dockyard.fleet.attributes.ACTIONGROUP_DOCKER
 author: dockyard.fleet contributors (!UNKNOWN)
@@ -91,33 +92,30 @@ actions:
   returned: always
   type: list
   elements: str
+execution:
+  description: Where the run happened, V(controller) or V(host) (see O(execution)).
+  returned: when the run started
+  type: str
+  sample: controller
+execution_reason:
+  description: With O(execution=auto), why the run went to the host.
+  returned: when O(execution=auto) ran the module on the host
+  type: str
+invocations:
+  description: Module runs on the host for this task, 0 (on the controller) or 1.
+  returned: always
+  type: int
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
-    DockerClient, DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume import (
-    InputError, VolumeManager, volume_desired)
+    volume_argument_spec, volume_main)
 
 
 def main():
-    spec = docker_common_args(
-        name=dict(type="str", required=True),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        driver=dict(type="str"),
-        driver_options=dict(type="dict"),
-        labels=dict(type="dict"),
-        recreate=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    try:
-        volume_desired(module.params)
-        client = DockerClient(module.params)
-        result = VolumeManager(client, module.params, module.check_mode).run()
-    except (InputError, DockerError) as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=volume_argument_spec(), supports_check_mode=True)
+    volume_main(module)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,42 @@ def test_volume_lifecycle(lab, play, clean):
     assert P + "vol" not in {v.name for v in c.volumes.list()}
 
 
+def test_run_from_the_controller_or_on_the_host_alike(lab, play, clean):
+    """execution auto runs network and volume on the controller (no module run on the host);
+    execution host runs the module there: the same changes, results and diffs, and each side
+    finds the other's work done."""
+    net = dict(name=P + "where", labels={"a": "1"}, ipam_config=[{"subnet": "172.29.9.0/24"}])
+    vol = dict(name=P + "wherevol", labels={"a": "1"})
+    tasks = []
+    for where in ("auto", "host"):
+        tasks += [("net " + where, "network", dict(net, execution=where)),
+                  ("vol " + where, "volume", dict(vol, execution=where))]
+    playbook = yaml.safe_dump([{"hosts": HOST, "tasks": [
+        {"name": n, "dockyard.fleet." + m: a} for n, m, a in tasks[:2]]}]) + "\n"
+    res = play(playbook, diff=True)
+    assert res.rc == 0, res.stdout
+    made = {t: res.one(task=t) for t in ("net auto", "vol auto")}
+    for t, r in made.items():
+        assert r["changed"] and r["invocations"] == 0 and r["execution"] == "controller", (t, r)
+    assert made["net auto"]["diff"]["before"] == {"present": False}
+    for module, args in (("network", net), ("volume", vol)):
+        lab.ssh(HOST, "docker %s rm %s" % (module, args["name"]))
+    playbook = yaml.safe_dump([{"hosts": HOST, "tasks": [
+        {"name": n, "dockyard.fleet." + m: a} for n, m, a in tasks[2:] + tasks[:2]]}]) + "\n"
+    res = play(playbook, diff=True)
+    assert res.rc == 0, res.stdout
+    for t in ("net host", "vol host"):
+        r = res.one(task=t)
+        assert r["changed"] and r["invocations"] == 1 and r["execution"] == "host", (t, r)
+    for t in ("net auto", "vol auto"):   # the host's module's work, found from the controller
+        assert not res.one(task=t)["changed"] and res.one(task=t)["invocations"] == 0, t
+    host, ctl = res.one(task="net host"), made["net auto"]
+    assert host["diff"] == ctl["diff"] and host["actions"] == ctl["actions"]
+    for key in ("name", "driver", "labels"):
+        assert host["network"][key] == ctl["network"][key], key
+    assert res.one(task="vol host")["volume"]["labels"] == made["vol auto"]["volume"]["labels"]
+
+
 def test_volume_recreate_keeps_what_the_task_leaves_out_and_loses_nothing_to_a_refusal(lab, play, clean):
     """A recreate changes what the task sets and keeps the volume's other labels and options
     (a tmpfs volume stays one); options the engine refuses fail before the volume (and its

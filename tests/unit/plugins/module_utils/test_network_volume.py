@@ -13,7 +13,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._network_volume imp
     InputError, NetworkManager, network_after, network_create_args, network_desired,
     network_differences, network_view, volume_desired, volume_differences, volume_recreated, volume_view,
     attached_to, container_name, engine_gateway, format_differences, reconnect_action,
-    reconnect_plan, refused_options, trial_spec, engine_picks_ipv6, ipv6_refusal, known_drivers)
+    reconnect_plan, refused_options, trial_spec, engine_picks_ipv6, ipv6_refusal, known_drivers, network_main)
 
 ENGINE_NET = {
     "Name": "app", "Id": "n1", "Driver": "bridge", "Internal": False, "Attachable": False,
@@ -625,7 +625,7 @@ def test_trial_spec_stand_ins():
 
 
 class _Module:
-    """AnsibleModule as network.main uses it."""
+    """AnsibleModule as network_main uses it."""
 
     def __init__(self, params, check_mode=False):
         self.params, self.check_mode = params, check_mode
@@ -638,11 +638,9 @@ class _Module:
 
 
 def _main(monkeypatch, engine, check_mode=False, **kw):
-    from ansible_collections.dockyard.fleet.plugins.modules import network
-    monkeypatch.setattr(network, "AnsibleModule", lambda **spec: _Module(_params(**kw), check_mode))
-    monkeypatch.setattr(network, "DockerClient", lambda params: engine)
+    del monkeypatch
     with pytest.raises(SystemExit) as out:
-        network.main()
+        network_main(_Module(_params(**kw), check_mode), client=engine)
     return out.value.args[0]
 
 
