@@ -30,6 +30,20 @@ def _false(value):
         return False
 
 
+def _as_sent(args):
+    """The options with text content as base64, as the module on the host gets them (and what
+    its no_log masks)."""
+    out = dict(args)
+    content = args.get("content")
+    if isinstance(content, str) and _false(args.get("content_is_b64")):
+        # as base64: the module's no_log hides it from its result, where text as short as
+        # the content would be masked wherever it appears (the diff, a message); and text
+        # from bytes that are not UTF-8 (surrogate-escaped) travels as those bytes
+        out.update(content=base64.b64encode(content.encode("utf-8", "surrogateescape")).decode("ascii"),
+                   content_is_b64=True)
+    return out
+
+
 class ActionModule(ControllerReadAction):
     MODULE = "dockyard.fleet.container_copy_into"
     _decrypted = None   # the decrypted copy of a vault-encrypted src, removed after the run
@@ -70,15 +84,12 @@ class ActionModule(ControllerReadAction):
             if self._decrypted:
                 self._loader.cleanup_tmp_file(self._decrypted)
 
+    def validation_args(self, args):
+        return _as_sent(args)
+
     def host_args(self, args):
-        out = dict(args)
+        out = _as_sent(args)
         content = args.get("content")
-        if isinstance(content, str) and _false(args.get("content_is_b64")):
-            # as base64: the module's no_log hides it from its result, where text as short as
-            # the content would be masked wherever it appears (the diff, a message); and text
-            # from bytes that are not UTF-8 (surrogate-escaped) travels as those bytes
-            out.update(content=base64.b64encode(content.encode("utf-8", "surrogateescape")).decode("ascii"),
-                       content_is_b64=True)
         if out.get("src") is None or content is not None:
             return out
         src = out.pop("src")

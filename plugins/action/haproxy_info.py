@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import subprocess
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    controller_params, run_here)
+    blocker, run_here, validated)
 from ansible_collections.dockyard.fleet.plugins.module_utils._haproxy_info import (
     haproxy_info_argument_spec, haproxy_info_main, haproxy_info_problem)
 from ansible_collections.dockyard.fleet.plugins.module_utils._ssh_forward import (
@@ -35,14 +33,12 @@ class ActionModule(ControllerReadAction):
 
     def on_controller(self, args):
         """(result, None), or (None, why not) with nothing done on the host."""
-        validated = ArgumentSpecValidator(self.argument_spec()).validate(args)
-        problem = "; ".join(validated.error_messages) or haproxy_info_problem(
-            validated.validated_parameters)
+        params, failure = validated(self.MODULE, args, self.argument_spec())
+        problem = failure["msg"] if failure else haproxy_info_problem(params)
         if problem:        # bad input: the same failure as the module's, at once
             return dict(failed=True, changed=False, msg=problem, invocations=0,
                         execution="controller"), None
-        params, why = controller_params(self, args, self.argument_spec())
-        if params is None:
+        if why := blocker(self):
             return None, why
         sock = (params["socket"] or "").strip()
         if not sock.startswith("/"):

@@ -21,18 +21,15 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
     DockerError, docker_common_args)
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    blocker, cancel, engine_over_forward, engine_socket, environment_of)
+    blocker, cancel, engine_over_forward, engine_socket, environment_of, validated)
 from ansible_collections.dockyard.fleet.plugins.module_utils._image import (
     IMAGE_ARGS, ImageInputError, ImageManager, archive_image_for, check_dict_options, load_name,
     read_archive, validate_params)
-
-SHIP = ("auto", "stream", "copy")
 
 MODULE = "dockyard.fleet.image"
 
@@ -53,6 +50,11 @@ class ActionModule(ActionBase):
         except ImageInputError as exc:
             result.update(failed=True, changed=False, msg=str(exc), invocations=0)
             return result
+        # options that do not validate fail here, as the module would, without a module run
+        _params, failure = validated(MODULE, args, docker_common_args(**IMAGE_ARGS))
+        if failure is not None:
+            result.update(failure, invocations=0)
+            return result
         if args.get("source") != "load" or args.get("state", "present") == "absent":
             res = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
             res["invocations"] = 1
@@ -62,9 +64,6 @@ class ActionModule(ActionBase):
         try:
             if args.get("_archive"):
                 raise ImageInputError("_archive: internal option, set by the action plugin only")
-            if args.get("ship", "auto") not in SHIP:
-                raise ImageInputError("ship: must be one of %s, not %r"
-                                      % (", ".join(SHIP), args.get("ship")))
             if not args.get("load_path"):
                 raise ImageInputError("load_path: required with source=load (a docker-save "
                                       "archive on the controller)")
@@ -131,11 +130,10 @@ class ActionModule(ActionBase):
         if ship_blocker := blocker(self):
             return None, ship_blocker
         # the module's own checks, here: the same messages, without a module run
-        validated = ArgumentSpecValidator(docker_common_args(**IMAGE_ARGS)).validate(args)
-        params = validated.validated_parameters
+        params, failure = validated(MODULE, args, docker_common_args(**IMAGE_ARGS))
         try:
-            if validated.error_messages:
-                raise ImageInputError("; ".join(validated.error_messages))
+            if failure is not None:
+                raise ImageInputError(failure["msg"])
             validate_params(params)
         except ImageInputError as exc:
             return dict(failed=True, changed=False, msg=str(exc), shipped=False, invocations=0), None

@@ -17,6 +17,8 @@ import subprocess
 import traceback
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
 
 from ansible_collections.dockyard.fleet.plugins.module_utils import _release
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_client import (
@@ -285,16 +287,24 @@ class ControllerModule:
         raise ModuleExit(result)
 
 
-def controller_params(action, args, argument_spec, **spec_rules):
-    """(the task's options validated as the module would, None), or (None, why the run cannot
-    happen on the controller): a forward the task cannot use (blocker), or options that do not
-    validate (left to the module on the host, for its own message)."""
-    if why := blocker(action):
-        return None, why
-    validated = ArgumentSpecValidator(argument_spec, **spec_rules).validate(args)
-    if validated.error_messages:
-        return None, "the options do not validate: %s" % "; ".join(validated.error_messages)
-    return validated.validated_parameters, None
+def validated(module_name, args, argument_spec, **spec_rules):
+    """(the task's options validated as the module would, None), or (None, the failure the
+    module ends with when they do not validate: AnsibleModule's own message, no_log values
+    masked). Options that do not validate fail here at once, wherever the run would happen:
+    the module on the host would say the same, one SSH session and a Python start later."""
+    result = ArgumentSpecValidator(argument_spec, **spec_rules).validate(args)
+    if not result.error_messages:
+        return result.validated_parameters, None
+    msg = result.errors.msg
+    if isinstance(result.errors[0], UnsupportedError):
+        msg = "Unsupported parameters for (%s) module: %s" % (module_name, msg)
+    return None, remove_values(dict(failed=True, changed=False, msg=msg), result._no_log_values)
+
+
+def module_name_of(action):
+    """The module's name as the module on the host is given it (its FQCN)."""
+    return getattr(action, "MODULE", None) or getattr(action._task, "resolved_action", None) \
+        or action._task.action
 
 
 def run_on_controller(action, args, argument_spec, run, **spec_rules):
@@ -303,9 +313,11 @@ def run_on_controller(action, args, argument_spec, run, **spec_rules):
 
     args are the task's options; argument_spec and spec_rules (mutually_exclusive,
     required_one_of, ...) what the module validates them with. Options that do not validate
-    are left to the module on the host (its own message)."""
-    params, why = controller_params(action, args, argument_spec, **spec_rules)
-    if params is None:
+    fail here, with the module's own message (validated)."""
+    params, failure = validated(module_name_of(action), args, argument_spec, **spec_rules)
+    if failure is not None:
+        return dict(failure, invocations=0, execution="controller"), None
+    if why := blocker(action):
         return None, why
     sock, why = engine_socket(params, environment_of(action))
     if sock is None:

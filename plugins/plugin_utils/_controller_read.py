@@ -8,14 +8,15 @@ main) happens on the controller, against the host's engine socket forwarded over
 SSH ControlMaster (haproxy_info: the runtime-API socket, on_controller): no module run on the
 host. Where that is not possible, auto runs the module on the host and says why
 (execution_reason); controller fails instead, naming the option
-(module_utils/_engine_forward.py). Private to dockyard.fleet.
+(module_utils/_engine_forward.py). Options that do not validate fail before either run, with
+the module's own message (nothing is asked of the host). Private to dockyard.fleet.
 """
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._engine_forward import (
-    by_execution, run_on_controller)
+    by_execution, run_on_controller, validated)
 
 
 class ControllerReadAction(ActionBase):
@@ -47,6 +48,11 @@ class ControllerReadAction(ActionBase):
         plugin must (files on the controller); a message to fail the task with, or None."""
         del args, task_vars
 
+    def validation_args(self, args):
+        """The options as the module on the host would get them, before prepare() (its no_log
+        values are what a message masks)."""
+        return args
+
     def host_args(self, args):
         """The options the module on the host is given (prepare()'s)."""
         return args
@@ -55,9 +61,16 @@ class ControllerReadAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        failure = self.prepare(args, task_vars)
-        if failure:
-            result.update(failed=True, changed=False, invocations=0, msg=failure)
+        # options that do not validate fail here, wherever the run would happen, with the
+        # module's own message: the module on the host would say the same a round trip later
+        _params, failure = validated(self.MODULE, self.validation_args(args), self.argument_spec(),
+                                     **self.SPEC_RULES)
+        if failure is not None:
+            result.update(failure, invocations=0, execution="controller")
+            return result
+        message = self.prepare(args, task_vars)
+        if message:
+            result.update(failed=True, changed=False, invocations=0, msg=message)
             return result
 
         def on_host():  # as ansible.builtin.normal does

@@ -186,7 +186,8 @@ def test_volume_lifecycle(lab, play, clean):
 def test_run_from_the_controller_or_on_the_host_alike(lab, play, clean):
     """execution auto runs network and volume on the controller (no module run on the host);
     execution host runs the module there: the same changes, results and diffs, and each side
-    finds the other's work done."""
+    finds the other's work done. Options that do not validate fail on the controller even
+    with execution host, with the module's own message."""
     net = dict(name=P + "where", labels={"a": "1"}, ipam_config=[{"subnet": "172.29.9.0/24"}])
     vol = dict(name=P + "wherevol", labels={"a": "1"})
     tasks = []
@@ -217,6 +218,13 @@ def test_run_from_the_controller_or_on_the_host_alike(lab, play, clean):
     for key in ("name", "driver", "labels"):
         assert host["network"][key] == ctl["network"][key], key
     assert res.one(task="vol host")["volume"]["labels"] == made["vol auto"]["volume"]["labels"]
+
+    before = lab.snapshot(HOST)
+    res = play(pb("volume", [("bad", dict(vol, labels=["a"], execution="host"))], ignore_errors=True))
+    r = res.one(task="bad")
+    assert r["invocations"] == 0 and r["execution"] == "controller", r
+    assert r["msg"].startswith("argument 'labels' is of type"), r["msg"]
+    assert lab.snapshot(HOST) == before
 
 
 def test_volume_recreate_keeps_what_the_task_leaves_out_and_loses_nothing_to_a_refusal(lab, play, clean):
