@@ -38,6 +38,14 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _BASE = int(os.environ.setdefault("DOCKYARD_LAB_BASE", os.environ.get("DOCKYARD_LAB_ID", "0")))
 LAB_ID = _BASE + int(_WORKER[2:] or 0)
 os.environ["DOCKYARD_LAB_ID"] = str(LAB_ID)
+
+
+def spare_lab_ids():
+    """Lab ids (0..9, tools/lab's) that no worker of this session uses, in the order the
+    small labs of test_benchmark_smoke.py and test_lab.py take them: 7 and 8 unless the
+    workers' labs (base to base + workers - 1) have them. tools/test tears down the same."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return [i for i in (7, 8, 9, 6, 5, 4, 3, 2, 1, 0) if not _BASE <= i < _BASE + workers]
 LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
 LAB_TOOL = os.path.join(REPO, "tools", "lab")
 RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"

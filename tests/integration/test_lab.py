@@ -1,4 +1,4 @@
-"""The lab itself: a second, one-host lab (id 8, or 9 when the session's lab is 8) made
+"""The lab itself: a second, one-host lab (id 8 unless a worker's lab has it) made
 and removed by these tests, beside the session's lab. Asserts on the machine: namespaces, processes, links,
 mounts, firewall rules."""
 from __future__ import annotations
@@ -10,10 +10,12 @@ import time
 
 import pytest
 
+from conftest import spare_lab_ids
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB = os.path.join(REPO, "tools", "lab")
-# never the session's own lab (DOCKYARD_LAB_ID), which these tests would take down
-ID = "9" if os.environ.get("DOCKYARD_LAB_ID", "0") == "8" else "8"
+# never a worker's lab, which these tests would take down, nor the benchmark smoke test's
+ID = str(spare_lab_ids()[1])
 APP1 = "10.77.%s.11" % ID
 
 
