@@ -39,6 +39,11 @@ _BASE = int(os.environ.setdefault("DOCKYARD_LAB_BASE", os.environ.get("DOCKYARD_
 LAB_ID = _BASE + int(_WORKER[2:] or 0)
 os.environ["DOCKYARD_LAB_ID"] = str(LAB_ID)
 
+LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
+LAB_TOOL = os.path.join(REPO, "tools", "lab")
+RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
+                      r"failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
+
 
 def spare_lab_ids():
     """Lab ids (0..9, tools/lab's) that no worker of this session uses, in the order the
@@ -46,10 +51,6 @@ def spare_lab_ids():
     workers' labs (base to base + workers - 1) have them. tools/test tears down the same."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     return [i for i in (7, 8, 9, 6, 5, 4, 3, 2, 1, 0) if not _BASE <= i < _BASE + workers]
-LAB_HOSTS = int(os.environ.get("DOCKYARD_LAB_HOSTS", "3"))
-LAB_TOOL = os.path.join(REPO, "tools", "lab")
-RECAP_RE = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+"
-                      r"failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)", re.M)
 
 
 @dataclass
